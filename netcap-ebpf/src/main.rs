@@ -1,0 +1,174 @@
+//! netcap's kernel programs: an XDP program for received frames and a TC (tcx) egress
+//! program for sent ones. Both copy up to `SNAPLEN` bytes of each frame, with a
+//! [`RecordHeader`], into one BPF ring buffer.
+//!
+//! Contract:
+//! - **Fail open.** Both programs always let the frame go on (`XDP_PASS`, `TCX_NEXT`);
+//!   nothing here can drop or alter traffic.
+//! - **Every frame accounted for.** Each frame seen bumps `Seen` and exactly one of
+//!   `Filtered`, `Captured`, `LostRingFull`, `LostCopy` in the per-CPU `COUNTERS`.
+//! - **Batched wake-ups.** Records are submitted with `BPF_RB_NO_WAKEUP`; the reader is
+//!   woken only when the ring's unread data crosses `WAKEUP_BYTES` (user space also
+//!   drains on a short timer), so a busy capture costs no wake-up per frame.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::{xdp_action, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    check_bounds_signed,
+    helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
+    macros::{classifier, map, xdp},
+    maps::{PerCpuArray, RingBuf},
+    programs::{TcContext, XdpContext},
+    Global,
+};
+use netcap_common::{
+    Counter, Record, RecordHeader, DIR_IN, DIR_OUT, MAX_SNAPLEN, NUM_COUNTERS, SIZE_CLASSES,
+};
+
+/// Bytes of each frame to copy; set by the loader (`-s`). Never above `MAX_SNAPLEN`.
+#[no_mangle]
+static SNAPLEN: Global<u32> = Global::new(MAX_SNAPLEN);
+/// Unread bytes in the ring at which a submit wakes the reader; set by the loader.
+#[no_mangle]
+static WAKEUP_BYTES: Global<u64> = Global::new(1 << 20);
+
+/// Resized by the loader (`-B`); this is only the default.
+#[map]
+static RING: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 0);
+
+/// tcx return code: let the next program (or the default action) decide.
+const TCX_NEXT: i32 = -1;
+
+#[inline(always)]
+fn bump(counter: Counter) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
+        // SAFETY: the pointer comes from a successful per-CPU map lookup, so it points
+        // at this CPU's own u64 slot; no other program instance writes it concurrently.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// What the copy logic needs from a hook's context.
+trait Frame {
+    /// Copies `len` bytes from offset 0 of the frame to `dst`; 0 on success.
+    fn load(&self, dst: *mut u8, len: u32) -> i64;
+}
+
+struct Xdp<'a>(&'a XdpContext);
+impl Frame for Xdp<'_> {
+    #[inline(always)]
+    fn load(&self, dst: *mut u8, len: u32) -> i64 {
+        // SAFETY: `dst` points into a ring-buffer reservation with at least `len` bytes
+        // (the caller bounds `len` by the record's capacity right before this call).
+        unsafe { bpf_xdp_load_bytes(self.0.ctx, 0, dst.cast(), len) }
+    }
+}
+
+struct Skb<'a>(&'a TcContext);
+impl Frame for Skb<'_> {
+    #[inline(always)]
+    fn load(&self, dst: *mut u8, len: u32) -> i64 {
+        // SAFETY: as for `Xdp::load`; `skb` is the context pointer the kernel passed in.
+        unsafe { bpf_skb_load_bytes(self.0.skb.skb as *const _, 0, dst.cast(), len) }
+    }
+}
+
+/// Reserves a record with `N` bytes of data, fills it and submits it.
+#[inline(always)]
+fn emit<F: Frame, const N: usize>(frame: &F, hdr: RecordHeader) -> Result<(), Counter> {
+    let Some(mut entry) = RING.reserve::<Record<N>>(0) else {
+        return Err(Counter::LostRingFull);
+    };
+    let rec = entry.as_mut_ptr();
+    let cap = hdr.cap_len;
+    // SAFETY: `rec` points at the reservation (size_of::<Record<N>>() bytes) that this
+    // program owns until submit/discard; writing the header initialises its first part.
+    unsafe { core::ptr::addr_of_mut!((*rec).hdr).write(hdr) };
+    // SAFETY: as above; `data` is the reservation's tail of exactly N bytes.
+    let dst = unsafe { core::ptr::addr_of_mut!((*rec).data) }.cast::<u8>();
+    // The verifier must see `1 <= cap <= N` on the very register passed to the helper.
+    if !check_bounds_signed(cap as i64, 1, N as i64) {
+        entry.discard(0);
+        return Err(Counter::LostCopy);
+    }
+    if frame.load(dst, cap) != 0 {
+        entry.discard(0);
+        return Err(Counter::LostCopy);
+    }
+    let unread = RING.query(BPF_RB_AVAIL_DATA as u64);
+    let threshold = WAKEUP_BYTES.load();
+    let size = core::mem::size_of::<Record<N>>() as u64;
+    // Wake the reader only when this record makes the unread data cross the threshold.
+    let flags = if unread < threshold && unread + size >= threshold {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    entry.submit(flags as u64);
+    Ok(())
+}
+
+/// The shared per-frame path of both hooks. Returns the counter the frame ends in.
+#[inline(always)]
+fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> Counter {
+    bump(Counter::Seen);
+    let snaplen = SNAPLEN.load();
+    let cap = if frame_len < snaplen { frame_len } else { snaplen };
+    let hdr = RecordHeader {
+        // SAFETY: a helper with no arguments and no side effects.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        ifindex,
+        frame_len,
+        cap_len: cap,
+        direction,
+        _pad: [0; 3],
+    };
+    let result = if cap <= SIZE_CLASSES[0] {
+        emit::<F, { SIZE_CLASSES[0] as usize }>(frame, hdr)
+    } else if cap <= SIZE_CLASSES[1] {
+        emit::<F, { SIZE_CLASSES[1] as usize }>(frame, hdr)
+    } else if cap <= SIZE_CLASSES[2] {
+        emit::<F, { SIZE_CLASSES[2] as usize }>(frame, hdr)
+    } else {
+        emit::<F, { SIZE_CLASSES[3] as usize }>(frame, hdr)
+    };
+    match result {
+        Ok(()) => Counter::Captured,
+        Err(lost) => lost,
+    }
+}
+
+#[xdp]
+pub fn netcap_xdp(ctx: XdpContext) -> u32 {
+    // SAFETY: `ctx.ctx` is the xdp_md the kernel passed to this program.
+    let frame_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as u32;
+    // SAFETY: reading a field of the kernel-provided context.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let end = capture(&Xdp(&ctx), frame_len, ifindex, DIR_IN);
+    bump(end);
+    xdp_action::XDP_PASS
+}
+
+#[classifier]
+pub fn netcap_tc(ctx: TcContext) -> i32 {
+    let frame_len = ctx.len();
+    // SAFETY: reading a field of the kernel-provided context.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    let end = capture(&Skb(&ctx), frame_len, ifindex, DIR_OUT);
+    bump(end);
+    TCX_NEXT
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[link_section = "license"]
+#[no_mangle]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,53 @@
+//! Capture backends: where frames come from. This is the only module with `unsafe`
+//! (syscalls, mmap rings, BPF maps); each block says why it is sound.
+//!
+//! Every live source is polled the same way: the driver waits until the source's file
+//! descriptor is readable or a short timer fires, then calls [`Source::fill`], which
+//! drains what is ready without blocking.
+use std::os::fd::BorrowedFd;
+
+use crate::packet::Batch;
+
+/// What a source has done, in the shape of `--stats-json`'s counters.
+///
+/// `seen == filtered + captured + lost_total()` holds for every source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CaptureCounters {
+    /// Frames the hook (or socket) saw.
+    pub seen: u64,
+    /// Frames the filter rejected in the kernel.
+    pub filtered: u64,
+    /// Frames handed to user space.
+    pub captured: u64,
+    /// Lost because the ring buffer (or AF_PACKET ring) was full.
+    pub lost_ring_full: u64,
+    /// Lost because the kernel could not copy the frame.
+    pub lost_copy: u64,
+    /// Frames the kernel filter could not evaluate and captured anyway (not a loss).
+    pub filter_error: u64,
+}
+
+impl CaptureCounters {
+    pub fn lost_total(&self) -> u64 {
+        self.lost_ring_full + self.lost_copy
+    }
+}
+
+/// Result of one [`Source::fill`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// Frames were appended (possibly zero); more may be ready.
+    Some,
+    /// The source is finished (end of file, interface gone).
+    End,
+}
+
+/// A live or file capture source.
+pub trait Source: Send {
+    /// Appends ready frames to `batch` without blocking, up to about `max_bytes`.
+    fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, crate::Error>;
+    /// The descriptor that becomes readable when frames are ready (None for files).
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Counters so far (the kernel's, plus the source's own).
+    fn counters(&self) -> CaptureCounters;
+}
