@@ -4,6 +4,10 @@
 //! Every live source is polled the same way: the driver waits until the source's file
 //! descriptor is readable or a short timer fires, then calls [`Source::fill`], which
 //! drains what is ready without blocking.
+pub mod af_packet;
+pub mod pcap_file;
+pub mod xdp;
+
 use std::os::fd::BorrowedFd;
 
 use crate::packet::Batch;

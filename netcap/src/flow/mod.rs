@@ -1,0 +1,2 @@
+//! Per-flow statistics. (in progress)
+pub mod table;

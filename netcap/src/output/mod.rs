@@ -3,6 +3,11 @@
 //!
 //! Printers run in the decoder workers: they append the text of one frame to a buffer,
 //! and a single writer puts the buffers on stdout in capture order.
+pub mod json;
+pub mod line;
+pub mod pcap;
+pub mod turtle;
+
 use crate::{decode::Decoded, packet::Frame};
 
 /// Appends the text for one frame to a buffer.
