@@ -1,1 +1,162 @@
-fn main() {}
+//! `cargo xtask`: what cargo alone cannot do for netcap.
+//!
+//! - `setup`: the nightly `rust-src` component and a `bpf-linker` built against the
+//!   nightly toolchain's own LLVM (idempotent; a second run takes well under a second).
+//! - `build`: the eBPF object (nightly, `bpfel-unknown-none`) and then the release
+//!   user-space binary, which embeds it.
+//! - `run [-- ARGS]`: build, then `netcap capture ARGS` (as root, through sudo if needed).
+//! - `test`: build, then every test, with the privileged (veth, XDP) ones enabled.
+mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "netcap's build, run, test and bench tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what the build needs: nightly rust-src and bpf-linker.
+    Setup,
+    /// Build the eBPF object and the release binary that embeds it.
+    Build,
+    /// Build, then run `netcap capture ARGS` with the privileges it needs.
+    Run {
+        /// Arguments for `netcap capture` (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build, then run all tests, including the privileged ones.
+    Test {
+        /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() {
+    if let Err(err) = real_main() {
+        eprintln!("xtask: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root()?;
+    match cli.cmd {
+        Cmd::Setup => setup::setup(&root).map(|_| ()),
+        Cmd::Build => build(&root).map(|_| ()),
+        Cmd::Run { args } => {
+            let bin = build(&root)?;
+            let mut cmd = privileged(&bin);
+            cmd.arg("capture").args(&args);
+            let status = cmd.status().context("starting netcap")?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Cmd::Test { args } => test(&root, &args),
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .context("run this through `cargo xtask`, which sets CARGO_MANIFEST_DIR")?;
+    let root = Path::new(&manifest)
+        .parent()
+        .context("xtask's manifest dir has no parent")?
+        .to_path_buf();
+    Ok(root)
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A command for `bin` that runs as root: directly when we are root, else via sudo.
+pub fn privileged(bin: &Path) -> Command {
+    if is_root() {
+        Command::new(bin)
+    } else {
+        let mut cmd = Command::new("sudo");
+        cmd.arg("-E").arg(bin);
+        cmd
+    }
+}
+
+/// `cargo` with the environment of the outer `cargo xtask` removed, so the inner build
+/// picks its own toolchain.
+pub fn cargo(toolchain: Option<&str>) -> Command {
+    let mut cmd = Command::new("cargo");
+    if let Some(tc) = toolchain {
+        cmd.arg(format!("+{tc}"));
+    }
+    for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTC_WRAPPER", "RUSTDOC", "CARGO"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+pub fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Builds everything; returns the path of the release binary.
+fn build(root: &Path) -> Result<PathBuf> {
+    let tools = setup::setup(root)?;
+    let obj = build_ebpf(root, &tools)?;
+    run_checked(
+        cargo(None)
+            .current_dir(root)
+            .env("NETCAP_EBPF_OBJ", &obj)
+            .args(["build", "--release", "--package", "netcap"]),
+        "cargo build --release --package netcap",
+    )?;
+    Ok(root.join("target/release/netcap"))
+}
+
+fn build_ebpf(root: &Path, tools: &setup::Tools) -> Result<PathBuf> {
+    let path = std::env::join_paths(
+        std::iter::once(tools.bpf_linker_dir.clone())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )?;
+    run_checked(
+        cargo(Some("nightly"))
+            .current_dir(root.join("netcap-ebpf"))
+            .env("PATH", path)
+            .args(["build", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+            .arg("--target-dir")
+            .arg(root.join("target/ebpf")),
+        "building the eBPF program (cargo +nightly build --target bpfel-unknown-none)",
+    )?;
+    Ok(root.join("target/ebpf/bpfel-unknown-none/release/netcap"))
+}
+
+fn test(root: &Path, args: &[String]) -> Result<()> {
+    let _bin = build(root)?;
+    let obj = root.join("target/ebpf/bpfel-unknown-none/release/netcap");
+    let mut cmd = cargo(None);
+    cmd.current_dir(root)
+        .env("NETCAP_EBPF_OBJ", &obj)
+        .env("NETCAP_PRIVILEGED_TESTS", "1")
+        .args(["test", "--workspace", "--release"])
+        .args(args);
+    if !is_root() {
+        // Test binaries need root for namespaces, veth and BPF: let cargo start them via sudo.
+        cmd.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
+    }
+    run_checked(&mut cmd, "cargo test --workspace")
+}
