@@ -1,0 +1,409 @@
+//! Shared helpers for the privileged integration tests: a throw-away network namespace
+//! joined to the root namespace by a veth pair, a raw sender that puts crafted frames
+//! on either end, and builders for those frames.
+//!
+//! Privileged tests run only under `cargo xtask test`, which sets
+//! `NETCAP_PRIVILEGED_TESTS=1`; every test starts with
+//!
+//! ```ignore
+//! if !common::privileged() {
+//!     eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+//!     return;
+//! }
+//! ```
+//!
+//! Nothing here touches an existing interface: each [`VethPair`] has names unique to the
+//! process and call, and removes itself on drop, also when the test panics. The pair
+//! carries no addresses, has IPv6 and IPv4 forwarding disabled, so the only frames on it
+//! are the ones a test sends (no router solicitations, MLD reports or DAD probes).
+//! Frames are built with TEST-NET addresses and a non-local destination MAC.
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different subset; `expect` would fail in the crates using all"
+)]
+
+use std::fs::File;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// True when the privileged tests should run (`NETCAP_PRIVILEGED_TESTS=1`).
+///
+/// Panics when they were asked for but the process is not root, so that CI cannot
+/// silently skip them.
+pub fn privileged() -> bool {
+    if std::env::var_os("NETCAP_PRIVILEGED_TESTS").is_none_or(|v| v != "1") {
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert!(
+        euid == 0,
+        "NETCAP_PRIVILEGED_TESTS=1 but euid is {euid}: the privileged tests need root \
+         (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN); run them with `sudo -E cargo xtask test`"
+    );
+    true
+}
+
+/// Runs a command and panics, with its stderr, when it fails.
+fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// Runs a command, ignoring failure (cleanup).
+fn run_quiet(args: &[&str]) {
+    let _ = Command::new(args[0]).args(&args[1..]).output();
+}
+
+/// A network namespace `ns` holding `ns_if`, the peer of `host_if` in the root namespace.
+/// Both ends are up. Dropping it deletes the link and the namespace.
+#[derive(Debug)]
+pub struct VethPair {
+    pub ns: String,
+    pub host_if: String,
+    pub ns_if: String,
+    pub host_ifindex: u32,
+}
+
+impl VethPair {
+    pub fn new() -> VethPair {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        // "nch" + up to 7 pid digits + "_" + counter: at most 15 bytes (IFNAMSIZ - 1)
+        // for any pid below 2^22 (the kernel's pid_max limit) and 1000 pairs.
+        let pair = VethPair {
+            ns: format!("ncns{pid}_{n}"),
+            host_if: format!("nch{pid}_{n}"),
+            ns_if: format!("ncp{pid}_{n}"),
+            host_ifindex: 0,
+        };
+        assert!(
+            pair.host_if.len() < 16 && pair.ns_if.len() < 16,
+            "name too long: {pair:?}"
+        );
+        // From here on, Drop cleans up whatever was created, also on a panic.
+        let mut pair = pair;
+        let (ns, host, peer) = (pair.ns.clone(), pair.host_if.clone(), pair.ns_if.clone());
+        run(&["ip", "netns", "add", &ns]);
+        run(&[
+            "ip", "link", "add", &host, "type", "veth", "peer", "name", &peer, "netns", &ns,
+        ]);
+        // Before `up`, so that no DAD probe or router solicitation is ever sent.
+        run(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{host}.disable_ipv6=1"),
+        ]);
+        run(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv4.conf.{host}.forwarding=0"),
+        ]);
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{peer}.disable_ipv6=1"),
+        ]);
+        run(&["ip", "link", "set", "dev", &host, "up"]);
+        run(&["ip", "-n", &ns, "link", "set", "dev", &peer, "up"]);
+        pair.host_ifindex =
+            ifindex(&host).unwrap_or_else(|e| panic!("if_nametoindex({host}): {e}"));
+        pair
+    }
+}
+
+impl Default for VethPair {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        let Self {
+            ns,
+            host_if,
+            ns_if: _,
+            host_ifindex: _,
+        } = self;
+        // Deleting one end deletes both; deleting the namespace would too, but the
+        // explicit delete also covers a link created before its namespace vanished.
+        run_quiet(&["ip", "link", "del", "dev", host_if]);
+        run_quiet(&["ip", "netns", "del", ns]);
+    }
+}
+
+/// The index of interface `name` in the calling thread's network namespace.
+fn ifindex(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name).map_err(io::Error::other)?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(idx)
+}
+
+/// Sends each frame as-is from inside namespace `ns`, out of its interface `ifname`.
+///
+/// Runs on a fresh thread that joins the namespace, so the caller's namespace is not
+/// changed. Panics (with the failing call) when a frame cannot be sent.
+pub fn send_frames(ns: &str, ifname: &str, frames: &[Vec<u8>]) {
+    let path = format!("/var/run/netns/{ns}");
+    let ifname = ifname.to_owned();
+    let frames = frames.to_vec();
+    let res = std::thread::spawn(move || -> Result<(), String> {
+        let f = File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
+        // SAFETY: `f` is an open namespace file; setns only changes this thread's
+        // network namespace, and the thread ends right after sending.
+        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(format!("setns({path}): {}", io::Error::last_os_error()));
+        }
+        send_raw(&ifname, &frames)
+    })
+    .join();
+    match res {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("send_frames in {ns}: {e}"),
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+/// Sends each frame as-is out of `ifname` in the root (the test's) namespace: egress.
+pub fn send_frames_from_host(ifname: &str, frames: &[Vec<u8>]) {
+    if let Err(e) = send_raw(ifname, frames) {
+        panic!("send_frames_from_host: {e}");
+    }
+}
+
+/// One `AF_PACKET`/`SOCK_RAW` socket bound to `ifname`; one `send` per frame.
+///
+/// The socket's protocol is 0, so it receives nothing; the thread is pinned to its
+/// current CPU so the frames enter that CPU's backlog in order.
+fn send_raw(ifname: &str, frames: &[Vec<u8>]) -> Result<(), String> {
+    pin_to_current_cpu();
+    let idx = ifindex(ifname).map_err(|e| format!("if_nametoindex({ifname}): {e}"))?;
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(format!("socket(AF_PACKET): {}", io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a fresh descriptor owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_ifindex = idx as i32;
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `sll` is a valid sockaddr_ll and `len` its size.
+    let rc = unsafe { libc::bind(fd.as_raw_fd(), (&raw const sll).cast(), len) };
+    if rc != 0 {
+        return Err(format!(
+            "bind(AF_PACKET, {ifname}): {}",
+            io::Error::last_os_error()
+        ));
+    }
+    for (i, frame) in frames.iter().enumerate() {
+        // SAFETY: the pointer and length describe `frame`, alive for the call.
+        let n = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        if n < 0 || n as usize != frame.len() {
+            let err = io::Error::last_os_error();
+            return Err(format!(
+                "send frame {i} ({} bytes) on {ifname}: {n} {err}",
+                frame.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn pin_to_current_cpu() {
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    if cpu < 0 {
+        return;
+    }
+    // SAFETY: cpu_set_t is plain old data; CPU_SET writes within it for cpu < 1024;
+    // sched_setaffinity(0) applies to the calling thread only.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+// ---- crafted frames ---------------------------------------------------------------
+
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+
+/// TCP flag bits, for [`eth_ipv4_tcp`].
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_PSH: u8 = 0x08;
+pub const TCP_ACK: u8 = 0x10;
+
+/// The Internet checksum (RFC 1071) over `data`, starting from the partial sum `init`.
+pub fn inet_checksum(init: u32, data: &[u8]) -> u16 {
+    let mut sum = init;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn eth_header(src: [u8; 6], dst: [u8; 6], ethertype: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(128);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+/// Appends an IPv4 header (no options, DF, TTL 64, checksummed) and `l4` to `f`.
+fn push_ipv4(f: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) {
+    let total = (20 + l4.len()) as u16;
+    let start = f.len();
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, proto, 0, 0]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    let sum = inet_checksum(0, &f[start..start + 20]);
+    f[start + 10..start + 12].copy_from_slice(&sum.to_be_bytes());
+    f.extend_from_slice(l4);
+}
+
+/// The partial sum of the IPv4 pseudo-header for a UDP/TCP checksum.
+fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> u32 {
+    let (s, d) = (src.octets(), dst.octets());
+    [[s[0], s[1]], [s[2], s[3]], [d[0], d[1]], [d[2], d[3]]]
+        .iter()
+        .map(|w| u32::from(u16::from_be_bytes(*w)))
+        .sum::<u32>()
+        + u32::from(proto)
+        + len as u32
+}
+
+/// Ethernet + IPv4 + UDP (checksummed) + `payload`.
+pub fn eth_ipv4_udp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let len = 8 + payload.len();
+    let mut udp = Vec::with_capacity(len);
+    udp.extend_from_slice(&sport.to_be_bytes());
+    udp.extend_from_slice(&dport.to_be_bytes());
+    udp.extend_from_slice(&(len as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    let sum = match inet_checksum(pseudo_sum(src_ip, dst_ip, IPPROTO_UDP, len), &udp) {
+        0 => 0xffff,
+        s => s,
+    };
+    udp[6..8].copy_from_slice(&sum.to_be_bytes());
+    let mut f = eth_header(src_mac, dst_mac, ETHERTYPE_IPV4);
+    push_ipv4(&mut f, src_ip, dst_ip, IPPROTO_UDP, &udp);
+    f
+}
+
+/// Ethernet + IPv4 + TCP (no options, window 65535, checksummed) + `payload`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the header fields one to one"
+)]
+pub fn eth_ipv4_tcp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut tcp = Vec::with_capacity(20 + payload.len());
+    tcp.extend_from_slice(&sport.to_be_bytes());
+    tcp.extend_from_slice(&dport.to_be_bytes());
+    tcp.extend_from_slice(&seq.to_be_bytes());
+    tcp.extend_from_slice(&ack.to_be_bytes());
+    tcp.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    tcp.extend_from_slice(payload);
+    let sum = inet_checksum(pseudo_sum(src_ip, dst_ip, IPPROTO_TCP, tcp.len()), &tcp);
+    tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+    let mut f = eth_header(src_mac, dst_mac, ETHERTYPE_IPV4);
+    push_ipv4(&mut f, src_ip, dst_ip, IPPROTO_TCP, &tcp);
+    f
+}
+
+/// Ethernet + IPv4 + ICMP echo request (checksummed) + `payload`.
+pub fn eth_ipv4_icmp_echo(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    id: u16,
+    seq: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0];
+    icmp.extend_from_slice(&id.to_be_bytes());
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(payload);
+    let sum = inet_checksum(0, &icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut f = eth_header(src_mac, dst_mac, ETHERTYPE_IPV4);
+    push_ipv4(&mut f, src_ip, dst_ip, IPPROTO_ICMP, &icmp);
+    f
+}
+
+/// Broadcast ARP request "who has `target_ip`? tell `src_ip`" (42 bytes, unpadded).
+pub fn eth_arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u8> {
+    let mut f = eth_header(src_mac, [0xff; 6], ETHERTYPE_ARP);
+    // htype Ethernet, ptype IPv4, hlen 6, plen 4, op request.
+    f.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&src_ip.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target_ip.octets());
+    f
+}
+
+/// A locally administered unicast MAC that no interface here owns, numbered `n`.
+pub fn test_mac(n: u8) -> [u8; 6] {
+    [0x02, 0x6e, 0x63, 0, 0, n]
+}
