@@ -54,4 +54,25 @@ pub trait Source: Send {
     fn fd(&self) -> Option<BorrowedFd<'_>>;
     /// Counters so far (the kernel's, plus the source's own).
     fn counters(&self) -> CaptureCounters;
+    /// Stops capturing (detaches kernel hooks); frames already queued can still be
+    /// drained with `fill`, after which the counters are final.
+    fn stop(&mut self) {}
+    /// Kernel-to-user-space delay per frame in microseconds, where the source knows it.
+    fn delay_us(&self) -> Option<&hdrhistogram::Histogram<u64>> {
+        None
+    }
+}
+
+/// The interface index of `name`, if it exists.
+pub fn ifindex_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (index != 0).then_some(index)
+}
+
+/// A histogram for delays in microseconds, 1 us to 100 s, 3 significant digits.
+pub fn delay_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 100_000_000, 3)
+        .unwrap_or_else(|_| hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"))
 }

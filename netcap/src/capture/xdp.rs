@@ -1,1 +1,277 @@
-//! (in progress)
+//! The XDP (ingress) and TC/tcx (egress) backend: loads netcap's eBPF object, attaches
+//! it, and drains its ring buffer.
+//!
+//! Kernel contract (see `netcap-ebpf`): each record is a [`RecordHeader`] followed by
+//! `cap_len` bytes; per-CPU `COUNTERS` say what happened to every frame the hooks saw.
+//! Attachments are bpf_links (kernel >= 5.9 for XDP, 6.6 for tcx): they belong to this
+//! process's file descriptors, so they go away on every exit, `kill -9` included.
+use std::{
+    os::fd::{AsFd, BorrowedFd},
+    time::{Duration, Instant},
+};
+
+use aya::{
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::{tc::TcAttachType, SchedClassifier, Xdp, XdpMode},
+    Ebpf, EbpfLoader,
+};
+use netcap_common::{Counter, RecordHeader, DIR_OUT};
+
+use super::{CaptureCounters, Fill, Source};
+use crate::{
+    cli::{DirectionArg, XdpModeArg},
+    packet::{Batch, Direction, FrameMeta, LinkType},
+    Error,
+};
+
+#[cfg(netcap_ebpf)]
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcap.bpf.o"));
+#[cfg(not(netcap_ebpf))]
+static EBPF_OBJECT: &[u8] = &[];
+
+/// How often `fill` checks that the interface still exists.
+const IFACE_CHECK: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Debug)]
+pub struct XdpConfig {
+    pub ifname: String,
+    pub ifindex: u32,
+    pub mode: XdpModeArg,
+    pub direction: DirectionArg,
+    pub snaplen: u32,
+    /// Ring buffer size in bytes: a power of two, at least one page.
+    pub ring_bytes: u32,
+}
+
+pub struct XdpSource {
+    /// Owns the programs and their links: dropping it detaches everything.
+    ebpf: Option<Ebpf>,
+    /// Kernel-to-user-space delay per frame, microseconds.
+    delay_us: hdrhistogram::Histogram<u64>,
+    ring: RingBuf<MapData>,
+    counters: PerCpuArray<MapData, u64>,
+    /// CLOCK_REALTIME - CLOCK_MONOTONIC, to turn `bpf_ktime_get_ns` into epoch time.
+    mono_to_real_ns: i64,
+    ifname: String,
+    ifindex: u32,
+    last_iface_check: Instant,
+    /// What was attached, for the startup line on stderr.
+    pub description: String,
+}
+
+/// Rounds a `-B` size to what the kernel accepts for a ring buffer.
+pub fn ring_bytes_for(kib: u32) -> u32 {
+    let bytes = u64::from(kib.max(4)) * 1024;
+    bytes.next_power_of_two().min(1 << 30) as u32
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; both clocks always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// Nanoseconds of CLOCK_MONOTONIC now: the clock of the records' timestamps.
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC) as u64
+}
+
+fn raise_memlock() {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: a valid rlimit struct; failure only matters on kernels before 5.11, which
+    // account BPF memory to RLIMIT_MEMLOCK, and then loading reports it.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}
+
+/// Says why loading failed in words a user can act on.
+fn explain_load(err: &dyn std::fmt::Display) -> String {
+    let text = err.to_string();
+    if text.contains("Operation not permitted") || text.contains("EPERM") {
+        "loading BPF programs needs root, or CAP_BPF and CAP_NET_ADMIN (run with sudo, or \
+         use --backend afpacket)"
+            .to_owned()
+    } else {
+        format!("loading the BPF program failed: {text}")
+    }
+}
+
+/// Names the XDP program already on `ifname`, from `ip -d -j link show`.
+fn existing_xdp_program(ifname: &str) -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-d", "-j", "link", "show", "dev", ifname])
+        .output()
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let xdp = json.get(0)?.get("xdp")?;
+    let prog = xdp.get("prog").or_else(|| xdp.get("attached")?.get(0));
+    let id = prog.and_then(|p| p.get("id")).map(|v| v.to_string()).unwrap_or_default();
+    let name = prog
+        .and_then(|p| p.get("name"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("?")
+        .to_owned();
+    Some(format!("id {id}, name {name}"))
+}
+
+impl XdpSource {
+    pub fn open(cfg: &XdpConfig) -> Result<Self, Error> {
+        if EBPF_OBJECT.is_empty() {
+            return Err(Error::Msg(
+                "this netcap was built without its eBPF program; build it with `cargo xtask \
+                 build`"
+                    .into(),
+            ));
+        }
+        raise_memlock();
+        let wakeup = u64::from(cfg.ring_bytes / 8);
+        let mut ebpf = EbpfLoader::new()
+            .override_global("SNAPLEN", &cfg.snaplen, true)
+            .override_global("WAKEUP_BYTES", &wakeup, true)
+            .map_max_entries("RING", cfg.ring_bytes)
+            .load(EBPF_OBJECT)
+            .map_err(|e| Error::Msg(explain_load(&e)))?;
+
+        let mut parts = Vec::new();
+        if cfg.direction != DirectionArg::Out {
+            let prog: &mut Xdp = ebpf
+                .program_mut("netcap_xdp")
+                .ok_or_else(|| Error::Msg("eBPF object has no netcap_xdp program".into()))?
+                .try_into()
+                .map_err(|e| Error::Msg(format!("netcap_xdp: {e}")))?;
+            prog.load().map_err(|e| Error::Msg(explain_load(&e)))?;
+            let modes: &[(XdpMode, &str)] = match cfg.mode {
+                XdpModeArg::Auto => &[(XdpMode::Driver, "native"), (XdpMode::Skb, "generic")],
+                XdpModeArg::Native => &[(XdpMode::Driver, "native")],
+                XdpModeArg::Generic => &[(XdpMode::Skb, "generic")],
+            };
+            let mut last_err = None;
+            for &(mode, name) in modes {
+                match prog.attach_to_if_index(cfg.ifindex, mode) {
+                    Ok(_) => {
+                        parts.push(format!("XDP ({name} mode)"));
+                        last_err = None;
+                        break;
+                    }
+                    Err(e) => last_err = Some((name, e)),
+                }
+            }
+            if let Some((name, e)) = last_err {
+                let why = format!("{e}");
+                let busy = existing_xdp_program(&cfg.ifname);
+                return Err(Error::Msg(match busy {
+                    Some(existing) => format!(
+                        "{} already has an XDP program ({existing}); netcap never replaces \
+                         it (use --backend afpacket)",
+                        cfg.ifname
+                    ),
+                    None => format!("attaching XDP ({name} mode) to {} failed: {why}", cfg.ifname),
+                }));
+            }
+        }
+        if cfg.direction != DirectionArg::In {
+            let prog: &mut SchedClassifier = ebpf
+                .program_mut("netcap_tc")
+                .ok_or_else(|| Error::Msg("eBPF object has no netcap_tc program".into()))?
+                .try_into()
+                .map_err(|e| Error::Msg(format!("netcap_tc: {e}")))?;
+            prog.load().map_err(|e| Error::Msg(explain_load(&e)))?;
+            prog.attach(&cfg.ifname, TcAttachType::Egress).map_err(|e| {
+                Error::Msg(format!("attaching the TC egress program to {} failed: {e}", cfg.ifname))
+            })?;
+            parts.push("TC egress (tcx)".to_owned());
+        }
+
+        let ring = ebpf
+            .take_map("RING")
+            .ok_or_else(|| Error::Msg("eBPF object has no RING map".into()))?;
+        let ring = RingBuf::try_from(ring).map_err(|e| Error::Msg(format!("RING: {e}")))?;
+        let counters = ebpf
+            .take_map("COUNTERS")
+            .ok_or_else(|| Error::Msg("eBPF object has no COUNTERS map".into()))?;
+        let counters =
+            PerCpuArray::try_from(counters).map_err(|e| Error::Msg(format!("COUNTERS: {e}")))?;
+        let mono_to_real_ns = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC);
+        Ok(Self {
+            ebpf: Some(ebpf),
+            delay_us: super::delay_histogram(),
+            ring,
+            counters,
+            mono_to_real_ns,
+            ifname: cfg.ifname.clone(),
+            ifindex: cfg.ifindex,
+            last_iface_check: Instant::now(),
+            description: parts.join(" + "),
+        })
+    }
+
+    fn counter(&self, c: Counter) -> u64 {
+        self.counters.get(&(c as u32), 0).map(|per_cpu| per_cpu.iter().sum()).unwrap_or(0)
+    }
+}
+
+/// Parses one ring record; `None` if it is shorter than its header says.
+fn parse_record(rec: &[u8]) -> Option<(RecordHeader, &[u8])> {
+    let head = rec.get(..size_of::<RecordHeader>())?;
+    // SAFETY: `head` has exactly size_of::<RecordHeader>() bytes, RecordHeader is
+    // plain-old-data (any bit pattern is valid) and read_unaligned needs no alignment.
+    let hdr = unsafe { head.as_ptr().cast::<RecordHeader>().read_unaligned() };
+    let data = rec.get(size_of::<RecordHeader>()..)?;
+    let data = data.get(..hdr.cap_len as usize)?;
+    Some((hdr, data))
+}
+
+impl Source for XdpSource {
+    fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, Error> {
+        let now = monotonic_ns();
+        while batch.bytes() < max_bytes {
+            let Some(item) = self.ring.next() else { break };
+            // A record the kernel wrote is never malformed; if one were, skipping it is
+            // the safe reading (the kernel counted it as captured, so it shows as a
+            // difference between `captured` and the frames user space handled).
+            if let Some((hdr, data)) = parse_record(&item) {
+                let meta = FrameMeta {
+                    ts_ns: (hdr.ts_ns as i64 + self.mono_to_real_ns) as u64,
+                    orig_len: hdr.frame_len,
+                    ifindex: hdr.ifindex,
+                    direction: if hdr.direction == DIR_OUT { Direction::Out } else { Direction::In },
+                    link: LinkType::Ethernet,
+                };
+                batch.push(meta, data);
+                let _ = self.delay_us.record(now.saturating_sub(hdr.ts_ns) / 1000);
+            }
+        }
+        if self.ebpf.is_some() && self.last_iface_check.elapsed() >= IFACE_CHECK {
+            self.last_iface_check = Instant::now();
+            if super::ifindex_of(&self.ifname) != Some(self.ifindex) {
+                return Err(Error::Msg(format!("interface {} vanished", self.ifname)));
+            }
+        }
+        Ok(Fill::Some)
+    }
+
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.ring.as_fd())
+    }
+
+    fn stop(&mut self) {
+        // Dropping the programs closes their links: the hooks are gone when this returns,
+        // so the counters are final and what is left in the ring is all there will be.
+        self.ebpf = None;
+    }
+
+    fn delay_us(&self) -> Option<&hdrhistogram::Histogram<u64>> {
+        Some(&self.delay_us)
+    }
+
+    fn counters(&self) -> CaptureCounters {
+        CaptureCounters {
+            seen: self.counter(Counter::Seen),
+            filtered: self.counter(Counter::Filtered),
+            captured: self.counter(Counter::Captured),
+            lost_ring_full: self.counter(Counter::LostRingFull),
+            lost_copy: self.counter(Counter::LostCopy),
+            filter_error: self.counter(Counter::FilterError),
+        }
+    }
+}
