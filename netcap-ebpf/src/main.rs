@@ -11,6 +11,7 @@
 //!   woken only when the ring's unread data crosses `WAKEUP_BYTES` (user space also
 //!   drains on a short timer), so a busy capture costs no wake-up per frame.
 #![no_std]
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 #![no_main]
 
 use aya_ebpf::{
@@ -77,6 +78,33 @@ impl Frame for Skb<'_> {
     }
 }
 
+/// Returns `v` limited to `1..=hi` in a form the verifier tracks on the returned register.
+///
+/// `check_bounds_signed` proves the bound on one register, but LLVM may pass another copy
+/// of the value (one the verifier knows nothing about) to the helper; inline asm is
+/// opaque to LLVM, so the register it returns is the one the helper gets, with its bound
+/// established by the two branches here. `v` is already in range, so this changes nothing.
+#[inline(always)]
+fn clamp_for_verifier(mut v: u64, hi: u64) -> u64 {
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: pure register arithmetic; no memory is touched.
+    unsafe {
+        core::arch::asm!(
+            "if {v} s<= {hi} goto +1",
+            "{v} = {hi}",
+            "if {v} s> 0 goto +1",
+            "{v} = 1",
+            v = inout(reg) v,
+            hi = in(reg) hi,
+        );
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    {
+        v = v.clamp(1, hi);
+    }
+    v
+}
+
 /// Reserves a record with `N` bytes of data, fills it and submits it.
 #[inline(always)]
 fn emit<F: Frame, const N: usize>(frame: &F, hdr: RecordHeader) -> Result<(), Counter> {
@@ -90,12 +118,13 @@ fn emit<F: Frame, const N: usize>(frame: &F, hdr: RecordHeader) -> Result<(), Co
     unsafe { core::ptr::addr_of_mut!((*rec).hdr).write(hdr) };
     // SAFETY: as above; `data` is the reservation's tail of exactly N bytes.
     let dst = unsafe { core::ptr::addr_of_mut!((*rec).data) }.cast::<u8>();
-    // The verifier must see `1 <= cap <= N` on the very register passed to the helper.
+    // The verifier must see `1 <= len <= N` on the very register passed to the helper.
     if !check_bounds_signed(cap as i64, 1, N as i64) {
         entry.discard(0);
         return Err(Counter::LostCopy);
     }
-    if frame.load(dst, cap) != 0 {
+    let len = clamp_for_verifier(u64::from(cap), N as u64);
+    if frame.load(dst, len as u32) != 0 {
         entry.discard(0);
         return Err(Counter::LostCopy);
     }

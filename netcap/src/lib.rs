@@ -25,6 +25,8 @@ pub mod flow;
 pub mod output;
 pub mod packet;
 pub mod pipeline;
+pub mod run;
+pub mod stats;
 
 /// Setup and I/O errors: each names the call and the object that failed.
 #[derive(Debug, thiserror::Error)]

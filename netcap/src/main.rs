@@ -1,1 +1,35 @@
-fn main() {}
+//! netcap's command line entry: parse, run, report, map errors to exit codes.
+use clap::Parser;
+use netcap::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let (result, stats_json) = match &cli.cmd {
+        Command::Capture(a) => (netcap::run::capture(a), a.common.stats_json.clone()),
+        Command::Read(a) => (netcap::run::read(a), a.common.stats_json.clone()),
+    };
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("netcap: {e}");
+            std::process::exit(1);
+        }
+    };
+    eprint!("netcap: {}", report.summary());
+    let mut code = 0;
+    if let Some(err) = &report.inputs.finished.write_error {
+        eprintln!("netcap: {err}");
+        code = 1;
+    }
+    if let Some(path) = stats_json {
+        if let Err(e) = report.write_json(&path) {
+            eprintln!("netcap: {e}");
+            code = 1;
+        }
+    }
+    if let Err(e) = netcap::run::write_flows(&report) {
+        eprintln!("netcap: {e}");
+        code = 1;
+    }
+    std::process::exit(code);
+}

@@ -136,6 +136,14 @@ impl Batch {
         self.buf.len()
     }
 
+    /// Keeps the first `n` frames.
+    pub fn truncate(&mut self, n: usize) {
+        if let Some(end) = self.slots.get(n).map(|s| s.start as usize) {
+            self.slots.truncate(n);
+            self.buf.truncate(end);
+        }
+    }
+
     pub fn clear(&mut self) {
         self.buf.clear();
         self.slots.clear();

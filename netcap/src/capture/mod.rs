@@ -76,3 +76,16 @@ pub fn delay_histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new_with_bounds(1, 100_000_000, 3)
         .unwrap_or_else(|_| hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"))
 }
+
+/// Registers a duplicate of `fd` with tokio's reactor, for waiting until it is readable.
+pub fn readiness(
+    fd: BorrowedFd<'_>,
+) -> std::io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    let owned = fd.try_clone_to_owned()?;
+    // SAFETY: `owned` is a descriptor of our own (a dup), moved into the AsyncFd, which
+    // deregisters it before dropping (closing) it; nothing else can close it meanwhile.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| e.into())
+}

@@ -81,9 +81,9 @@ pub struct CommonArgs {
     /// Stop after this many frames.
     #[arg(short = 'c', long = "count")]
     pub count: Option<u64>,
-    /// Output format on stdout.
-    #[arg(short = 'F', long = "format", value_enum, default_value_t = Format::Turtle)]
-    pub format: Format,
+    /// Output format on stdout [default: turtle; none with -w].
+    #[arg(short = 'F', long = "format", value_enum)]
+    pub format: Option<Format>,
     /// Bytes of each frame to capture (0 = whole frame, up to 9216).
     #[arg(short = 's', long = "snaplen", default_value_t = 0)]
     pub snaplen: u32,

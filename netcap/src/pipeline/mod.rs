@@ -1,0 +1,410 @@
+//! The decoder pipeline: a bounded hand-off of [`Batch`]es to N worker threads, which
+//! decode, update their flow-table shard and format text; and one writer thread, which
+//! puts the text (and the `-w` file) out in capture order.
+//!
+//! ```text
+//!  submit(batch) --round robin, bounded--> worker i: decode, print, flows
+//!                                             |  flow updates for other shards
+//!                                             +--> worker j (unbounded, see below)
+//!                                             v
+//!                         writer: reorder by batch sequence -> stdout, pcap
+//! ```
+//!
+//! Backpressure, written down:
+//! - Live capture never blocks in [`Pipeline::submit`]: when every worker queue is full
+//!   the batch is dropped and its frames are counted in `dropped_queue_full`.
+//!   Files (`netcap read`) block instead, so nothing is lost.
+//! - Workers block on the writer (bounded), so a slow stdout fills the worker queues and
+//!   then shows up as counted drops, never as unbounded memory.
+//! - Flow updates for another worker's shard go over an unbounded channel, but each
+//!   worker drains its flow channel before taking a new batch, so what is in flight is
+//!   bounded by the batches in flight.
+//!
+//! Shutdown: dropping the job senders lets workers finish their queues; they meet at a
+//! barrier (so every cross-shard flow update has been sent), drain their flow channels,
+//! and hand their tables and counters back; the writer ends when all workers are gone.
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Barrier,
+    },
+    thread::JoinHandle,
+};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+use flows::{FlowShard as FlowTable, FlowUpdate};
+
+mod flows;
+
+use crate::{
+    decode::{self, Layer},
+    output::{self, pcap::PcapSink, Format},
+    packet::Batch,
+};
+
+/// Batches queued per worker. With batches of up to 256 KiB this bounds the queued
+/// frame data at about 2 MiB per worker, while absorbing a few ms of bursts.
+const QUEUE_PER_WORKER: usize = 8;
+
+/// Counters of the decoding stage (summed over workers).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct DecodeStats {
+    /// Frames decoded.
+    pub decoded: u64,
+    /// Frame bytes decoded (captured length).
+    pub bytes: u64,
+    /// Frame bytes on the wire (original length).
+    pub wire_bytes: u64,
+    /// Frames whose decoding stopped at a truncated or invalid header, by layer.
+    pub malformed: BTreeMap<String, u64>,
+}
+
+impl DecodeStats {
+    fn merge(&mut self, other: DecodeStats) {
+        let DecodeStats { decoded, bytes, wire_bytes, malformed } = other;
+        self.decoded += decoded;
+        self.bytes += bytes;
+        self.wire_bytes += wire_bytes;
+        for (k, v) in malformed {
+            *self.malformed.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// What the pipeline hands back when it is finished.
+pub struct Finished {
+    pub decode: DecodeStats,
+    /// Frame sizes (captured length) histogram.
+    pub frame_sizes: hdrhistogram::Histogram<u64>,
+    pub flows: Vec<FlowTable>,
+    /// Frames handed to the writer (after `-c`).
+    pub written: u64,
+    /// The output error that ended the run early, if any (a closed pipe is not one).
+    pub write_error: Option<String>,
+    /// Frames `-w` could not write because their link type differs from the file's.
+    pub pcap_skipped: u64,
+}
+
+pub struct PipelineConfig {
+    pub workers: usize,
+    pub format: Format,
+    pub flows: bool,
+    pub max_flows: usize,
+    /// Text output (stdout), when the format prints something.
+    pub text_out: Option<Box<dyn Write + Send>>,
+    /// Flush the text output after every batch (`-l`).
+    pub line_buffered: bool,
+    pub pcap: Option<PcapSink<Box<dyn Write + Send>>>,
+}
+
+enum Job {
+    Batch(u64, Arc<Batch>),
+}
+
+struct Output {
+    seq: u64,
+    text: Vec<u8>,
+    batch: Arc<Batch>,
+}
+
+struct WorkerResult {
+    stats: DecodeStats,
+    sizes: hdrhistogram::Histogram<u64>,
+    flows: Option<FlowTable>,
+}
+
+pub struct Pipeline {
+    jobs: Vec<Sender<Job>>,
+    next: usize,
+    seq: u64,
+    workers: Vec<JoinHandle<WorkerResult>>,
+    writer: Option<JoinHandle<WriterResult>>,
+    /// Set by the writer when stdout or the file is gone: the run should end.
+    pub output_closed: Arc<AtomicBool>,
+    /// Frames dropped because every worker queue was full.
+    pub dropped_queue_full: Arc<AtomicU64>,
+    /// Frames submitted so far.
+    pub submitted: u64,
+}
+
+struct WriterResult {
+    written: u64,
+    error: Option<String>,
+    pcap_skipped: u64,
+}
+
+impl Pipeline {
+    pub fn start(cfg: PipelineConfig) -> Self {
+        let n = cfg.workers.max(1);
+        let (out_tx, out_rx) = bounded::<Output>(n * QUEUE_PER_WORKER);
+        let output_closed = Arc::new(AtomicBool::new(false));
+        let barrier = Arc::new(Barrier::new(n));
+        let flow_channels: Vec<_> = (0..n).map(|_| unbounded::<Vec<FlowUpdate>>()).collect();
+        let flow_txs: Vec<Sender<Vec<FlowUpdate>>> =
+            flow_channels.iter().map(|(tx, _)| tx.clone()).collect();
+        let per_worker_flows = cfg.max_flows.div_ceil(n).max(1);
+        let mut jobs = Vec::with_capacity(n);
+        let mut workers = Vec::with_capacity(n);
+        for (me, (_, flow_rx)) in flow_channels.into_iter().enumerate() {
+            let (tx, rx) = bounded::<Job>(QUEUE_PER_WORKER);
+            jobs.push(tx);
+            let ctx = WorkerCtx {
+                me,
+                shards: n,
+                jobs: rx,
+                flow_rx,
+                flow_txs: flow_txs.clone(),
+                out: out_tx.clone(),
+                barrier: barrier.clone(),
+                printer: output::printer(cfg.format),
+                flows: cfg.flows.then(|| FlowTable::new(per_worker_flows)),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("netcap-worker-{me}"))
+                .spawn(move || ctx.run())
+                .expect("spawning a worker thread");
+            workers.push(handle);
+        }
+        drop(out_tx);
+        drop(flow_txs);
+        let closed = output_closed.clone();
+        let (text_out, line_buffered, pcap) = (cfg.text_out, cfg.line_buffered, cfg.pcap);
+        let writer = std::thread::Builder::new()
+            .name("netcap-writer".into())
+            .spawn(move || writer(out_rx, text_out, line_buffered, pcap, closed))
+            .expect("spawning the writer thread");
+        Self {
+            jobs,
+            next: 0,
+            seq: 0,
+            workers,
+            writer: Some(writer),
+            output_closed,
+            dropped_queue_full: Arc::new(AtomicU64::new(0)),
+            submitted: 0,
+        }
+    }
+
+    /// Hands a batch to a worker. With `block == false` (live capture) a batch that no
+    /// queue can take is dropped and counted; with `block == true` (files) it waits.
+    pub fn submit(&mut self, batch: Batch, block: bool) {
+        if batch.is_empty() {
+            return;
+        }
+        let frames = batch.len() as u64;
+        let mut job = Job::Batch(self.seq, Arc::new(batch));
+        let n = self.jobs.len();
+        for i in 0..n {
+            let w = (self.next + i) % n;
+            match self.jobs[w].try_send(job) {
+                Ok(()) => {
+                    self.next = (w + 1) % n;
+                    self.seq += 1;
+                    self.submitted += frames;
+                    return;
+                }
+                Err(TrySendError::Full(j)) | Err(TrySendError::Disconnected(j)) => job = j,
+            }
+        }
+        if block {
+            let w = self.next;
+            if self.jobs[w].send(job).is_ok() {
+                self.next = (w + 1) % n;
+                self.seq += 1;
+                self.submitted += frames;
+                return;
+            }
+        }
+        self.dropped_queue_full.fetch_add(frames, Ordering::Relaxed);
+    }
+
+    /// Waits for every queued batch to be decoded and written; returns the results.
+    pub fn finish(mut self) -> Finished {
+        self.jobs.clear();
+        let mut decode = DecodeStats::default();
+        let mut sizes = size_histogram();
+        let mut flows = Vec::new();
+        for w in self.workers.drain(..) {
+            if let Ok(r) = w.join() {
+                decode.merge(r.stats);
+                let _ = sizes.add(&r.sizes);
+                flows.extend(r.flows);
+            }
+        }
+        let wr = self.writer.take().and_then(|w| w.join().ok());
+        let (written, write_error, pcap_skipped) =
+            wr.map_or((0, Some("writer thread panicked".into()), 0), |r| {
+                (r.written, r.error, r.pcap_skipped)
+            });
+        Finished { decode, frame_sizes: sizes, flows, written, write_error, pcap_skipped }
+    }
+}
+
+fn size_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 1 << 20, 2)
+        .unwrap_or_else(|_| hdrhistogram::Histogram::new(2).expect("2 significant digits is valid"))
+}
+
+struct WorkerCtx {
+    me: usize,
+    shards: usize,
+    jobs: Receiver<Job>,
+    flow_rx: Receiver<Vec<FlowUpdate>>,
+    flow_txs: Vec<Sender<Vec<FlowUpdate>>>,
+    out: Sender<Output>,
+    barrier: Arc<Barrier>,
+    printer: Option<Box<dyn output::Printer>>,
+    flows: Option<FlowTable>,
+}
+
+impl WorkerCtx {
+    fn run(mut self) -> WorkerResult {
+        let mut stats = DecodeStats::default();
+        let mut sizes = size_histogram();
+        let mut outbox: Vec<Vec<FlowUpdate>> = vec![Vec::new(); self.shards];
+        let mut malformed = [0u64; LAYERS.len()];
+        while let Ok(Job::Batch(seq, batch)) = self.jobs.recv() {
+            self.apply_remote_flows();
+            let mut text = Vec::with_capacity(if self.printer.is_some() { batch.bytes() * 4 } else { 0 });
+            for frame in batch.iter() {
+                let d = decode::decode(&frame);
+                stats.decoded += 1;
+                stats.bytes += frame.data.len() as u64;
+                stats.wire_bytes += u64::from(frame.meta.orig_len);
+                let _ = sizes.record(frame.data.len().max(1) as u64);
+                if let Some(layer) = d.malformed() {
+                    malformed[layer_index(layer)] += 1;
+                }
+                if let Some(p) = self.printer.as_mut() {
+                    p.print(&frame, &d, &mut text);
+                }
+                if let (Some(table), Some(tuple)) = (self.flows.as_mut(), d.flow_tuple()) {
+                    let update = FlowUpdate {
+                        tuple,
+                        tcp_flags: d.tcp_flags(),
+                        wire_len: frame.meta.orig_len,
+                        ts_ns: frame.meta.ts_ns,
+                    };
+                    let shard = flows::shard_of(&tuple, self.shards);
+                    if shard == self.me {
+                        table.apply(&update);
+                    } else {
+                        outbox[shard].push(update);
+                    }
+                }
+            }
+            for (shard, updates) in outbox.iter_mut().enumerate() {
+                if !updates.is_empty() {
+                    let _ = self.flow_txs[shard].send(std::mem::take(updates));
+                }
+            }
+            if self.out.send(Output { seq, text, batch }).is_err() {
+                break;
+            }
+        }
+        // Every worker has sent its last cross-shard update once all pass the barrier.
+        self.flow_txs.clear();
+        self.barrier.wait();
+        self.apply_remote_flows();
+        for (i, n) in malformed.iter().enumerate() {
+            if *n > 0 {
+                stats.malformed.insert(format!("{:?}", LAYERS[i]).to_lowercase(), *n);
+            }
+        }
+        WorkerResult { stats, sizes, flows: self.flows }
+    }
+
+    fn apply_remote_flows(&mut self) {
+        while let Ok(updates) = self.flow_rx.try_recv() {
+            if let Some(table) = self.flows.as_mut() {
+                for u in &updates {
+                    table.apply(u);
+                }
+            }
+        }
+    }
+}
+
+const LAYERS: [Layer; 10] = [
+    Layer::Link,
+    Layer::Vlan,
+    Layer::Arp,
+    Layer::Ipv4,
+    Layer::Ipv6,
+    Layer::Ipv6Ext,
+    Layer::Icmp,
+    Layer::Icmpv6,
+    Layer::Tcp,
+    Layer::Udp,
+];
+
+fn layer_index(layer: Layer) -> usize {
+    LAYERS.iter().position(|&l| l == layer).unwrap_or(0)
+}
+
+fn is_broken_pipe(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+fn writer(
+    rx: Receiver<Output>,
+    mut text_out: Option<Box<dyn Write + Send>>,
+    line_buffered: bool,
+    mut pcap: Option<PcapSink<Box<dyn Write + Send>>>,
+    closed: Arc<AtomicBool>,
+) -> WriterResult {
+    let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut written = 0u64;
+    let mut error: Option<String> = None;
+    let mut failed = false;
+    for out in rx.iter() {
+        pending.insert(out.seq, out);
+        while let Some(out) = pending.remove(&next) {
+            next += 1;
+            if failed {
+                continue;
+            }
+            let mut result = Ok(());
+            if let Some(w) = text_out.as_mut() {
+                result = w.write_all(&out.text);
+                if result.is_ok() && line_buffered {
+                    result = w.flush();
+                }
+            }
+            if let (Ok(()), Some(p)) = (&result, pcap.as_mut()) {
+                for frame in out.batch.iter() {
+                    result = p.write(&frame);
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+            match result {
+                Ok(()) => written += out.batch.len() as u64,
+                Err(e) => {
+                    failed = true;
+                    closed.store(true, Ordering::Relaxed);
+                    if !is_broken_pipe(&e) {
+                        error = Some(format!("writing output: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    if !failed {
+        let flushed = text_out
+            .as_mut()
+            .map_or(Ok(()), |w| w.flush())
+            .and_then(|()| pcap.as_mut().map_or(Ok(()), |p| p.flush()));
+        if let Err(e) = flushed {
+            if !is_broken_pipe(&e) {
+                error = Some(format!("writing output: {e}"));
+            }
+        }
+    }
+    let pcap_skipped = pcap.map_or(0, |p| p.skipped_link);
+    WriterResult { written, error, pcap_skipped }
+}

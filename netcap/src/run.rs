@@ -1,0 +1,298 @@
+//! Runs a capture or a file read from a validated command line: builds the source and
+//! the pipeline, drives them until the end, then prints the summary.
+//!
+//! Shutdown cascade: Ctrl-C / SIGTERM / `-c` reached / output closed / source ended ->
+//! `Source::stop` (kernel hooks detached) -> the rest of the ring drained -> pipeline
+//! finished (workers drain, flows merge, writer flushes) -> summary and `--stats-json`.
+use std::{
+    io::{IsTerminal, Write},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use crate::{
+    capture::{self, pcap_file::FileSource, xdp, CaptureCounters, Fill, Source},
+    cli::{BackendArg, CaptureArgs, CommonArgs, ReadArgs},
+    output::{pcap::PcapSink, Format},
+    pipeline::{Finished, Pipeline, PipelineConfig},
+    stats::{self, Report},
+    Error,
+};
+
+/// Most frame bytes put in one batch: large enough to amortise a hand-off, small
+/// enough (with 8 batches queued per worker) to keep queued memory at a few MiB.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Longest the capture loop sleeps without checking the ring: the latency of a frame
+/// that does not trigger a wake-up (the kernel wakes us at 1/8 ring fill).
+const TICK: Duration = Duration::from_millis(10);
+
+/// The text format and destinations chosen by the common options.
+struct Outputs {
+    format: Format,
+    text_out: Option<Box<dyn Write + Send>>,
+    pcap: Option<PcapSink<Box<dyn Write + Send>>>,
+}
+
+fn outputs(common: &CommonArgs, snaplen: u32) -> Result<Outputs, Error> {
+    let pcap_to_stdout = common.write.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    // Like tcpdump: with -w, nothing is printed unless a format is asked for.
+    let format = common.format.unwrap_or(if common.write.is_some() { Format::None } else { Format::Turtle });
+    if pcap_to_stdout && format != Format::None {
+        return Err(Error::Msg("-w - puts the pcap on stdout: it cannot also hold text (-F)".into()));
+    }
+    let stdout_box = || -> Box<dyn Write + Send> {
+        let out = std::io::stdout();
+        let cap = if common.line_buffered || out.is_terminal() { 64 * 1024 } else { 1 << 20 };
+        Box::new(std::io::BufWriter::with_capacity(cap, out))
+    };
+    let pcap = match &common.write {
+        None => None,
+        Some(p) if pcap_to_stdout => {
+            let _ = p;
+            Some(PcapSink::new(stdout_box(), common.pcapng, snaplen))
+        }
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
+            let w: Box<dyn Write + Send> = Box::new(std::io::BufWriter::with_capacity(1 << 20, f));
+            Some(PcapSink::new(w, common.pcapng, snaplen))
+        }
+    };
+    let text_out = (format != Format::None).then(stdout_box);
+    Ok(Outputs { format, text_out, pcap })
+}
+
+fn start_pipeline(common: &CommonArgs, outs: Outputs, live: bool) -> Pipeline {
+    let stdout_tty = std::io::stdout().is_terminal();
+    Pipeline::start(PipelineConfig {
+        workers: common.workers(),
+        format: outs.format,
+        flows: common.flows || common.flows_json.is_some(),
+        max_flows: common.max_flows,
+        text_out: outs.text_out,
+        line_buffered: common.line_buffered || (live && stdout_tty),
+        pcap: outs.pcap,
+    })
+}
+
+/// Takes at most `left` frames of `batch` (for `-c`).
+fn limit(batch: &mut crate::packet::Batch, left: &mut Option<u64>) {
+    if let Some(n) = left.as_mut() {
+        if (batch.len() as u64) > *n {
+            batch.truncate(*n as usize);
+        }
+        *n -= batch.len() as u64;
+    }
+}
+
+/// `netcap read FILE`.
+pub fn read(args: &ReadArgs) -> Result<Report, Error> {
+    let common = &args.common;
+    let snaplen = common.snaplen().map_err(Error::Msg)?;
+    if let Some(expr) = common.filter_expr().map_err(Error::Msg)? {
+        return Err(Error::Msg(format!("filter expressions are not supported yet: {expr:?}")));
+    }
+    let mut source = FileSource::open(&args.file)?;
+    if let Some(link) = source.link_type().filter(|l| !l.is_supported()) {
+        eprintln!(
+            "netcap: {}: link type {} is not decoded; frames are counted{}",
+            args.file.display(),
+            link.to_linktype(),
+            if common.write.is_some() { " and written" } else { "" }
+        );
+    }
+    let outs = outputs(common, snaplen)?;
+    let started = Instant::now();
+    let mut pipeline = start_pipeline(common, outs, false);
+    let mut left = common.count;
+    loop {
+        let mut batch = crate::packet::Batch::with_capacity(BATCH_BYTES + 65536, 1024);
+        let fill = source.fill(&mut batch, BATCH_BYTES)?;
+        limit(&mut batch, &mut left);
+        pipeline.submit(batch, true);
+        if fill == Fill::End || left == Some(0) || pipeline.output_closed.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    let dropped = pipeline.dropped_queue_full.load(Ordering::Relaxed);
+    let finished = pipeline.finish();
+    Ok(report(common, source.counters(), dropped, finished, started, None, "file"))
+}
+
+fn report(
+    common: &CommonArgs,
+    kernel: CaptureCounters,
+    dropped_queue_full: u64,
+    finished: Finished,
+    started: Instant,
+    delay: Option<&hdrhistogram::Histogram<u64>>,
+    backend: &str,
+) -> Report {
+    Report::new(stats::Inputs {
+        backend: backend.to_owned(),
+        kernel,
+        dropped_queue_full,
+        finished,
+        elapsed: started.elapsed(),
+        delay_us: delay.cloned(),
+        flows_top: common.flows,
+        flows_json: common.flows_json.clone(),
+    })
+}
+
+/// `netcap capture`.
+pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
+    let common = &args.common;
+    let snaplen = common.snaplen().map_err(Error::Msg)?;
+    if let Some(expr) = common.filter_expr().map_err(Error::Msg)? {
+        return Err(Error::Msg(format!("filter expressions are not supported yet: {expr:?}")));
+    }
+    let ifname = match &args.interface {
+        Some(i) => i.clone(),
+        None => crate::cli::default_route_interface().ok_or_else(|| {
+            Error::Msg("no default route to pick an interface from; give one with -i".into())
+        })?,
+    };
+    let ifindex = capture::ifindex_of(&ifname)
+        .ok_or_else(|| Error::Msg(format!("no such interface: {ifname}")))?;
+    let (mut source, backend): (Box<dyn Source>, String) = match args.backend {
+        BackendArg::Xdp | BackendArg::Auto => {
+            let cfg = xdp::XdpConfig {
+                ifname: ifname.clone(),
+                ifindex,
+                mode: args.xdp_mode,
+                direction: args.direction,
+                snaplen,
+                ring_bytes: xdp::ring_bytes_for(args.buffer_kib),
+            };
+            let src = xdp::XdpSource::open(&cfg)?;
+            let what = format!("{} on {ifname}", src.description);
+            (Box::new(src), what)
+        }
+        BackendArg::Afpacket => {
+            return Err(Error::Msg("the AF_PACKET backend is not wired in yet".into()));
+        }
+    };
+    eprintln!("netcap: capturing with {backend}, snap length {snaplen}");
+    let outs = outputs(common, snaplen)?;
+    let started = Instant::now();
+    let mut pipeline = start_pipeline(common, outs, true);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the tokio runtime", e))?;
+    let live = Arc::new(LiveCounters::default());
+    let end = runtime.block_on(drive(&mut *source, &mut pipeline, common, live.clone()))?;
+    if let Some(why) = end {
+        eprintln!("netcap: {why}");
+    }
+    let dropped = pipeline.dropped_queue_full.load(Ordering::Relaxed);
+    let finished = pipeline.finish();
+    let kernel = source.counters();
+    let delay = source.delay_us().cloned();
+    drop(source);
+    Ok(report(common, kernel, dropped, finished, started, delay.as_ref(), &backend))
+}
+
+/// Counters the live statistics line reads.
+#[derive(Default)]
+struct LiveCounters {
+    frames: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// The capture loop: waits for the ring (or the tick), drains into batches, submits.
+/// Returns a message when the capture ended for a reason the user should hear about.
+async fn drive(
+    source: &mut dyn Source,
+    pipeline: &mut Pipeline,
+    common: &CommonArgs,
+    live: Arc<LiveCounters>,
+) -> Result<Option<String>, Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| Error::io("installing a SIGTERM handler", e))?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).map_err(|e| Error::io("installing a SIGINT handler", e))?;
+    let readiness = match source.fd() {
+        Some(fd) => Some(
+            capture::readiness(fd).map_err(|e| Error::io("registering the ring fd with epoll", e))?,
+        ),
+        None => None,
+    };
+    let _stats_task = common.stats_interval.filter(|s| *s > 0.0).map(|secs| {
+        let live = live.clone();
+        let dropped = pipeline.dropped_queue_full.clone();
+        tokio::spawn(stats::live_line(Duration::from_secs_f64(secs), live_reader(live), dropped))
+    });
+    let mut left = common.count;
+    let mut ended: Option<String> = None;
+    loop {
+        tokio::select! {
+            biased;
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            ready = async {
+                match &readiness {
+                    Some(fd) => fd.readable().await.map(|mut g| g.clear_ready()),
+                    None => std::future::pending().await,
+                }
+            } => { let _ = ready; }
+            _ = tokio::time::sleep(TICK) => {}
+        }
+        match drain(source, pipeline, &mut left, &live) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                ended = Some(e.to_string());
+                break;
+            }
+        }
+        if left == Some(0) || pipeline.output_closed.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    // Detach, then take what the kernel had already queued.
+    source.stop();
+    if left != Some(0) && !pipeline.output_closed.load(Ordering::Relaxed) {
+        let _ = drain(source, pipeline, &mut left, &live);
+    }
+    Ok(ended)
+}
+
+fn live_reader(live: Arc<LiveCounters>) -> impl Fn() -> (u64, u64) + Send + 'static {
+    move || (live.frames.load(Ordering::Relaxed), live.bytes.load(Ordering::Relaxed))
+}
+
+/// Drains everything ready; `Ok(false)` when the source has ended.
+fn drain(
+    source: &mut dyn Source,
+    pipeline: &mut Pipeline,
+    left: &mut Option<u64>,
+    live: &LiveCounters,
+) -> Result<bool, Error> {
+    loop {
+        let mut batch = crate::packet::Batch::with_capacity(BATCH_BYTES + 16384, 2048);
+        let fill = source.fill(&mut batch, BATCH_BYTES)?;
+        limit(&mut batch, left);
+        let (n, bytes) = (batch.len(), batch.bytes());
+        live.frames.fetch_add(n as u64, Ordering::Relaxed);
+        live.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        pipeline.submit(batch, false);
+        if fill == Fill::End {
+            return Ok(false);
+        }
+        if bytes < BATCH_BYTES / 2 || *left == Some(0) {
+            return Ok(true);
+        }
+    }
+}
+
+/// `--flows` and `--flows-json`, from the merged flow table.
+pub fn write_flows(_report: &Report) -> Result<(), Error> {
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The numbers a run ends with: the summary on stderr, `--stats-json`, and the live
+//! `--stats-interval` line.
+//!
+//! Accounting: every frame the kernel hook saw ends in exactly one of `filtered`,
+//! `captured` (delivered to the decoders), or `lost` (by cause: `ring_full`, `copy` in
+//! the kernel; `queue_full` in user space), so `seen == filtered + captured + lost`.
+use std::{path::PathBuf, time::Duration};
+
+use serde_json::json;
+
+use crate::{capture::CaptureCounters, pipeline::Finished};
+
+pub struct Inputs {
+    pub backend: String,
+    pub kernel: CaptureCounters,
+    pub dropped_queue_full: u64,
+    pub finished: Finished,
+    pub elapsed: Duration,
+    pub delay_us: Option<hdrhistogram::Histogram<u64>>,
+    pub flows_top: bool,
+    pub flows_json: Option<PathBuf>,
+}
+
+pub struct Report {
+    pub inputs: Inputs,
+}
+
+fn percentiles(h: &hdrhistogram::Histogram<u64>) -> serde_json::Value {
+    if h.is_empty() {
+        return serde_json::Value::Null;
+    }
+    json!({
+        "count": h.len(),
+        "min": h.min(),
+        "p50": h.value_at_quantile(0.5),
+        "p90": h.value_at_quantile(0.9),
+        "p99": h.value_at_quantile(0.99),
+        "p999": h.value_at_quantile(0.999),
+        "max": h.max(),
+    })
+}
+
+impl Report {
+    pub fn new(inputs: Inputs) -> Self {
+        Self { inputs }
+    }
+
+    /// Frames delivered to the decoders: what the kernel captured less what user space
+    /// dropped on a full queue.
+    pub fn captured(&self) -> u64 {
+        self.inputs.kernel.captured.saturating_sub(self.inputs.dropped_queue_full)
+    }
+
+    pub fn lost(&self) -> u64 {
+        self.inputs.kernel.lost_total() + self.inputs.dropped_queue_full
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let i = &self.inputs;
+        let k = &i.kernel;
+        let d = &i.finished.decode;
+        let secs = i.elapsed.as_secs_f64().max(1e-9);
+        json!({
+            "backend": i.backend,
+            "seen": k.seen,
+            "filtered": k.filtered,
+            "captured": self.captured(),
+            "lost": self.lost(),
+            "lost_by_cause": {
+                "ring_full": k.lost_ring_full,
+                "copy": k.lost_copy,
+                "queue_full": i.dropped_queue_full,
+            },
+            "filter_errors": k.filter_error,
+            "decoded": d.decoded,
+            "written": i.finished.written,
+            "malformed": d.malformed,
+            "bytes": d.bytes,
+            "wire_bytes": d.wire_bytes,
+            "elapsed_s": secs,
+            "frames_per_s": d.decoded as f64 / secs,
+            "bytes_per_s": d.bytes as f64 / secs,
+            "delay_us": i.delay_us.as_ref().map(percentiles),
+            "frame_size": percentiles(&i.finished.frame_sizes),
+        })
+    }
+
+    /// The summary lines for stderr.
+    pub fn summary(&self) -> String {
+        let i = &self.inputs;
+        let k = &i.kernel;
+        let mut s = format!(
+            "{} frames seen, {} captured, {} filtered, {} lost (ring full {}, copy failed {}, \
+             queue full {}); {} decoded, {} written\n",
+            k.seen,
+            self.captured(),
+            k.filtered,
+            self.lost(),
+            k.lost_ring_full,
+            k.lost_copy,
+            i.dropped_queue_full,
+            i.finished.decode.decoded,
+            i.finished.written,
+        );
+        if !i.finished.decode.malformed.is_empty() {
+            let parts: Vec<String> =
+                i.finished.decode.malformed.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            s.push_str(&format!("malformed or truncated: {}\n", parts.join(", ")));
+        }
+        if i.finished.pcap_skipped > 0 {
+            s.push_str(&format!(
+                "{} frames not written to the pcap file: their link type differs from the \
+                 first frame's (use --pcapng)\n",
+                i.finished.pcap_skipped
+            ));
+        }
+        s
+    }
+
+    pub fn write_json(&self, path: &std::path::Path) -> Result<(), crate::Error> {
+        let text = serde_json::to_string_pretty(&self.to_json())
+            .map_err(|e| crate::Error::Msg(format!("serialising statistics: {e}")))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| crate::Error::io(format!("writing {}", path.display()), e))
+    }
+}
+
+/// Prints a statistics line to stderr every `every` until the task is dropped.
+pub async fn live_line(
+    every: Duration,
+    read: impl Fn() -> (u64, u64) + Send + 'static,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    let (mut last_f, mut last_b) = read();
+    loop {
+        tick.tick().await;
+        let (f, b) = read();
+        let secs = every.as_secs_f64();
+        eprintln!(
+            "netcap: {:.0} frames/s, {:.0} bytes/s, {} frames total, {} dropped (queue full)",
+            (f - last_f) as f64 / secs,
+            (b - last_b) as f64 / secs,
+            f,
+            dropped.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        (last_f, last_b) = (f, b);
+    }
+}
