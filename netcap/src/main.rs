@@ -8,7 +8,7 @@ fn main() {
         Command::Capture(a) => (netcap::run::capture(a), a.common.stats_json.clone()),
         Command::Read(a) => (netcap::run::read(a), a.common.stats_json.clone()),
     };
-    let report = match result {
+    let mut report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("netcap: {e}");
@@ -27,7 +27,7 @@ fn main() {
             code = 1;
         }
     }
-    if let Err(e) = netcap::run::write_flows(&report) {
+    if let Err(e) = netcap::run::write_flows(&mut report) {
         eprintln!("netcap: {e}");
         code = 1;
     }

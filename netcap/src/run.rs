@@ -14,8 +14,13 @@ use std::{
 };
 
 use crate::{
-    capture::{self, pcap_file::FileSource, xdp, CaptureCounters, Fill, Source},
-    cli::{BackendArg, CaptureArgs, CommonArgs, ReadArgs},
+    capture::{
+        self,
+        af_packet::{AfPacket, AfPacketConfig, DirectionFilter},
+        pcap_file::FileSource,
+        xdp, CaptureCounters, Fill, Source,
+    },
+    cli::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, ReadArgs},
     output::{pcap::PcapSink, Format},
     pipeline::{Finished, Pipeline, PipelineConfig},
     stats::{self, Report},
@@ -168,13 +173,19 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 snaplen,
                 ring_bytes: xdp::ring_bytes_for(args.buffer_kib),
             };
-            let src = xdp::XdpSource::open(&cfg)?;
-            let what = format!("{} on {ifname}", src.description);
-            (Box::new(src), what)
+            match xdp::XdpSource::open(&cfg) {
+                Ok(src) => {
+                    let what = format!("{} on {ifname}", src.description);
+                    (Box::new(src), what)
+                }
+                Err(e) if args.backend == BackendArg::Auto => {
+                    eprintln!("netcap: XDP unavailable: {e}; falling back to AF_PACKET");
+                    open_af_packet(args, &ifname, ifindex, snaplen)?
+                }
+                Err(e) => return Err(e),
+            }
         }
-        BackendArg::Afpacket => {
-            return Err(Error::Msg("the AF_PACKET backend is not wired in yet".into()));
-        }
+        BackendArg::Afpacket => open_af_packet(args, &ifname, ifindex, snaplen)?,
     };
     eprintln!("netcap: capturing with {backend}, snap length {snaplen}");
     let outs = outputs(common, snaplen)?;
@@ -196,6 +207,26 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     let delay = source.delay_us().cloned();
     drop(source);
     Ok(report(common, kernel, dropped, finished, started, delay.as_ref(), &backend))
+}
+
+fn open_af_packet(
+    args: &CaptureArgs,
+    ifname: &str,
+    ifindex: u32,
+    snaplen: u32,
+) -> Result<(Box<dyn Source>, String), Error> {
+    let mut cfg = AfPacketConfig::new(ifname);
+    cfg.ifindex = Some(ifindex);
+    cfg.snaplen = snaplen;
+    cfg.buffer_bytes = xdp::ring_bytes_for(args.buffer_kib) as usize;
+    cfg.direction = match args.direction {
+        DirectionArg::In => DirectionFilter::In,
+        DirectionArg::Out => DirectionFilter::Out,
+        DirectionArg::Both => DirectionFilter::Both,
+    };
+    let src = AfPacket::open(cfg)?;
+    let what = format!("AF_PACKET (TPACKET_V3, {} KiB ring) on {ifname}", src.ring_bytes() / 1024);
+    Ok((Box::new(src), what))
 }
 
 /// Counters the live statistics line reads.
@@ -292,7 +323,28 @@ fn drain(
     }
 }
 
-/// `--flows` and `--flows-json`, from the merged flow table.
-pub fn write_flows(_report: &Report) -> Result<(), Error> {
+/// How many flows `--flows` prints.
+const TOP_FLOWS: usize = 20;
+
+/// `--flows` (top flows to stderr) and `--flows-json` (every flow, one JSON line each).
+pub fn write_flows(report: &mut Report) -> Result<(), Error> {
+    let (top, json) = (report.inputs.flows_top, report.inputs.flows_json.clone());
+    if !top && json.is_none() {
+        return Ok(());
+    }
+    let flows = crate::flow::FlowStats::merge(&mut report.inputs.finished.flows);
+    if top {
+        let mut err = std::io::stderr().lock();
+        crate::flow::write_top(&mut err, &flows, TOP_FLOWS)
+            .map_err(|e| Error::io("writing the flow table to stderr", e))?;
+    }
+    if let Some(path) = json {
+        let f = std::fs::File::create(&path)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        let mut w = std::io::BufWriter::new(f);
+        crate::flow::write_json_lines(&mut w, &flows)
+            .and_then(|()| w.flush())
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    }
     Ok(())
 }

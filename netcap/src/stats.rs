@@ -82,6 +82,16 @@ impl Report {
             "bytes_per_s": d.bytes as f64 / secs,
             "delay_us": i.delay_us.as_ref().map(percentiles),
             "frame_size": percentiles(&i.finished.frame_sizes),
+            "flows": (!i.finished.flows.is_empty()).then(|| {
+                let f = crate::flow::FlowStats::sum(&i.finished.flows);
+                json!({
+                    "created": f.created,
+                    "live": f.live,
+                    "expired": f.expired,
+                    "evicted_full": f.evicted_full,
+                    "untracked_frames": f.untracked,
+                })
+            }),
         })
     }
 

@@ -1,7 +1,8 @@
-//! Glue between the workers and the flow table (`crate::flow`).
-use crate::decode::FlowTuple;
+//! Glue between the workers and the flow table (`crate::flow`): the message a worker
+//! sends to the worker that owns another flow's shard.
+use crate::{decode::FlowTuple, flow::FlowTable};
 
-/// One frame's contribution to a flow, sent to the worker that owns the flow's shard.
+/// One frame's contribution to a flow.
 #[derive(Clone, Copy, Debug)]
 pub struct FlowUpdate {
     pub tuple: FlowTuple,
@@ -10,22 +11,8 @@ pub struct FlowUpdate {
     pub ts_ns: u64,
 }
 
-/// A worker's shard of the flow table.
-pub struct FlowShard {
-    pub updates: u64,
-}
-
-impl FlowShard {
-    pub fn new(_max_flows: usize) -> Self {
-        Self { updates: 0 }
+impl FlowUpdate {
+    pub fn apply(&self, table: &mut FlowTable) {
+        table.update(&self.tuple, self.tcp_flags, self.wire_len, self.ts_ns);
     }
-
-    pub fn apply(&mut self, _u: &FlowUpdate) {
-        self.updates += 1;
-    }
-}
-
-/// The worker owning `tuple`'s flow: the same for both directions.
-pub fn shard_of(_tuple: &FlowTuple, _shards: usize) -> usize {
-    0
 }

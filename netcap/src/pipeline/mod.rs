@@ -34,12 +34,13 @@ use std::{
 };
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
-use flows::{FlowShard as FlowTable, FlowUpdate};
+use flows::FlowUpdate;
 
 mod flows;
 
 use crate::{
     decode::{self, Layer},
+    flow::{FlowConfig, FlowTable},
     output::{self, pcap::PcapSink, Format},
     packet::Batch,
 };
@@ -144,7 +145,7 @@ impl Pipeline {
         let flow_channels: Vec<_> = (0..n).map(|_| unbounded::<Vec<FlowUpdate>>()).collect();
         let flow_txs: Vec<Sender<Vec<FlowUpdate>>> =
             flow_channels.iter().map(|(tx, _)| tx.clone()).collect();
-        let per_worker_flows = cfg.max_flows.div_ceil(n).max(1);
+        let flow_cfg = FlowConfig { max_flows: cfg.max_flows, ..FlowConfig::default() }.per_shard(n);
         let mut jobs = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
         for (me, (_, flow_rx)) in flow_channels.into_iter().enumerate() {
@@ -159,7 +160,7 @@ impl Pipeline {
                 out: out_tx.clone(),
                 barrier: barrier.clone(),
                 printer: output::printer(cfg.format),
-                flows: cfg.flows.then(|| FlowTable::new(per_worker_flows)),
+                flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("netcap-worker-{me}"))
@@ -287,9 +288,9 @@ impl WorkerCtx {
                         wire_len: frame.meta.orig_len,
                         ts_ns: frame.meta.ts_ns,
                     };
-                    let shard = flows::shard_of(&tuple, self.shards);
+                    let shard = crate::flow::shard_of(&tuple, self.shards);
                     if shard == self.me {
-                        table.apply(&update);
+                        update.apply(table);
                     } else {
                         outbox[shard].push(update);
                     }
@@ -320,7 +321,7 @@ impl WorkerCtx {
         while let Ok(updates) = self.flow_rx.try_recv() {
             if let Some(table) = self.flows.as_mut() {
                 for u in &updates {
-                    table.apply(u);
+                    u.apply(table);
                 }
             }
         }
