@@ -1,1 +1,431 @@
-//! (in progress)
+//! The `json` format: JSON Lines, one object per frame, with every decoded field.
+//!
+//! Serialisation is written by hand (no `serde` per frame): numbers through the lookup
+//! tables in [`output`](super), strings through [`push_str`], which escapes `"`, `\`
+//! and control characters, so every line parses with `jq`.
+//!
+//! # Schema
+//!
+//! Keys appear in this order; objects for layers that were not decoded are left out.
+//!
+//! | key | type | meaning |
+//! | --- | --- | --- |
+//! | `ts` | number | capture time, seconds since the UNIX epoch, 9 decimals |
+//! | `ts_ns` | integer | the same in nanoseconds |
+//! | `len` | integer | length on the wire |
+//! | `caplen` | integer | bytes captured |
+//! | `ifindex` | integer | interface index, 0 when unknown |
+//! | `dir` | string | `in`, `out` or `unknown` |
+//! | `link` | string | `ethernet`, `raw`, `linux_sll`, `linux_sll2`, `ipv4`, `ipv6`, `unknown` |
+//! | `linktype` | integer | pcap `LINKTYPE_*` number |
+//! | `eth` | object | `src`, `dst` (`aa:bb:..`), `type` (outer EtherType / length field) |
+//! | `sll` | object | `version`, `pkttype`, `hatype`, `addr`, `protocol`, `ifindex` |
+//! | `vlan` | array | per tag, outermost first: `tpid`, `id`, `pcp`, `dei` (bool) |
+//! | `ethertype` | integer | EtherType of the network layer (after VLAN tags) |
+//! | `arp` | object | `htype`, `ptype`, `hlen`, `plen`, `op`; `sha`, `spa`, `tha`, `tpa` for Ethernet/IPv4 |
+//! | `ipv4` | object | `ihl`, `tos`, `total_len`, `id`, `df`, `mf` (bools), `frag_off` (8-byte units), `ttl`, `proto`, `checksum`, `src`, `dst` |
+//! | `ipv6` | object | `tc`, `flow`, `payload_len`, `next_header`, `hop_limit`, `src`, `dst`, `ext` (extension header kinds), `frag` (`offset`, `mf`, `id`) when fragmented |
+//! | `proto` | integer | transport protocol number, after IPv6 extension headers |
+//! | `tcp` | object | `sport`, `dport`, `seq`, `ack`, `off` (data offset, words), `flags` (tcpdump letters: `S`, `S.`, ...), `flags_int`, `win`, `checksum`, `urg`, `options` |
+//! | `udp` | object | `sport`, `dport`, `len`, `checksum` |
+//! | `icmp`, `icmpv6` | object | `type`, `code`, `checksum`; `id`, `seq` for echo; `target` for ICMPv6 neighbor discovery |
+//! | `payload_len` | integer | captured bytes after the last decoded header (IP padding excluded) |
+//! | `truncated` | string or null | first layer cut short by the capture (see [`Layer::as_str`]) |
+//! | `invalid` | string or null | first layer with an impossible field (IHL < 5, ...) |
+//!
+//! TCP `options` is an array of objects with a `kind`: `eol`, `nop`, `mss` (`value`),
+//! `wscale` (`value`), `sack_perm`, `sack` (`blocks`: `[[left, right], ...]`), `ts`
+//! (`val`, `ecr`), `unknown` (`num`, `len`), `malformed` (`num`).
+use super::{push_ipv4, push_ipv6, push_mac, push_u64, Printer};
+use crate::decode::tcp::{self, TcpInfo, TcpOption, TcpOptions};
+use crate::decode::{
+    icmp::IcmpInfo, icmpv6, Decoded, IssueKind, Layer, LinkHeader, Net, Transport,
+};
+use crate::packet::{Frame, LinkType};
+
+/// The `json` printer (stateless).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Json;
+
+/// Appends `s` as a JSON string, escaping what JSON requires.
+pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.extend_from_slice(&super::HEX_ESCAPE[b as usize][2..]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// `,"name":` (`name` is a plain identifier).
+#[inline]
+fn key(out: &mut Vec<u8>, name: &[u8]) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"\":");
+}
+
+#[inline]
+fn num(out: &mut Vec<u8>, name: &[u8], v: u64) {
+    key(out, name);
+    push_u64(out, v);
+}
+
+#[inline]
+fn boolean(out: &mut Vec<u8>, name: &[u8], v: bool) {
+    key(out, name);
+    out.extend_from_slice(if v { b"true" } else { b"false" });
+}
+
+fn link_name(link: LinkType) -> &'static str {
+    match link {
+        LinkType::Ethernet => "ethernet",
+        LinkType::Raw => "raw",
+        LinkType::LinuxSll => "linux_sll",
+        LinkType::LinuxSll2 => "linux_sll2",
+        LinkType::Ipv4 => "ipv4",
+        LinkType::Ipv6 => "ipv6",
+        LinkType::Unknown(_) => "unknown",
+    }
+}
+
+impl Printer for Json {
+    fn print(&mut self, frame: &Frame<'_>, d: &Decoded, out: &mut Vec<u8>) {
+        let m = &frame.meta;
+        out.extend_from_slice(b"{\"ts\":");
+        push_u64(out, m.ts_ns / 1_000_000_000);
+        out.push(b'.');
+        super::push_u64_padded(out, m.ts_ns % 1_000_000_000, 9);
+        num(out, b"ts_ns", m.ts_ns);
+        num(out, b"len", m.orig_len.into());
+        num(out, b"caplen", frame.data.len() as u64);
+        num(out, b"ifindex", m.ifindex.into());
+        key(out, b"dir");
+        push_str(out, m.direction.as_str());
+        key(out, b"link");
+        push_str(out, link_name(m.link));
+        num(out, b"linktype", m.link.to_linktype().into());
+        match &d.link {
+            LinkHeader::Ethernet(e) => {
+                out.extend_from_slice(b",\"eth\":{\"src\":\"");
+                push_mac(out, &e.src, false);
+                out.extend_from_slice(b"\",\"dst\":\"");
+                push_mac(out, &e.dst, false);
+                out.push(b'"');
+                num(out, b"type", e.ethertype.into());
+                out.push(b'}');
+            }
+            LinkHeader::Sll(s) => {
+                out.extend_from_slice(b",\"sll\":{\"version\":");
+                push_u64(out, s.version.into());
+                num(out, b"pkttype", s.packet_type.into());
+                num(out, b"hatype", s.hatype.into());
+                out.extend_from_slice(b",\"addr\":\"");
+                push_mac(out, s.address(), false);
+                out.push(b'"');
+                num(out, b"protocol", s.protocol.into());
+                num(out, b"ifindex", s.ifindex.into());
+                out.push(b'}');
+            }
+            LinkHeader::None => {}
+        }
+        if !d.vlan_tags().is_empty() {
+            out.extend_from_slice(b",\"vlan\":[");
+            for (i, t) in d.vlan_tags().iter().enumerate() {
+                out.extend_from_slice(if i == 0 {
+                    b"{\"tpid\":"
+                } else {
+                    b",{\"tpid\":"
+                });
+                push_u64(out, t.tpid.into());
+                num(out, b"id", t.vid.into());
+                num(out, b"pcp", t.pcp.into());
+                boolean(out, b"dei", t.dei);
+                out.push(b'}');
+            }
+            out.push(b']');
+        }
+        if let Some(et) = d.ethertype {
+            num(out, b"ethertype", u16::from(et).into());
+        }
+        net(out, d);
+        if let Some(p) = d.ip_proto {
+            num(out, b"proto", u8::from(p).into());
+        }
+        transport(out, frame.data, d);
+        num(out, b"payload_len", d.payload.len.into());
+        for (name, kind) in [
+            (&b"truncated"[..], IssueKind::Truncated),
+            (b"invalid", IssueKind::Invalid),
+        ] {
+            key(out, name);
+            match d.issue {
+                Some(i) if i.kind == kind => push_str(out, layer_name(i.layer)),
+                _ => out.extend_from_slice(b"null"),
+            }
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+fn layer_name(l: Layer) -> &'static str {
+    l.as_str()
+}
+
+fn net(out: &mut Vec<u8>, d: &Decoded) {
+    match &d.net {
+        Net::None => {}
+        Net::Arp(a) => {
+            out.extend_from_slice(b",\"arp\":{\"htype\":");
+            push_u64(out, a.htype.into());
+            num(out, b"ptype", a.ptype.into());
+            num(out, b"hlen", a.hlen.into());
+            num(out, b"plen", a.plen.into());
+            num(out, b"op", a.oper.into());
+            if a.eth_ipv4 {
+                for (k, mac, ip) in [(&b"sha"[..], a.sha, a.spa), (b"tha", a.tha, a.tpa)] {
+                    key(out, k);
+                    out.push(b'"');
+                    push_mac(out, &mac, false);
+                    out.push(b'"');
+                    key(out, if k == b"sha" { b"spa" } else { b"tpa" });
+                    out.push(b'"');
+                    push_ipv4(out, ip);
+                    out.push(b'"');
+                }
+            }
+            out.push(b'}');
+        }
+        Net::Ipv4(ip) => {
+            out.extend_from_slice(b",\"ipv4\":{\"ihl\":");
+            push_u64(out, ip.ihl.into());
+            num(out, b"tos", ip.tos.into());
+            num(out, b"total_len", ip.total_len.into());
+            num(out, b"id", ip.ident.into());
+            boolean(out, b"df", ip.dont_frag);
+            boolean(out, b"mf", ip.more_frags);
+            num(out, b"frag_off", ip.frag_offset.into());
+            num(out, b"ttl", ip.ttl.into());
+            num(out, b"proto", ip.protocol.into());
+            num(out, b"checksum", ip.checksum.into());
+            out.extend_from_slice(b",\"src\":\"");
+            push_ipv4(out, ip.src);
+            out.extend_from_slice(b"\",\"dst\":\"");
+            push_ipv4(out, ip.dst);
+            out.extend_from_slice(b"\"}");
+        }
+        Net::Ipv6(ip) => {
+            out.extend_from_slice(b",\"ipv6\":{\"tc\":");
+            push_u64(out, ip.traffic_class.into());
+            num(out, b"flow", ip.flow_label.into());
+            num(out, b"payload_len", ip.payload_len.into());
+            num(out, b"next_header", ip.next_header.into());
+            num(out, b"hop_limit", ip.hop_limit.into());
+            out.extend_from_slice(b",\"src\":\"");
+            push_ipv6(out, ip.src);
+            out.extend_from_slice(b"\",\"dst\":\"");
+            push_ipv6(out, ip.dst);
+            out.extend_from_slice(b"\",\"ext\":[");
+            for (i, &e) in ip.ext_headers().iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                push_u64(out, e.into());
+            }
+            out.push(b']');
+            if let Some(f) = ip.frag {
+                out.extend_from_slice(b",\"frag\":{\"offset\":");
+                push_u64(out, f.offset.into());
+                boolean(out, b"mf", f.more_frags);
+                num(out, b"id", f.ident.into());
+                out.push(b'}');
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn transport(out: &mut Vec<u8>, data: &[u8], d: &Decoded) {
+    match &d.transport {
+        Transport::None => {}
+        Transport::Tcp(t) => tcp_obj(out, data, t),
+        Transport::Udp(u) => {
+            out.extend_from_slice(b",\"udp\":{\"sport\":");
+            push_u64(out, u.sport.into());
+            num(out, b"dport", u.dport.into());
+            num(out, b"len", u.length.into());
+            num(out, b"checksum", u.checksum.into());
+            out.push(b'}');
+        }
+        Transport::Icmp(i) => icmp_obj(
+            out,
+            b",\"icmp\":{\"type\":",
+            i,
+            matches!(i.msg_type, 0 | 8),
+            None,
+        ),
+        Transport::Icmpv6(i) => {
+            let body = (d.transport_off as usize).min(data.len());
+            let target = icmpv6::nd_target(i.msg_type, &data[body..]);
+            icmp_obj(
+                out,
+                b",\"icmpv6\":{\"type\":",
+                i,
+                matches!(i.msg_type, 128 | 129),
+                target,
+            );
+        }
+    }
+}
+
+fn icmp_obj(
+    out: &mut Vec<u8>,
+    open: &[u8],
+    i: &IcmpInfo,
+    echo: bool,
+    target: Option<std::net::Ipv6Addr>,
+) {
+    out.extend_from_slice(open);
+    push_u64(out, i.msg_type.into());
+    num(out, b"code", i.code.into());
+    num(out, b"checksum", i.checksum.into());
+    if let (true, Some((id, seq))) = (echo, i.echo_id_seq()) {
+        num(out, b"id", id.into());
+        num(out, b"seq", seq.into());
+    }
+    if let Some(t) = target {
+        out.extend_from_slice(b",\"target\":\"");
+        push_ipv6(out, t);
+        out.push(b'"');
+    }
+    out.push(b'}');
+}
+
+fn tcp_obj(out: &mut Vec<u8>, data: &[u8], t: &TcpInfo) {
+    out.extend_from_slice(b",\"tcp\":{\"sport\":");
+    push_u64(out, t.sport.into());
+    num(out, b"dport", t.dport.into());
+    num(out, b"seq", t.seq.into());
+    num(out, b"ack", t.ack.into());
+    num(out, b"off", t.data_offset.into());
+    out.extend_from_slice(b",\"flags\":\"");
+    let mut f = [0u8; 9];
+    let n = tcp::flags_str(t.flags, &mut f);
+    out.extend_from_slice(&f[..n]);
+    out.push(b'"');
+    num(out, b"flags_int", t.flags.into());
+    num(out, b"win", t.window.into());
+    num(out, b"checksum", t.checksum.into());
+    num(out, b"urg", t.urgent.into());
+    out.extend_from_slice(b",\"options\":[");
+    for (i, o) in TcpOptions::new(t.options.slice(data)).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        tcp_option(out, o);
+    }
+    out.extend_from_slice(b"]}");
+}
+
+fn tcp_option(out: &mut Vec<u8>, o: TcpOption<'_>) {
+    match o {
+        TcpOption::EndOfList => out.extend_from_slice(b"{\"kind\":\"eol\"}"),
+        TcpOption::NoOperation => out.extend_from_slice(b"{\"kind\":\"nop\"}"),
+        TcpOption::SackPermitted => out.extend_from_slice(b"{\"kind\":\"sack_perm\"}"),
+        TcpOption::MaxSegmentSize(v) => {
+            out.extend_from_slice(b"{\"kind\":\"mss\",\"value\":");
+            push_u64(out, v.into());
+            out.push(b'}');
+        }
+        TcpOption::WindowScale(v) => {
+            out.extend_from_slice(b"{\"kind\":\"wscale\",\"value\":");
+            push_u64(out, v.into());
+            out.push(b'}');
+        }
+        TcpOption::Sack(blocks) => {
+            out.extend_from_slice(b"{\"kind\":\"sack\",\"blocks\":[");
+            for (i, b) in blocks.chunks_exact(8).enumerate() {
+                out.extend_from_slice(if i == 0 { b"[" } else { b",[" });
+                push_u64(out, u32::from_be_bytes([b[0], b[1], b[2], b[3]]).into());
+                out.push(b',');
+                push_u64(out, u32::from_be_bytes([b[4], b[5], b[6], b[7]]).into());
+                out.push(b']');
+            }
+            out.extend_from_slice(b"]}");
+        }
+        TcpOption::Timestamps { tsval, tsecr } => {
+            out.extend_from_slice(b"{\"kind\":\"ts\",\"val\":");
+            push_u64(out, tsval.into());
+            num(out, b"ecr", tsecr.into());
+            out.push(b'}');
+        }
+        TcpOption::Unknown { kind, data } => {
+            out.extend_from_slice(b"{\"kind\":\"unknown\",\"num\":");
+            push_u64(out, kind.into());
+            num(out, b"len", data.len() as u64 + 2);
+            out.push(b'}');
+        }
+        TcpOption::Malformed { kind } => {
+            out.extend_from_slice(b"{\"kind\":\"malformed\",\"num\":");
+            push_u64(out, kind.into());
+            out.push(b'}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode;
+    use crate::packet::{Direction, FrameMeta};
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut out = Vec::new();
+        push_str(&mut out, "a\"b\\c\nd\u{1}é");
+        let s = String::from_utf8(out).expect("utf-8");
+        assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001é\"");
+        let back: String = serde_json::from_str(&s).expect("valid JSON");
+        assert_eq!(back, "a\"b\\c\nd\u{1}é");
+    }
+
+    #[test]
+    fn udp_frame() {
+        let mut p = vec![
+            0x45, 0, 0, 30, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[0, 53, 0x30, 0x39, 0, 10, 0, 0, 0xab, 0xcd]);
+        let frame = Frame {
+            meta: FrameMeta {
+                ts_ns: 1_700_000_000_000_001_000,
+                orig_len: 30,
+                ifindex: 3,
+                direction: Direction::In,
+                link: LinkType::Raw,
+            },
+            data: &p,
+        };
+        let mut out = Vec::new();
+        Json.print(&frame, &decode(&frame), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(v["ts"].as_f64(), Some(1_700_000_000.000_001));
+        assert_eq!(v["ts_ns"].as_u64(), Some(1_700_000_000_000_001_000));
+        assert_eq!(v["dir"], "in");
+        assert_eq!(v["ipv4"]["src"], "10.0.0.1");
+        assert_eq!(v["ipv4"]["df"], true);
+        assert_eq!(v["udp"]["dport"], 12345);
+        assert_eq!(v["payload_len"], 2);
+        assert!(v["truncated"].is_null() && v["invalid"].is_null());
+        assert!(out.ends_with(b"}\n"));
+    }
+}
