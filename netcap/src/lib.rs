@@ -21,6 +21,7 @@
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod filter;
 pub mod flow;
 pub mod output;
 pub mod packet;

@@ -21,7 +21,9 @@ use crate::{
         xdp, CaptureCounters, Fill, Source,
     },
     cli::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, ReadArgs},
+    filter::LinkFilters,
     output::{pcap::PcapSink, Format},
+    packet::LinkType,
     pipeline::{Finished, Pipeline, PipelineConfig},
     stats::{self, Report},
     Error,
@@ -97,10 +99,14 @@ fn limit(batch: &mut crate::packet::Batch, left: &mut Option<u64>) {
 pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     let common = &args.common;
     let snaplen = common.snaplen().map_err(Error::Msg)?;
-    if let Some(expr) = common.filter_expr().map_err(Error::Msg)? {
-        return Err(Error::Msg(format!("filter expressions are not supported yet: {expr:?}")));
-    }
+    let expr = common.filter_expr().map_err(Error::Msg)?;
     let mut source = FileSource::open(&args.file)?;
+    // Compiled before any output exists, so a bad expression fails cleanly.
+    let mut filter = match expr {
+        Some(e) => Some(LinkFilters::new(&e, source.link_type().unwrap_or(LinkType::Ethernet))?),
+        None => None,
+    };
+    let mut rejected = 0u64;
     if let Some(link) = source.link_type().filter(|l| !l.is_supported()) {
         eprintln!(
             "netcap: {}: link type {} is not decoded; frames are counted{}",
@@ -116,6 +122,9 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     loop {
         let mut batch = crate::packet::Batch::with_capacity(BATCH_BYTES + 65536, 1024);
         let fill = source.fill(&mut batch, BATCH_BYTES)?;
+        if let Some(f) = filter.as_mut() {
+            rejected += f.retain(&mut batch)?;
+        }
         limit(&mut batch, &mut left);
         pipeline.submit(batch, true);
         if fill == Fill::End || left == Some(0) || pipeline.output_closed.load(Ordering::Relaxed) {
@@ -124,7 +133,10 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     }
     let dropped = pipeline.dropped_queue_full.load(Ordering::Relaxed);
     let finished = pipeline.finish();
-    Ok(report(common, source.counters(), dropped, finished, started, None, "file"))
+    let mut counters = source.counters();
+    counters.filtered = rejected;
+    counters.captured = counters.captured.saturating_sub(rejected);
+    Ok(report(common, counters, dropped, finished, started, None, "file"))
 }
 
 fn report(

@@ -25,8 +25,27 @@ pub struct Tools {
 
 pub fn setup(_root: &Path) -> Result<Tools> {
     ensure_rust_src()?;
+    ensure_libpcap_dev()?;
     let bpf_linker_dir = ensure_bpf_linker()?;
     Ok(Tools { bpf_linker_dir })
+}
+
+/// netcap links libpcap (its filter compiler, `pcap_compile`): installs Debian's
+/// `libpcap-dev` when its header is missing and we are root; otherwise says what to do.
+fn ensure_libpcap_dev() -> Result<()> {
+    if ["/usr/include/pcap.h", "/usr/include/pcap/pcap.h"].iter().any(|p| Path::new(p).exists()) {
+        return Ok(());
+    }
+    if !crate::is_root() {
+        eprintln!("xtask: libpcap-dev is missing: install it (sudo apt-get install libpcap-dev)");
+        return Ok(());
+    }
+    eprintln!("xtask: installing libpcap-dev");
+    run_checked(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+    run_checked(
+        Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "libpcap-dev"]),
+        "apt-get install libpcap-dev",
+    )
 }
 
 fn output(cmd: &mut Command, what: &str) -> Result<String> {
