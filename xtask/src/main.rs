@@ -6,6 +6,9 @@
 //!   user-space binary, which embeds it.
 //! - `run [-- ARGS]`: build, then `netcap capture ARGS` (as root, through sudo if needed).
 //! - `test`: build, then every test, with the privileged (veth, XDP) ones enabled.
+//! - `bench capture|offline [--quick]`: build, then the end-to-end benchmarks (see
+//!   `bench.rs`); results under `target/bench/`.
+mod bench;
 mod setup;
 
 use std::{
@@ -41,6 +44,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build, then benchmark live capture or file decoding against tcpdump.
+    Bench {
+        kind: bench::Kind,
+        /// One run of each, fewer frames (under 2 minutes).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() {
@@ -64,6 +74,10 @@ fn real_main() -> Result<()> {
             std::process::exit(status.code().unwrap_or(1));
         }
         Cmd::Test { args } => test(&root, &args),
+        Cmd::Bench { kind, quick } => {
+            let bin = build(&root)?;
+            bench::run(&root, &bin, kind, quick)
+        }
     }
 }
 
