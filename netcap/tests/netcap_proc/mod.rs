@@ -1,0 +1,185 @@
+//! Runs the `netcap` binary for the end-to-end tests: start it, wait until it has
+//! attached, signal it, collect its output (with a deadline, so a hang fails the test
+//! instead of stalling CI); plus pcap and stats-file readers.
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different subset; `expect` would fail in the crates using all"
+)]
+
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+/// Longest a test waits for netcap to attach, or to finish.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+pub struct Netcap {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr_thread: std::thread::JoinHandle<()>,
+}
+
+impl Netcap {
+    fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_netcap"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting netcap");
+        let mut out = child.stdout.take().expect("piped stdout");
+        let mut err = child.stderr.take().expect("piped stderr");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let stderr_thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let stdout = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = out.read_to_end(&mut v);
+            v
+        });
+        Self { child, stderr, stdout, stderr_thread }
+    }
+
+    /// Starts netcap and returns once it says it is capturing (or has exited).
+    pub fn start(args: &[&str]) -> Self {
+        let nc = Self::spawn(args);
+        let t0 = Instant::now();
+        loop {
+            let text = nc.stderr_so_far();
+            if text.split("netcap: capturing with").nth(1).is_some_and(|rest| rest.contains('\n')) {
+                return nc;
+            }
+            let exited = nc.stderr_so_far().contains("frames seen") || nc.stderr_so_far().contains("error");
+            assert!(!exited, "netcap ended before capturing: {}", nc.stderr_so_far());
+            assert!(t0.elapsed() < DEADLINE, "netcap did not start: {}", nc.stderr_so_far());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs netcap to completion.
+    pub fn run(args: &[&str]) -> Output {
+        Self::spawn(args).wait()
+    }
+
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process, whose pid is still ours to
+        // use because we have not waited for it yet.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits for netcap to end (killing it after the deadline, which fails the test).
+    pub fn wait(mut self) -> Output {
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("waitpid") {
+                break s;
+            }
+            if t0.elapsed() > DEADLINE {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("netcap did not finish in {DEADLINE:?}: {}", self.stderr_so_far());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let stdout = self.stdout.join().expect("stdout reader");
+        let _ = self.stderr_thread.join();
+        let stderr = self.stderr.lock().expect("lock").clone();
+        Output { status, stdout, stderr }
+    }
+}
+
+/// Frames of a pcap file as (original length, bytes), read with netcap's own lax
+/// reader (`pcap-file` refuses records whose original length exceeds the snap length,
+/// which is what a snap length makes).
+pub fn read_pcap(path: &Path) -> Vec<(u32, Vec<u8>)> {
+    use netcap::capture::{pcap_file::FileSource, Fill, Source};
+    let mut src = FileSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut batch = netcap::packet::Batch::default();
+    while src.fill(&mut batch, 1 << 20).expect("fill") != Fill::End {}
+    batch.iter().map(|f| (f.meta.orig_len, f.data.to_vec())).collect()
+}
+
+/// Writes an Ethernet pcap (microsecond timestamps, as the reference decoder reads).
+pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let f = std::fs::File::create(path).expect("create pcap");
+    let mut w = pcap_file::pcap::PcapWriter::new(f).expect("pcap writer");
+    for (i, data) in frames.iter().enumerate() {
+        let pkt = pcap_file::pcap::PcapPacket::new(
+            Duration::from_secs(1_700_000_000 + i as u64),
+            data.len() as u32,
+            data,
+        );
+        w.write_packet(&pkt).expect("write");
+    }
+}
+
+pub fn stats(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("stats JSON")
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn tempdir() -> TempDir {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let p = std::env::temp_dir().join(format!(
+        "netcap-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&p).expect("temp dir");
+    TempDir(p)
+}
+
+/// True when `ip` shows an XDP program on `ifname`.
+pub fn xdp_attached(ifname: &str) -> bool {
+    let out = Command::new("ip").args(["-d", "link", "show", "dev", ifname]).output().expect("ip");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.contains("xdp") || text.contains("prog/xdp")
+}
+
+/// Number of tcx egress programs on `ifname`.
+pub fn tcx_egress_programs(ifname: &str) -> usize {
+    aya::programs::SchedClassifier::query_tcx(ifname, aya::programs::tc::TcAttachType::Egress)
+        .map(|(_, progs)| progs.len())
+        .unwrap_or(0)
+}
