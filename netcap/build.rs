@@ -11,7 +11,9 @@ fn main() {
     println!("cargo::rerun-if-env-changed=NETCAP_EBPF_OBJ");
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let default = manifest.join("../target/ebpf/bpfel-unknown-none/release/netcap");
-    let obj = env::var_os("NETCAP_EBPF_OBJ").map(PathBuf::from).unwrap_or(default);
+    let obj = env::var_os("NETCAP_EBPF_OBJ")
+        .map(PathBuf::from)
+        .unwrap_or(default);
     println!("cargo::rerun-if-changed={}", obj.display());
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("netcap.bpf.o");
     match fs::read(&obj) {

@@ -113,14 +113,21 @@ pub struct Batch {
 
 impl Batch {
     pub fn with_capacity(bytes: usize, frames: usize) -> Self {
-        Self { buf: Vec::with_capacity(bytes), slots: Vec::with_capacity(frames) }
+        Self {
+            buf: Vec::with_capacity(bytes),
+            slots: Vec::with_capacity(frames),
+        }
     }
 
     /// Appends a frame (copying its bytes).
     pub fn push(&mut self, meta: FrameMeta, data: &[u8]) {
         let start = self.buf.len() as u32;
         self.buf.extend_from_slice(data);
-        self.slots.push(Slot { meta, start, len: data.len() as u32 });
+        self.slots.push(Slot {
+            meta,
+            start,
+            len: data.len() as u32,
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -151,8 +158,13 @@ impl Batch {
 
     pub fn get(&self, i: usize) -> Option<Frame<'_>> {
         let slot = self.slots.get(i)?;
-        let data = self.buf.get(slot.start as usize..(slot.start + slot.len) as usize)?;
-        Some(Frame { meta: slot.meta, data })
+        let data = self
+            .buf
+            .get(slot.start as usize..(slot.start + slot.len) as usize)?;
+        Some(Frame {
+            meta: slot.meta,
+            data,
+        })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Frame<'_>> + '_ {

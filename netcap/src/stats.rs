@@ -48,7 +48,10 @@ impl Report {
     /// Frames delivered to the decoders: what the kernel captured less what user space
     /// dropped on a full queue.
     pub fn captured(&self) -> u64 {
-        self.inputs.kernel.captured.saturating_sub(self.inputs.dropped_queue_full)
+        self.inputs
+            .kernel
+            .captured
+            .saturating_sub(self.inputs.dropped_queue_full)
     }
 
     pub fn lost(&self) -> u64 {
@@ -113,8 +116,13 @@ impl Report {
             i.finished.written,
         );
         if !i.finished.decode.malformed.is_empty() {
-            let parts: Vec<String> =
-                i.finished.decode.malformed.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let parts: Vec<String> = i
+                .finished
+                .decode
+                .malformed
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             s.push_str(&format!("malformed or truncated: {}\n", parts.join(", ")));
         }
         if i.finished.pcap_skipped > 0 {

@@ -15,7 +15,9 @@ const A: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const B: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/capture").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/capture")
+        .join(name)
 }
 
 /// The fixed frame set of the golden test: every protocol turtle decodes, with and
@@ -25,9 +27,28 @@ fn golden_frames() -> Vec<Vec<u8>> {
     let mut padded = eth_ipv4_udp(ma, mb, A, B, 5353, 53, b"hi");
     padded.resize(60, 0);
     vec![
-        eth_ipv4_icmp_echo(ma, mb, A, B, 0x1234, 1, b"abcdefghijklmnopqrstuvwxyz0123456789"),
+        eth_ipv4_icmp_echo(
+            ma,
+            mb,
+            A,
+            B,
+            0x1234,
+            1,
+            b"abcdefghijklmnopqrstuvwxyz0123456789",
+        ),
         eth_ipv4_tcp(ma, mb, A, B, 40000, 80, 0x02, 1000, 0, b""),
-        eth_ipv4_tcp(ma, mb, A, B, 40000, 80, 0x18, 1001, 7, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        eth_ipv4_tcp(
+            ma,
+            mb,
+            A,
+            B,
+            40000,
+            80,
+            0x18,
+            1001,
+            7,
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
         eth_ipv4_udp(ma, mb, A, B, 40001, 53, &[0xab; 100]),
         padded,
         eth_arp_request(ma, A, B),
@@ -49,19 +70,37 @@ fn turtle_output_of_live_frames_matches_the_reference_decoder() {
         return;
     }
     let fixture_frames = read_pcap(&fixture("golden_frames.pcap"));
-    assert_eq!(fixture_frames.iter().map(|f| &f.1).collect::<Vec<_>>(), frames.iter().collect::<Vec<_>>());
+    assert_eq!(
+        fixture_frames.iter().map(|f| &f.1).collect::<Vec<_>>(),
+        frames.iter().collect::<Vec<_>>()
+    );
     let expected = std::fs::read(fixture("golden_frames.turtle")).expect("golden file");
 
     let veth = VethPair::new();
     // Ingress only: the host may answer the ARP request, and that reply is not part of
     // the fixed frame set.
     let count = frames.len().to_string();
-    let nc = Netcap::start(&["capture", "-i", &veth.host_if, "--direction", "in", "-c", &count]);
+    let nc = Netcap::start(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "--direction",
+        "in",
+        "-c",
+        &count,
+    ]);
     common::send_frames(&veth.ns, &veth.ns_if, &frames);
     let out = nc.wait();
     assert!(out.status.success(), "netcap failed: {}", out.stderr);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&expected));
-    assert!(out.stderr.contains("7 frames seen, 7 captured"), "{}", out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&expected)
+    );
+    assert!(
+        out.stderr.contains("7 frames seen, 7 captured"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Distinct UDP frames, numbered in the payload.
@@ -70,7 +109,15 @@ fn numbered_frames(n: usize, size: usize) -> Vec<Vec<u8>> {
         .map(|i| {
             let mut payload = vec![(i % 251) as u8; size.saturating_sub(42)];
             payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
-            eth_ipv4_udp(test_mac(1), test_mac(2), A, B, 1000 + (i % 7) as u16, 9, &payload)
+            eth_ipv4_udp(
+                test_mac(1),
+                test_mac(2),
+                A,
+                B,
+                1000 + (i % 7) as u16,
+                9,
+                &payload,
+            )
         })
         .collect()
 }
@@ -86,8 +133,17 @@ fn every_frame_is_captured_in_order_byte_identical_and_counted() {
     let dir = netcap_proc::tempdir();
     let (pcap, stats) = (dir.join("out.pcap"), dir.join("stats.json"));
     let nc = Netcap::start(&[
-        "capture", "-i", &veth.host_if, "-c", "2000", "-F", "none",
-        "-w", pcap.to_str().expect("utf-8"), "--stats-json", stats.to_str().expect("utf-8"),
+        "capture",
+        "-i",
+        &veth.host_if,
+        "-c",
+        "2000",
+        "-F",
+        "none",
+        "-w",
+        pcap.to_str().expect("utf-8"),
+        "--stats-json",
+        stats.to_str().expect("utf-8"),
     ]);
     common::send_frames(&veth.ns, &veth.ns_if, &frames);
     let out = nc.wait();
@@ -114,15 +170,24 @@ fn snap_length_cuts_frames_and_keeps_their_length() {
         return;
     }
     // Sizes that fall in every record size class, and a jumbo-class one cut by -s.
-    let frames: Vec<Vec<u8>> =
-        [60usize, 128, 129, 600, 1514].iter().flat_map(|&s| numbered_frames(1, s)).collect();
+    let frames: Vec<Vec<u8>> = [60usize, 128, 129, 600, 1514]
+        .iter()
+        .flat_map(|&s| numbered_frames(1, s))
+        .collect();
     for snap in [64usize, 1000] {
         let veth = VethPair::new();
         let dir = netcap_proc::tempdir();
         let pcap = dir.join("snap.pcap");
         let nc = Netcap::start(&[
-            "capture", "-i", &veth.host_if, "-c", "5", "-s", &snap.to_string(),
-            "-w", pcap.to_str().expect("utf-8"),
+            "capture",
+            "-i",
+            &veth.host_if,
+            "-c",
+            "5",
+            "-s",
+            &snap.to_string(),
+            "-w",
+            pcap.to_str().expect("utf-8"),
         ]);
         common::send_frames(&veth.ns, &veth.ns_if, &frames);
         let out = nc.wait();
@@ -147,10 +212,21 @@ fn egress_frames_are_captured_with_direction_out() {
     let dir = netcap_proc::tempdir();
     let pcap = dir.join("egress.pcap");
     let nc = Netcap::start(&[
-        "capture", "-i", &veth.host_if, "--direction", "out", "-c", "50",
-        "-w", pcap.to_str().expect("utf-8"),
+        "capture",
+        "-i",
+        &veth.host_if,
+        "--direction",
+        "out",
+        "-c",
+        "50",
+        "-w",
+        pcap.to_str().expect("utf-8"),
     ]);
-    assert!(nc.stderr_so_far().contains("TC egress"), "{}", nc.stderr_so_far());
+    assert!(
+        nc.stderr_so_far().contains("TC egress"),
+        "{}",
+        nc.stderr_so_far()
+    );
     // Frames arriving from the namespace must not be captured with --direction out.
     common::send_frames(&veth.ns, &veth.ns_if, &numbered_frames(5, 100));
     common::send_frames_from_host(&veth.host_if, &frames);
@@ -169,18 +245,40 @@ fn sigterm_and_sigkill_leave_nothing_attached() {
     let veth = VethPair::new();
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGKILL] {
         let nc = Netcap::start(&["capture", "-i", &veth.host_if, "-F", "none"]);
-        assert!(netcap_proc::xdp_attached(&veth.host_if), "XDP attached while running");
-        assert_eq!(netcap_proc::tcx_egress_programs(&veth.host_if), 1, "one tcx program");
+        assert!(
+            netcap_proc::xdp_attached(&veth.host_if),
+            "XDP attached while running"
+        );
+        assert_eq!(
+            netcap_proc::tcx_egress_programs(&veth.host_if),
+            1,
+            "one tcx program"
+        );
         nc.signal(signal);
         let out = nc.wait();
         if signal == libc::SIGKILL {
             assert!(!out.status.success());
         } else {
-            assert!(out.status.success(), "clean exit on signal {signal}: {}", out.stderr);
-            assert!(out.stderr.contains("frames seen"), "summary printed: {}", out.stderr);
+            assert!(
+                out.status.success(),
+                "clean exit on signal {signal}: {}",
+                out.stderr
+            );
+            assert!(
+                out.stderr.contains("frames seen"),
+                "summary printed: {}",
+                out.stderr
+            );
         }
-        assert!(!netcap_proc::xdp_attached(&veth.host_if), "XDP detached after signal {signal}");
-        assert_eq!(netcap_proc::tcx_egress_programs(&veth.host_if), 0, "tcx detached");
+        assert!(
+            !netcap_proc::xdp_attached(&veth.host_if),
+            "XDP detached after signal {signal}"
+        );
+        assert_eq!(
+            netcap_proc::tcx_egress_programs(&veth.host_if),
+            0,
+            "tcx detached"
+        );
     }
 }
 
@@ -196,8 +294,16 @@ fn a_vanished_interface_ends_the_capture_with_a_message_and_the_summary() {
     let host = veth.host_if.clone();
     drop(veth);
     let out = nc.wait();
-    assert!(out.stderr.contains(&format!("interface {host} vanished")), "{}", out.stderr);
-    assert!(out.stderr.contains("10 frames seen, 10 captured"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("interface {host} vanished")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("10 frames seen, 10 captured"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -207,15 +313,43 @@ fn an_interface_with_an_xdp_program_is_never_taken_over() {
         return;
     }
     let veth = VethPair::new();
-    let first = Netcap::start(&["capture", "-i", &veth.host_if, "-F", "none", "--direction", "in"]);
+    let first = Netcap::start(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "-F",
+        "none",
+        "--direction",
+        "in",
+    ]);
     // --backend xdp must refuse and name the program already there.
-    let second = Netcap::run(&["capture", "-i", &veth.host_if, "--backend", "xdp", "-c", "1"]);
+    let second = Netcap::run(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "--backend",
+        "xdp",
+        "-c",
+        "1",
+    ]);
     assert!(!second.status.success());
-    assert!(second.stderr.contains("already has an XDP program"), "{}", second.stderr);
-    assert!(second.stderr.contains("netcap_xdp"), "names the program: {}", second.stderr);
+    assert!(
+        second.stderr.contains("already has an XDP program"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("netcap_xdp"),
+        "names the program: {}",
+        second.stderr
+    );
     // --backend auto falls back to AF_PACKET, says so, and captures.
     let third = Netcap::start(&["capture", "-i", &veth.host_if, "-c", "3", "-F", "none"]);
-    assert!(third.stderr_so_far().contains("falling back to AF_PACKET"), "{}", third.stderr_so_far());
+    assert!(
+        third.stderr_so_far().contains("falling back to AF_PACKET"),
+        "{}",
+        third.stderr_so_far()
+    );
     common::send_frames(&veth.ns, &veth.ns_if, &numbered_frames(3, 100));
     let out = third.wait();
     assert!(out.status.success(), "{}", out.stderr);
@@ -229,8 +363,16 @@ fn no_interface_and_bad_flags_get_clear_messages() {
     // Needs no privileges: the interface check comes first.
     let out = Netcap::run(&["capture", "-i", "nc-no-such-if0", "-c", "1"]);
     assert!(!out.status.success());
-    assert!(out.stderr.contains("no such interface: nc-no-such-if0"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no such interface: nc-no-such-if0"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     let out = Netcap::run(&["capture", "-i", "lo", "-s", "100000"]);
-    assert!(out.stderr.contains("snap length 100000 is above"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("snap length 100000 is above"),
+        "{}",
+        out.stderr
+    );
 }

@@ -128,14 +128,18 @@ impl CommonArgs {
         match self.snaplen {
             0 => Ok(MAX_SNAPLEN),
             n if n <= MAX_SNAPLEN => Ok(n),
-            n => Err(format!("snap length {n} is above the maximum of {MAX_SNAPLEN}")),
+            n => Err(format!(
+                "snap length {n} is above the maximum of {MAX_SNAPLEN}"
+            )),
         }
     }
 
     /// The filter expression, from `-f` or the trailing arguments (not both).
     pub fn filter_expr(&self) -> Result<Option<String>, String> {
         match (&self.filter, self.expr.is_empty()) {
-            (Some(_), false) => Err("give the filter either with -f or as arguments, not both".into()),
+            (Some(_), false) => {
+                Err("give the filter either with -f or as arguments, not both".into())
+            }
             (Some(f), true) => Ok(Some(f.clone())),
             (None, false) => Ok(Some(self.expr.join(" "))),
             (None, true) => Ok(None),
@@ -166,19 +170,25 @@ mod tests {
 
     #[test]
     fn trailing_words_form_the_filter() {
-        let cli = Cli::try_parse_from(["netcap", "read", "x.pcap", "tcp", "port", "80"])
-            .expect("parses");
-        let Command::Read(r) = cli.cmd else { panic!("read") };
+        let cli =
+            Cli::try_parse_from(["netcap", "read", "x.pcap", "tcp", "port", "80"]).expect("parses");
+        let Command::Read(r) = cli.cmd else {
+            panic!("read")
+        };
         assert_eq!(r.common.filter_expr(), Ok(Some("tcp port 80".into())));
     }
 
     #[test]
     fn snaplen_zero_means_whole_frame_and_large_is_refused() {
         let cli = Cli::try_parse_from(["netcap", "read", "x", "-s", "0"]).expect("parses");
-        let Command::Read(r) = cli.cmd else { panic!("read") };
+        let Command::Read(r) = cli.cmd else {
+            panic!("read")
+        };
         assert_eq!(r.common.snaplen(), Ok(MAX_SNAPLEN));
         let cli = Cli::try_parse_from(["netcap", "read", "x", "-s", "99999"]).expect("parses");
-        let Command::Read(r) = cli.cmd else { panic!("read") };
+        let Command::Read(r) = cli.cmd else {
+            panic!("read")
+        };
         assert!(r.common.snaplen().is_err());
     }
 }

@@ -25,8 +25,14 @@ const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
 enum Inner<W: Write> {
     /// Header not yet written: it needs the first frame's link type.
     Pending(W),
-    Pcap { out: W, link: LinkType },
-    PcapNg { out: Box<PcapNgWriter<W>>, links: Vec<LinkType> },
+    Pcap {
+        out: W,
+        link: LinkType,
+    },
+    PcapNg {
+        out: Box<PcapNgWriter<W>>,
+        links: Vec<LinkType>,
+    },
     Failed,
 }
 
@@ -40,7 +46,12 @@ pub struct PcapSink<W: Write> {
 
 impl<W: Write> PcapSink<W> {
     pub fn new(out: W, pcapng: bool, snaplen: u32) -> Self {
-        Self { inner: Inner::Pending(out), pcapng, snaplen, skipped_link: 0 }
+        Self {
+            inner: Inner::Pending(out),
+            pcapng,
+            snaplen,
+            skipped_link: 0,
+        }
     }
 
     fn start(&mut self, link: LinkType) -> std::io::Result<()> {
@@ -49,7 +60,10 @@ impl<W: Write> PcapSink<W> {
         };
         if self.pcapng {
             let w = PcapNgWriter::new(out).map_err(to_io)?;
-            self.inner = Inner::PcapNg { out: Box::new(w), links: Vec::new() };
+            self.inner = Inner::PcapNg {
+                out: Box::new(w),
+                links: Vec::new(),
+            };
         } else {
             let mut hdr = [0u8; 24];
             hdr[0..4].copy_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
@@ -136,8 +150,10 @@ mod tests {
     };
 
     fn round_trip(pcapng: bool) {
-        let frames: Vec<(u64, Vec<u8>)> =
-            vec![(1_700_000_000_123_456_789, vec![1, 2, 3, 4]), (1_700_000_001_000_000_001, vec![])];
+        let frames: Vec<(u64, Vec<u8>)> = vec![
+            (1_700_000_000_123_456_789, vec![1, 2, 3, 4]),
+            (1_700_000_001_000_000_001, vec![]),
+        ];
         let mut sink = PcapSink::new(Vec::new(), pcapng, 9216);
         for (ts, data) in &frames {
             let meta = FrameMeta {
@@ -163,7 +179,9 @@ mod tests {
         while src.fill(&mut b, 1 << 20).expect("fill") != Fill::End {}
         let got: Vec<_> = b.iter().map(|f| (f.meta.ts_ns, f.data.to_vec())).collect();
         assert_eq!(got, frames);
-        assert!(b.iter().all(|f| f.meta.orig_len == 100 && f.meta.link == LinkType::Ethernet));
+        assert!(b
+            .iter()
+            .all(|f| f.meta.orig_len == 100 && f.meta.link == LinkType::Ethernet));
     }
 
     #[test]

@@ -64,7 +64,12 @@ pub struct DecodeStats {
 
 impl DecodeStats {
     fn merge(&mut self, other: DecodeStats) {
-        let DecodeStats { decoded, bytes, wire_bytes, malformed } = other;
+        let DecodeStats {
+            decoded,
+            bytes,
+            wire_bytes,
+            malformed,
+        } = other;
         self.decoded += decoded;
         self.bytes += bytes;
         self.wire_bytes += wire_bytes;
@@ -145,7 +150,11 @@ impl Pipeline {
         let flow_channels: Vec<_> = (0..n).map(|_| unbounded::<Vec<FlowUpdate>>()).collect();
         let flow_txs: Vec<Sender<Vec<FlowUpdate>>> =
             flow_channels.iter().map(|(tx, _)| tx.clone()).collect();
-        let flow_cfg = FlowConfig { max_flows: cfg.max_flows, ..FlowConfig::default() }.per_shard(n);
+        let flow_cfg = FlowConfig {
+            max_flows: cfg.max_flows,
+            ..FlowConfig::default()
+        }
+        .per_shard(n);
         let mut jobs = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
         for (me, (_, flow_rx)) in flow_channels.into_iter().enumerate() {
@@ -235,11 +244,18 @@ impl Pipeline {
             }
         }
         let wr = self.writer.take().and_then(|w| w.join().ok());
-        let (written, write_error, pcap_skipped) =
-            wr.map_or((0, Some("writer thread panicked".into()), 0), |r| {
+        let (written, write_error, pcap_skipped) = wr
+            .map_or((0, Some("writer thread panicked".into()), 0), |r| {
                 (r.written, r.error, r.pcap_skipped)
             });
-        Finished { decode, frame_sizes: sizes, flows, written, write_error, pcap_skipped }
+        Finished {
+            decode,
+            frame_sizes: sizes,
+            flows,
+            written,
+            write_error,
+            pcap_skipped,
+        }
     }
 }
 
@@ -268,7 +284,11 @@ impl WorkerCtx {
         let mut malformed = [0u64; LAYERS.len()];
         while let Ok(Job::Batch(seq, batch)) = self.jobs.recv() {
             self.apply_remote_flows();
-            let mut text = Vec::with_capacity(if self.printer.is_some() { batch.bytes() * 4 } else { 0 });
+            let mut text = Vec::with_capacity(if self.printer.is_some() {
+                batch.bytes() * 4
+            } else {
+                0
+            });
             for frame in batch.iter() {
                 let d = decode::decode(&frame);
                 stats.decoded += 1;
@@ -311,10 +331,16 @@ impl WorkerCtx {
         self.apply_remote_flows();
         for (i, n) in malformed.iter().enumerate() {
             if *n > 0 {
-                stats.malformed.insert(format!("{:?}", LAYERS[i]).to_lowercase(), *n);
+                stats
+                    .malformed
+                    .insert(format!("{:?}", LAYERS[i]).to_lowercase(), *n);
             }
         }
-        WorkerResult { stats, sizes, flows: self.flows }
+        WorkerResult {
+            stats,
+            sizes,
+            flows: self.flows,
+        }
     }
 
     fn apply_remote_flows(&mut self) {
@@ -407,5 +433,9 @@ fn writer(
         }
     }
     let pcap_skipped = pcap.map_or(0, |p| p.skipped_link);
-    WriterResult { written, error, pcap_skipped }
+    WriterResult {
+        written,
+        error,
+        pcap_skipped,
+    }
 }

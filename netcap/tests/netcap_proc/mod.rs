@@ -49,7 +49,9 @@ impl Netcap {
                 if n == 0 {
                     break;
                 }
-                sink.lock().expect("lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .expect("lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let stdout = std::thread::spawn(move || {
@@ -57,7 +59,12 @@ impl Netcap {
             let _ = out.read_to_end(&mut v);
             v
         });
-        Self { child, stderr, stdout, stderr_thread }
+        Self {
+            child,
+            stderr,
+            stdout,
+            stderr_thread,
+        }
     }
 
     /// Starts netcap and returns once it says it is capturing (or has exited).
@@ -66,12 +73,25 @@ impl Netcap {
         let t0 = Instant::now();
         loop {
             let text = nc.stderr_so_far();
-            if text.split("netcap: capturing with").nth(1).is_some_and(|rest| rest.contains('\n')) {
+            if text
+                .split("netcap: capturing with")
+                .nth(1)
+                .is_some_and(|rest| rest.contains('\n'))
+            {
                 return nc;
             }
-            let exited = nc.stderr_so_far().contains("frames seen") || nc.stderr_so_far().contains("error");
-            assert!(!exited, "netcap ended before capturing: {}", nc.stderr_so_far());
-            assert!(t0.elapsed() < DEADLINE, "netcap did not start: {}", nc.stderr_so_far());
+            let exited =
+                nc.stderr_so_far().contains("frames seen") || nc.stderr_so_far().contains("error");
+            assert!(
+                !exited,
+                "netcap ended before capturing: {}",
+                nc.stderr_so_far()
+            );
+            assert!(
+                t0.elapsed() < DEADLINE,
+                "netcap did not start: {}",
+                nc.stderr_so_far()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -101,14 +121,21 @@ impl Netcap {
             if t0.elapsed() > DEADLINE {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("netcap did not finish in {DEADLINE:?}: {}", self.stderr_so_far());
+                panic!(
+                    "netcap did not finish in {DEADLINE:?}: {}",
+                    self.stderr_so_far()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         };
         let stdout = self.stdout.join().expect("stdout reader");
         let _ = self.stderr_thread.join();
         let stderr = self.stderr.lock().expect("lock").clone();
-        Output { status, stdout, stderr }
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
     }
 }
 
@@ -120,7 +147,10 @@ pub fn read_pcap(path: &Path) -> Vec<(u32, Vec<u8>)> {
     let mut src = FileSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut batch = netcap::packet::Batch::default();
     while src.fill(&mut batch, 1 << 20).expect("fill") != Fill::End {}
-    batch.iter().map(|f| (f.meta.orig_len, f.data.to_vec())).collect()
+    batch
+        .iter()
+        .map(|f| (f.meta.orig_len, f.data.to_vec()))
+        .collect()
 }
 
 /// Writes an Ethernet pcap (microsecond timestamps, as the reference decoder reads).
@@ -172,7 +202,10 @@ pub fn tempdir() -> TempDir {
 
 /// True when `ip` shows an XDP program on `ifname`.
 pub fn xdp_attached(ifname: &str) -> bool {
-    let out = Command::new("ip").args(["-d", "link", "show", "dev", ifname]).output().expect("ip");
+    let out = Command::new("ip")
+        .args(["-d", "link", "show", "dev", ifname])
+        .output()
+        .expect("ip");
     let text = String::from_utf8_lossy(&out.stdout);
     text.contains("xdp") || text.contains("prog/xdp")
 }
