@@ -31,7 +31,11 @@ pub const MAX_RECORD: u32 = 262_144;
 const PCAPNG_MAGIC: u32 = 0x0A0D_0D0A;
 
 enum Format {
-    Pcap { swapped: bool, nanos: bool, link: LinkType },
+    Pcap {
+        swapped: bool,
+        nanos: bool,
+        link: LinkType,
+    },
     PcapNg(Box<PcapNgReader<Box<dyn Read + Send>>>),
 }
 
@@ -76,11 +80,22 @@ impl FileSource {
                     .map_err(|e| Error::io(format!("{name}: reading the pcap header"), e))?;
                 let field = |b: &[u8]| {
                     let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                    if swapped { v.swap_bytes() } else { v }
+                    if swapped {
+                        v.swap_bytes()
+                    } else {
+                        v
+                    }
                 };
                 // The link type is the low 16 bits (the high bits hold FCS flags).
                 let link = LinkType::from_linktype(field(&rest[16..20]) & 0xffff);
-                (Format::Pcap { swapped, nanos, link }, Some(input))
+                (
+                    Format::Pcap {
+                        swapped,
+                        nanos,
+                        link,
+                    },
+                    Some(input),
+                )
             }
             PCAPNG_MAGIC => {
                 let chained: Box<dyn Read + Send> = Box::new(io::Cursor::new(magic).chain(input));
@@ -95,7 +110,15 @@ impl FileSource {
                 )))
             }
         };
-        Ok(Self { name, input, format: Some(format), frames: 0, interfaces: Vec::new(), unsupported_link: None, done: false })
+        Ok(Self {
+            name,
+            input,
+            format: Some(format),
+            frames: 0,
+            interfaces: Vec::new(),
+            unsupported_link: None,
+            done: false,
+        })
     }
 
     /// The link type of a classic pcap file (pcapng has one per interface).
@@ -107,12 +130,24 @@ impl FileSource {
     }
 
     fn warn(&self, what: &str) {
-        eprintln!("netcap: {}: {what}; stopping after {} frames", self.name, self.frames);
+        eprintln!(
+            "netcap: {}: {what}; stopping after {} frames",
+            self.name, self.frames
+        );
     }
 
     fn fill_pcap(&mut self, batch: &mut Batch, max_bytes: usize) -> Fill {
-        let Some(Format::Pcap { swapped, nanos, link }) = self.format else { return Fill::End };
-        let Some(input) = self.input.as_mut() else { return Fill::End };
+        let Some(Format::Pcap {
+            swapped,
+            nanos,
+            link,
+        }) = self.format
+        else {
+            return Fill::End;
+        };
+        let Some(input) = self.input.as_mut() else {
+            return Fill::End;
+        };
         let mut scratch = Vec::new();
         while batch.bytes() < max_bytes {
             let mut hdr = [0u8; 16];
@@ -131,7 +166,11 @@ impl FileSource {
             }
             let word = |i: usize| {
                 let v = u32::from_le_bytes([hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]]);
-                if swapped { v.swap_bytes() } else { v }
+                if swapped {
+                    v.swap_bytes()
+                } else {
+                    v
+                }
             };
             let (secs, frac, incl, orig) = (word(0), word(4), word(8), word(12));
             if incl > MAX_RECORD {
@@ -150,7 +189,11 @@ impl FileSource {
                     return Fill::End;
                 }
             }
-            let frac_ns = if nanos { u64::from(frac) } else { u64::from(frac) * 1000 };
+            let frac_ns = if nanos {
+                u64::from(frac)
+            } else {
+                u64::from(frac) * 1000
+            };
             let meta = FrameMeta {
                 ts_ns: u64::from(secs) * 1_000_000_000 + frac_ns,
                 orig_len: orig.max(incl),
@@ -165,7 +208,9 @@ impl FileSource {
     }
 
     fn fill_pcapng(&mut self, batch: &mut Batch, max_bytes: usize) -> Fill {
-        let Some(Format::PcapNg(reader)) = self.format.as_mut() else { return Fill::End };
+        let Some(Format::PcapNg(reader)) = self.format.as_mut() else {
+            return Fill::End;
+        };
         let mut warning = None;
         let mut ended = false;
         while batch.bytes() < max_bytes {
@@ -195,13 +240,19 @@ impl FileSource {
                     self.interfaces.push((link, resol.unwrap_or(6)));
                     continue;
                 }
-                Block::EnhancedPacket(p) => {
-                    (Some(p.interface_id), p.timestamp.as_nanos() as u64, p.original_len, &p.data)
-                }
+                Block::EnhancedPacket(p) => (
+                    Some(p.interface_id),
+                    p.timestamp.as_nanos() as u64,
+                    p.original_len,
+                    &p.data,
+                ),
                 Block::SimplePacket(p) => (Some(0), 0, p.original_len, &p.data),
-                Block::Packet(p) => {
-                    (Some(u32::from(p.interface_id)), p.timestamp, p.original_len, &p.data)
-                }
+                Block::Packet(p) => (
+                    Some(u32::from(p.interface_id)),
+                    p.timestamp,
+                    p.original_len,
+                    &p.data,
+                ),
                 _ => (None, 0, 0, &std::borrow::Cow::Borrowed(&[][..])),
             };
             let Some(iface) = iface else { continue };
@@ -278,7 +329,11 @@ impl Source for FileSource {
     }
 
     fn counters(&self) -> CaptureCounters {
-        CaptureCounters { seen: self.frames, captured: self.frames, ..CaptureCounters::default() }
+        CaptureCounters {
+            seen: self.frames,
+            captured: self.frames,
+            ..CaptureCounters::default()
+        }
     }
 }
 
