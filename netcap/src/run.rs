@@ -13,6 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use netcap_common::CbpfInsn;
+
 use crate::{
     capture::{
         self,
@@ -21,7 +23,7 @@ use crate::{
         xdp, CaptureCounters, Fill, Source,
     },
     cli::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, ReadArgs},
-    filter::LinkFilters,
+    filter::{Filter, LinkFilters},
     output::{pcap::PcapSink, Format},
     packet::LinkType,
     pipeline::{Finished, Pipeline, PipelineConfig},
@@ -164,9 +166,15 @@ fn report(
 pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     let common = &args.common;
     let snaplen = common.snaplen().map_err(Error::Msg)?;
-    if let Some(expr) = common.filter_expr().map_err(Error::Msg)? {
-        return Err(Error::Msg(format!("filter expressions are not supported yet: {expr:?}")));
-    }
+    // Compiled before anything is attached, so a bad expression fails cleanly. XDP
+    // sees frames with their VLAN tags in place, as a file holds them: Ethernet.
+    let kernel_filter: Vec<CbpfInsn> = match common.filter_expr().map_err(Error::Msg)? {
+        Some(e) => {
+            let f = Filter::compile(&e, LinkType::Ethernet, snaplen)?;
+            if f.accepts_all() { Vec::new() } else { f.insns().to_vec() }
+        }
+        None => Vec::new(),
+    };
     let ifname = match &args.interface {
         Some(i) => i.clone(),
         None => crate::cli::default_route_interface().ok_or_else(|| {
@@ -184,6 +192,7 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 direction: args.direction,
                 snaplen,
                 ring_bytes: xdp::ring_bytes_for(args.buffer_kib),
+                filter: kernel_filter.clone(),
             };
             match xdp::XdpSource::open(&cfg) {
                 Ok(src) => {
@@ -192,12 +201,12 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 }
                 Err(e) if args.backend == BackendArg::Auto => {
                     eprintln!("netcap: XDP unavailable: {e}; falling back to AF_PACKET");
-                    open_af_packet(args, &ifname, ifindex, snaplen)?
+                    open_af_packet(args, &ifname, ifindex, snaplen, &kernel_filter)?
                 }
                 Err(e) => return Err(e),
             }
         }
-        BackendArg::Afpacket => open_af_packet(args, &ifname, ifindex, snaplen)?,
+        BackendArg::Afpacket => open_af_packet(args, &ifname, ifindex, snaplen, &kernel_filter)?,
     };
     eprintln!("netcap: capturing with {backend}, snap length {snaplen}");
     let outs = outputs(common, snaplen)?;
@@ -226,10 +235,21 @@ fn open_af_packet(
     ifname: &str,
     ifindex: u32,
     snaplen: u32,
+    filter: &[CbpfInsn],
 ) -> Result<(Box<dyn Source>, String), Error> {
     let mut cfg = AfPacketConfig::new(ifname);
     cfg.ifindex = Some(ifindex);
     cfg.snaplen = snaplen;
+    if !filter.is_empty() {
+        if !crate::filter::cbpf::forward_only(filter) {
+            return Err(Error::Msg(
+                "this filter loops (protochain): the kernel's socket filter refuses it; use \
+                 the XDP backend"
+                    .into(),
+            ));
+        }
+        cfg.filter = Some(filter.to_vec());
+    }
     cfg.buffer_bytes = xdp::ring_bytes_for(args.buffer_kib) as usize;
     cfg.direction = match args.direction {
         DirectionArg::In => DirectionFilter::In,

@@ -7,6 +7,8 @@
 pub mod af_packet;
 pub mod pcap_file;
 pub mod xdp;
+#[cfg(test)]
+mod xdp_test_run;
 
 use std::os::fd::BorrowedFd;
 

@@ -15,7 +15,7 @@ use aya::{
     programs::{tc::TcAttachType, SchedClassifier, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
-use netcap_common::{Counter, RecordHeader, DIR_OUT};
+use netcap_common::{CbpfInsn, Counter, RecordHeader, DIR_OUT, MAX_CBPF_INSNS};
 
 use super::{CaptureCounters, Fill, Source};
 use crate::{
@@ -25,9 +25,9 @@ use crate::{
 };
 
 #[cfg(netcap_ebpf)]
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcap.bpf.o"));
+pub(crate) static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcap.bpf.o"));
 #[cfg(not(netcap_ebpf))]
-static EBPF_OBJECT: &[u8] = &[];
+pub(crate) static EBPF_OBJECT: &[u8] = &[];
 
 /// How often `fill` checks that the interface still exists.
 const IFACE_CHECK: Duration = Duration::from_millis(500);
@@ -41,6 +41,9 @@ pub struct XdpConfig {
     pub snaplen: u32,
     /// Ring buffer size in bytes: a power of two, at least one page.
     pub ring_bytes: u32,
+    /// Classic BPF program the kernel runs on each frame before copying it (the
+    /// `FILTER` map); empty captures everything.
+    pub filter: Vec<CbpfInsn>,
 }
 
 pub struct XdpSource {
@@ -125,12 +128,35 @@ impl XdpSource {
         }
         raise_memlock();
         let wakeup = u64::from(cfg.ring_bytes / 8);
+        let filter_len = u32::try_from(cfg.filter.len())
+            .ok()
+            .filter(|&n| n <= MAX_CBPF_INSNS)
+            .ok_or_else(|| {
+                Error::Msg(format!(
+                    "the filter compiles to {} instructions; the XDP backend runs at most \
+                     {MAX_CBPF_INSNS} (use --backend afpacket)",
+                    cfg.filter.len()
+                ))
+            })?;
         let mut ebpf = EbpfLoader::new()
             .override_global("SNAPLEN", &cfg.snaplen, true)
             .override_global("WAKEUP_BYTES", &wakeup, true)
+            .override_global("FILTER_LEN", &filter_len, true)
             .map_max_entries("RING", cfg.ring_bytes)
             .load(EBPF_OBJECT)
             .map_err(|e| Error::Msg(explain_load(&e)))?;
+        // The program is in place before any hook is attached: no frame escapes it.
+        if !cfg.filter.is_empty() {
+            let map = ebpf
+                .map_mut("FILTER")
+                .ok_or_else(|| Error::Msg("eBPF object has no FILTER map".into()))?;
+            let mut map: aya::maps::Array<_, CbpfInsn> =
+                aya::maps::Array::try_from(map).map_err(|e| Error::Msg(format!("FILTER: {e}")))?;
+            for (i, insn) in cfg.filter.iter().enumerate() {
+                map.set(i as u32, *insn, 0)
+                    .map_err(|e| Error::Msg(format!("writing the filter into FILTER: {e}")))?;
+            }
+        }
 
         let mut parts = Vec::new();
         if cfg.direction != DirectionArg::Out {
