@@ -322,7 +322,7 @@ fn write_many_flows(path: &Path) {
     // conversations overlap in time.
     let plan: Vec<(FlowTuple, u32)> = (0..convs)
         .map(|i| {
-            let (client, server): (IpAddr, IpAddr) = if i % 3 == 0 {
+            let (client, server): (IpAddr, IpAddr) = if i.is_multiple_of(3) {
                 (
                     Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, i as u16).into(),
                     Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, (i % 20) as u16).into(),
@@ -334,10 +334,14 @@ fn write_many_flows(path: &Path) {
                 )
             };
             let tuple = FlowTuple {
-                vlan: if i % 5 == 0 { 100 + (i % 7) as u16 } else { 0 },
+                vlan: if i.is_multiple_of(5) {
+                    100 + (i % 7) as u16
+                } else {
+                    0
+                },
                 src: client,
                 dst: server,
-                proto: if i % 2 == 0 { 6 } else { 17 },
+                proto: if i.is_multiple_of(2) { 6 } else { 17 },
                 sport: 20000 + i as u16,
                 dport: 30000 + (i % 50) as u16,
             };
@@ -354,7 +358,7 @@ fn write_many_flows(path: &Path) {
             let last = step + 1 == *count;
             // TCP: SYN, SYN-ACK, then data; the last frame is a FIN or a RST.
             let flags = match step {
-                _ if last && r % 4 == 0 => 0x04,
+                _ if last && r.is_multiple_of(4) => 0x04,
                 _ if last => 0x11,
                 0 => 0x02,
                 1 => 0x12,

@@ -1,6 +1,6 @@
 //! One shard of the flow table: bounded, lock-free (owned by one worker), sans-IO.
 //!
-//! Layout: a keyed `HashMap<FlowKey, u32>` points into a slab of slots; the slots are
+//! Layout: a keyed `HashMap<RawKey, u32>` (five-word keys) points into a slab of slots; the slots are
 //! threaded on two intrusive LRU lists, `ACTIVE` and `CLOSED` (TCP flows that saw a
 //! RST, or a FIN each way). Every update moves its slot to the front of its list, so
 //! each list's tail is its least recently updated flow. That makes both kinds of
@@ -20,7 +20,7 @@
 //! timestamps (the newest one seen), never the wall clock.
 use std::collections::HashMap;
 
-use super::{Flow, FlowKey, FlowState};
+use super::{Flow, FlowState, RawKey};
 use crate::decode::{Decoded, FlowTuple};
 use crate::packet::Frame;
 
@@ -144,9 +144,11 @@ impl FlowStats {
 /// A flow's counters plus its place on an LRU list.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    key: FlowKey,
+    key: RawKey,
     /// The first frame came from the key's `lo` endpoint, which is therefore "A".
     a_is_lo: bool,
+    /// `FlowTable::moves` when this slot last went to the front of its list.
+    moved_at: u32,
     list: u8,
     /// Index 0 is A->B, 1 is B->A.
     flags: [u8; 2],
@@ -160,7 +162,7 @@ struct Slot {
 
 impl Slot {
     fn to_flow(self, evicted: bool) -> Flow {
-        let k = &self.key;
+        let k = self.key.to_key();
         let (a, b) = if self.a_is_lo {
             ((k.lo_addr, k.lo_port), (k.hi_addr, k.hi_port))
         } else {
@@ -186,7 +188,7 @@ impl Slot {
     }
 
     fn state(&self) -> FlowState {
-        FlowState::from_flags(self.key.proto, self.flags[0], self.flags[1])
+        FlowState::from_flags(self.key.proto(), self.flags[0], self.flags[1])
     }
 }
 
@@ -207,11 +209,14 @@ const EMPTY: List = List {
 #[derive(Debug)]
 pub struct FlowTable {
     cfg: FlowConfig,
-    map: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    map: HashMap<RawKey, u32, foldhash::fast::RandomState>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     lists: [List; 2],
     finished: Vec<Flow>,
+    /// Moves to the front of a list so far (wrapping): a slot moved less than
+    /// `len / 4` moves ago is still in the front quarter of its list.
+    moves: u32,
     /// Newest frame timestamp seen: the table's clock.
     now_ns: u64,
     stats: FlowStats,
@@ -232,6 +237,7 @@ impl FlowTable {
             free: Vec::new(),
             lists: [EMPTY; 2],
             finished: Vec::new(),
+            moves: 0,
             now_ns: 0,
             stats: FlowStats::default(),
         }
@@ -294,7 +300,7 @@ impl FlowTable {
     pub fn update(&mut self, tuple: &FlowTuple, tcp_flags: Option<u8>, frame_len: u32, ts_ns: u64) {
         self.stats.frames += 1;
         self.now_ns = self.now_ns.max(ts_ns);
-        let (key, src_is_lo) = FlowKey::from_tuple(tuple);
+        let (key, src_is_lo) = RawKey::new(tuple);
         let idx = match self.map.get(&key) {
             Some(&i) => i,
             None => self.insert(key, src_is_lo, ts_ns),
@@ -339,7 +345,7 @@ impl FlowTable {
     }
 
     /// Makes a slot for a new flow, retiring old ones first as the limits require.
-    fn insert(&mut self, key: FlowKey, src_is_lo: bool, ts_ns: u64) -> u32 {
+    fn insert(&mut self, key: RawKey, src_is_lo: bool, ts_ns: u64) -> u32 {
         self.expire_some(EXPIRE_PER_INSERT);
         if self.map.len() >= self.cfg.max_flows {
             let closed = self.lists[usize::from(CLOSED)].tail;
@@ -357,6 +363,7 @@ impl FlowTable {
             key,
             a_is_lo: src_is_lo,
             list: FREE,
+            moved_at: 0,
             flags: [0; 2],
             packets: [0; 2],
             bytes: [0; 2],
@@ -412,12 +419,17 @@ impl FlowTable {
         self.free.push(idx);
     }
 
-    /// Puts `idx` at the front of `list`.
+    /// Puts `idx` at the front of `list`, unless it is already on `list` and in its
+    /// front quarter. Skipping those moves spares the two random slot writes of an
+    /// unlink for the popular flows, and keeps the tail exact where it matters: a slot
+    /// is pushed back at most one place per move, so one hit while in the back three
+    /// quarters always moves it, and the tail is a flow not hit since it was there.
     #[inline]
     fn touch(&mut self, idx: u32, list: u8) {
         let slot = &self.slots[idx as usize];
-        if slot.list == list && self.lists[usize::from(list)].head == idx {
-            return; // Already in front: the common case for a burst of one flow.
+        let recent = self.moves.wrapping_sub(slot.moved_at) as usize <= self.map.len() / 4;
+        if slot.list == list && (recent || self.lists[usize::from(list)].head == idx) {
+            return;
         }
         self.unlink(idx);
         let l = &mut self.lists[usize::from(list)];
@@ -432,6 +444,8 @@ impl FlowTable {
         slot.list = list;
         slot.prev = NIL;
         slot.next = old_head;
+        slot.moved_at = self.moves;
+        self.moves = self.moves.wrapping_add(1);
     }
 
     /// Takes `idx` off its list, if it is on one.

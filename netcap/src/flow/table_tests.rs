@@ -233,7 +233,7 @@ fn churn_keeps_the_bound_and_loses_no_frame() {
         let len = 60 + (r >> 32) as u32 % 1400;
         bytes += u64::from(len);
         let shard = &mut tables[super::super::shard_of(&tuple, shards)];
-        shard.update(&tuple, Some(flags), len, i * 10_000_000);
+        shard.update(&tuple, Some(flags), len, i * 10_000_000 + i / 2000 * 3 * S);
         assert!(shard.len() <= 17);
     }
     let stats = FlowStats::sum(&tables);
@@ -253,4 +253,22 @@ fn churn_keeps_the_bound_and_loses_no_frame() {
     );
     assert!(flows.windows(2).all(|w| w[0].first_ns <= w[1].first_ns));
     assert!(tables.iter().all(FlowTable::is_empty));
+}
+
+#[test]
+fn lazy_moves_keep_the_tail_exact() {
+    let mut t = small(100);
+    for p in 0..100 {
+        t.update(&tcp(1, p, 2, 80), None, 60, 1);
+    }
+    // The older half is hit again, the newer half (some in the front quarter) not.
+    for p in 0..50 {
+        t.update(&tcp(1, p, 2, 80), None, 60, 2);
+    }
+    for p in 100..150 {
+        t.update(&tcp(1, p, 2, 80), None, 60, 3);
+    }
+    let mut gone: Vec<u16> = t.finished().iter().map(|f| f.a_port).collect();
+    gone.sort_unstable();
+    assert_eq!(gone, (50..100).collect::<Vec<_>>());
 }
