@@ -67,8 +67,14 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// `,"name":` (`name` is a plain identifier).
-#[inline]
+/// `,"name":` as one byte string, made at compile time.
+macro_rules! k {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":").as_bytes()
+    };
+}
+
+/// `,"name":` for a name chosen at run time.
 fn key(out: &mut Vec<u8>, name: &[u8]) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name);
@@ -76,14 +82,14 @@ fn key(out: &mut Vec<u8>, name: &[u8]) {
 }
 
 #[inline]
-fn num(out: &mut Vec<u8>, name: &[u8], v: u64) {
-    key(out, name);
+fn num(out: &mut Vec<u8>, key: &[u8], v: u64) {
+    out.extend_from_slice(key);
     push_u64(out, v);
 }
 
 #[inline]
-fn boolean(out: &mut Vec<u8>, name: &[u8], v: bool) {
-    key(out, name);
+fn boolean(out: &mut Vec<u8>, key: &[u8], v: bool) {
+    out.extend_from_slice(key);
     out.extend_from_slice(if v { b"true" } else { b"false" });
 }
 
@@ -106,15 +112,15 @@ impl Printer for Json {
         push_u64(out, m.ts_ns / 1_000_000_000);
         out.push(b'.');
         super::push_u64_padded(out, m.ts_ns % 1_000_000_000, 9);
-        num(out, b"ts_ns", m.ts_ns);
-        num(out, b"len", m.orig_len.into());
-        num(out, b"caplen", frame.data.len() as u64);
-        num(out, b"ifindex", m.ifindex.into());
-        key(out, b"dir");
+        num(out, k!("ts_ns"), m.ts_ns);
+        num(out, k!("len"), m.orig_len.into());
+        num(out, k!("caplen"), frame.data.len() as u64);
+        num(out, k!("ifindex"), m.ifindex.into());
+        out.extend_from_slice(k!("dir"));
         push_str(out, m.direction.as_str());
-        key(out, b"link");
+        out.extend_from_slice(k!("link"));
         push_str(out, link_name(m.link));
-        num(out, b"linktype", m.link.to_linktype().into());
+        num(out, k!("linktype"), m.link.to_linktype().into());
         match &d.link {
             LinkHeader::Ethernet(e) => {
                 out.extend_from_slice(b",\"eth\":{\"src\":\"");
@@ -122,19 +128,19 @@ impl Printer for Json {
                 out.extend_from_slice(b"\",\"dst\":\"");
                 push_mac(out, &e.dst, false);
                 out.push(b'"');
-                num(out, b"type", e.ethertype.into());
+                num(out, k!("type"), e.ethertype.into());
                 out.push(b'}');
             }
             LinkHeader::Sll(s) => {
                 out.extend_from_slice(b",\"sll\":{\"version\":");
                 push_u64(out, s.version.into());
-                num(out, b"pkttype", s.packet_type.into());
-                num(out, b"hatype", s.hatype.into());
+                num(out, k!("pkttype"), s.packet_type.into());
+                num(out, k!("hatype"), s.hatype.into());
                 out.extend_from_slice(b",\"addr\":\"");
                 push_mac(out, s.address(), false);
                 out.push(b'"');
-                num(out, b"protocol", s.protocol.into());
-                num(out, b"ifindex", s.ifindex.into());
+                num(out, k!("protocol"), s.protocol.into());
+                num(out, k!("ifindex"), s.ifindex.into());
                 out.push(b'}');
             }
             LinkHeader::None => {}
@@ -148,22 +154,22 @@ impl Printer for Json {
                     b",{\"tpid\":"
                 });
                 push_u64(out, t.tpid.into());
-                num(out, b"id", t.vid.into());
-                num(out, b"pcp", t.pcp.into());
-                boolean(out, b"dei", t.dei);
+                num(out, k!("id"), t.vid.into());
+                num(out, k!("pcp"), t.pcp.into());
+                boolean(out, k!("dei"), t.dei);
                 out.push(b'}');
             }
             out.push(b']');
         }
         if let Some(et) = d.ethertype {
-            num(out, b"ethertype", u16::from(et).into());
+            num(out, k!("ethertype"), u16::from(et).into());
         }
         net(out, d);
         if let Some(p) = d.ip_proto {
-            num(out, b"proto", u8::from(p).into());
+            num(out, k!("proto"), u8::from(p).into());
         }
         transport(out, frame.data, d);
-        num(out, b"payload_len", d.payload.len.into());
+        num(out, k!("payload_len"), d.payload.len.into());
         for (name, kind) in [
             (&b"truncated"[..], IssueKind::Truncated),
             (b"invalid", IssueKind::Invalid),
@@ -188,10 +194,10 @@ fn net(out: &mut Vec<u8>, d: &Decoded) {
         Net::Arp(a) => {
             out.extend_from_slice(b",\"arp\":{\"htype\":");
             push_u64(out, a.htype.into());
-            num(out, b"ptype", a.ptype.into());
-            num(out, b"hlen", a.hlen.into());
-            num(out, b"plen", a.plen.into());
-            num(out, b"op", a.oper.into());
+            num(out, k!("ptype"), a.ptype.into());
+            num(out, k!("hlen"), a.hlen.into());
+            num(out, k!("plen"), a.plen.into());
+            num(out, k!("op"), a.oper.into());
             if a.eth_ipv4 {
                 for (k, mac, ip) in [(&b"sha"[..], a.sha, a.spa), (b"tha", a.tha, a.tpa)] {
                     key(out, k);
@@ -209,15 +215,15 @@ fn net(out: &mut Vec<u8>, d: &Decoded) {
         Net::Ipv4(ip) => {
             out.extend_from_slice(b",\"ipv4\":{\"ihl\":");
             push_u64(out, ip.ihl.into());
-            num(out, b"tos", ip.tos.into());
-            num(out, b"total_len", ip.total_len.into());
-            num(out, b"id", ip.ident.into());
-            boolean(out, b"df", ip.dont_frag);
-            boolean(out, b"mf", ip.more_frags);
-            num(out, b"frag_off", ip.frag_offset.into());
-            num(out, b"ttl", ip.ttl.into());
-            num(out, b"proto", ip.protocol.into());
-            num(out, b"checksum", ip.checksum.into());
+            num(out, k!("tos"), ip.tos.into());
+            num(out, k!("total_len"), ip.total_len.into());
+            num(out, k!("id"), ip.ident.into());
+            boolean(out, k!("df"), ip.dont_frag);
+            boolean(out, k!("mf"), ip.more_frags);
+            num(out, k!("frag_off"), ip.frag_offset.into());
+            num(out, k!("ttl"), ip.ttl.into());
+            num(out, k!("proto"), ip.protocol.into());
+            num(out, k!("checksum"), ip.checksum.into());
             out.extend_from_slice(b",\"src\":\"");
             push_ipv4(out, ip.src);
             out.extend_from_slice(b"\",\"dst\":\"");
@@ -227,10 +233,10 @@ fn net(out: &mut Vec<u8>, d: &Decoded) {
         Net::Ipv6(ip) => {
             out.extend_from_slice(b",\"ipv6\":{\"tc\":");
             push_u64(out, ip.traffic_class.into());
-            num(out, b"flow", ip.flow_label.into());
-            num(out, b"payload_len", ip.payload_len.into());
-            num(out, b"next_header", ip.next_header.into());
-            num(out, b"hop_limit", ip.hop_limit.into());
+            num(out, k!("flow"), ip.flow_label.into());
+            num(out, k!("payload_len"), ip.payload_len.into());
+            num(out, k!("next_header"), ip.next_header.into());
+            num(out, k!("hop_limit"), ip.hop_limit.into());
             out.extend_from_slice(b",\"src\":\"");
             push_ipv6(out, ip.src);
             out.extend_from_slice(b"\",\"dst\":\"");
@@ -246,8 +252,8 @@ fn net(out: &mut Vec<u8>, d: &Decoded) {
             if let Some(f) = ip.frag {
                 out.extend_from_slice(b",\"frag\":{\"offset\":");
                 push_u64(out, f.offset.into());
-                boolean(out, b"mf", f.more_frags);
-                num(out, b"id", f.ident.into());
+                boolean(out, k!("mf"), f.more_frags);
+                num(out, k!("id"), f.ident.into());
                 out.push(b'}');
             }
             out.push(b'}');
@@ -262,9 +268,9 @@ fn transport(out: &mut Vec<u8>, data: &[u8], d: &Decoded) {
         Transport::Udp(u) => {
             out.extend_from_slice(b",\"udp\":{\"sport\":");
             push_u64(out, u.sport.into());
-            num(out, b"dport", u.dport.into());
-            num(out, b"len", u.length.into());
-            num(out, b"checksum", u.checksum.into());
+            num(out, k!("dport"), u.dport.into());
+            num(out, k!("len"), u.length.into());
+            num(out, k!("checksum"), u.checksum.into());
             out.push(b'}');
         }
         Transport::Icmp(i) => icmp_obj(
@@ -297,11 +303,11 @@ fn icmp_obj(
 ) {
     out.extend_from_slice(open);
     push_u64(out, i.msg_type.into());
-    num(out, b"code", i.code.into());
-    num(out, b"checksum", i.checksum.into());
+    num(out, k!("code"), i.code.into());
+    num(out, k!("checksum"), i.checksum.into());
     if let (true, Some((id, seq))) = (echo, i.echo_id_seq()) {
-        num(out, b"id", id.into());
-        num(out, b"seq", seq.into());
+        num(out, k!("id"), id.into());
+        num(out, k!("seq"), seq.into());
     }
     if let Some(t) = target {
         out.extend_from_slice(b",\"target\":\"");
@@ -314,19 +320,19 @@ fn icmp_obj(
 fn tcp_obj(out: &mut Vec<u8>, data: &[u8], t: &TcpInfo) {
     out.extend_from_slice(b",\"tcp\":{\"sport\":");
     push_u64(out, t.sport.into());
-    num(out, b"dport", t.dport.into());
-    num(out, b"seq", t.seq.into());
-    num(out, b"ack", t.ack.into());
-    num(out, b"off", t.data_offset.into());
+    num(out, k!("dport"), t.dport.into());
+    num(out, k!("seq"), t.seq.into());
+    num(out, k!("ack"), t.ack.into());
+    num(out, k!("off"), t.data_offset.into());
     out.extend_from_slice(b",\"flags\":\"");
     let mut f = [0u8; 9];
     let n = tcp::flags_str(t.flags, &mut f);
     out.extend_from_slice(&f[..n]);
     out.push(b'"');
-    num(out, b"flags_int", t.flags.into());
-    num(out, b"win", t.window.into());
-    num(out, b"checksum", t.checksum.into());
-    num(out, b"urg", t.urgent.into());
+    num(out, k!("flags_int"), t.flags.into());
+    num(out, k!("win"), t.window.into());
+    num(out, k!("checksum"), t.checksum.into());
+    num(out, k!("urg"), t.urgent.into());
     out.extend_from_slice(b",\"options\":[");
     for (i, o) in TcpOptions::new(t.options.slice(data)).enumerate() {
         if i > 0 {
@@ -366,13 +372,13 @@ fn tcp_option(out: &mut Vec<u8>, o: TcpOption<'_>) {
         TcpOption::Timestamps { tsval, tsecr } => {
             out.extend_from_slice(b"{\"kind\":\"ts\",\"val\":");
             push_u64(out, tsval.into());
-            num(out, b"ecr", tsecr.into());
+            num(out, k!("ecr"), tsecr.into());
             out.push(b'}');
         }
         TcpOption::Unknown { kind, data } => {
             out.extend_from_slice(b"{\"kind\":\"unknown\",\"num\":");
             push_u64(out, kind.into());
-            num(out, b"len", data.len() as u64 + 2);
+            num(out, k!("len"), data.len() as u64 + 2);
             out.push(b'}');
         }
         TcpOption::Malformed { kind } => {

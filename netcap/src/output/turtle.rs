@@ -294,25 +294,17 @@ pub(crate) fn data_block(out: &mut Vec<u8>, prefix: &[u8], data: &[u8]) {
     let mut src = data.chunks_exact(PAIR_BYTES);
     let mut dsts = dst.chunks_exact_mut(pair_len);
     for (s, d) in (&mut src).zip(&mut dsts) {
-        d[..p].copy_from_slice(prefix);
-        let mut o = p;
-        for &b in &s[..18] {
-            d[o..o + 4].copy_from_slice(&HEX_ESCAPE[b as usize]);
-            o += 4;
-        }
+        // Line 1: prefix, 18 escapes, the first half of escape 19.
+        let (line1, line2) = d.split_at_mut(p + DATA_WIDTH + 1);
+        line1[..p].copy_from_slice(prefix);
+        escape_into(&mut line1[p..p + 72], &s[..18]);
         let mid = &HEX_ESCAPE[s[18] as usize];
-        d[o..o + 2].copy_from_slice(&mid[..2]);
-        d[o + 2] = b'\n';
-        o += 3;
-        d[o..o + p].copy_from_slice(prefix);
-        o += p;
-        d[o..o + 2].copy_from_slice(&mid[2..]);
-        o += 2;
-        for &b in &s[19..] {
-            d[o..o + 4].copy_from_slice(&HEX_ESCAPE[b as usize]);
-            o += 4;
-        }
-        d[o] = b'\n';
+        line1[p + 72..].copy_from_slice(&[mid[0], mid[1], b'\n']);
+        // Line 2: prefix, the second half of escape 19, 18 escapes.
+        line2[..p].copy_from_slice(prefix);
+        line2[p..p + 2].copy_from_slice(&mid[2..]);
+        escape_into(&mut line2[p + 2..p + 74], &s[19..]);
+        line2[p + 74] = b'\n';
     }
     let rest = src.remainder();
     if rest.is_empty() {
@@ -320,9 +312,7 @@ pub(crate) fn data_block(out: &mut Vec<u8>, prefix: &[u8], data: &[u8]) {
     }
     // Fewer than 37 bytes left: escape them on the stack and cut the text.
     let mut text = [0u8; 4 * PAIR_BYTES];
-    for (i, &b) in rest.iter().enumerate() {
-        text[4 * i..4 * i + 4].copy_from_slice(&HEX_ESCAPE[b as usize]);
-    }
+    escape_into(&mut text[..4 * rest.len()], rest);
     let d = dsts.into_remainder();
     let mut o = 0;
     for line in text[..4 * rest.len()].chunks(DATA_WIDTH) {
@@ -332,6 +322,14 @@ pub(crate) fn data_block(out: &mut Vec<u8>, prefix: &[u8], data: &[u8]) {
         o += line.len();
         d[o] = b'\n';
         o += 1;
+    }
+}
+
+/// Writes the 4-byte escape of each byte of `src` into `dst` (4 times as long).
+#[inline(always)]
+fn escape_into(dst: &mut [u8], src: &[u8]) {
+    for (d, &b) in dst.chunks_exact_mut(4).zip(src) {
+        d.copy_from_slice(&HEX_ESCAPE[b as usize]);
     }
 }
 
