@@ -376,3 +376,89 @@ fn no_interface_and_bad_flags_get_clear_messages() {
         out.stderr
     );
 }
+
+/// Drops the fields of a JSON line that differ between two captures of the same frame
+/// (the timestamps: each backend stamps the frame at its own hook).
+fn without_time(line: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    if let Some(obj) = v.as_object_mut() {
+        obj.retain(|k, _| !k.starts_with("ts"));
+    }
+    v
+}
+
+#[test]
+fn xdp_and_af_packet_give_identical_output_for_the_same_frames() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let frames = golden_frames();
+    let count = frames.len().to_string();
+    let expected = std::fs::read(fixture("golden_frames.turtle")).expect("golden file");
+    for format in ["turtle", "json", "line"] {
+        let veth = VethPair::new();
+        // Both captures run at once on the same interface and see the same frames.
+        let args = |backend| {
+            vec![
+                "capture",
+                "-i",
+                &veth.host_if,
+                "--direction",
+                "in",
+                "--backend",
+                backend,
+                "-c",
+                &count,
+                "-F",
+                format,
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+        };
+        let xdp_args = args("xdp");
+        let afp_args = args("afpacket");
+        let xdp = Netcap::start(&xdp_args.iter().map(String::as_str).collect::<Vec<_>>());
+        let afp = Netcap::start(&afp_args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            afp.stderr_so_far().contains("AF_PACKET"),
+            "{}",
+            afp.stderr_so_far()
+        );
+        common::send_frames(&veth.ns, &veth.ns_if, &frames);
+        let (x, a) = (xdp.wait(), afp.wait());
+        assert!(
+            x.status.success() && a.status.success(),
+            "{}\n{}",
+            x.stderr,
+            a.stderr
+        );
+        let (xs, as_) = (
+            String::from_utf8_lossy(&x.stdout),
+            String::from_utf8_lossy(&a.stdout),
+        );
+        match format {
+            "turtle" => {
+                assert_eq!(xs, String::from_utf8_lossy(&expected));
+                assert_eq!(as_, String::from_utf8_lossy(&expected));
+            }
+            "json" => {
+                let xv: Vec<_> = xs.lines().map(without_time).collect();
+                let av: Vec<_> = as_.lines().map(without_time).collect();
+                assert_eq!(xv.len(), frames.len());
+                assert_eq!(xv, av);
+            }
+            _ => {
+                // The line format starts with the time of day: compare what follows it.
+                let strip = |s: &str| -> Vec<String> {
+                    s.lines()
+                        .map(|l| l.split_once(' ').map_or(l, |x| x.1).to_owned())
+                        .collect()
+                };
+                assert_eq!(strip(&xs).len(), frames.len());
+                assert_eq!(strip(&xs), strip(&as_));
+            }
+        }
+    }
+}
