@@ -1,0 +1,288 @@
+//! `netcap read` as a user runs it: the binary, its stdout, stderr and exit status.
+//! Needs no privileges.
+mod netcap_proc;
+
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use netcap_proc::{read_pcap, stats, tempdir, write_pcap, Netcap};
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_netcap")
+}
+
+/// `n` Ethernet/IPv4/UDP frames of `size` bytes, numbered.
+fn udp_frames(n: usize, size: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut f = vec![0u8; size.max(42)];
+            f[..12].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            f[14] = 0x45;
+            f[16..18].copy_from_slice(&((size.max(42) - 14) as u16).to_be_bytes());
+            f[22] = 64;
+            f[23] = 17;
+            f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+            f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+            f[34..36].copy_from_slice(&(1000 + (i % 50) as u16).to_be_bytes());
+            f[36..38].copy_from_slice(&53u16.to_be_bytes());
+            f[38..40].copy_from_slice(&((size.max(42) - 34) as u16).to_be_bytes());
+            f[42..]
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, b)| *b = (i + j) as u8);
+            f
+        })
+        .collect()
+}
+
+#[test]
+fn turtle_from_a_file_is_byte_identical_to_the_reference() {
+    for name in ["dns_udp", "ipv4_tcp_http_xml_tso", "crafted"] {
+        let out = Netcap::run(&[
+            "read",
+            golden(&format!("{name}.pcap")).to_str().expect("utf-8"),
+        ]);
+        assert!(out.status.success(), "{}", out.stderr);
+        let expected = std::fs::read(golden(&format!("{name}.turtle.txt"))).expect("golden");
+        assert!(
+            out.stdout == expected,
+            "{name}: turtle output differs from the reference"
+        );
+        assert!(
+            out.stderr.contains("frames seen"),
+            "summary goes to stderr: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_status_zero_and_the_summary() {
+    let dir = tempdir();
+    let pcap = dir.join("many.pcap");
+    write_pcap(&pcap, &udp_frames(200_000, 200));
+    for format in ["turtle", "line", "json"] {
+        let mut child = Command::new(bin())
+            .args(["read", pcap.to_str().expect("utf-8"), "-F", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("netcap starts");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut first = [0u8; 100];
+        stdout.read_exact(&mut first).expect("some output");
+        drop(stdout); // like `| head -c 100`
+        let out = child.wait_with_output().expect("netcap ends");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{format}: status {:?}: {stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains("frames seen"),
+            "summary still printed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn pcap_written_to_stdout_is_read_back_identically_by_tcpdump_and_netcap() {
+    let dir = tempdir();
+    let src = golden("ipv4_tcp_http_xml_tso.pcap");
+    let out = Netcap::run(&["read", src.to_str().expect("utf-8"), "-w", "-"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let copy = dir.join("copy.pcap");
+    std::fs::write(&copy, &out.stdout).expect("write copy");
+    assert_eq!(read_pcap(&copy), read_pcap(&src), "same frames and lengths");
+    if which("tcpdump") {
+        // tcpdump must read the file netcap wrote and print the same as for the original.
+        let show = |p: &Path| {
+            let o = Command::new("tcpdump")
+                .args(["-nn", "-r"])
+                .arg(p)
+                .output()
+                .expect("tcpdump");
+            assert!(
+                o.status.success(),
+                "tcpdump -r: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            o.stdout
+        };
+        assert_eq!(show(&copy), show(&src));
+    }
+    if which("tshark") {
+        let o = Command::new("tshark")
+            .args(["-r"])
+            .arg(&copy)
+            .output()
+            .expect("tshark");
+        assert!(
+            o.status.success(),
+            "tshark -r: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // pcapng too.
+    let out = Netcap::run(&["read", src.to_str().expect("utf-8"), "--pcapng", "-w", "-"]);
+    let ng = dir.join("copy.pcapng");
+    std::fs::write(&ng, &out.stdout).expect("write");
+    assert_eq!(read_pcap(&ng), read_pcap(&src));
+}
+
+fn which(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn stats_json_counts_a_replay_exactly() {
+    let dir = tempdir();
+    let pcap = dir.join("n.pcap");
+    let frames = udp_frames(12_345, 100);
+    write_pcap(&pcap, &frames);
+    let sj = dir.join("stats.json");
+    let out = Netcap::run(&[
+        "read",
+        pcap.to_str().expect("utf-8"),
+        "-F",
+        "none",
+        "--stats-json",
+        sj.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let s = stats(&sj);
+    for key in ["seen", "captured", "decoded"] {
+        assert_eq!(s[key], 12_345, "{key}: {s}");
+    }
+    assert_eq!(s["lost"], 0);
+    assert_eq!(s["filtered"], 0);
+    assert_eq!(s["bytes"], 12_345 * 100);
+    // -c stops after exactly that many frames.
+    let out = Netcap::run(&[
+        "read",
+        pcap.to_str().expect("utf-8"),
+        "-c",
+        "1000",
+        "-F",
+        "line",
+        "--stats-json",
+        sj.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1000);
+    assert_eq!(stats(&sj)["decoded"], 1000);
+}
+
+#[test]
+fn a_cut_file_prints_what_is_complete_and_says_what_was_cut() {
+    let dir = tempdir();
+    let pcap = dir.join("cut.pcap");
+    write_pcap(&pcap, &udp_frames(10, 100));
+    let mut bytes = std::fs::read(&pcap).expect("read");
+    bytes.truncate(bytes.len() - 30);
+    std::fs::write(&pcap, &bytes).expect("write");
+    let out = Netcap::run(&["read", pcap.to_str().expect("utf-8"), "-F", "line"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 9);
+    assert!(out.stderr.contains("record cut short"), "{}", out.stderr);
+}
+
+#[test]
+fn garbage_and_missing_files_get_one_clear_message() {
+    let dir = tempdir();
+    let junk = dir.join("junk.bin");
+    std::fs::write(&junk, b"this is not a capture file at all").expect("write");
+    let out = Netcap::run(&["read", junk.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stderr.contains("not a pcap or pcapng file"),
+        "{}",
+        out.stderr
+    );
+    let out = Netcap::run(&["read", "/nonexistent/x.pcap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stderr.contains("opening /nonexistent/x.pcap"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"));
+}
+
+#[test]
+fn stdin_is_read_with_a_dash() {
+    let src = golden("dns_udp.pcap");
+    let out = Command::new(bin())
+        .args(["read", "-", "-F", "turtle"])
+        .stdin(std::fs::File::open(&src).expect("fixture"))
+        .output()
+        .expect("netcap");
+    assert!(out.status.success());
+    assert_eq!(
+        out.stdout,
+        std::fs::read(golden("dns_udp.turtle.txt")).expect("golden")
+    );
+}
+
+/// Every capture of tcpdump's regression suite through the binary: no crash, no hang,
+/// and every JSON line parses. Skipped when `../shared` is not beside the project.
+#[test]
+fn the_whole_tcpdump_corpus_is_read_without_a_crash() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: {} not found", dir.display());
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    let mut frames = 0u64;
+    for f in &files {
+        let out = Netcap::run(&[
+            "read",
+            f.to_str().expect("utf-8"),
+            "-F",
+            "json",
+            "--workers",
+            "2",
+        ]);
+        let code = out.status.code();
+        assert!(
+            code == Some(0) || code == Some(1),
+            "{}: status {:?}: {}",
+            f.display(),
+            out.status,
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("panicked"),
+            "{}: {}",
+            f.display(),
+            out.stderr
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("{}: bad JSON line {line:?}: {e}", f.display()));
+            frames += 1;
+        }
+    }
+    assert!(
+        files.len() >= 800,
+        "the corpus has 830 files, found {}",
+        files.len()
+    );
+    eprintln!("{} files, {frames} frames", files.len());
+}
