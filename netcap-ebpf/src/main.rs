@@ -14,9 +14,12 @@
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 #![no_main]
 
+mod filter;
+
 use aya_ebpf::{
     bindings::{xdp_action, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     check_bounds_signed,
+    cty::c_void,
     helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     macros::{classifier, map, xdp},
     maps::{PerCpuArray, RingBuf},
@@ -53,28 +56,45 @@ fn bump(counter: Counter) {
     }
 }
 
-/// What the copy logic needs from a hook's context.
+/// What the copy logic and the filter need from a hook's context.
 trait Frame {
+    /// The kernel's context pointer (`xdp_md`, `__sk_buff`), for `load_at`.
+    fn raw(&self) -> *mut c_void;
+    /// Copies `len` bytes from `offset` of the frame whose context is `raw` to `dst`;
+    /// 0 on success, negative when the range is not inside the frame. `dst` must have
+    /// room for `len` bytes, and `len` must be bounded where the verifier can see it.
+    fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64;
     /// Copies `len` bytes from offset 0 of the frame to `dst`; 0 on success.
-    fn load(&self, dst: *mut u8, len: u32) -> i64;
+    #[inline(always)]
+    fn load(&self, dst: *mut u8, len: u32) -> i64 {
+        Self::load_at(self.raw(), 0, dst, len)
+    }
 }
 
 struct Xdp<'a>(&'a XdpContext);
 impl Frame for Xdp<'_> {
     #[inline(always)]
-    fn load(&self, dst: *mut u8, len: u32) -> i64 {
-        // SAFETY: `dst` points into a ring-buffer reservation with at least `len` bytes
-        // (the caller bounds `len` by the record's capacity right before this call).
-        unsafe { bpf_xdp_load_bytes(self.0.ctx, 0, dst.cast(), len) }
+    fn raw(&self) -> *mut c_void {
+        self.0.ctx.cast()
+    }
+    #[inline(always)]
+    fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64 {
+        // SAFETY: `raw` is the xdp_md the kernel passed in; `dst` has room for `len`
+        // bytes (a ring-buffer reservation bounded right before, or a 4-byte buffer).
+        unsafe { bpf_xdp_load_bytes(raw.cast(), offset, dst.cast(), len) }
     }
 }
 
 struct Skb<'a>(&'a TcContext);
 impl Frame for Skb<'_> {
     #[inline(always)]
-    fn load(&self, dst: *mut u8, len: u32) -> i64 {
-        // SAFETY: as for `Xdp::load`; `skb` is the context pointer the kernel passed in.
-        unsafe { bpf_skb_load_bytes(self.0.skb.skb as *const _, 0, dst.cast(), len) }
+    fn raw(&self) -> *mut c_void {
+        self.0.skb.skb.cast()
+    }
+    #[inline(always)]
+    fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64 {
+        // SAFETY: as for `Xdp::load_at`; `raw` is the __sk_buff the kernel passed in.
+        unsafe { bpf_skb_load_bytes(raw as *const _, offset, dst.cast(), len) }
     }
 }
 
@@ -145,6 +165,9 @@ fn emit<F: Frame, const N: usize>(frame: &F, hdr: RecordHeader) -> Result<(), Co
 #[inline(always)]
 fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> Counter {
     bump(Counter::Seen);
+    if !filter::accepts(frame, frame_len) {
+        return Counter::Filtered;
+    }
     let snaplen = SNAPLEN.load();
     let cap = if frame_len < snaplen { frame_len } else { snaplen };
     let hdr = RecordHeader {

@@ -151,6 +151,9 @@ fn build_ebpf(root: &Path, tools: &setup::Tools) -> Result<PathBuf> {
         cargo(Some("nightly"))
             .current_dir(root.join("netcap-ebpf"))
             .env("PATH", path)
+            // BTF with func_info: the verifier refuses a callback (the filter's
+            // `bpf_loop` step function) in a program without it ("missing btf func_info").
+            .env("CARGO_TARGET_BPFEL_UNKNOWN_NONE_RUSTFLAGS", "-C debuginfo=2 -C link-arg=--btf")
             .args(["build", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core"])
             .arg("--target-dir")
             .arg(root.join("target/ebpf")),

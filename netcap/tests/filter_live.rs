@@ -1,0 +1,229 @@
+//! The filter in the kernel: `netcap capture EXPR` on a veth must capture exactly the
+//! frames that `Filter::matches` (checked against tcpdump by `filter_table.rs`) selects,
+//! and count every other frame as `filtered`, on the XDP (ingress) and TC (egress) hooks.
+//!
+//! The frames are those of `tests/filter/mix.pcap` (VLAN, QinQ, IPv6 extension
+//! headers, fragments, ARP, ...). Privileged: run by `cargo xtask test`.
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::VethPair;
+use netcap::capture::pcap_file::FileSource;
+use netcap::capture::{Fill, Source};
+use netcap::filter::Filter;
+use netcap::packet::{Batch, LinkType};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Whole frames of mix.pcap (the one cut short by its snap length cannot be sent).
+fn mix_frames() -> Vec<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/filter/mix.pcap");
+    let mut src = FileSource::open(&path).expect("mix.pcap opens");
+    let mut batch = Batch::default();
+    while src.fill(&mut batch, usize::MAX).expect("mix.pcap reads") != Fill::End {}
+    batch
+        .iter()
+        .filter(|f| f.data.len() == f.meta.orig_len as usize)
+        .map(|f| f.data.to_vec())
+        .collect()
+}
+
+fn frames_of(path: &Path) -> Vec<Vec<u8>> {
+    // With nothing captured, the writer may not have written even the file header.
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Vec::new();
+    }
+    let mut src = FileSource::open(path).expect("output opens");
+    let mut batch = Batch::default();
+    while src.fill(&mut batch, usize::MAX).expect("output reads") != Fill::End {}
+    batch.iter().map(|f| f.data.to_vec()).collect()
+}
+
+/// A running `netcap capture`, killed (and its hooks detached) if the test panics.
+struct Capture {
+    child: Child,
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts netcap and waits for its "capturing with" line; returns it and its stderr.
+fn start(args: &[&str]) -> (Capture, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netcap"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting netcap");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0
+                || tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let cap = Capture { child };
+    let mut text = String::new();
+    let t0 = Instant::now();
+    while !text.contains("capturing with") {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(s) => text.push_str(&s),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("netcap ended before capturing: {text}")
+            }
+            Err(_) => assert!(t0.elapsed() < DEADLINE, "netcap did not start: {text}"),
+        }
+    }
+    (cap, rx)
+}
+
+/// Sends SIGINT and waits for the exit; returns the rest of stderr.
+fn stop(mut cap: Capture, rx: std::sync::mpsc::Receiver<String>) -> String {
+    // SAFETY: signalling our own child, not yet waited for, so its pid is still ours.
+    unsafe { libc::kill(cap.child.id() as i32, libc::SIGINT) };
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = cap.child.try_wait().expect("waitpid") {
+            let rest: String = rx.try_iter().collect();
+            assert!(status.success(), "netcap failed ({status}): {rest}");
+            return rest;
+        }
+        assert!(t0.elapsed() < DEADLINE, "netcap did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+struct Outcome {
+    stats: serde_json::Value,
+    written: Vec<Vec<u8>>,
+}
+
+/// Captures on the veth with `expr` while `send` puts `frames` on it.
+fn capture_with_filter(
+    pair: &VethPair,
+    direction: &str,
+    expr: &str,
+    send: impl FnOnce(),
+) -> Outcome {
+    let dir = std::env::temp_dir().join(format!("netcap-filter-live-{}", pair.host_if));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (out, stats): (PathBuf, PathBuf) = (dir.join("out.pcap"), dir.join("stats.json"));
+    let mut args = vec![
+        "capture",
+        "-i",
+        &pair.host_if,
+        "--backend",
+        "xdp",
+        "--direction",
+    ];
+    args.push(direction);
+    args.extend(["-F", "none", "-w"]);
+    let (out_s, stats_s) = (out.display().to_string(), stats.display().to_string());
+    args.extend([out_s.as_str(), "--stats-json", stats_s.as_str()]);
+    args.extend(expr.split(' '));
+    let (cap, rx) = start(&args);
+    send();
+    std::thread::sleep(Duration::from_millis(500));
+    let stderr = stop(cap, rx);
+    let text = std::fs::read_to_string(&stats).unwrap_or_else(|e| panic!("{stderr}: {e}"));
+    let outcome = Outcome {
+        stats: serde_json::from_str(&text).expect("stats are JSON"),
+        written: frames_of(&out),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+fn check(expr: &str, frames: &[Vec<u8>], got: &Outcome) {
+    let filter = Filter::compile(expr, LinkType::Ethernet, 65535).expect("compiles");
+    let want: Vec<Vec<u8>> = frames
+        .iter()
+        .filter(|f| filter.matches(f, f.len() as u32))
+        .cloned()
+        .collect();
+    assert!(
+        !want.is_empty() && want.len() < frames.len(),
+        "{expr}: a useless test"
+    );
+    let s = &got.stats;
+    let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} in {s}"));
+    assert_eq!(n("seen"), frames.len() as u64, "{expr}: {s}");
+    assert_eq!(
+        n("filtered"),
+        (frames.len() - want.len()) as u64,
+        "{expr}: {s}"
+    );
+    assert_eq!(n("captured"), want.len() as u64, "{expr}: {s}");
+    assert_eq!(n("filter_errors"), 0, "{expr}: {s}");
+    assert_eq!(got.written, want, "{expr}: captured frames differ");
+}
+
+#[test]
+fn xdp_filter_captures_exactly_the_matching_frames() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let frames = mix_frames();
+    let pair = VethPair::new();
+    for expr in [
+        "udp port 53 or (vlan and tcp) or arp",
+        "tcp[tcpflags] & tcp-syn != 0 and not src host 10.0.0.5",
+        // A loop in the program (backward jump): IPv6 extension headers walked.
+        "ip6 protochain 17",
+        "greater 100 and (ip[6:2] & 0x3fff != 0 or ip6)",
+    ] {
+        let got = capture_with_filter(&pair, "in", expr, || {
+            common::send_frames(&pair.ns, &pair.ns_if, &frames)
+        });
+        check(expr, &frames, &got);
+    }
+}
+
+#[test]
+fn tc_egress_filter_captures_exactly_the_matching_frames() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let frames = mix_frames();
+    let pair = VethPair::new();
+    let expr = "ip and (udp or icmp)";
+    let got = capture_with_filter(&pair, "out", expr, || {
+        common::send_frames_from_host(&pair.host_if, &frames)
+    });
+    check(expr, &frames, &got);
+}
+
+#[test]
+fn a_bad_expression_fails_before_anything_is_attached() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let pair = VethPair::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_netcap"))
+        .args(["capture", "-i", &pair.host_if, "tcp", "port"])
+        .output()
+        .expect("netcap runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("syntax error"), "{stderr}");
+    assert!(!stderr.contains("capturing with"), "{stderr}");
+}
