@@ -1,0 +1,54 @@
+//! Decode and print arbitrary bytes: the first byte picks the link type, the rest is
+//! the frame. Nothing may panic, and the outputs must keep their shape: one line for
+//! `line`, one valid JSON object for `json`, turtle text ending in a newline.
+//!
+//! A crash found here becomes a unit test next to the code it broke.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use netcap::decode::decode;
+use netcap::output::{printer, Format};
+use netcap::packet::{Direction, Frame, FrameMeta, LinkType};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, bytes)) = data.split_first() else {
+        return;
+    };
+    let link = match selector % 8 {
+        0 | 7 => LinkType::Ethernet,
+        1 => LinkType::Raw,
+        2 => LinkType::LinuxSll,
+        3 => LinkType::LinuxSll2,
+        4 => LinkType::Ipv4,
+        5 => LinkType::Ipv6,
+        _ => LinkType::Unknown(u32::from(selector)),
+    };
+    let frame = Frame {
+        meta: FrameMeta {
+            ts_ns: u64::from(selector) << 40,
+            orig_len: bytes.len() as u32 + u32::from(selector & 0x80),
+            ifindex: u32::from(selector),
+            direction: Direction::Unknown,
+            link,
+        },
+        data: bytes,
+    };
+    let d = decode(&frame);
+    let _ = (d.flow_tuple(), d.tcp_flags(), d.malformed());
+    for format in [Format::Turtle, Format::TurtleExt, Format::Line, Format::Json] {
+        let Some(mut p) = printer(format) else {
+            continue;
+        };
+        let mut out = Vec::new();
+        p.print(&frame, &d, &mut out);
+        assert!(out.ends_with(b"\n"), "{format:?} output ends without a newline");
+        match format {
+            Format::Line => assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1),
+            Format::Json => {
+                let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+                assert!(v.is_object());
+            }
+            _ => assert!(std::str::from_utf8(&out).is_ok()),
+        }
+    }
+});
