@@ -35,13 +35,21 @@ fuzz_target!(|data: &[u8]| {
     };
     let d = decode(&frame);
     let _ = (d.flow_tuple(), d.tcp_flags(), d.malformed());
-    for format in [Format::Turtle, Format::TurtleExt, Format::Line, Format::Json] {
+    for format in [
+        Format::Turtle,
+        Format::TurtleExt,
+        Format::Line,
+        Format::Json,
+    ] {
         let Some(mut p) = printer(format) else {
             continue;
         };
         let mut out = Vec::new();
         p.print(&frame, &d, &mut out);
-        assert!(out.ends_with(b"\n"), "{format:?} output ends without a newline");
+        assert!(
+            out.ends_with(b"\n"),
+            "{format:?} output ends without a newline"
+        );
         match format {
             Format::Line => assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1),
             Format::Json => {
