@@ -34,6 +34,7 @@ use netcap_common::{
 #[no_mangle]
 static SNAPLEN: Global<u32> = Global::new(MAX_SNAPLEN);
 /// Unread bytes in the ring at which a submit wakes the reader; set by the loader.
+/// 0 turns batching off (the kernel's own wake-up policy).
 #[no_mangle]
 static WAKEUP_BYTES: Global<u64> = Global::new(1 << 20);
 
@@ -148,8 +149,14 @@ fn emit<F: Frame, const N: usize>(frame: &F, hdr: RecordHeader) -> Result<(), Co
         entry.discard(0);
         return Err(Counter::LostCopy);
     }
-    let unread = RING.query(BPF_RB_AVAIL_DATA as u64);
     let threshold = WAKEUP_BYTES.load();
+    if threshold == 0 {
+        // Unbatched (for comparison): the kernel's default, a wake-up whenever the
+        // reader has caught up.
+        entry.submit(0);
+        return Ok(());
+    }
+    let unread = RING.query(BPF_RB_AVAIL_DATA as u64);
     let size = core::mem::size_of::<Record<N>>() as u64;
     // Wake the reader only when this record makes the unread data cross the threshold.
     let flags = if unread < threshold && unread + size >= threshold {

@@ -46,15 +46,28 @@ struct Outputs {
 }
 
 fn outputs(common: &CommonArgs, snaplen: u32) -> Result<Outputs, Error> {
-    let pcap_to_stdout = common.write.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let pcap_to_stdout = common
+        .write
+        .as_deref()
+        .is_some_and(|p| p.as_os_str() == "-");
     // Like tcpdump: with -w, nothing is printed unless a format is asked for.
-    let format = common.format.unwrap_or(if common.write.is_some() { Format::None } else { Format::Turtle });
+    let format = common.format.unwrap_or(if common.write.is_some() {
+        Format::None
+    } else {
+        Format::Turtle
+    });
     if pcap_to_stdout && format != Format::None {
-        return Err(Error::Msg("-w - puts the pcap on stdout: it cannot also hold text (-F)".into()));
+        return Err(Error::Msg(
+            "-w - puts the pcap on stdout: it cannot also hold text (-F)".into(),
+        ));
     }
     let stdout_box = || -> Box<dyn Write + Send> {
         let out = std::io::stdout();
-        let cap = if common.line_buffered || out.is_terminal() { 64 * 1024 } else { 1 << 20 };
+        let cap = if common.line_buffered || out.is_terminal() {
+            64 * 1024
+        } else {
+            1 << 20
+        };
         Box::new(std::io::BufWriter::with_capacity(cap, out))
     };
     let pcap = match &common.write {
@@ -71,7 +84,11 @@ fn outputs(common: &CommonArgs, snaplen: u32) -> Result<Outputs, Error> {
         }
     };
     let text_out = (format != Format::None).then(stdout_box);
-    Ok(Outputs { format, text_out, pcap })
+    Ok(Outputs {
+        format,
+        text_out,
+        pcap,
+    })
 }
 
 fn start_pipeline(common: &CommonArgs, outs: Outputs, live: bool) -> Pipeline {
@@ -105,7 +122,10 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     let mut source = FileSource::open(&args.file)?;
     // Compiled before any output exists, so a bad expression fails cleanly.
     let mut filter = match expr {
-        Some(e) => Some(LinkFilters::new(&e, source.link_type().unwrap_or(LinkType::Ethernet))?),
+        Some(e) => Some(LinkFilters::new(
+            &e,
+            source.link_type().unwrap_or(LinkType::Ethernet),
+        )?),
         None => None,
     };
     let mut rejected = 0u64;
@@ -114,7 +134,11 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
             "netcap: {}: link type {} is not decoded; frames are counted{}",
             args.file.display(),
             link.to_linktype(),
-            if common.write.is_some() { " and written" } else { "" }
+            if common.write.is_some() {
+                " and written"
+            } else {
+                ""
+            }
         );
     }
     let outs = outputs(common, snaplen)?;
@@ -138,7 +162,9 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     let mut counters = source.counters();
     counters.filtered = rejected;
     counters.captured = counters.captured.saturating_sub(rejected);
-    Ok(report(common, counters, dropped, finished, started, None, "file"))
+    Ok(report(
+        common, counters, dropped, finished, started, None, "file",
+    ))
 }
 
 fn report(
@@ -192,6 +218,7 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 direction: args.direction,
                 snaplen,
                 ring_bytes: xdp::ring_bytes_for(args.buffer_kib),
+                wakeup_bytes: args.wakeup_bytes,
                 filter: kernel_filter.clone(),
             };
             match xdp::XdpSource::open(&cfg) {
@@ -227,7 +254,15 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     let kernel = source.counters();
     let delay = source.delay_us().cloned();
     drop(source);
-    Ok(report(common, kernel, dropped, finished, started, delay.as_ref(), &backend))
+    Ok(report(
+        common,
+        kernel,
+        dropped,
+        finished,
+        started,
+        delay.as_ref(),
+        &backend,
+    ))
 }
 
 fn open_af_packet(
@@ -257,7 +292,10 @@ fn open_af_packet(
         DirectionArg::Both => DirectionFilter::Both,
     };
     let src = AfPacket::open(cfg)?;
-    let what = format!("AF_PACKET (TPACKET_V3, {} KiB ring) on {ifname}", src.ring_bytes() / 1024);
+    let what = format!(
+        "AF_PACKET (TPACKET_V3, {} KiB ring) on {ifname}",
+        src.ring_bytes() / 1024
+    );
     Ok((Box::new(src), what))
 }
 
@@ -277,20 +315,25 @@ async fn drive(
     live: Arc<LiveCounters>,
 ) -> Result<Option<String>, Error> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut sigterm =
-        signal(SignalKind::terminate()).map_err(|e| Error::io("installing a SIGTERM handler", e))?;
+    let mut sigterm = signal(SignalKind::terminate())
+        .map_err(|e| Error::io("installing a SIGTERM handler", e))?;
     let mut sigint =
         signal(SignalKind::interrupt()).map_err(|e| Error::io("installing a SIGINT handler", e))?;
     let readiness = match source.fd() {
         Some(fd) => Some(
-            capture::readiness(fd).map_err(|e| Error::io("registering the ring fd with epoll", e))?,
+            capture::readiness(fd)
+                .map_err(|e| Error::io("registering the ring fd with epoll", e))?,
         ),
         None => None,
     };
     let _stats_task = common.stats_interval.filter(|s| *s > 0.0).map(|secs| {
         let live = live.clone();
         let dropped = pipeline.dropped_queue_full.clone();
-        tokio::spawn(stats::live_line(Duration::from_secs_f64(secs), live_reader(live), dropped))
+        tokio::spawn(stats::live_line(
+            Duration::from_secs_f64(secs),
+            live_reader(live),
+            dropped,
+        ))
     });
     let mut left = common.count;
     let mut ended: Option<String> = None;
@@ -328,7 +371,12 @@ async fn drive(
 }
 
 fn live_reader(live: Arc<LiveCounters>) -> impl Fn() -> (u64, u64) + Send + 'static {
-    move || (live.frames.load(Ordering::Relaxed), live.bytes.load(Ordering::Relaxed))
+    move || {
+        (
+            live.frames.load(Ordering::Relaxed),
+            live.bytes.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// Drains everything ready; `Ok(false)` when the source has ended.

@@ -33,7 +33,10 @@ pub fn setup(_root: &Path) -> Result<Tools> {
 /// netcap links libpcap (its filter compiler, `pcap_compile`): installs Debian's
 /// `libpcap-dev` when its header is missing and we are root; otherwise says what to do.
 fn ensure_libpcap_dev() -> Result<()> {
-    if ["/usr/include/pcap.h", "/usr/include/pcap/pcap.h"].iter().any(|p| Path::new(p).exists()) {
+    if ["/usr/include/pcap.h", "/usr/include/pcap/pcap.h"]
+        .iter()
+        .any(|p| Path::new(p).exists())
+    {
         return Ok(());
     }
     if !crate::is_root() {
@@ -41,7 +44,10 @@ fn ensure_libpcap_dev() -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing libpcap-dev");
-    run_checked(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+    run_checked(
+        Command::new("apt-get").args(["update", "-qq"]),
+        "apt-get update",
+    )?;
     run_checked(
         Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "libpcap-dev"]),
         "apt-get install libpcap-dev",
@@ -51,7 +57,10 @@ fn ensure_libpcap_dev() -> Result<()> {
 fn output(cmd: &mut Command, what: &str) -> Result<String> {
     let out = cmd.output().with_context(|| format!("starting {what}"))?;
     if !out.status.success() {
-        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -75,7 +84,9 @@ fn ensure_rust_src() -> Result<()> {
 /// Finds the nightly toolchain's `lib/libLLVM.so.<ver>-rust-<...>-nightly`.
 fn nightly_llvm() -> Result<(PathBuf, String)> {
     let sysroot = output(
-        Command::new("rustc").env_remove("RUSTUP_TOOLCHAIN").args(["+nightly", "--print", "sysroot"]),
+        Command::new("rustc")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .args(["+nightly", "--print", "sysroot"]),
         "rustc +nightly --print sysroot (install it with `rustup toolchain install nightly`)",
     )?;
     let lib = PathBuf::from(sysroot.trim()).join("lib");
@@ -130,8 +141,18 @@ fn ensure_bpf_linker() -> Result<PathBuf> {
     run_checked(
         crate::cargo(None)
             .env("LLVM_PREFIX", &prefix)
-            .args(["install", "bpf-linker", "--locked", "--version", BPF_LINKER_VERSION])
-            .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+            .args([
+                "install",
+                "bpf-linker",
+                "--locked",
+                "--version",
+                BPF_LINKER_VERSION,
+            ])
+            .args([
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{major}"),
+            ])
             .arg("--root")
             .arg(&root),
         "cargo install bpf-linker (needs network access to crates.io)",

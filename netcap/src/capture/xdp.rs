@@ -41,6 +41,8 @@ pub struct XdpConfig {
     pub snaplen: u32,
     /// Ring buffer size in bytes: a power of two, at least one page.
     pub ring_bytes: u32,
+    /// Unread bytes that wake the reader (default: 1/8 of the ring); 0 = no batching.
+    pub wakeup_bytes: Option<u64>,
     /// Classic BPF program the kernel runs on each frame before copying it (the
     /// `FILTER` map); empty captures everything.
     pub filter: Vec<CbpfInsn>,
@@ -69,7 +71,10 @@ pub fn ring_bytes_for(kib: u32) -> u32 {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; both clocks always exist on Linux.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
@@ -81,7 +86,10 @@ pub fn monotonic_ns() -> u64 {
 }
 
 fn raise_memlock() {
-    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: a valid rlimit struct; failure only matters on kernels before 5.11, which
     // account BPF memory to RLIMIT_MEMLOCK, and then loading reports it.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
@@ -108,7 +116,10 @@ fn existing_xdp_program(ifname: &str) -> Option<String> {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     let xdp = json.get(0)?.get("xdp")?;
     let prog = xdp.get("prog").or_else(|| xdp.get("attached")?.get(0));
-    let id = prog.and_then(|p| p.get("id")).map(|v| v.to_string()).unwrap_or_default();
+    let id = prog
+        .and_then(|p| p.get("id"))
+        .map(|v| v.to_string())
+        .unwrap_or_default();
     let name = prog
         .and_then(|p| p.get("name"))
         .and_then(|v| v.as_str())
@@ -127,7 +138,7 @@ impl XdpSource {
             ));
         }
         raise_memlock();
-        let wakeup = u64::from(cfg.ring_bytes / 8);
+        let wakeup = cfg.wakeup_bytes.unwrap_or(u64::from(cfg.ring_bytes / 8));
         let filter_len = u32::try_from(cfg.filter.len())
             .ok()
             .filter(|&n| n <= MAX_CBPF_INSNS)
@@ -191,7 +202,10 @@ impl XdpSource {
                          it (use --backend afpacket)",
                         cfg.ifname
                     ),
-                    None => format!("attaching XDP ({name} mode) to {} failed: {why}", cfg.ifname),
+                    None => format!(
+                        "attaching XDP ({name} mode) to {} failed: {why}",
+                        cfg.ifname
+                    ),
                 }));
             }
         }
@@ -202,9 +216,13 @@ impl XdpSource {
                 .try_into()
                 .map_err(|e| Error::Msg(format!("netcap_tc: {e}")))?;
             prog.load().map_err(|e| Error::Msg(explain_load(&e)))?;
-            prog.attach(&cfg.ifname, TcAttachType::Egress).map_err(|e| {
-                Error::Msg(format!("attaching the TC egress program to {} failed: {e}", cfg.ifname))
-            })?;
+            prog.attach(&cfg.ifname, TcAttachType::Egress)
+                .map_err(|e| {
+                    Error::Msg(format!(
+                        "attaching the TC egress program to {} failed: {e}",
+                        cfg.ifname
+                    ))
+                })?;
             parts.push("TC egress (tcx)".to_owned());
         }
 
@@ -232,7 +250,10 @@ impl XdpSource {
     }
 
     fn counter(&self, c: Counter) -> u64 {
-        self.counters.get(&(c as u32), 0).map(|per_cpu| per_cpu.iter().sum()).unwrap_or(0)
+        self.counters
+            .get(&(c as u32), 0)
+            .map(|per_cpu| per_cpu.iter().sum())
+            .unwrap_or(0)
     }
 }
 
@@ -260,7 +281,11 @@ impl Source for XdpSource {
                     ts_ns: (hdr.ts_ns as i64 + self.mono_to_real_ns) as u64,
                     orig_len: hdr.frame_len,
                     ifindex: hdr.ifindex,
-                    direction: if hdr.direction == DIR_OUT { Direction::Out } else { Direction::In },
+                    direction: if hdr.direction == DIR_OUT {
+                        Direction::Out
+                    } else {
+                        Direction::In
+                    },
                     link: LinkType::Ethernet,
                 };
                 batch.push(meta, data);

@@ -64,6 +64,10 @@ pub struct CaptureArgs {
     /// Kernel buffer size in KiB (like tcpdump's -B); rounded up to a power of two.
     #[arg(short = 'B', long = "buffer-size", default_value_t = 16384)]
     pub buffer_kib: u32,
+    /// Unread ring bytes that wake the reader (default: 1/8 of the ring); 0 wakes it
+    /// the kernel's default way, per frame when idle (for benchmarking the batching).
+    #[arg(long, hide = true)]
+    pub wakeup_bytes: Option<u64>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
