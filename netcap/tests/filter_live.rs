@@ -227,3 +227,115 @@ fn a_bad_expression_fails_before_anything_is_attached() {
     assert!(stderr.contains("syntax error"), "{stderr}");
     assert!(!stderr.contains("capturing with"), "{stderr}");
 }
+
+/// The eBPF object `cargo xtask test` built (it sets `NETCAP_EBPF_OBJ`).
+fn ebpf_object() -> PathBuf {
+    std::env::var_os("NETCAP_EBPF_OBJ")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/ebpf/bpfel-unknown-none/release/netcap")
+        })
+}
+
+/// Loads the XDP program with `prog` in `FILTER`, runs every frame through it with
+/// `BPF_PROG_TEST_RUN` and returns the counters (seen, filtered, captured, errors).
+fn test_run(prog: &[netcap_common::CbpfInsn], frames: &[Vec<u8>]) -> [u64; 4] {
+    use aya::maps::{Array, PerCpuArray};
+    use aya::programs::{TestRun, TestRunOptions, Xdp};
+    use netcap_common::Counter;
+    let len = prog.len() as u32;
+    let (snaplen, wakeup) = (netcap_common::MAX_SNAPLEN, 1u64 << 17);
+    let mut ebpf = aya::EbpfLoader::new()
+        .override_global("SNAPLEN", &snaplen, true)
+        .override_global("WAKEUP_BYTES", &wakeup, true)
+        .override_global("FILTER_LEN", &len, true)
+        .map_max_entries("RING", 1 << 20)
+        .load_file(ebpf_object())
+        .expect("loading the eBPF object");
+    let mut filter: Array<_, netcap_common::CbpfInsn> =
+        Array::try_from(ebpf.map_mut("FILTER").expect("FILTER")).expect("an array");
+    for (i, insn) in prog.iter().enumerate() {
+        filter.set(i as u32, *insn, 0).expect("FILTER slot");
+    }
+    let xdp: &mut Xdp = ebpf
+        .program_mut("netcap_xdp")
+        .expect("netcap_xdp")
+        .try_into()
+        .expect("XDP");
+    xdp.load().expect("the verifier accepts netcap_xdp");
+    for f in frames {
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(f);
+        opts.repeat = 1;
+        let ret = xdp.test_run(opts).expect("test run").return_value;
+        assert_eq!(ret, 2, "always XDP_PASS");
+    }
+    let counters: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(ebpf.map("COUNTERS").expect("COUNTERS")).expect("per-CPU");
+    let n = |c: Counter| {
+        counters
+            .get(&(c as u32), 0)
+            .expect("counter")
+            .iter()
+            .sum::<u64>()
+    };
+    [
+        n(Counter::Seen),
+        n(Counter::Filtered),
+        n(Counter::Captured),
+        n(Counter::FilterError),
+    ]
+}
+
+#[test]
+fn test_run_filters_like_user_space_and_fails_open() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    use netcap_common::CbpfInsn;
+    let frames = mix_frames();
+    let total = frames.len() as u64;
+    for expr in [
+        "udp port 53 or arp",
+        "ip6 protochain 6",
+        "vlan and vlan 400",
+        "less 60",
+    ] {
+        let f = Filter::compile(expr, LinkType::Ethernet, 65535).expect("compiles");
+        let want = frames
+            .iter()
+            .filter(|x| f.matches(x, x.len() as u32))
+            .count() as u64;
+        let got = test_run(f.insns(), &frames);
+        assert_eq!(
+            got,
+            [total, total - want, want, 0],
+            "{expr}: [seen, filtered, captured, errors]"
+        );
+    }
+    // An unknown opcode, then a loop that never ends: every frame captured, and counted.
+    let bad = [
+        CbpfInsn {
+            code: 0xff,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        CbpfInsn {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+    ];
+    assert_eq!(test_run(&bad, &frames), [total, 0, total, total]);
+    let forever = [CbpfInsn {
+        code: 0x05,
+        jt: 0,
+        jf: 0,
+        k: u32::MAX,
+    }];
+    assert_eq!(test_run(&forever, &frames), [total, 0, total, total]);
+}
