@@ -177,7 +177,7 @@ struct Report<'a> {
     results: Vec<Summary>,
 }
 
-pub fn run(_root: &Path, bin: &Path, out: &Path, machine: &Machine, quick: bool) -> Result<()> {
+pub fn run(root: &Path, bin: &Path, out: &Path, machine: &Machine, quick: bool) -> Result<()> {
     if !crate::is_root() {
         bail!("bench capture needs root (namespaces, veth, XDP): run it with sudo -E");
     }
@@ -208,6 +208,7 @@ pub fn run(_root: &Path, bin: &Path, out: &Path, machine: &Machine, quick: bool)
     let wfile = out.join("capture-w.pcap");
 
     let veth = Veth::create()?;
+    let veth_name = veth.host_if.clone();
     let tools = tools(bin, &veth.host_if, &stats, &wfile);
     let started = Instant::now();
     let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); tools.len()]; scenarios.len()];
@@ -264,7 +265,28 @@ pub fn run(_root: &Path, bin: &Path, out: &Path, machine: &Machine, quick: bool)
         results,
     };
     write_json(&out.join("capture.json"), &report)?;
-    let md = markdown(&report, frames, step_secs);
+    let mut md = markdown(&report, frames, step_secs);
+    md.push_str("\nCommands (IF is the host end of the veth pair; stdout to /dev/null):\n\n");
+    for t in &tools {
+        let args: Vec<String> = t
+            .args
+            .iter()
+            .map(|a| {
+                if a == &veth_name {
+                    "IF".to_owned()
+                } else {
+                    super::rel(root, Path::new(a)).display().to_string()
+                }
+            })
+            .map(|a| a.replace("target/bench/netcap", "target/release/netcap"))
+            .collect();
+        md.push_str(&format!("- {}: `{}`\n", t.name, args.join(" ")));
+    }
+    md.push_str(&format!(
+        "- generator: `ip netns exec NS trafgen -o PEER -i CFG -n FRAMES -P 1 --no-sock-mem \
+         [-b RATEpps]`, CFG: `{}`\n",
+        trafgen_config(64).trim()
+    ));
     write_report(&out.join("capture.md"), &md)?;
     let series: Vec<plot::Series> = tools
         .iter()
@@ -323,6 +345,8 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
     let sent_at = Instant::now();
 
     running.wait_idle(IDLE_WINDOW, DRAIN_LIMIT)?;
+    // Before tcpdump's extra wait, which would only add other processes' CPU.
+    let (busy1, _) = proc::machine_cpu_s()?;
     if tool.family == Family::Tcpdump {
         let waited = sent_at.elapsed();
         if waited < TCPDUMP_MIN_DRAIN {
@@ -330,7 +354,6 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
         }
     }
     let cpu1 = running.cpu_s()?;
-    let (busy1, _) = proc::machine_cpu_s()?;
     let host_rx = veth.host_counter("rx_packets").saturating_sub(rx0);
     let (exited, stderr) = running.stop()?;
     if exited.code != 0 && exited.code != 128 + libc::SIGINT {
@@ -545,7 +568,9 @@ fn markdown(r: &Report, frames: u64, step_secs: f64) -> String {
     s.push_str(
         "CPU/frame is the tool's own CPU (utime+stime from ready to drained) per captured frame; \
          machine CPU is the busy time of all cores over the same window (it includes trafgen \
-         and the kernel's veth path) per offered frame.\n\n",
+         and the kernel's veth path, and on a shared machine other sessions' work too) per \
+         offered frame. The stepped-rate runs start with a burst of some 20k frames at full \
+         speed (trafgen's pacing), so their reached rate is above the nominal one.\n\n",
     );
     s.push_str(
         "| frames | tool | backend | offered (pps) | captured | capture % | lost (own count) | \

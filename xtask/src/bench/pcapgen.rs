@@ -208,7 +208,8 @@ fn mix_frame(rng: &mut Rng, i: u64, f: &mut Vec<u8>) {
         790..=909 => {
             let is_tcp = rng.below(3) != 0;
             let size = if is_tcp {
-                tcp_payload_size(rng)
+                // MSS 1440 over IPv6: a full segment is a 1514-byte frame, as over IPv4.
+                tcp_payload_size(rng).min(1440)
             } else {
                 rng.range(20, 500)
             };
