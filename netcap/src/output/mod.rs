@@ -88,15 +88,21 @@ static DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 8081828384858687888990919293949596979899";
 
 /// Appends `n` in decimal.
+///
+/// Short variable-length copies compile to a `memmove` call; the number is built in a
+/// fixed-size buffer, copied whole (a couple of stores) and the tail cut off instead.
 #[inline]
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let len = out.len();
     if n < 256 {
         let d = &DEC_U8[n as usize];
-        out.extend_from_slice(&d[..d[3] as usize]);
+        out.extend_from_slice(&d[..3]);
+        out.truncate(len + d[3] as usize);
         return;
     }
+    let digits = n.ilog10() as usize + 1;
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
+    let (mut i, mut n) = (digits, n);
     while n >= 100 {
         let pair = (n % 100) as usize * 2;
         n /= 100;
@@ -105,32 +111,42 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     }
     if n >= 10 {
         let pair = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        buf[..2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
+        buf[0] = b'0' + n as u8;
     }
-    out.extend_from_slice(&buf[i..]);
+    out.extend_from_slice(&buf);
+    out.truncate(len + digits);
 }
 
 /// Appends `n` in decimal, zero-padded to `width` digits (`width` <= 20).
 pub(crate) fn push_u64_padded(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let digits = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let w = width.min(20).max(digits);
     let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    while n > 0 && i > 0 {
+    let mut i = w;
+    while n > 0 {
         i -= 1;
         buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    let start = i.min(buf.len() - width.min(20));
-    out.extend_from_slice(&buf[start..]);
+    let len = out.len();
+    out.extend_from_slice(&buf);
+    out.truncate(len + w);
 }
 
 /// Appends a MAC address as `AA:BB:CC:DD:EE:FF` (`upper`) or `aa:bb:...`.
 #[inline]
 pub(crate) fn push_mac(out: &mut Vec<u8>, mac: &[u8], upper: bool) {
     let digits = if upper { HEX_UPPER } else { HEX_LOWER };
+    if let Ok(m) = <&[u8; 6]>::try_from(mac) {
+        let mut buf = [b':'; 17];
+        for (i, &b) in m.iter().enumerate() {
+            buf[3 * i] = digits[(b >> 4) as usize];
+            buf[3 * i + 1] = digits[(b & 15) as usize];
+        }
+        return out.extend_from_slice(&buf);
+    }
     for (i, &b) in mac.iter().enumerate() {
         if i > 0 {
             out.push(b':');
@@ -139,16 +155,23 @@ pub(crate) fn push_mac(out: &mut Vec<u8>, mac: &[u8], upper: bool) {
     }
 }
 
-/// Appends a dotted quad.
+/// Appends a dotted quad (built in a fixed buffer, see [`push_u64`]).
 #[inline]
 pub(crate) fn push_ipv4(out: &mut Vec<u8>, addr: Ipv4Addr) {
+    let mut buf = [0u8; 16];
+    let mut o = 0;
     for (i, b) in addr.octets().into_iter().enumerate() {
         if i > 0 {
-            out.push(b'.');
+            buf[o] = b'.';
+            o += 1;
         }
         let d = &DEC_U8[b as usize];
-        out.extend_from_slice(&d[..d[3] as usize]);
+        buf[o..o + 3].copy_from_slice(&d[..3]);
+        o += d[3] as usize;
     }
+    let len = out.len();
+    out.extend_from_slice(&buf);
+    out.truncate(len + o);
 }
 
 /// Appends `n` in lower-case hex without leading zeros.
