@@ -11,7 +11,7 @@ use std::{
 };
 
 use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{Map, MapData, PerCpuArray},
     programs::{tc::TcAttachType, SchedClassifier, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
@@ -25,7 +25,8 @@ use crate::{
 };
 
 #[cfg(netcap_ebpf)]
-pub(crate) static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcap.bpf.o"));
+pub(crate) static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netcap.bpf.o"));
 #[cfg(not(netcap_ebpf))]
 pub(crate) static EBPF_OBJECT: &[u8] = &[];
 
@@ -53,7 +54,7 @@ pub struct XdpSource {
     ebpf: Option<Ebpf>,
     /// Kernel-to-user-space delay per frame, microseconds.
     delay_us: hdrhistogram::Histogram<u64>,
-    ring: RingBuf<MapData>,
+    ring: super::ringbuf::BatchRing,
     counters: PerCpuArray<MapData, u64>,
     /// CLOCK_REALTIME - CLOCK_MONOTONIC, to turn `bpf_ktime_get_ns` into epoch time.
     mono_to_real_ns: i64,
@@ -229,7 +230,10 @@ impl XdpSource {
         let ring = ebpf
             .take_map("RING")
             .ok_or_else(|| Error::Msg("eBPF object has no RING map".into()))?;
-        let ring = RingBuf::try_from(ring).map_err(|e| Error::Msg(format!("RING: {e}")))?;
+        let Map::RingBuf(ring) = ring else {
+            return Err(Error::Msg("the RING map is not a ring buffer".into()));
+        };
+        let ring = super::ringbuf::BatchRing::new(ring)?;
         let counters = ebpf
             .take_map("COUNTERS")
             .ok_or_else(|| Error::Msg("eBPF object has no COUNTERS map".into()))?;
@@ -271,14 +275,19 @@ fn parse_record(rec: &[u8]) -> Option<(RecordHeader, &[u8])> {
 impl Source for XdpSource {
     fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, Error> {
         let now = monotonic_ns();
-        while batch.bytes() < max_bytes {
-            let Some(item) = self.ring.next() else { break };
+        let Self {
+            ring,
+            mono_to_real_ns,
+            delay_us,
+            ..
+        } = self;
+        ring.drain(|rec| {
             // A record the kernel wrote is never malformed; if one were, skipping it is
             // the safe reading (the kernel counted it as captured, so it shows as a
             // difference between `captured` and the frames user space handled).
-            if let Some((hdr, data)) = parse_record(&item) {
+            if let Some((hdr, data)) = parse_record(rec) {
                 let meta = FrameMeta {
-                    ts_ns: (hdr.ts_ns as i64 + self.mono_to_real_ns) as u64,
+                    ts_ns: (hdr.ts_ns as i64 + *mono_to_real_ns) as u64,
                     orig_len: hdr.frame_len,
                     ifindex: hdr.ifindex,
                     direction: if hdr.direction == DIR_OUT {
@@ -289,9 +298,10 @@ impl Source for XdpSource {
                     link: LinkType::Ethernet,
                 };
                 batch.push(meta, data);
-                let _ = self.delay_us.record(now.saturating_sub(hdr.ts_ns) / 1000);
+                let _ = delay_us.record(now.saturating_sub(hdr.ts_ns) / 1000);
             }
-        }
+            batch.bytes() < max_bytes
+        });
         if self.ebpf.is_some() && self.last_iface_check.elapsed() >= IFACE_CHECK {
             self.last_iface_check = Instant::now();
             if super::ifindex_of(&self.ifname) != Some(self.ifindex) {
