@@ -22,7 +22,7 @@ fn frame(i: usize) -> Vec<u8> {
     f[14] = 0x45;
     f[16..18].copy_from_slice(&50u16.to_be_bytes());
     f[22] = 64;
-    let tcp = i % 3 == 0;
+    let tcp = i.is_multiple_of(3);
     f[23] = if tcp { 6 } else { 17 };
     let flow = (i * 7919) % 10_000;
     f[26..30].copy_from_slice(&[10, 0, (flow >> 8) as u8, flow as u8]);

@@ -176,7 +176,11 @@ fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> 
         return Counter::Filtered;
     }
     let snaplen = SNAPLEN.load();
-    let cap = if frame_len < snaplen { frame_len } else { snaplen };
+    let cap = if frame_len < snaplen {
+        frame_len
+    } else {
+        snaplen
+    };
     let hdr = RecordHeader {
         // SAFETY: a helper with no arguments and no side effects.
         ts_ns: unsafe { bpf_ktime_get_ns() },

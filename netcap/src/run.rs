@@ -197,7 +197,11 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     let kernel_filter: Vec<CbpfInsn> = match common.filter_expr().map_err(Error::Msg)? {
         Some(e) => {
             let f = Filter::compile(&e, LinkType::Ethernet, snaplen)?;
-            if f.accepts_all() { Vec::new() } else { f.insns().to_vec() }
+            if f.accepts_all() {
+                Vec::new()
+            } else {
+                f.insns().to_vec()
+            }
         }
         None => Vec::new(),
     };

@@ -114,7 +114,13 @@ pub fn cargo(toolchain: Option<&str>) -> Command {
     if let Some(tc) = toolchain {
         cmd.arg(format!("+{tc}"));
     }
-    for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTC_WRAPPER", "RUSTDOC", "CARGO"] {
+    for var in [
+        "RUSTUP_TOOLCHAIN",
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTDOC",
+        "CARGO",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -143,18 +149,27 @@ fn build(root: &Path) -> Result<PathBuf> {
 }
 
 fn build_ebpf(root: &Path, tools: &setup::Tools) -> Result<PathBuf> {
-    let path = std::env::join_paths(
-        std::iter::once(tools.bpf_linker_dir.clone())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )?;
+    let path = std::env::join_paths(std::iter::once(tools.bpf_linker_dir.clone()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))?;
     run_checked(
         cargo(Some("nightly"))
             .current_dir(root.join("netcap-ebpf"))
             .env("PATH", path)
             // BTF with func_info: the verifier refuses a callback (the filter's
             // `bpf_loop` step function) in a program without it ("missing btf func_info").
-            .env("CARGO_TARGET_BPFEL_UNKNOWN_NONE_RUSTFLAGS", "-C debuginfo=2 -C link-arg=--btf")
-            .args(["build", "--release", "--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+            .env(
+                "CARGO_TARGET_BPFEL_UNKNOWN_NONE_RUSTFLAGS",
+                "-C debuginfo=2 -C link-arg=--btf",
+            )
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "bpfel-unknown-none",
+                "-Z",
+                "build-std=core",
+            ])
             .arg("--target-dir")
             .arg(root.join("target/ebpf")),
         "building the eBPF program (cargo +nightly build --target bpfel-unknown-none)",

@@ -25,7 +25,10 @@ fn privileged() -> bool {
 /// Loads the program with the given snap length and ring size; returns the object
 /// (program inside) plus the ring and counters taken out of it.
 fn load(snaplen: u32, ring_bytes: u32) -> (Ebpf, RingBuf<MapData>, PerCpuArray<MapData, u64>) {
-    assert!(!EBPF_OBJECT.is_empty(), "built without the eBPF object: use cargo xtask test");
+    assert!(
+        !EBPF_OBJECT.is_empty(),
+        "built without the eBPF object: use cargo xtask test"
+    );
     let wakeup = u64::from(ring_bytes / 8);
     let filter_len = 0u32;
     let mut ebpf = EbpfLoader::new()
@@ -35,8 +38,11 @@ fn load(snaplen: u32, ring_bytes: u32) -> (Ebpf, RingBuf<MapData>, PerCpuArray<M
         .map_max_entries("RING", ring_bytes)
         .load(EBPF_OBJECT)
         .expect("loading the eBPF object");
-    let prog: &mut Xdp =
-        ebpf.program_mut("netcap_xdp").expect("netcap_xdp").try_into().expect("an XDP program");
+    let prog: &mut Xdp = ebpf
+        .program_mut("netcap_xdp")
+        .expect("netcap_xdp")
+        .try_into()
+        .expect("an XDP program");
     prog.load().expect("verifier accepts netcap_xdp");
     let ring = RingBuf::try_from(ebpf.take_map("RING").expect("RING")).expect("a ring buffer");
     let counters =
@@ -45,7 +51,11 @@ fn load(snaplen: u32, ring_bytes: u32) -> (Ebpf, RingBuf<MapData>, PerCpuArray<M
 }
 
 fn run(ebpf: &Ebpf, frame: &[u8]) -> Result<u32, ProgramError> {
-    let prog: &Xdp = ebpf.program("netcap_xdp").expect("netcap_xdp").try_into().expect("XDP");
+    let prog: &Xdp = ebpf
+        .program("netcap_xdp")
+        .expect("netcap_xdp")
+        .try_into()
+        .expect("XDP");
     let mut opts = TestRunOptions::new();
     opts.data_in = Some(frame);
     opts.repeat = 1;
@@ -70,7 +80,9 @@ fn records(ring: &mut RingBuf<MapData>) -> Vec<(RecordHeader, Vec<u8>)> {
 }
 
 fn frame(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 #[test]
@@ -80,9 +92,14 @@ fn every_size_class_is_copied_whole_and_counted() {
     }
     let (ebpf, mut ring, counters) = load(netcap_common::MAX_SNAPLEN, 1 << 20);
     // Around every size-class boundary (128, 512, 1536) and a large one.
-    let sizes = [14usize, 60, 127, 128, 129, 511, 512, 513, 1535, 1536, 1537, 3000];
+    let sizes = [
+        14usize, 60, 127, 128, 129, 511, 512, 513, 1535, 1536, 1537, 3000,
+    ];
     for (i, &len) in sizes.iter().enumerate() {
-        assert_eq!(run(&ebpf, &frame(len, i as u8)).expect("test run"), XDP_PASS);
+        assert_eq!(
+            run(&ebpf, &frame(len, i as u8)).expect("test run"),
+            XDP_PASS
+        );
     }
     let recs = records(&mut ring);
     assert_eq!(recs.len(), sizes.len());
@@ -108,9 +125,14 @@ fn the_snap_length_cuts_the_copy_but_not_the_length() {
     for len in [60usize, 64, 65, 1500] {
         run(&ebpf, &frame(len, 7)).expect("test run");
     }
-    let got: Vec<(u32, u32, usize)> =
-        records(&mut ring).iter().map(|(h, d)| (h.frame_len, h.cap_len, d.len())).collect();
-    assert_eq!(got, vec![(60, 60, 60), (64, 64, 64), (65, 64, 64), (1500, 64, 64)]);
+    let got: Vec<(u32, u32, usize)> = records(&mut ring)
+        .iter()
+        .map(|(h, d)| (h.frame_len, h.cap_len, d.len()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(60, 60, 60), (64, 64, 64), (65, 64, 64), (1500, 64, 64)]
+    );
 }
 
 #[test]
@@ -122,14 +144,23 @@ fn a_full_ring_counts_every_frame_it_could_not_take() {
     let (ebpf, mut ring, counters) = load(netcap_common::MAX_SNAPLEN, 4096);
     let sent = 50u64;
     for i in 0..sent {
-        assert_eq!(run(&ebpf, &frame(1500, i as u8)).expect("test run"), XDP_PASS);
+        assert_eq!(
+            run(&ebpf, &frame(1500, i as u8)).expect("test run"),
+            XDP_PASS
+        );
     }
     let seen = counter(&counters, Counter::Seen);
     let captured = counter(&counters, Counter::Captured);
     let full = counter(&counters, Counter::LostRingFull);
     assert_eq!(seen, sent);
     assert!(full > 0, "the ring must have filled");
-    assert_eq!(seen, captured + full + counter(&counters, Counter::LostCopy));
-    assert_eq!(records(&mut ring).len() as u64, captured, "every captured frame is in the ring");
+    assert_eq!(
+        seen,
+        captured + full + counter(&counters, Counter::LostCopy)
+    );
+    assert_eq!(
+        records(&mut ring).len() as u64,
+        captured,
+        "every captured frame is in the ring"
+    );
 }
-
