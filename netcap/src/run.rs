@@ -194,17 +194,25 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     let snaplen = common.snaplen().map_err(Error::Msg)?;
     // Compiled before anything is attached, so a bad expression fails cleanly. XDP
     // sees frames with their VLAN tags in place, as a file holds them: Ethernet.
-    let kernel_filter: Vec<CbpfInsn> = match common.filter_expr().map_err(Error::Msg)? {
+    let expr = common.filter_expr().map_err(Error::Msg)?;
+    let compiled = match &expr {
         Some(e) => {
-            let f = Filter::compile(&e, LinkType::Ethernet, snaplen)?;
-            if f.accepts_all() {
-                Vec::new()
-            } else {
-                f.insns().to_vec()
-            }
+            Some(Filter::compile(e, LinkType::Ethernet, snaplen)?).filter(|f| !f.accepts_all())
         }
-        None => Vec::new(),
+        None => None,
     };
+    let kernel_filter: Vec<CbpfInsn> = compiled.as_ref().map_or(Vec::new(), |f| f.insns().to_vec());
+    // AF_PACKET sees received frames with their VLAN tag already stripped by the kernel
+    // (the backend puts it back before user space sees the frame). A program compiled
+    // for tagged Ethernet, run on the stripped frame, can match what it should not
+    // (`udp` on a tagged UDP frame) and, for VLAN expressions, miss what it should
+    // match. So on AF_PACKET the program runs again in user space on the restored
+    // frame, and expressions about VLAN/MPLS tags run only there.
+    let afp_kernel_filter: Vec<CbpfInsn> = match &expr {
+        Some(e) if mentions_tags(e) => Vec::new(),
+        _ => kernel_filter.clone(),
+    };
+    let mut recheck: Option<(Filter, u64)> = None;
     let ifname = match &args.interface {
         Some(i) => i.clone(),
         None => crate::cli::default_route_interface().ok_or_else(|| {
@@ -232,12 +240,16 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 }
                 Err(e) if args.backend == BackendArg::Auto => {
                     eprintln!("netcap: XDP unavailable: {e}; falling back to AF_PACKET");
-                    open_af_packet(args, &ifname, ifindex, snaplen, &kernel_filter)?
+                    recheck = compiled.clone().map(|f| (f, 0));
+                    open_af_packet(args, &ifname, ifindex, snaplen, &afp_kernel_filter)?
                 }
                 Err(e) => return Err(e),
             }
         }
-        BackendArg::Afpacket => open_af_packet(args, &ifname, ifindex, snaplen, &kernel_filter)?,
+        BackendArg::Afpacket => {
+            recheck = compiled.clone().map(|f| (f, 0));
+            open_af_packet(args, &ifname, ifindex, snaplen, &afp_kernel_filter)?
+        }
     };
     eprintln!("netcap: capturing with {backend}, snap length {snaplen}");
     let outs = outputs(common, snaplen)?;
@@ -249,13 +261,23 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
         .build()
         .map_err(|e| Error::io("starting the tokio runtime", e))?;
     let live = Arc::new(LiveCounters::default());
-    let end = runtime.block_on(drive(&mut *source, &mut pipeline, common, live.clone()))?;
+    let end = runtime.block_on(drive(
+        &mut *source,
+        &mut pipeline,
+        common,
+        live.clone(),
+        &mut recheck,
+    ))?;
     if let Some(why) = end {
         eprintln!("netcap: {why}");
     }
     let dropped = pipeline.dropped_queue_full.load(Ordering::Relaxed);
     let finished = pipeline.finish();
-    let kernel = source.counters();
+    let mut kernel = source.counters();
+    if let Some((_, rejected)) = recheck {
+        kernel.filtered += rejected;
+        kernel.captured = kernel.captured.saturating_sub(rejected);
+    }
     let delay = source.delay_us().cloned();
     drop(source);
     Ok(report(
@@ -317,6 +339,7 @@ async fn drive(
     pipeline: &mut Pipeline,
     common: &CommonArgs,
     live: Arc<LiveCounters>,
+    recheck: &mut Option<(Filter, u64)>,
 ) -> Result<Option<String>, Error> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate())
@@ -354,7 +377,7 @@ async fn drive(
             } => { let _ = ready; }
             _ = tokio::time::sleep(TICK) => {}
         }
-        match drain(source, pipeline, &mut left, &live) {
+        match drain(source, pipeline, &mut left, &live, recheck) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
@@ -369,7 +392,7 @@ async fn drive(
     // Detach, then take what the kernel had already queued.
     source.stop();
     if left != Some(0) && !pipeline.output_closed.load(Ordering::Relaxed) {
-        let _ = drain(source, pipeline, &mut left, &live);
+        let _ = drain(source, pipeline, &mut left, &live, recheck);
     }
     Ok(ended)
 }
@@ -389,10 +412,14 @@ fn drain(
     pipeline: &mut Pipeline,
     left: &mut Option<u64>,
     live: &LiveCounters,
+    recheck: &mut Option<(Filter, u64)>,
 ) -> Result<bool, Error> {
     loop {
         let mut batch = crate::packet::Batch::with_capacity(BATCH_BYTES + 16384, 2048);
         let fill = source.fill(&mut batch, BATCH_BYTES)?;
+        if let Some((filter, rejected)) = recheck.as_mut() {
+            *rejected += filter.retain(&mut batch);
+        }
         limit(&mut batch, left);
         let (n, bytes) = (batch.len(), batch.bytes());
         live.frames.fetch_add(n as u64, Ordering::Relaxed);
@@ -431,4 +458,11 @@ pub fn write_flows(report: &mut Report) -> Result<(), Error> {
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
     Ok(())
+}
+
+/// True when a filter expression tests VLAN or MPLS tags, which AF_PACKET's in-kernel
+/// socket filter cannot see on received frames (the tag was stripped before it runs).
+fn mentions_tags(expr: &str) -> bool {
+    expr.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w.eq_ignore_ascii_case("vlan") || w.eq_ignore_ascii_case("mpls"))
 }

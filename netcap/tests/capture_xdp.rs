@@ -513,3 +513,80 @@ fn a_small_ring_wraps_many_times_without_corrupting_a_frame() {
     }
     assert!(got.len() > 1000, "most frames captured: {}", got.len());
 }
+
+/// `frame` with an 802.1Q tag for `vid` inserted after the MAC addresses.
+fn tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&[0x81, 0x00]);
+    f.extend_from_slice(&vid.to_be_bytes());
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
+#[test]
+fn vlan_filters_select_what_tcpdump_would_on_both_backends() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let plain = numbered_frames(6, 120);
+    let frames = vec![
+        tagged(&plain[0], 5),
+        plain[1].clone(),
+        tagged(&plain[2], 7),
+        tagged(&plain[3], 5),
+        plain[4].clone(),
+        eth_arp_request(test_mac(1), A, B),
+    ];
+    // Expected selections, as tcpdump -r defines them on these frames: `udp` does not
+    // look inside a VLAN tag; `vlan 5 and udp` does.
+    let cases: [(&str, Vec<usize>); 3] = [
+        ("vlan 5 and udp", vec![0, 3]),
+        ("udp", vec![1, 4]),
+        ("vlan", vec![0, 2, 3]),
+    ];
+    for backend in ["xdp", "afpacket"] {
+        for (expr, want) in &cases {
+            let veth = VethPair::new();
+            let dir = netcap_proc::tempdir();
+            let (pcap, stats) = (dir.join("v.pcap"), dir.join("s.json"));
+            let nc = Netcap::start(&[
+                "capture",
+                "-i",
+                &veth.host_if,
+                "--backend",
+                backend,
+                "--direction",
+                "in",
+                "-w",
+                pcap.to_str().expect("utf-8"),
+                "--stats-json",
+                stats.to_str().expect("utf-8"),
+                expr,
+            ]);
+            common::send_frames(&veth.ns, &veth.ns_if, &frames);
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            nc.signal(libc::SIGINT);
+            let out = nc.wait();
+            assert!(out.status.success(), "{backend} {expr}: {}", out.stderr);
+            let got: Vec<Vec<u8>> = read_pcap(&pcap).into_iter().map(|f| f.1).collect();
+            let expected: Vec<Vec<u8>> = want.iter().map(|&i| frames[i].clone()).collect();
+            assert_eq!(got, expected, "{backend} `{expr}`");
+            let s = netcap_proc::stats(&stats);
+            assert_eq!(
+                s["captured"].as_u64(),
+                Some(want.len() as u64),
+                "{backend} {expr}: {s}"
+            );
+            assert_eq!(s["lost"], 0, "{s}");
+            if backend == "xdp" {
+                // Every frame is seen by the hook and the rest are filtered in the kernel.
+                assert_eq!(s["seen"].as_u64(), Some(frames.len() as u64), "{s}");
+                assert_eq!(
+                    s["filtered"].as_u64(),
+                    Some((frames.len() - want.len()) as u64)
+                );
+            }
+        }
+    }
+}

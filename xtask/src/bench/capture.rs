@@ -103,6 +103,32 @@ fn tools(bin: &Path, iface: &str, stats: &Path, wfile: &Path) -> Vec<Tool> {
             &["--backend", "xdp", "--xdp-mode", "generic", "-F", "none"],
         ),
         nc(
+            "netcap xdp generic -F none, unbatched wake-ups",
+            &[
+                "--backend",
+                "xdp",
+                "--xdp-mode",
+                "generic",
+                "-F",
+                "none",
+                "--wakeup-bytes",
+                "0",
+            ],
+        ),
+        nc(
+            "netcap xdp generic -F none, filter keeps 1%",
+            &[
+                "--backend",
+                "xdp",
+                "--xdp-mode",
+                "generic",
+                "-F",
+                "none",
+                // trafgen's source port counts 1024..=65000: 640 of 63,977 ports.
+                "udp src portrange 1024-1663",
+            ],
+        ),
+        nc(
             "netcap xdp generic -F turtle",
             &["--backend", "xdp", "--xdp-mode", "generic", "-F", "turtle"],
         ),
@@ -138,6 +164,8 @@ struct Sample {
     /// Frames the host end of the veth received (its rx_packets delta).
     host_rx: u64,
     captured: u64,
+    /// Frames the tool's kernel filter rejected (accounted for, not lost).
+    filtered: u64,
     lost_own: u64,
     lost_by_cause: Option<serde_json::Value>,
     backend: String,
@@ -359,7 +387,7 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
     if exited.code != 0 && exited.code != 128 + libc::SIGINT {
         bail!("exited with {}; stderr:\n{stderr}", exited.code);
     }
-    let (captured, lost_own, lost_by_cause, backend) = match tool.family {
+    let (captured, filtered, lost_own, lost_by_cause, backend) = match tool.family {
         Family::Netcap => netcap_account(stats, &stderr)?,
         Family::Tcpdump => tcpdump_account(&stderr)?,
     };
@@ -368,6 +396,7 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
         offered_pps: offered as f64 / send_s.max(1e-6),
         host_rx,
         captured,
+        filtered,
         lost_own,
         lost_by_cause,
         backend,
@@ -378,7 +407,8 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
     })
 }
 
-type Account = (u64, u64, Option<serde_json::Value>, String);
+/// (captured, filtered in the kernel, lost by the tool's count, losses by cause, backend)
+type Account = (u64, u64, u64, Option<serde_json::Value>, String);
 
 fn netcap_account(stats: &Path, stderr: &str) -> Result<Account> {
     let text = std::fs::read_to_string(stats)
@@ -392,6 +422,7 @@ fn netcap_account(stats: &Path, stderr: &str) -> Result<Account> {
         .to_owned();
     Ok((
         num("captured"),
+        num("filtered"),
         num("lost"),
         v.get("lost_by_cause").cloned(),
         backend,
@@ -417,6 +448,7 @@ fn tcpdump_account(stderr: &str) -> Result<Account> {
     };
     Ok((
         captured,
+        0,
         dropped,
         Some(serde_json::json!({ "dropped_by_kernel": dropped })),
         buffer.into(),
@@ -435,11 +467,11 @@ fn summarise(tool: &str, scenario: Scenario, samples: Vec<Sample>) -> Summary {
         offered: sp(&|s| s.offered as f64),
         offered_pps: sp(&|s| s.offered_pps),
         captured: sp(&|s| s.captured as f64),
-        capture_pct: sp(&|s| pct(s.captured, s.offered)),
+        capture_pct: sp(&|s| pct(s.captured + s.filtered, s.offered)),
         lost_own: sp(&|s| s.lost_own as f64),
-        lost_vs_offered: sp(&|s| s.offered as f64 - s.captured as f64),
+        lost_vs_offered: sp(&|s| s.offered as f64 - (s.captured + s.filtered) as f64),
         cpu_s: sp(&|s| s.cpu_s),
-        cpu_ns_per_frame: sp(&|s| s.cpu_s * 1e9 / s.captured.max(1) as f64),
+        cpu_ns_per_frame: sp(&|s| s.cpu_s * 1e9 / (s.captured + s.filtered).max(1) as f64),
         machine_cpu_s: sp(&|s| s.machine_cpu_s),
         machine_ns_per_frame: sp(&|s| s.machine_cpu_s * 1e9 / s.offered.max(1) as f64),
         samples,
@@ -566,7 +598,9 @@ fn markdown(r: &Report, frames: u64, step_secs: f64) -> String {
         r.machine.summary()
     );
     s.push_str(
-        "CPU/frame is the tool's own CPU (utime+stime from ready to drained) per captured frame; \
+        "CPU/frame is the tool's own CPU (utime+stime from ready to drained) per frame it \
+         handled (captured, or rejected by its kernel filter); capture % counts both, so a \
+         filtering tool that loses nothing shows 100 %; \
          machine CPU is the busy time of all cores over the same window (it includes trafgen \
          and the kernel's veth path, and on a shared machine other sessions' work too) per \
          offered frame. The stepped-rate runs start with a burst of some 20k frames at full \
