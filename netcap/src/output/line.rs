@@ -326,23 +326,9 @@ fn tcp_option(out: &mut Vec<u8>, o: TcpOption<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::decode;
-    use crate::packet::{Direction, FrameMeta};
 
     fn line(link: LinkType, data: &[u8]) -> String {
-        let frame = Frame {
-            meta: FrameMeta {
-                ts_ns: 43_200_000_001_000,
-                orig_len: data.len() as u32,
-                ifindex: 0,
-                direction: Direction::Unknown,
-                link,
-            },
-            data,
-        };
-        let mut out = Vec::new();
-        Line.print(&frame, &decode(&frame), &mut out);
-        String::from_utf8(out).expect("ascii")
+        crate::output::render(&mut Line, link, 43_200_000_001_000, data)
     }
 
     #[test]

@@ -336,8 +336,6 @@ fn escape_into(dst: &mut [u8], src: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::decode;
-    use crate::packet::{Direction, FrameMeta};
 
     /// The seed's `format_multi_line`, written the slow and obvious way.
     fn naive_block(prefix: &[u8], data: &[u8]) -> Vec<u8> {
@@ -378,19 +376,7 @@ mod tests {
     }
 
     fn print(link: LinkType, data: &[u8]) -> String {
-        let frame = Frame {
-            meta: FrameMeta {
-                ts_ns: 0,
-                orig_len: data.len() as u32,
-                ifindex: 0,
-                direction: Direction::Unknown,
-                link,
-            },
-            data,
-        };
-        let mut out = Vec::new();
-        Turtle.print(&frame, &decode(&frame), &mut out);
-        String::from_utf8(out).expect("ascii")
+        crate::output::render(&mut Turtle, link, 0, data)
     }
 
     #[test]

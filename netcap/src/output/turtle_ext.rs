@@ -227,24 +227,10 @@ fn other_data(out: &mut Vec<u8>, rest: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::decode;
     use crate::output::turtle::Turtle;
-    use crate::packet::{Direction, FrameMeta};
 
     fn print(p: &mut dyn Printer, link: LinkType, data: &[u8]) -> String {
-        let frame = Frame {
-            meta: FrameMeta {
-                ts_ns: 0,
-                orig_len: data.len() as u32,
-                ifindex: 0,
-                direction: Direction::Unknown,
-                link,
-            },
-            data,
-        };
-        let mut out = Vec::new();
-        p.print(&frame, &decode(&frame), &mut out);
-        String::from_utf8(out).expect("ascii")
+        crate::output::render(p, link, 0, data)
     }
 
     #[test]
