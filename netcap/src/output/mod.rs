@@ -248,6 +248,29 @@ pub(crate) fn push_time_of_day(out: &mut Vec<u8>, ts_ns: u64) {
     push_u64_padded(out, micros, 6);
 }
 
+/// Test helper: the text `printer` writes for one frame of `link` captured at `ts_ns`.
+#[cfg(test)]
+pub(crate) fn render(
+    printer: &mut dyn Printer,
+    link: crate::packet::LinkType,
+    ts_ns: u64,
+    data: &[u8],
+) -> String {
+    let frame = Frame {
+        meta: crate::packet::FrameMeta {
+            ts_ns,
+            orig_len: data.len() as u32,
+            ifindex: 0,
+            direction: crate::packet::Direction::Unknown,
+            link,
+        },
+        data,
+    };
+    let mut out = Vec::new();
+    printer.print(&frame, &crate::decode::decode(&frame), &mut out);
+    String::from_utf8(out).expect("printers write UTF-8")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,27 +349,4 @@ mod tests {
         }
         assert!(printer(Format::None).is_none());
     }
-}
-
-/// Test helper: the text `printer` writes for one frame of `link` captured at `ts_ns`.
-#[cfg(test)]
-pub(crate) fn render(
-    printer: &mut dyn Printer,
-    link: crate::packet::LinkType,
-    ts_ns: u64,
-    data: &[u8],
-) -> String {
-    let frame = Frame {
-        meta: crate::packet::FrameMeta {
-            ts_ns,
-            orig_len: data.len() as u32,
-            ifindex: 0,
-            direction: crate::packet::Direction::Unknown,
-            link,
-        },
-        data,
-    };
-    let mut out = Vec::new();
-    printer.print(&frame, &crate::decode::decode(&frame), &mut out);
-    String::from_utf8(out).expect("printers write UTF-8")
 }
