@@ -121,8 +121,8 @@ pub struct CommonArgs {
     /// Filter expression (pcap-filter syntax); also accepted as trailing arguments.
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     pub filter: Option<String>,
-    /// Filter expression as trailing arguments, as with tcpdump.
-    #[arg(trailing_var_arg = true)]
+    /// Filter expression as trailing arguments, as with tcpdump (options may come
+    /// before or after it, as GNU getopt allows for tcpdump).
     pub expr: Vec<String>,
 }
 
@@ -180,6 +180,29 @@ mod tests {
             panic!("read")
         };
         assert_eq!(r.common.filter_expr(), Ok(Some("tcp port 80".into())));
+    }
+
+    #[test]
+    fn options_may_follow_the_expression() {
+        let cli = Cli::try_parse_from([
+            "netcap",
+            "read",
+            "x.pcap",
+            "udp",
+            "port",
+            "53",
+            "--stats-json",
+            "s.json",
+            "-c",
+            "5",
+        ])
+        .expect("parses");
+        let Command::Read(r) = cli.cmd else {
+            panic!("read")
+        };
+        assert_eq!(r.common.filter_expr(), Ok(Some("udp port 53".into())));
+        assert_eq!(r.common.count, Some(5));
+        assert!(r.common.stats_json.is_some());
     }
 
     #[test]
