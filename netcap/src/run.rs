@@ -146,7 +146,7 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     let mut pipeline = start_pipeline(common, outs, false);
     let mut left = common.count;
     loop {
-        let mut batch = crate::packet::Batch::with_capacity(BATCH_BYTES + 65536, 1024);
+        let mut batch = pipeline.empty_batch(BATCH_BYTES + 65536, 1024);
         let fill = source.fill(&mut batch, BATCH_BYTES)?;
         if let Some(f) = filter.as_mut() {
             rejected += f.retain(&mut batch)?;
@@ -415,7 +415,7 @@ fn drain(
     recheck: &mut Option<(Filter, u64)>,
 ) -> Result<bool, Error> {
     loop {
-        let mut batch = crate::packet::Batch::with_capacity(BATCH_BYTES + 16384, 2048);
+        let mut batch = pipeline.empty_batch(BATCH_BYTES + 16384, 2048);
         let fill = source.fill(&mut batch, BATCH_BYTES)?;
         if let Some((filter, rejected)) = recheck.as_mut() {
             *rejected += filter.retain(&mut batch);

@@ -153,6 +153,8 @@ pub struct AfPacket {
     stopped: bool,
     /// Kernel-to-`fill` delay per frame, in microseconds.
     delay: hdrhistogram::Histogram<u64>,
+    /// Frames seen by `fill`, for sampling the delay.
+    delay_seq: u64,
 }
 
 impl AfPacket {
@@ -250,6 +252,7 @@ impl AfPacket {
             scratch: Vec::new(),
             stopped: false,
             delay: super::delay_histogram(),
+            delay_seq: 0,
         })
     }
 
@@ -337,8 +340,11 @@ impl Source for AfPacket {
                     direction,
                     link: self.link,
                 };
-                self.delay
-                    .saturating_record(now_ns.saturating_sub(meta.ts_ns) / 1000);
+                super::sample_delay(
+                    &mut self.delay,
+                    &mut self.delay_seq,
+                    now_ns.saturating_sub(meta.ts_ns) / 1000,
+                );
                 let snap = self.snaplen as usize;
                 match vlan_tag(&f.hdr) {
                     Some((tpid, tci)) if self.link == LinkType::Ethernet && f.data.len() >= 12 => {

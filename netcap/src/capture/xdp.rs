@@ -54,6 +54,8 @@ pub struct XdpSource {
     ebpf: Option<Ebpf>,
     /// Kernel-to-user-space delay per frame, microseconds.
     delay_us: hdrhistogram::Histogram<u64>,
+    /// Frames drained, for sampling the delay.
+    delay_seq: u64,
     ring: super::ringbuf::BatchRing,
     counters: PerCpuArray<MapData, u64>,
     /// CLOCK_REALTIME - CLOCK_MONOTONIC, to turn `bpf_ktime_get_ns` into epoch time.
@@ -243,6 +245,7 @@ impl XdpSource {
         Ok(Self {
             ebpf: Some(ebpf),
             delay_us: super::delay_histogram(),
+            delay_seq: 0,
             ring,
             counters,
             mono_to_real_ns,
@@ -279,6 +282,7 @@ impl Source for XdpSource {
             ring,
             mono_to_real_ns,
             delay_us,
+            delay_seq,
             ..
         } = self;
         ring.drain(|rec| {
@@ -298,7 +302,7 @@ impl Source for XdpSource {
                     link: LinkType::Ethernet,
                 };
                 batch.push(meta, data);
-                let _ = delay_us.record(now.saturating_sub(hdr.ts_ns) / 1000);
+                super::sample_delay(delay_us, delay_seq, now.saturating_sub(hdr.ts_ns) / 1000);
             }
             batch.bytes() < max_bytes
         });

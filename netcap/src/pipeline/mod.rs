@@ -133,6 +133,8 @@ pub struct Pipeline {
     pub dropped_queue_full: Arc<AtomicU64>,
     /// Frames submitted so far.
     pub submitted: u64,
+    /// Emptied batches coming back from the writer.
+    pool: Receiver<Batch>,
 }
 
 struct WriterResult {
@@ -180,10 +182,11 @@ impl Pipeline {
         drop(out_tx);
         drop(flow_txs);
         let closed = output_closed.clone();
+        let (pool_tx, pool_rx) = bounded::<Batch>(POOL_BATCHES);
         let (text_out, line_buffered, pcap) = (cfg.text_out, cfg.line_buffered, cfg.pcap);
         let writer = std::thread::Builder::new()
             .name("netcap-writer".into())
-            .spawn(move || writer(out_rx, text_out, line_buffered, pcap, closed))
+            .spawn(move || writer(pool_tx, out_rx, text_out, line_buffered, pcap, closed))
             .expect("spawning the writer thread");
         Self {
             jobs,
@@ -191,10 +194,18 @@ impl Pipeline {
             seq: 0,
             workers,
             writer: Some(writer),
+            pool: pool_rx,
             output_closed,
             dropped_queue_full: Arc::new(AtomicU64::new(0)),
             submitted: 0,
         }
+    }
+
+    /// An empty batch to fill: a recycled one when the writer has returned one.
+    pub fn empty_batch(&self, bytes: usize, frames: usize) -> Batch {
+        self.pool
+            .try_recv()
+            .unwrap_or_else(|_| Batch::with_capacity(bytes, frames))
     }
 
     /// Hands a batch to a worker. With `block == false` (live capture) a batch that no
@@ -259,6 +270,10 @@ impl Pipeline {
     }
 }
 
+/// Exact counts kept for lengths below this (the largest jumbo snap length is 9216);
+/// longer frames (files only) share the last slot.
+const SIZE_COUNTS: usize = 16 * 1024;
+
 fn size_histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new_with_bounds(1, 1 << 20, 2)
         .unwrap_or_else(|_| hdrhistogram::Histogram::new(2).expect("2 significant digits is valid"))
@@ -279,7 +294,9 @@ struct WorkerCtx {
 impl WorkerCtx {
     fn run(mut self) -> WorkerResult {
         let mut stats = DecodeStats::default();
-        let mut sizes = size_histogram();
+        // Frame sizes are counted per exact length (one increment on the hot path) and
+        // turned into a histogram once, at the end.
+        let mut size_counts = vec![0u64; SIZE_COUNTS];
         let mut outbox: Vec<Vec<FlowUpdate>> = vec![Vec::new(); self.shards];
         let mut malformed = [0u64; LAYERS.len()];
         while let Ok(Job::Batch(seq, batch)) = self.jobs.recv() {
@@ -294,14 +311,16 @@ impl WorkerCtx {
                 stats.decoded += 1;
                 stats.bytes += frame.data.len() as u64;
                 stats.wire_bytes += u64::from(frame.meta.orig_len);
-                let _ = sizes.record(frame.data.len().max(1) as u64);
+                size_counts[frame.data.len().min(SIZE_COUNTS - 1)] += 1;
                 if let Some(layer) = d.malformed() {
                     malformed[layer_index(layer)] += 1;
                 }
                 if let Some(p) = self.printer.as_mut() {
                     p.print(&frame, &d, &mut text);
                 }
-                if let (Some(table), Some(tuple)) = (self.flows.as_mut(), d.flow_tuple()) {
+                if let Some((table, tuple)) =
+                    self.flows.as_mut().and_then(|t| Some((t, d.flow_tuple()?)))
+                {
                     let update = FlowUpdate {
                         tuple,
                         tcp_flags: d.tcp_flags(),
@@ -335,6 +354,10 @@ impl WorkerCtx {
                     .malformed
                     .insert(format!("{:?}", LAYERS[i]).to_lowercase(), *n);
             }
+        }
+        let mut sizes = size_histogram();
+        for (len, &n) in size_counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let _ = sizes.record_n(len.max(1) as u64, n);
         }
         WorkerResult {
             stats,
@@ -375,7 +398,43 @@ fn is_broken_pipe(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::BrokenPipe
 }
 
+/// Batches kept for reuse. Their buffers are a few hundred KiB: allocating a fresh one
+/// per batch costs page faults (zeroed pages) on every hand-off at high rates.
+const POOL_BATCHES: usize = 64;
+
+/// Returns `out`'s batch to the pool once the writer is done with it (on drop).
+fn recycled(out: Output, pool: &Sender<Batch>) -> Recycle<'_> {
+    Recycle {
+        out: Some(out),
+        pool,
+    }
+}
+
+struct Recycle<'a> {
+    out: Option<Output>,
+    pool: &'a Sender<Batch>,
+}
+
+impl std::ops::Deref for Recycle<'_> {
+    type Target = Output;
+    fn deref(&self) -> &Output {
+        self.out.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for Recycle<'_> {
+    fn drop(&mut self) {
+        if let Some(out) = self.out.take() {
+            if let Ok(mut batch) = Arc::try_unwrap(out.batch) {
+                batch.clear();
+                let _ = self.pool.try_send(batch);
+            }
+        }
+    }
+}
+
 fn writer(
+    pool: Sender<Batch>,
     rx: Receiver<Output>,
     mut text_out: Option<Box<dyn Write + Send>>,
     line_buffered: bool,
@@ -391,6 +450,7 @@ fn writer(
         pending.insert(out.seq, out);
         while let Some(out) = pending.remove(&next) {
             next += 1;
+            let out = recycled(out, &pool);
             if failed {
                 continue;
             }
