@@ -130,32 +130,22 @@ fn every_frame_is_captured_in_order_byte_identical_and_counted() {
     }
     let frames = numbered_frames(2000, 200);
     let veth = VethPair::new();
-    let dir = netcap_proc::tempdir();
-    let (pcap, stats) = (dir.join("out.pcap"), dir.join("stats.json"));
-    let nc = Netcap::start(&[
-        "capture",
-        "-i",
-        &veth.host_if,
-        "-c",
-        "2000",
-        "-F",
-        "none",
-        "-w",
-        pcap.to_str().expect("utf-8"),
-        "--stats-json",
-        stats.to_str().expect("utf-8"),
-    ]);
-    common::send_frames(&veth.ns, &veth.ns_if, &frames);
-    let out = nc.wait();
-    assert!(out.status.success(), "netcap failed: {}", out.stderr);
-    assert!(out.stdout.is_empty(), "stdout must stay empty with -F none");
-    let got = read_pcap(&pcap);
+    let run = netcap_proc::capture_to_files(
+        &["capture", "-i", &veth.host_if, "-c", "2000", "-F", "none"],
+        || common::send_frames(&veth.ns, &veth.ns_if, &frames),
+        false,
+    );
+    assert!(
+        run.out.stdout.is_empty(),
+        "stdout must stay empty with -F none"
+    );
+    let got = run.frames;
     assert_eq!(got.len(), frames.len());
     for (i, ((orig, data), sent)) in got.iter().zip(&frames).enumerate() {
         assert_eq!(data, sent, "frame {i} differs");
         assert_eq!(*orig as usize, sent.len());
     }
-    let s = netcap_proc::stats(&stats);
+    let s = run.stats;
     assert_eq!(s["seen"], 2000, "{s}");
     assert_eq!(s["captured"], 2000, "{s}");
     assert_eq!(s["lost"], 0, "{s}");
@@ -473,30 +463,22 @@ fn a_small_ring_wraps_many_times_without_corrupting_a_frame() {
     // and records that straddle the end are read through the double mapping.
     let frames = numbered_frames(4000, 231);
     let veth = VethPair::new();
-    let dir = netcap_proc::tempdir();
-    let (pcap, stats) = (dir.join("wrap.pcap"), dir.join("stats.json"));
-    let nc = Netcap::start(&[
-        "capture",
-        "-i",
-        &veth.host_if,
-        "-B",
-        "64",
-        "-F",
-        "none",
-        "--direction",
-        "in",
-        "-w",
-        pcap.to_str().expect("utf-8"),
-        "--stats-json",
-        stats.to_str().expect("utf-8"),
-    ]);
-    common::send_frames(&veth.ns, &veth.ns_if, &frames);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    nc.signal(libc::SIGINT);
-    let out = nc.wait();
-    assert!(out.status.success(), "{}", out.stderr);
-    let s = netcap_proc::stats(&stats);
-    let got = read_pcap(&pcap);
+    let run = netcap_proc::capture_to_files(
+        &[
+            "capture",
+            "-i",
+            &veth.host_if,
+            "-B",
+            "64",
+            "-F",
+            "none",
+            "--direction",
+            "in",
+        ],
+        || common::send_frames(&veth.ns, &veth.ns_if, &frames),
+        true,
+    );
+    let (s, got) = (run.stats, run.frames);
     assert_eq!(s["seen"], 4000, "{s}");
     assert_eq!(s["captured"].as_u64(), Some(got.len() as u64), "{s}");
     assert_eq!(
@@ -511,7 +493,12 @@ fn a_small_ring_wraps_many_times_without_corrupting_a_frame() {
             "captured frame {i} is not the next sent frame"
         );
     }
-    assert!(got.len() > 1000, "most frames captured: {}", got.len());
+    // More records than the ring holds (about 256), so the position wrapped.
+    assert!(
+        got.len() > 512,
+        "enough frames captured to wrap: {}",
+        got.len()
+    );
 }
 
 /// `frame` with an 802.1Q tag for `vid` inserted after the MAC addresses.
@@ -548,31 +535,24 @@ fn vlan_filters_select_what_tcpdump_would_on_both_backends() {
     for backend in ["xdp", "afpacket"] {
         for (expr, want) in &cases {
             let veth = VethPair::new();
-            let dir = netcap_proc::tempdir();
-            let (pcap, stats) = (dir.join("v.pcap"), dir.join("s.json"));
-            let nc = Netcap::start(&[
-                "capture",
-                "-i",
-                &veth.host_if,
-                "--backend",
-                backend,
-                "--direction",
-                "in",
-                "-w",
-                pcap.to_str().expect("utf-8"),
-                "--stats-json",
-                stats.to_str().expect("utf-8"),
-                expr,
-            ]);
-            common::send_frames(&veth.ns, &veth.ns_if, &frames);
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            nc.signal(libc::SIGINT);
-            let out = nc.wait();
-            assert!(out.status.success(), "{backend} {expr}: {}", out.stderr);
-            let got: Vec<Vec<u8>> = read_pcap(&pcap).into_iter().map(|f| f.1).collect();
+            let run = netcap_proc::capture_to_files(
+                &[
+                    "capture",
+                    "-i",
+                    &veth.host_if,
+                    "--backend",
+                    backend,
+                    "--direction",
+                    "in",
+                    expr,
+                ],
+                || common::send_frames(&veth.ns, &veth.ns_if, &frames),
+                true,
+            );
+            let got: Vec<Vec<u8>> = run.frames.into_iter().map(|f| f.1).collect();
             let expected: Vec<Vec<u8>> = want.iter().map(|&i| frames[i].clone()).collect();
             assert_eq!(got, expected, "{backend} `{expr}`");
-            let s = netcap_proc::stats(&stats);
+            let s = run.stats;
             assert_eq!(
                 s["captured"].as_u64(),
                 Some(want.len() as u64),

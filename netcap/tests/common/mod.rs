@@ -61,6 +61,22 @@ fn run(args: &[&str]) {
     );
 }
 
+/// Polls `ip ... link show` until the link's state is UP (at most 5 s).
+fn wait_until_up(args: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let out = Command::new(args[0]).args(&args[1..]).output();
+        if out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("state UP")) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{args:?}: link did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Runs a command, ignoring failure (cleanup).
 fn run_quiet(args: &[&str]) {
     let _ = Command::new(args[0]).args(&args[1..]).output();
@@ -122,6 +138,11 @@ impl VethPair {
         ]);
         run(&["ip", "link", "set", "dev", &host, "up"]);
         run(&["ip", "-n", &ns, "link", "set", "dev", &peer, "up"]);
+        // The kernel attaches a link's qdisc (and reports it UP) from its link-watch
+        // work, which is rate limited and can lag up to a second behind `ip link set up`
+        // when many links change at once; until then frames sent on it are dropped.
+        wait_until_up(&["ip", "-o", "link", "show", "dev", &host]);
+        wait_until_up(&["ip", "-n", &ns, "-o", "link", "show", "dev", &peer]);
         pair.host_ifindex =
             ifindex(&host).unwrap_or_else(|e| panic!("if_nametoindex({host}): {e}"));
         pair

@@ -216,3 +216,39 @@ pub fn tcx_egress_programs(ifname: &str) -> usize {
         .map(|(_, progs)| progs.len())
         .unwrap_or(0)
 }
+
+/// What one capture run left: its output, the frames it wrote with `-w`, and its
+/// `--stats-json`.
+pub struct Captured {
+    pub out: Output,
+    pub frames: Vec<(u32, Vec<u8>)>,
+    pub stats: serde_json::Value,
+}
+
+/// Runs `netcap ARGS -w FILE --stats-json FILE` in a temporary directory: starts it,
+/// calls `send`, then waits for it to end by itself (`-c`) or, with `interrupt`, stops
+/// it with SIGINT once the frames have had time to arrive. Panics if netcap fails.
+pub fn capture_to_files(args: &[&str], send: impl FnOnce(), interrupt: bool) -> Captured {
+    let dir = tempdir();
+    let (pcap, stats) = (dir.join("out.pcap"), dir.join("stats.json"));
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-w", pcap.to_str().expect("utf-8"), "--stats-json"]);
+    all.push(stats.to_str().expect("utf-8"));
+    let nc = Netcap::start(&all);
+    send();
+    if interrupt {
+        std::thread::sleep(Duration::from_millis(300));
+        nc.signal(libc::SIGINT);
+    }
+    let out = nc.wait();
+    assert!(
+        out.status.success(),
+        "netcap {args:?} failed: {}",
+        out.stderr
+    );
+    Captured {
+        frames: read_pcap(&pcap),
+        stats: self::stats(&stats),
+        out,
+    }
+}
