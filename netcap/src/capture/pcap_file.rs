@@ -46,8 +46,6 @@ pub struct FileSource {
     frames: u64,
     /// pcapng interfaces of the current section: link type and `if_tsresol`.
     interfaces: Vec<(LinkType, u8)>,
-    /// Frames whose link type netcap does not decode (they still go to -w and counters).
-    pub unsupported_link: Option<u32>,
     done: bool,
 }
 
@@ -116,7 +114,6 @@ impl FileSource {
             format: Some(format),
             frames: 0,
             interfaces: Vec::new(),
-            unsupported_link: None,
             done: false,
         })
     }

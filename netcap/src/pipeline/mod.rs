@@ -131,8 +131,6 @@ pub struct Pipeline {
     pub output_closed: Arc<AtomicBool>,
     /// Frames dropped because every worker queue was full.
     pub dropped_queue_full: Arc<AtomicU64>,
-    /// Frames submitted so far.
-    pub submitted: u64,
     /// Emptied batches coming back from the writer.
     pool: Receiver<Batch>,
 }
@@ -197,7 +195,6 @@ impl Pipeline {
             pool: pool_rx,
             output_closed,
             dropped_queue_full: Arc::new(AtomicU64::new(0)),
-            submitted: 0,
         }
     }
 
@@ -223,7 +220,6 @@ impl Pipeline {
                 Ok(()) => {
                     self.next = (w + 1) % n;
                     self.seq += 1;
-                    self.submitted += frames;
                     return;
                 }
                 Err(TrySendError::Full(j)) | Err(TrySendError::Disconnected(j)) => job = j,
@@ -234,7 +230,6 @@ impl Pipeline {
             if self.jobs[w].send(job).is_ok() {
                 self.next = (w + 1) % n;
                 self.seq += 1;
-                self.submitted += frames;
                 return;
             }
         }
