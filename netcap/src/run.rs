@@ -18,7 +18,7 @@ use netcap_common::CbpfInsn;
 use crate::{
     capture::{
         self,
-        af_packet::{AfPacket, AfPacketConfig, DirectionFilter},
+        af_packet::{AfPacket, AfPacketConfig, DirectionFilter, DEFAULT_BLOCK_TIMEOUT_MS},
         pcap_file::FileSource,
         xdp, CaptureCounters, Fill, Source,
     },
@@ -26,7 +26,7 @@ use crate::{
     filter::{Filter, LinkFilters},
     output::{pcap::PcapSink, Format},
     packet::LinkType,
-    pipeline::{Finished, Pipeline, PipelineConfig},
+    pipeline::{direct::Direct, fanout, Finished, Pipeline, PipelineConfig},
     stats::{self, Report},
     Error,
 };
@@ -50,12 +50,7 @@ fn outputs(common: &CommonArgs, snaplen: u32) -> Result<Outputs, Error> {
         .write
         .as_deref()
         .is_some_and(|p| p.as_os_str() == "-");
-    // Like tcpdump: with -w, nothing is printed unless a format is asked for.
-    let format = common.format.unwrap_or(if common.write.is_some() {
-        Format::None
-    } else {
-        Format::Turtle
-    });
+    let format = text_format(common);
     if pcap_to_stdout && format != Format::None {
         return Err(Error::Msg(
             "-w - puts the pcap on stdout: it cannot also hold text (-F)".into(),
@@ -91,9 +86,27 @@ fn outputs(common: &CommonArgs, snaplen: u32) -> Result<Outputs, Error> {
     })
 }
 
+/// The `-F` format; like tcpdump, with -w nothing is printed unless one is asked for.
+fn text_format(common: &CommonArgs) -> Format {
+    common.format.unwrap_or(if common.write.is_some() {
+        Format::None
+    } else {
+        Format::Turtle
+    })
+}
+
+/// True when frames must be decoded: something is printed or flows are counted.
+fn decodes(common: &CommonArgs) -> bool {
+    text_format(common) != Format::None || common.flows || common.flows_json.is_some()
+}
+
 fn start_pipeline(common: &CommonArgs, outs: Outputs, live: bool) -> Pipeline {
+    Pipeline::start(pipeline_config(common, outs, live))
+}
+
+fn pipeline_config(common: &CommonArgs, outs: Outputs, live: bool) -> PipelineConfig {
     let stdout_tty = std::io::stdout().is_terminal();
-    Pipeline::start(PipelineConfig {
+    PipelineConfig {
         workers: common.workers(),
         format: outs.format,
         flows: common.flows || common.flows_json.is_some(),
@@ -101,7 +114,7 @@ fn start_pipeline(common: &CommonArgs, outs: Outputs, live: bool) -> Pipeline {
         text_out: outs.text_out,
         line_buffered: common.line_buffered || (live && stdout_tty),
         pcap: outs.pcap,
-    })
+    }
 }
 
 /// Takes at most `left` frames of `batch` (for `-c`).
@@ -221,7 +234,14 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     };
     let ifindex = capture::ifindex_of(&ifname)
         .ok_or_else(|| Error::Msg(format!("no such interface: {ifname}")))?;
-    let (mut source, backend): (Box<dyn Source>, String) = match args.backend {
+    // AF_PACKET with decoding to do: one fanout socket per decoder thread. Not with
+    // -c, which needs one count over frames in capture order.
+    let sockets = if decodes(common) && common.count.is_none() {
+        common.workers()
+    } else {
+        1
+    };
+    let (mut sources, backend): (Vec<Box<dyn Source>>, String) = match args.backend {
         BackendArg::Xdp | BackendArg::Auto => {
             let cfg = xdp::XdpConfig {
                 ifname: ifname.clone(),
@@ -236,44 +256,69 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
             match xdp::XdpSource::open(&cfg) {
                 Ok(src) => {
                     let what = format!("{} on {ifname}", src.description);
-                    (Box::new(src), what)
+                    (vec![Box::new(src)], what)
                 }
                 Err(e) if args.backend == BackendArg::Auto => {
                     eprintln!("netcap: XDP unavailable: {e}; falling back to AF_PACKET");
                     recheck = compiled.clone().map(|f| (f, 0));
-                    open_af_packet(args, &ifname, ifindex, snaplen, &afp_kernel_filter)?
+                    open_af_packet(args, &ifname, ifindex, snaplen, &afp_kernel_filter, sockets)?
                 }
                 Err(e) => return Err(e),
             }
         }
         BackendArg::Afpacket => {
             recheck = compiled.clone().map(|f| (f, 0));
-            open_af_packet(args, &ifname, ifindex, snaplen, &afp_kernel_filter)?
+            open_af_packet(args, &ifname, ifindex, snaplen, &afp_kernel_filter, sockets)?
         }
     };
     eprintln!("netcap: capturing with {backend}, snap length {snaplen}");
     let outs = outputs(common, snaplen)?;
     let started = Instant::now();
-    let mut pipeline = start_pipeline(common, outs, true);
+    if sources.len() > 1 {
+        let recheck = recheck.map(|(f, _)| f);
+        return capture_fanout(common, &ifname, sources, recheck, outs, started, backend);
+    }
+    let Some(mut source) = sources.pop() else {
+        return Err(Error::Msg("no capture source was opened".into()));
+    };
+    let flows = common.flows || common.flows_json.is_some();
+    let mut sink = if outs.format == Format::None && !flows {
+        let filter = recheck.take().map(|(f, _)| f);
+        Sink::Direct(Direct::new(outs.pcap, filter), common.line_buffered)
+    } else {
+        Sink::Pipeline(start_pipeline(common, outs, true))
+    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting the tokio runtime", e))?;
     let live = Arc::new(LiveCounters::default());
-    let end = runtime.block_on(drive(
-        &mut *source,
-        &mut pipeline,
-        common,
-        live.clone(),
-        &mut recheck,
-    ))?;
+    let end = runtime
+        .block_on(drive(
+            &mut *source,
+            &mut sink,
+            common,
+            live.clone(),
+            &mut recheck,
+        ))?
+        .or_else(|| {
+            capture::ifindex_of(&ifname)
+                .is_none()
+                .then(|| format!("interface {ifname} vanished"))
+        });
     if let Some(why) = end {
         eprintln!("netcap: {why}");
     }
-    let dropped = pipeline.dropped_queue_full.load(Ordering::Relaxed);
-    let finished = pipeline.finish();
     let mut kernel = source.counters();
+    let (dropped, finished) = match sink {
+        Sink::Pipeline(p) => (p.dropped_queue_full.load(Ordering::Relaxed), p.finish()),
+        Sink::Direct(d, _) => {
+            kernel.filtered += d.rejected;
+            kernel.captured = kernel.captured.saturating_sub(d.rejected);
+            (0, d.finish())
+        }
+    };
     if let Some((_, rejected)) = recheck {
         kernel.filtered += rejected;
         kernel.captured = kernel.captured.saturating_sub(rejected);
@@ -291,13 +336,16 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     ))
 }
 
+/// Opens `sockets` AF_PACKET sockets; more than one form a `PACKET_FANOUT` group and
+/// share the `-B` buffer.
 fn open_af_packet(
     args: &CaptureArgs,
     ifname: &str,
     ifindex: u32,
     snaplen: u32,
     filter: &[CbpfInsn],
-) -> Result<(Box<dyn Source>, String), Error> {
+    sockets: usize,
+) -> Result<(Vec<Box<dyn Source>>, String), Error> {
     let mut cfg = AfPacketConfig::new(ifname);
     cfg.ifindex = Some(ifindex);
     cfg.snaplen = snaplen;
@@ -311,18 +359,122 @@ fn open_af_packet(
         }
         cfg.filter = Some(filter.to_vec());
     }
-    cfg.buffer_bytes = xdp::ring_bytes_for(args.buffer_kib) as usize;
+    let sockets = sockets.max(1);
+    cfg.buffer_bytes = xdp::ring_bytes_for(args.buffer_kib) as usize / sockets;
     cfg.direction = match args.direction {
         DirectionArg::In => DirectionFilter::In,
         DirectionArg::Out => DirectionFilter::Out,
         DirectionArg::Both => DirectionFilter::Both,
     };
-    let src = AfPacket::open(cfg)?;
-    let what = format!(
-        "AF_PACKET (TPACKET_V3, {} KiB ring) on {ifname}",
-        src.ring_bytes() / 1024
+    if sockets > 1 {
+        // Group ids are per network namespace; the pid keeps two netcaps apart.
+        cfg.fanout = Some((std::process::id() & 0xffff) as u16);
+    }
+    let mut opened: Vec<Box<dyn Source>> = Vec::with_capacity(sockets);
+    let mut ring_bytes = 0;
+    for _ in 0..sockets {
+        let src = AfPacket::open(cfg.clone())?;
+        ring_bytes = src.ring_bytes();
+        opened.push(Box::new(src));
+    }
+    let what = if sockets > 1 {
+        format!(
+            "AF_PACKET (TPACKET_V3, fanout by flow hash over {sockets} sockets, {} KiB ring \
+             each) on {ifname}",
+            ring_bytes / 1024
+        )
+    } else {
+        format!(
+            "AF_PACKET (TPACKET_V3, {} KiB ring) on {ifname}",
+            ring_bytes / 1024
+        )
+    };
+    Ok((opened, what))
+}
+
+/// The capture loop for AF_PACKET fanout: the workers read their own sockets; this
+/// thread only waits for a signal, a closed output or a socket error, then stops them.
+fn capture_fanout(
+    common: &CommonArgs,
+    ifname: &str,
+    sources: Vec<Box<dyn Source>>,
+    recheck: Option<Filter>,
+    outs: Outputs,
+    started: Instant,
+    backend: String,
+) -> Result<Report, Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let shared = Arc::new(fanout::Shared {
+        ifname: ifname.to_owned(),
+        ..fanout::Shared::default()
+    });
+    let pipeline = Pipeline::start_fanout(
+        pipeline_config(common, outs, true),
+        sources,
+        shared.clone(),
+        recheck,
+        Duration::from_millis(u64::from(DEFAULT_BLOCK_TIMEOUT_MS)),
     );
-    Ok((Box::new(src), what))
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the tokio runtime", e))?;
+    runtime.block_on(async {
+        let mut sigterm = signal(SignalKind::terminate())
+            .map_err(|e| Error::io("installing a SIGTERM handler", e))?;
+        let mut sigint = signal(SignalKind::interrupt())
+            .map_err(|e| Error::io("installing a SIGINT handler", e))?;
+        let _stats_task = common.stats_interval.filter(|s| *s > 0.0).map(|secs| {
+            let shared = shared.clone();
+            tokio::spawn(stats::live_line(
+                Duration::from_secs_f64(secs),
+                move || {
+                    (
+                        shared.frames.load(Ordering::Relaxed),
+                        shared.bytes.load(Ordering::Relaxed),
+                    )
+                },
+                Arc::new(AtomicU64::new(0)),
+            ))
+        });
+        loop {
+            tokio::select! {
+                biased;
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            if shared.stop.load(Ordering::Relaxed) || pipeline.output_closed.load(Ordering::Relaxed)
+            {
+                break;
+            }
+        }
+        Ok::<(), Error>(())
+    })?;
+    shared.stop.store(true, Ordering::Relaxed);
+    let finished = pipeline.finish();
+    if let Some(why) = shared.error.lock().ok().and_then(|mut e| e.take()) {
+        eprintln!("netcap: {why}");
+    }
+    let mut kernel = CaptureCounters::default();
+    let mut delay = capture::delay_histogram();
+    for s in &finished.sources {
+        kernel.add(&s.counters);
+        kernel.filtered += s.rejected;
+        kernel.captured = kernel.captured.saturating_sub(s.rejected);
+        if let Some(d) = &s.delay_us {
+            let _ = delay.add(d);
+        }
+    }
+    Ok(report(
+        common,
+        kernel,
+        0,
+        finished,
+        started,
+        Some(&delay),
+        &backend,
+    ))
 }
 
 /// Counters the live statistics line reads.
@@ -332,11 +484,34 @@ struct LiveCounters {
     bytes: AtomicU64,
 }
 
-/// The capture loop: waits for the ring (or the tick), drains into batches, submits.
+/// Where captured frames go: the decoder pipeline, or (when nothing needs decoding)
+/// straight to the counters and the `-w` file on this thread. The flag is `-l`.
+enum Sink {
+    Pipeline(Pipeline),
+    Direct(Direct, bool),
+}
+
+impl Sink {
+    fn closed(&self) -> bool {
+        match self {
+            Sink::Pipeline(p) => p.output_closed.load(Ordering::Relaxed),
+            Sink::Direct(d, _) => d.closed,
+        }
+    }
+
+    fn dropped_counter(&self) -> Arc<AtomicU64> {
+        match self {
+            Sink::Pipeline(p) => p.dropped_queue_full.clone(),
+            Sink::Direct(..) => Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// The capture loop: waits for the ring (or the tick), drains it, hands frames on.
 /// Returns a message when the capture ended for a reason the user should hear about.
 async fn drive(
     source: &mut dyn Source,
-    pipeline: &mut Pipeline,
+    sink: &mut Sink,
     common: &CommonArgs,
     live: Arc<LiveCounters>,
     recheck: &mut Option<(Filter, u64)>,
@@ -355,11 +530,10 @@ async fn drive(
     };
     let _stats_task = common.stats_interval.filter(|s| *s > 0.0).map(|secs| {
         let live = live.clone();
-        let dropped = pipeline.dropped_queue_full.clone();
         tokio::spawn(stats::live_line(
             Duration::from_secs_f64(secs),
             live_reader(live),
-            dropped,
+            sink.dropped_counter(),
         ))
     });
     let mut left = common.count;
@@ -377,7 +551,7 @@ async fn drive(
             } => { let _ = ready; }
             _ = tokio::time::sleep(TICK) => {}
         }
-        match drain(source, pipeline, &mut left, &live, recheck) {
+        match drain(source, sink, &mut left, &live, recheck) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
@@ -385,14 +559,14 @@ async fn drive(
                 break;
             }
         }
-        if left == Some(0) || pipeline.output_closed.load(Ordering::Relaxed) {
+        if left == Some(0) || sink.closed() {
             break;
         }
     }
     // Detach, then take what the kernel had already queued.
     source.stop();
-    if left != Some(0) && !pipeline.output_closed.load(Ordering::Relaxed) {
-        let _ = drain(source, pipeline, &mut left, &live, recheck);
+    if left != Some(0) && !sink.closed() {
+        let _ = drain(source, sink, &mut left, &live, recheck);
     }
     Ok(ended)
 }
@@ -408,6 +582,38 @@ fn live_reader(live: Arc<LiveCounters>) -> impl Fn() -> (u64, u64) + Send + 'sta
 
 /// Drains everything ready; `Ok(false)` when the source has ended.
 fn drain(
+    source: &mut dyn Source,
+    sink: &mut Sink,
+    left: &mut Option<u64>,
+    live: &LiveCounters,
+    recheck: &mut Option<(Filter, u64)>,
+) -> Result<bool, Error> {
+    match sink {
+        Sink::Pipeline(pipeline) => drain_to_pipeline(source, pipeline, left, live, recheck),
+        Sink::Direct(direct, line_buffered) => {
+            let (mut frames, mut bytes) = (0u64, 0u64);
+            let fill = source.visit(&mut |frame| {
+                if direct.take(frame) {
+                    frames += 1;
+                    bytes += frame.data.len() as u64;
+                    if let Some(n) = left.as_mut() {
+                        *n = n.saturating_sub(1);
+                        return *n > 0;
+                    }
+                }
+                true
+            })?;
+            if *line_buffered && frames > 0 {
+                direct.flush();
+            }
+            live.frames.fetch_add(frames, Ordering::Relaxed);
+            live.bytes.fetch_add(bytes, Ordering::Relaxed);
+            Ok(fill != Fill::End)
+        }
+    }
+}
+
+fn drain_to_pipeline(
     source: &mut dyn Source,
     pipeline: &mut Pipeline,
     left: &mut Option<u64>,

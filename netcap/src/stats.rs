@@ -81,9 +81,17 @@ impl Report {
             "bytes": d.bytes,
             "wire_bytes": d.wire_bytes,
             "elapsed_s": secs,
-            "frames_per_s": d.decoded as f64 / secs,
+            "frames_per_s": self.captured() as f64 / secs,
             "bytes_per_s": d.bytes as f64 / secs,
             "delay_us": i.delay_us.as_ref().map(percentiles),
+            // AF_PACKET fanout: frames captured by each socket of the group.
+            "fanout_captured": (!i.finished.sources.is_empty()).then(|| {
+                i.finished
+                    .sources
+                    .iter()
+                    .map(|s| s.counters.captured.saturating_sub(s.rejected))
+                    .collect::<Vec<_>>()
+            }),
             "frame_size": percentiles(&i.finished.frame_sizes),
             "flows": (!i.finished.flows.is_empty()).then(|| {
                 let f = crate::flow::FlowStats::sum(&i.finished.flows);
@@ -104,7 +112,7 @@ impl Report {
         let k = &i.kernel;
         let mut s = format!(
             "{} frames seen, {} captured, {} filtered, {} lost (ring full {}, copy failed {}, \
-             queue full {}); {} decoded, {} written\n",
+             queue full {}); {}, {} written\n",
             k.seen,
             self.captured(),
             k.filtered,
@@ -112,7 +120,11 @@ impl Report {
             k.lost_ring_full,
             k.lost_copy,
             i.dropped_queue_full,
-            i.finished.decode.decoded,
+            if i.finished.decoded_frames {
+                format!("{} decoded", i.finished.decode.decoded)
+            } else {
+                "not decoded (-F none)".to_owned()
+            },
             i.finished.written,
         );
         if !i.finished.decode.malformed.is_empty() {

@@ -40,8 +40,21 @@ pub enum Kind {
     Offline,
 }
 
+/// What to run.
+pub struct Options {
+    /// One run of each, fewer frames.
+    pub quick: bool,
+    /// Capture: tool names must contain one of these (all tools when empty).
+    pub only: Vec<String>,
+    /// Capture: skip the stepped-rate scenarios.
+    pub top_rate_only: bool,
+    /// Repetitions (default 3, 1 with `quick`).
+    pub runs: Option<usize>,
+}
+
 /// Runs one benchmark with the release binary `bin`; results under `target/bench/`.
-pub fn run(root: &Path, bin: &Path, kind: Kind, quick: bool) -> Result<()> {
+pub fn run(root: &Path, bin: &Path, kind: Kind, opts: &Options) -> Result<()> {
+    let quick = opts.quick;
     install_interrupt_handler();
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -51,7 +64,7 @@ pub fn run(root: &Path, bin: &Path, kind: Kind, quick: bool) -> Result<()> {
     let machine = Machine::describe();
     eprintln!("bench: {}", machine.summary());
     let result = match kind {
-        Kind::Capture => capture::run(root, &copy, &out, &machine, quick),
+        Kind::Capture => capture::run(root, &copy, &out, &machine, opts),
         Kind::Offline => offline::run(root, &copy, &out, &machine, quick),
     };
     let _ = std::fs::remove_file(&copy);

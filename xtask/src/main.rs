@@ -50,6 +50,15 @@ enum Cmd {
         /// One run of each, fewer frames (under 2 minutes).
         #[arg(long)]
         quick: bool,
+        /// Capture: only the tools whose name contains this (repeatable), e.g. "-F none".
+        #[arg(long)]
+        only: Vec<String>,
+        /// Capture: only the top-rate scenarios, not the stepped rates.
+        #[arg(long)]
+        top_rate_only: bool,
+        /// Repetitions of each run (default 3, 1 with --quick).
+        #[arg(long)]
+        runs: Option<usize>,
     },
 }
 
@@ -74,9 +83,21 @@ fn real_main() -> Result<()> {
             std::process::exit(status.code().unwrap_or(1));
         }
         Cmd::Test { args } => test(&root, &args),
-        Cmd::Bench { kind, quick } => {
+        Cmd::Bench {
+            kind,
+            quick,
+            only,
+            top_rate_only,
+            runs,
+        } => {
             let bin = build(&root)?;
-            bench::run(&root, &bin, kind, quick)
+            let opts = bench::Options {
+                quick,
+                only,
+                top_rate_only,
+                runs,
+            };
+            bench::run(&root, &bin, kind, &opts)
         }
     }
 }

@@ -5,11 +5,11 @@
 //!           --> ring of `block_nr` blocks, each `block_size` bytes
 //!                 kernel fills the current block, then marks it TP_STATUS_USER
 //!                 when full or after `block_timeout_ms`
-//!           --> fill(): walk ready blocks frame by frame, copy into the Batch,
+//!           --> visit(): walk ready blocks frame by frame, hand each frame on,
 //!                 hand each finished block back (TP_STATUS_KERNEL)
 //! ```
 //!
-//! No system call per frame: `fill` reads the shared memory only, and the socket
+//! No system call per frame: `visit` reads the shared memory only, and the socket
 //! becomes readable (for `poll`) when a block is ready. Setup follows libpcap: the
 //! socket is created with protocol 0, so it receives nothing until `bind`, and the
 //! filter is attached before that; no unfiltered frame ever reaches the ring.
@@ -18,7 +18,9 @@
 //! sums. `seen` is the kernel's `tp_packets` (which already includes `tp_drops`),
 //! `lost_ring_full` is `tp_drops`. Frames rejected by the socket filter are not
 //! counted by the kernel at all, so they appear in no counter: `filtered` only counts
-//! frames this backend rejects for their direction. Frames the kernel has put in the
+//! frames this backend rejects for their direction (`--direction out`; with `in` the
+//! kernel keeps sent frames out of the socket, `PACKET_IGNORE_OUTGOING`, and as with
+//! the XDP hook they are not seen at all). Frames the kernel has put in the
 //! ring but `fill` has not read yet are in `seen` only; after [`AfPacket::stop`] and a
 //! final `fill` (once `block_timeout_ms` has passed) the identity
 //! `seen == filtered + captured + lost_ring_full` holds exactly.
@@ -37,7 +39,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use netcap_common::CbpfInsn;
 
 use super::{CaptureCounters, Fill, Source};
-use crate::packet::{Batch, Direction, FrameMeta, LinkType};
+use crate::packet::{Direction, Frame, FrameMeta, LinkType};
 use crate::Error;
 use sys::{Geometry, Ring};
 
@@ -211,12 +213,30 @@ impl AfPacket {
             let (n, size) = (geo.block_nr, geo.block_size);
             Error::io(on(&format!("ring of {n} blocks of {size} bytes")), e)
         })?;
+        // Received frames only: the kernel then does not even copy the sent ones into
+        // the ring (they would take ring space only to be dropped in `visit`).
+        // Linux 4.20+; on older kernels the user-space direction check does the job.
+        let inbound_only = direction == DirectionFilter::In;
+        if inbound_only {
+            let one: libc::c_int = 1;
+            let _ = sys::set_option(
+                fd.as_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_IGNORE_OUTGOING,
+                &one,
+            );
+        }
         sys::bind_all(fd.as_fd(), ifindex).map_err(|e| Error::io(on("bind(AF_PACKET)"), e))?;
         if let Some(group) = fanout {
             // Plain hash, no PACKET_FANOUT_FLAG_DEFRAG: that flag would hand the socket
             // reassembled datagrams instead of the fragments on the wire. Needs a
-            // bound socket (the kernel refuses fanout before bind).
-            let arg = u32::from(group) | (libc::PACKET_FANOUT_HASH << 16);
+            // bound socket (the kernel refuses fanout before bind). A group has its own
+            // hook, so ignoring sent frames is a flag of the group.
+            let mut flags = 0;
+            if inbound_only {
+                flags |= libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+            }
+            let arg = u32::from(group) | ((libc::PACKET_FANOUT_HASH | flags) << 16);
             sys::set_option(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_FANOUT, &arg).map_err(
                 |e| Error::io(on(&format!("setsockopt(PACKET_FANOUT, group {group})")), e),
             )?;
@@ -297,15 +317,16 @@ impl AfPacket {
 }
 
 impl Source for AfPacket {
-    /// Reads ready blocks, stopping between two frames once `batch` holds
-    /// `max_bytes`; a partly read block is finished on the next call.
-    fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, Error> {
+    /// Reads ready blocks, stopping between two frames when `f` says so; a partly read
+    /// block is finished on the next call.
+    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
         let mut progressed = false;
         // One clock read per call, not per frame: the delay includes the time spent
         // in this call, at most one batch's worth.
         let now_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        let snap = self.snaplen as usize;
         'blocks: for _ in 0..self.ring.geometry().block_nr {
             let Some((first, count)) = self.ring.block_frames(self.cursor.block) else {
                 break;
@@ -315,15 +336,13 @@ impl Source for AfPacket {
                 self.cursor.offset = first;
             }
             while self.cursor.done < count {
-                if batch.bytes() >= max_bytes {
-                    break 'blocks;
-                }
                 // None only if the kernel's offsets were corrupt: skip the block's rest
                 // rather than read outside it.
-                let Some((f, next)) = self.ring.frame(self.cursor.block, self.cursor.offset) else {
+                let Some((fr, next)) = self.ring.frame(self.cursor.block, self.cursor.offset)
+                else {
                     break;
                 };
-                let direction = match f.pkttype {
+                let direction = match fr.pkttype {
                     libc::PACKET_OUTGOING => Direction::Out,
                     _ => Direction::In,
                 };
@@ -334,9 +353,9 @@ impl Source for AfPacket {
                     continue;
                 }
                 let mut meta = FrameMeta {
-                    ts_ns: u64::from(f.hdr.tp_sec) * 1_000_000_000 + u64::from(f.hdr.tp_nsec),
-                    orig_len: f.hdr.tp_len,
-                    ifindex: u32::try_from(f.ifindex).unwrap_or(self.ifindex),
+                    ts_ns: u64::from(fr.hdr.tp_sec) * 1_000_000_000 + u64::from(fr.hdr.tp_nsec),
+                    orig_len: fr.hdr.tp_len,
+                    ifindex: u32::try_from(fr.ifindex).unwrap_or(self.ifindex),
                     direction,
                     link: self.link,
                 };
@@ -345,16 +364,27 @@ impl Source for AfPacket {
                     &mut self.delay_seq,
                     now_ns.saturating_sub(meta.ts_ns) / 1000,
                 );
-                let snap = self.snaplen as usize;
-                match vlan_tag(&f.hdr) {
-                    Some((tpid, tci)) if self.link == LinkType::Ethernet && f.data.len() >= 12 => {
-                        reinsert_vlan(f.data, tpid, tci, snap, &mut self.scratch);
-                        meta.orig_len = meta.orig_len.saturating_add(4);
-                        batch.push(meta, &self.scratch);
-                    }
-                    _ => batch.push(meta, &f.data[..f.data.len().min(snap)]),
-                }
                 self.captured += 1;
+                let more = match vlan_tag(&fr.hdr) {
+                    Some((tpid, tci)) if self.link == LinkType::Ethernet && fr.data.len() >= 12 => {
+                        reinsert_vlan(fr.data, tpid, tci, snap, &mut self.scratch);
+                        meta.orig_len = meta.orig_len.saturating_add(4);
+                        f(&Frame {
+                            meta,
+                            data: &self.scratch,
+                        })
+                    }
+                    _ => f(&Frame {
+                        meta,
+                        data: &fr.data[..fr.data.len().min(snap)],
+                    }),
+                };
+                if !more {
+                    if self.cursor.done == count {
+                        self.release_block();
+                    }
+                    break 'blocks;
+                }
             }
             self.release_block();
         }

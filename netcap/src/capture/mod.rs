@@ -13,7 +13,7 @@ mod xdp_test_run;
 
 use std::os::fd::BorrowedFd;
 
-use crate::packet::Batch;
+use crate::packet::{Batch, Frame};
 
 /// What a source has done, in the shape of `--stats-json`'s counters.
 ///
@@ -38,6 +38,16 @@ impl CaptureCounters {
     pub fn lost_total(&self) -> u64 {
         self.lost_ring_full + self.lost_copy
     }
+
+    /// Adds another source's counters (fanout sockets).
+    pub fn add(&mut self, o: &CaptureCounters) {
+        self.seen += o.seen;
+        self.filtered += o.filtered;
+        self.captured += o.captured;
+        self.lost_ring_full += o.lost_ring_full;
+        self.lost_copy += o.lost_copy;
+        self.filter_error += o.filter_error;
+    }
 }
 
 /// Result of one [`Source::fill`].
@@ -51,8 +61,17 @@ pub enum Fill {
 
 /// A live or file capture source.
 pub trait Source: Send {
+    /// Passes ready frames to `f` in order, without blocking, until none is ready or
+    /// `f` returns false. The frame `f` is given is consumed either way. Live sources
+    /// hand out frames straight from the kernel's ring, without a copy.
+    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, crate::Error>;
     /// Appends ready frames to `batch` without blocking, up to about `max_bytes`.
-    fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, crate::Error>;
+    fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, crate::Error> {
+        self.visit(&mut |frame| {
+            batch.push(frame.meta, frame.data);
+            batch.bytes() < max_bytes
+        })
+    }
     /// The descriptor that becomes readable when frames are ready (None for files).
     fn fd(&self) -> Option<BorrowedFd<'_>>;
     /// Counters so far (the kernel's, plus the source's own).
@@ -105,4 +124,21 @@ pub fn readiness(
         tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
     }
     .map_err(|e| e.into())
+}
+
+/// Waits until `fd` is readable or `timeout` has passed; true when readable.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `pfd` is one valid pollfd that lives across the call, and nfds is 1.
+    let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n > 0 && pfd.revents & libc::POLLIN != 0)
 }

@@ -21,7 +21,7 @@ use pcap_file::pcapng::{
 
 use super::{CaptureCounters, Fill, Source};
 use crate::{
-    packet::{Batch, Direction, FrameMeta, LinkType},
+    packet::{Batch, Direction, Frame, FrameMeta, LinkType},
     Error,
 };
 
@@ -308,6 +308,19 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 impl Source for FileSource {
+    /// Reads up to one batch's worth of frames (256 KiB) and passes them to `f`; frames
+    /// of that batch after `f` returns false are dropped.
+    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
+        let mut batch = Batch::default();
+        let fill = self.fill(&mut batch, 256 * 1024)?;
+        for frame in batch.iter() {
+            if !f(&frame) {
+                break;
+            }
+        }
+        Ok(fill)
+    }
+
     fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, Error> {
         if self.done {
             return Ok(Fill::End);

@@ -20,7 +20,7 @@ use netcap_common::{CbpfInsn, Counter, RecordHeader, DIR_OUT, MAX_CBPF_INSNS};
 use super::{CaptureCounters, Fill, Source};
 use crate::{
     cli::{DirectionArg, XdpModeArg},
-    packet::{Batch, Direction, FrameMeta, LinkType},
+    packet::{Direction, Frame, FrameMeta, LinkType},
     Error,
 };
 
@@ -276,7 +276,7 @@ fn parse_record(rec: &[u8]) -> Option<(RecordHeader, &[u8])> {
 }
 
 impl Source for XdpSource {
-    fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, Error> {
+    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
         let now = monotonic_ns();
         let Self {
             ring,
@@ -289,8 +289,12 @@ impl Source for XdpSource {
             // A record the kernel wrote is never malformed; if one were, skipping it is
             // the safe reading (the kernel counted it as captured, so it shows as a
             // difference between `captured` and the frames user space handled).
-            if let Some((hdr, data)) = parse_record(rec) {
-                let meta = FrameMeta {
+            let Some((hdr, data)) = parse_record(rec) else {
+                return true;
+            };
+            super::sample_delay(delay_us, delay_seq, now.saturating_sub(hdr.ts_ns) / 1000);
+            f(&Frame {
+                meta: FrameMeta {
                     ts_ns: (hdr.ts_ns as i64 + *mono_to_real_ns) as u64,
                     orig_len: hdr.frame_len,
                     ifindex: hdr.ifindex,
@@ -300,11 +304,9 @@ impl Source for XdpSource {
                         Direction::In
                     },
                     link: LinkType::Ethernet,
-                };
-                batch.push(meta, data);
-                super::sample_delay(delay_us, delay_seq, now.saturating_sub(hdr.ts_ns) / 1000);
-            }
-            batch.bytes() < max_bytes
+                },
+                data,
+            })
         });
         if self.ebpf.is_some() && self.last_iface_check.elapsed() >= IFACE_CHECK {
             self.last_iface_check = Instant::now();

@@ -83,7 +83,7 @@ pub struct ReadArgs {
 #[derive(Args, Debug)]
 pub struct CommonArgs {
     /// Stop after this many frames.
-    #[arg(short = 'c', long = "count")]
+    #[arg(short = 'c', long = "count", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Output format on stdout [default: turtle; none with -w].
     #[arg(short = 'F', long = "format", value_enum)]

@@ -33,7 +33,8 @@ pub enum Format {
     Line,
     /// JSON Lines, one object per frame.
     Json,
-    /// Decode and count only.
+    /// Print nothing. A live capture then only counts (and writes -w) without
+    /// decoding, unless flow statistics are asked for; files are still decoded.
     None,
 }
 

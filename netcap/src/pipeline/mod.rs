@@ -36,7 +36,10 @@ use std::{
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
 use flows::FlowUpdate;
 
+pub mod direct;
+pub mod fanout;
 mod flows;
+mod merge;
 
 use crate::{
     decode::{self, Layer},
@@ -82,6 +85,8 @@ impl DecodeStats {
 /// What the pipeline hands back when it is finished.
 pub struct Finished {
     pub decode: DecodeStats,
+    /// False when frames were not decoded at all (the direct path, see [`direct`]).
+    pub decoded_frames: bool,
     /// Frame sizes (captured length) histogram.
     pub frame_sizes: hdrhistogram::Histogram<u64>,
     pub flows: Vec<FlowTable>,
@@ -91,6 +96,8 @@ pub struct Finished {
     pub write_error: Option<String>,
     /// Frames `-w` could not write because their link type differs from the file's.
     pub pcap_skipped: u64,
+    /// With fanout, what each worker's socket did (empty otherwise).
+    pub sources: Vec<fanout::SourceResult>,
 }
 
 pub struct PipelineConfig {
@@ -109,9 +116,43 @@ enum Job {
     Batch(u64, Arc<Batch>),
 }
 
+/// One batch for a worker: numbered by the capture thread (`seq`), or carrying a
+/// watermark when the worker reads its own fanout socket.
+pub struct Work {
+    seq: u64,
+    batch: Arc<Batch>,
+    watermark: u64,
+}
+
+/// Where a worker's batches come from.
+enum Input {
+    /// Handed over by the capture thread.
+    Jobs(Receiver<Job>),
+    /// Read from the worker's own fanout socket.
+    Socket(Box<fanout::SocketInput>),
+}
+
+impl Input {
+    fn next(&mut self) -> Option<Work> {
+        match self {
+            Input::Jobs(rx) => rx.recv().ok().map(|Job::Batch(seq, batch)| Work {
+                seq,
+                batch,
+                watermark: 0,
+            }),
+            Input::Socket(s) => s.next_work(),
+        }
+    }
+}
+
 struct Output {
     seq: u64,
+    /// The worker it came from (fanout: the stream the writer merges).
+    stream: usize,
     text: Vec<u8>,
+    /// Fanout only: where each frame's text ends in `text`.
+    ends: Vec<u32>,
+    watermark: u64,
     batch: Arc<Batch>,
 }
 
@@ -119,6 +160,7 @@ struct WorkerResult {
     stats: DecodeStats,
     sizes: hdrhistogram::Histogram<u64>,
     flows: Option<FlowTable>,
+    source: Option<fanout::SourceResult>,
 }
 
 pub struct Pipeline {
@@ -142,8 +184,53 @@ struct WriterResult {
 }
 
 impl Pipeline {
+    /// Workers fed by [`Pipeline::submit`].
     pub fn start(cfg: PipelineConfig) -> Self {
         let n = cfg.workers.max(1);
+        let (pool_tx, pool_rx) = bounded::<Batch>(POOL_BATCHES);
+        let mut jobs = Vec::with_capacity(n);
+        let inputs = (0..n)
+            .map(|_| {
+                let (tx, rx) = bounded::<Job>(QUEUE_PER_WORKER);
+                jobs.push(tx);
+                Input::Jobs(rx)
+            })
+            .collect();
+        Self::start_with(cfg, inputs, jobs, (pool_tx, pool_rx), false)
+    }
+
+    /// One worker per fanout socket, each reading its own; `cfg.workers` is ignored.
+    pub fn start_fanout(
+        cfg: PipelineConfig,
+        sockets: Vec<Box<dyn crate::capture::Source>>,
+        shared: Arc<fanout::Shared>,
+        recheck: Option<crate::filter::Filter>,
+        block_timeout: std::time::Duration,
+    ) -> Self {
+        let (pool_tx, pool_rx) = bounded::<Batch>(POOL_BATCHES);
+        let inputs = sockets
+            .into_iter()
+            .map(|source| {
+                Input::Socket(Box::new(fanout::SocketInput::new(
+                    source,
+                    shared.clone(),
+                    recheck.clone(),
+                    block_timeout,
+                    pool_rx.clone(),
+                )))
+            })
+            .collect();
+        Self::start_with(cfg, inputs, Vec::new(), (pool_tx, pool_rx), true)
+    }
+
+    fn start_with(
+        cfg: PipelineConfig,
+        inputs: Vec<Input>,
+        jobs: Vec<Sender<Job>>,
+        (pool_tx, pool_rx): (Sender<Batch>, Receiver<Batch>),
+        merge: bool,
+    ) -> Self {
+        let n = inputs.len().max(1);
         let (out_tx, out_rx) = bounded::<Output>(n * QUEUE_PER_WORKER);
         let output_closed = Arc::new(AtomicBool::new(false));
         let barrier = Arc::new(Barrier::new(n));
@@ -155,15 +242,12 @@ impl Pipeline {
             ..FlowConfig::default()
         }
         .per_shard(n);
-        let mut jobs = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
-        for (me, (_, flow_rx)) in flow_channels.into_iter().enumerate() {
-            let (tx, rx) = bounded::<Job>(QUEUE_PER_WORKER);
-            jobs.push(tx);
+        for (me, ((_, flow_rx), input)) in flow_channels.into_iter().zip(inputs).enumerate() {
             let ctx = WorkerCtx {
                 me,
                 shards: n,
-                jobs: rx,
+                merge,
                 flow_rx,
                 flow_txs: flow_txs.clone(),
                 out: out_tx.clone(),
@@ -173,18 +257,26 @@ impl Pipeline {
             };
             let handle = std::thread::Builder::new()
                 .name(format!("netcap-worker-{me}"))
-                .spawn(move || ctx.run())
+                .spawn(move || ctx.run(input))
                 .expect("spawning a worker thread");
             workers.push(handle);
         }
         drop(out_tx);
         drop(flow_txs);
         let closed = output_closed.clone();
-        let (pool_tx, pool_rx) = bounded::<Batch>(POOL_BATCHES);
-        let (text_out, line_buffered, pcap) = (cfg.text_out, cfg.line_buffered, cfg.pcap);
+        let sink = Sink {
+            text_out: cfg.text_out,
+            line_buffered: cfg.line_buffered,
+            pcap: cfg.pcap,
+            closed,
+            written: 0,
+            failed: false,
+            error: None,
+        };
+        let order = merge.then(|| merge::Merger::new(n));
         let writer = std::thread::Builder::new()
             .name("netcap-writer".into())
-            .spawn(move || writer(pool_tx, out_rx, text_out, line_buffered, pcap, closed))
+            .spawn(move || writer(pool_tx, out_rx, sink, order))
             .expect("spawning the writer thread");
         Self {
             jobs,
@@ -242,11 +334,13 @@ impl Pipeline {
         let mut decode = DecodeStats::default();
         let mut sizes = size_histogram();
         let mut flows = Vec::new();
+        let mut sources = Vec::new();
         for w in self.workers.drain(..) {
             if let Ok(r) = w.join() {
                 decode.merge(r.stats);
                 let _ = sizes.add(&r.sizes);
                 flows.extend(r.flows);
+                sources.extend(r.source);
             }
         }
         let wr = self.writer.take().and_then(|w| w.join().ok());
@@ -256,11 +350,13 @@ impl Pipeline {
             });
         Finished {
             decode,
+            decoded_frames: true,
             frame_sizes: sizes,
             flows,
             written,
             write_error,
             pcap_skipped,
+            sources,
         }
     }
 }
@@ -274,10 +370,34 @@ fn size_histogram() -> hdrhistogram::Histogram<u64> {
         .unwrap_or_else(|_| hdrhistogram::Histogram::new(2).expect("2 significant digits is valid"))
 }
 
+/// Frame sizes counted per exact length (one increment on the hot path), turned into a
+/// histogram once, at the end.
+struct SizeCounts(Vec<u64>);
+
+impl SizeCounts {
+    fn new() -> Self {
+        Self(vec![0; SIZE_COUNTS])
+    }
+
+    #[inline]
+    fn add(&mut self, len: usize) {
+        self.0[len.min(SIZE_COUNTS - 1)] += 1;
+    }
+
+    fn histogram(&self) -> hdrhistogram::Histogram<u64> {
+        let mut sizes = size_histogram();
+        for (len, &n) in self.0.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let _ = sizes.record_n(len.max(1) as u64, n);
+        }
+        sizes
+    }
+}
+
 struct WorkerCtx {
     me: usize,
     shards: usize,
-    jobs: Receiver<Job>,
+    /// Record where each frame's text ends (the writer merges by timestamp).
+    merge: bool,
     flow_rx: Receiver<Vec<FlowUpdate>>,
     flow_txs: Vec<Sender<Vec<FlowUpdate>>>,
     out: Sender<Output>,
@@ -287,31 +407,38 @@ struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    fn run(mut self) -> WorkerResult {
+    fn run(mut self, mut input: Input) -> WorkerResult {
         let mut stats = DecodeStats::default();
-        // Frame sizes are counted per exact length (one increment on the hot path) and
-        // turned into a histogram once, at the end.
-        let mut size_counts = vec![0u64; SIZE_COUNTS];
+        let mut size_counts = SizeCounts::new();
         let mut outbox: Vec<Vec<FlowUpdate>> = vec![Vec::new(); self.shards];
         let mut malformed = [0u64; LAYERS.len()];
-        while let Ok(Job::Batch(seq, batch)) = self.jobs.recv() {
+        while let Some(Work {
+            seq,
+            batch,
+            watermark,
+        }) = input.next()
+        {
             self.apply_remote_flows();
             let mut text = Vec::with_capacity(if self.printer.is_some() {
                 batch.bytes() * 4
             } else {
                 0
             });
+            let mut ends = Vec::with_capacity(if self.merge { batch.len() } else { 0 });
             for frame in batch.iter() {
                 let d = decode::decode(&frame);
                 stats.decoded += 1;
                 stats.bytes += frame.data.len() as u64;
                 stats.wire_bytes += u64::from(frame.meta.orig_len);
-                size_counts[frame.data.len().min(SIZE_COUNTS - 1)] += 1;
+                size_counts.add(frame.data.len());
                 if let Some(layer) = d.malformed() {
                     malformed[layer_index(layer)] += 1;
                 }
                 if let Some(p) = self.printer.as_mut() {
                     p.print(&frame, &d, &mut text);
+                }
+                if self.merge {
+                    ends.push(text.len() as u32);
                 }
                 if let Some((table, tuple)) =
                     self.flows.as_mut().and_then(|t| Some((t, d.flow_tuple()?)))
@@ -335,10 +462,23 @@ impl WorkerCtx {
                     let _ = self.flow_txs[shard].send(std::mem::take(updates));
                 }
             }
-            if self.out.send(Output { seq, text, batch }).is_err() {
+            let out = Output {
+                seq,
+                stream: self.me,
+                text,
+                ends,
+                watermark,
+                batch,
+            };
+            if self.out.send(out).is_err() {
                 break;
             }
         }
+        let source = match &input {
+            Input::Socket(s) => Some(s.result()),
+            Input::Jobs(_) => None,
+        };
+        drop(input);
         // Every worker has sent its last cross-shard update once all pass the barrier.
         self.flow_txs.clear();
         self.barrier.wait();
@@ -350,14 +490,11 @@ impl WorkerCtx {
                     .insert(format!("{:?}", LAYERS[i]).to_lowercase(), *n);
             }
         }
-        let mut sizes = size_histogram();
-        for (len, &n) in size_counts.iter().enumerate().filter(|(_, n)| **n > 0) {
-            let _ = sizes.record_n(len.max(1) as u64, n);
-        }
         WorkerResult {
             stats,
-            sizes,
+            sizes: size_counts.histogram(),
             flows: self.flows,
+            source,
         }
     }
 
@@ -428,69 +565,124 @@ impl Drop for Recycle<'_> {
     }
 }
 
+/// The writer's destinations and what happened to them.
+struct Sink {
+    text_out: Option<Box<dyn Write + Send>>,
+    line_buffered: bool,
+    pcap: Option<PcapSink<Box<dyn Write + Send>>>,
+    closed: Arc<AtomicBool>,
+    written: u64,
+    failed: bool,
+    error: Option<String>,
+}
+
+impl Sink {
+    /// Writes `text` and then `frames` of `out` to the pcap file.
+    fn write(&mut self, text: &[u8], out: &Output, frames: std::ops::Range<usize>) {
+        if self.failed {
+            return;
+        }
+        let mut result = Ok(());
+        if let Some(w) = self.text_out.as_mut() {
+            result = w.write_all(text);
+        }
+        if let (Ok(()), Some(p)) = (&result, self.pcap.as_mut()) {
+            for frame in frames.clone().filter_map(|i| out.batch.get(i)) {
+                result = p.write(&frame);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        match result {
+            Ok(()) => self.written += frames.len() as u64,
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Flushes after each output with `-l`.
+    fn flush_line(&mut self) {
+        if self.line_buffered && !self.failed {
+            if let Some(Err(e)) = self.text_out.as_mut().map(|w| w.flush()) {
+                self.fail(e);
+            }
+        }
+    }
+
+    fn fail(&mut self, e: std::io::Error) {
+        self.failed = true;
+        self.closed.store(true, Ordering::Relaxed);
+        if !is_broken_pipe(&e) {
+            self.error = Some(format!("writing output: {e}"));
+        }
+    }
+
+    fn finish(mut self) -> WriterResult {
+        if !self.failed {
+            let flushed = self
+                .text_out
+                .as_mut()
+                .map_or(Ok(()), |w| w.flush())
+                .and_then(|()| self.pcap.as_mut().map_or(Ok(()), |p| p.flush()));
+            if let Err(e) = flushed {
+                if !is_broken_pipe(&e) {
+                    self.error = Some(format!("writing output: {e}"));
+                }
+            }
+        }
+        WriterResult {
+            written: self.written,
+            error: self.error,
+            pcap_skipped: self.pcap.map_or(0, |p| p.skipped_link),
+        }
+    }
+}
+
+/// Writes outputs in batch-sequence order, or (fanout, `order` given) merged by
+/// timestamp, frame by frame.
 fn writer(
     pool: Sender<Batch>,
     rx: Receiver<Output>,
-    mut text_out: Option<Box<dyn Write + Send>>,
-    line_buffered: bool,
-    mut pcap: Option<PcapSink<Box<dyn Write + Send>>>,
-    closed: Arc<AtomicBool>,
+    mut sink: Sink,
+    order: Option<merge::Merger>,
 ) -> WriterResult {
-    let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
-    let mut next = 0u64;
-    let mut written = 0u64;
-    let mut error: Option<String> = None;
-    let mut failed = false;
+    let Some(mut merger) = order else {
+        let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
+        let mut next = 0u64;
+        for out in rx.iter() {
+            pending.insert(out.seq, out);
+            while let Some(out) = pending.remove(&next) {
+                next += 1;
+                let out = recycled(out, &pool);
+                sink.write(&out.text, &out, 0..out.batch.len());
+                sink.flush_line();
+            }
+        }
+        return sink.finish();
+    };
+    let done = |out: Output| drop(recycled(out, &pool));
     for out in rx.iter() {
-        pending.insert(out.seq, out);
-        while let Some(out) = pending.remove(&next) {
-            next += 1;
-            let out = recycled(out, &pool);
-            if failed {
-                continue;
-            }
-            let mut result = Ok(());
-            if let Some(w) = text_out.as_mut() {
-                result = w.write_all(&out.text);
-                if result.is_ok() && line_buffered {
-                    result = w.flush();
-                }
-            }
-            if let (Ok(()), Some(p)) = (&result, pcap.as_mut()) {
-                for frame in out.batch.iter() {
-                    result = p.write(&frame);
-                    if result.is_err() {
-                        break;
-                    }
-                }
-            }
-            match result {
-                Ok(()) => written += out.batch.len() as u64,
-                Err(e) => {
-                    failed = true;
-                    closed.store(true, Ordering::Relaxed);
-                    if !is_broken_pipe(&e) {
-                        error = Some(format!("writing output: {e}"));
-                    }
-                }
-            }
+        if let Some(empty) = merger.push(out) {
+            done(empty);
         }
+        merger.drain(|o, i| write_frame(&mut sink, o, i), done);
+        sink.flush_line();
     }
-    if !failed {
-        let flushed = text_out
-            .as_mut()
-            .map_or(Ok(()), |w| w.flush())
-            .and_then(|()| pcap.as_mut().map_or(Ok(()), |p| p.flush()));
-        if let Err(e) = flushed {
-            if !is_broken_pipe(&e) {
-                error = Some(format!("writing output: {e}"));
-            }
-        }
-    }
-    let pcap_skipped = pcap.map_or(0, |p| p.skipped_link);
-    WriterResult {
-        written,
-        error,
-        pcap_skipped,
-    }
+    merger.end_all();
+    merger.drain(|o, i| write_frame(&mut sink, o, i), done);
+    sink.finish()
+}
+
+/// Writes frame `i` of a fanout output: its text (from `ends`) and its pcap record.
+fn write_frame(sink: &mut Sink, out: &Output, i: usize) {
+    let start = i
+        .checked_sub(1)
+        .and_then(|j| out.ends.get(j))
+        .map_or(0, |&e| e as usize);
+    let text = out
+        .ends
+        .get(i)
+        .and_then(|&end| out.text.get(start..end as usize))
+        .unwrap_or(&[]);
+    sink.write(text, out, i..i + 1);
 }

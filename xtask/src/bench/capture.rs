@@ -145,8 +145,27 @@ fn tools(bin: &Path, iface: &str, stats: &Path, wfile: &Path) -> Vec<Tool> {
             &["--backend", "xdp", "--xdp-mode", "generic", "-w", &w],
         ),
         nc(
+            "netcap xdp native -w /dev/null",
+            &[
+                "--backend",
+                "xdp",
+                "--xdp-mode",
+                "native",
+                "-w",
+                "/dev/null",
+            ],
+        ),
+        nc(
             "netcap afpacket -F none",
             &["--backend", "afpacket", "-F", "none"],
+        ),
+        nc(
+            "netcap afpacket -w /dev/null",
+            &["--backend", "afpacket", "-w", "/dev/null"],
+        ),
+        nc(
+            "netcap afpacket -F line, fanout over 2 workers",
+            &["--backend", "afpacket", "-F", "line", "--workers", "2"],
         ),
         td(
             "tcpdump -w /dev/null -B 16384",
@@ -205,13 +224,20 @@ struct Report<'a> {
     results: Vec<Summary>,
 }
 
-pub fn run(root: &Path, bin: &Path, out: &Path, machine: &Machine, quick: bool) -> Result<()> {
+pub fn run(
+    root: &Path,
+    bin: &Path,
+    out: &Path,
+    machine: &Machine,
+    opts: &super::Options,
+) -> Result<()> {
+    let quick = opts.quick;
     if !crate::is_root() {
         bail!("bench capture needs root (namespaces, veth, XDP): run it with sudo -E");
     }
     ensure_trafgen()?;
     let frames = if quick { FRAMES_QUICK } else { FRAMES_FULL };
-    let runs = if quick { 1 } else { 3 };
+    let runs = opts.runs.unwrap_or(if quick { 1 } else { 3 }).max(1);
     let step_secs = if quick { STEP_SECS_QUICK } else { STEP_SECS };
     let mut scenarios: Vec<Scenario> = SIZES
         .iter()
@@ -221,7 +247,7 @@ pub fn run(root: &Path, bin: &Path, out: &Path, machine: &Machine, quick: bool) 
             frames,
         })
         .collect();
-    for rate in RATES {
+    for rate in RATES.iter().copied().filter(|_| !opts.top_rate_only) {
         let n = ((rate as f64 * step_secs) as u64).min(frames);
         scenarios.push(Scenario {
             size: SIZES[0],
@@ -237,7 +263,13 @@ pub fn run(root: &Path, bin: &Path, out: &Path, machine: &Machine, quick: bool) 
 
     let veth = Veth::create()?;
     let veth_name = veth.host_if.clone();
-    let tools = tools(bin, &veth.host_if, &stats, &wfile);
+    let mut tools = tools(bin, &veth.host_if, &stats, &wfile);
+    if !opts.only.is_empty() {
+        tools.retain(|t| opts.only.iter().any(|o| t.name.contains(o.as_str())));
+        if tools.is_empty() {
+            bail!("--only matches no tool");
+        }
+    }
     let started = Instant::now();
     let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); tools.len()]; scenarios.len()];
     let result = (|| -> Result<()> {

@@ -1,0 +1,193 @@
+//! AF_PACKET fanout: each decoder thread reads its own socket of one `PACKET_FANOUT`
+//! group (the kernel spreads frames over the sockets by a symmetric flow hash), so
+//! there is no capture thread, no copy hand-off between threads, and the kernel side
+//! of each socket (its ring and lock) is separate too.
+//!
+//! ```text
+//!  socket 0 ring --> worker 0: fill, decode, print, flows --+
+//!  socket 1 ring --> worker 1: fill, decode, print, flows --+--> writer: merge by timestamp
+//! ```
+//!
+//! Order: frames of one socket come in timestamp order; the writer merges the workers'
+//! outputs by timestamp (see `merge`). For that each output carries a watermark: a
+//! frame stamped at `t` sits in the kernel's open block for at most the block timeout,
+//! so once a fill that started at `T` has drained the ring, the socket holds no frame
+//! stamped before `T - block timeout - slack`. A quiet worker sends watermark-only
+//! outputs every poll timeout, so the writer never waits on it for long.
+//!
+//! Stop: the driver sets [`Shared::stop`]; each worker detaches its socket
+//! (`Source::stop`), waits one block timeout so the last partly filled block is
+//! handed over, drains the ring and ends its stream.
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use crossbeam_channel::Receiver;
+
+use super::Work;
+use crate::{
+    capture::{self, CaptureCounters, Fill, Source},
+    filter::Filter,
+    packet::Batch,
+};
+
+/// Frame bytes per batch read from one socket (as the single-socket capture loop).
+const BATCH_BYTES: usize = 256 * 1024;
+/// Longest a worker waits for its socket before it sends a watermark anyway.
+const POLL: Duration = Duration::from_millis(10);
+/// Allowance for the kernel's block-retire timer firing late (it runs in jiffies).
+const SLACK: Duration = Duration::from_millis(20);
+
+/// State shared by the fanout workers and the driver.
+#[derive(Default)]
+pub struct Shared {
+    /// Set by the driver (signal, output closed) or a worker (socket error).
+    pub stop: AtomicBool,
+    /// Frames and bytes read so far (the live statistics line).
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    /// The first socket error, which ended the capture.
+    pub error: Mutex<Option<String>>,
+    /// The interface, for messages.
+    pub ifname: String,
+}
+
+/// What a fanout worker's socket did, for the summary.
+pub struct SourceResult {
+    pub counters: CaptureCounters,
+    pub delay_us: Option<hdrhistogram::Histogram<u64>>,
+    /// Frames the user-space filter re-check rejected.
+    pub rejected: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    Draining,
+    Done,
+}
+
+/// One worker's socket, read as a sequence of [`Work`] items.
+pub struct SocketInput {
+    source: Box<dyn Source>,
+    shared: Arc<Shared>,
+    recheck: Option<Filter>,
+    rejected: u64,
+    pool: Receiver<Batch>,
+    /// Block timeout plus slack: how far the watermark trails the clock.
+    lag_ns: u64,
+    block_timeout: Duration,
+    state: State,
+}
+
+impl SocketInput {
+    pub fn new(
+        source: Box<dyn Source>,
+        shared: Arc<Shared>,
+        recheck: Option<Filter>,
+        block_timeout: Duration,
+        pool: Receiver<Batch>,
+    ) -> Self {
+        Self {
+            source,
+            shared,
+            recheck,
+            rejected: 0,
+            pool,
+            lag_ns: (block_timeout + SLACK).as_nanos() as u64,
+            block_timeout,
+            state: State::Running,
+        }
+    }
+
+    /// The next batch (possibly empty, carrying only a watermark); `None` once the
+    /// socket is stopped and drained.
+    pub fn next_work(&mut self) -> Option<Work> {
+        if self.state == State::Done {
+            return None;
+        }
+        if self.state == State::Running && self.shared.stop.load(Ordering::Relaxed) {
+            self.source.stop();
+            std::thread::sleep(self.block_timeout + SLACK);
+            self.state = State::Draining;
+        }
+        let started = realtime_ns();
+        if self.state == State::Running {
+            if let Some(fd) = self.source.fd() {
+                // An error here (EINTR) only means the fill below finds nothing new.
+                let _ = capture::wait_readable(fd, POLL);
+            }
+        }
+        let mut batch = self
+            .pool
+            .try_recv()
+            .unwrap_or_else(|_| Batch::with_capacity(BATCH_BYTES + 65536, 2048));
+        let fill = self.source.fill(&mut batch, BATCH_BYTES);
+        let full = batch.bytes() >= BATCH_BYTES;
+        let ended = match fill {
+            Ok(Fill::Some) => self.state == State::Draining && !full,
+            Ok(Fill::End) => {
+                // The interface is gone: the other sockets end the same way.
+                if let Ok(mut first) = self.shared.error.lock() {
+                    first.get_or_insert_with(|| {
+                        format!("interface {} vanished", self.shared.ifname)
+                    });
+                }
+                self.shared.stop.store(true, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                if let Ok(mut first) = self.shared.error.lock() {
+                    first.get_or_insert_with(|| e.to_string());
+                }
+                self.shared.stop.store(true, Ordering::Relaxed);
+                true
+            }
+        };
+        if let Some(f) = &self.recheck {
+            self.rejected += f.retain(&mut batch);
+        }
+        self.shared
+            .frames
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.shared
+            .bytes
+            .fetch_add(batch.bytes() as u64, Ordering::Relaxed);
+        let watermark = if ended {
+            self.state = State::Done;
+            u64::MAX
+        } else if full {
+            // The ring may hold more: only what was read is known to be past.
+            batch
+                .len()
+                .checked_sub(1)
+                .and_then(|i| batch.get(i))
+                .map_or(0, |f| f.meta.ts_ns)
+        } else {
+            started.saturating_sub(self.lag_ns)
+        };
+        Some(Work {
+            seq: 0,
+            batch: Arc::new(batch),
+            watermark,
+        })
+    }
+
+    pub fn result(&self) -> SourceResult {
+        SourceResult {
+            counters: self.source.counters(),
+            delay_us: self.source.delay_us().cloned(),
+            rejected: self.rejected,
+        }
+    }
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
