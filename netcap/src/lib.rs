@@ -14,6 +14,12 @@
 //!  summary + --stats-json on stderr / file
 //! ```
 //!
+//! Two variations on that path, both chosen in `run::capture`:
+//! - nothing to decode (`-F none` or a plain `-w`, no flows): `pipeline::direct` counts
+//!   and writes each frame on the capture thread, straight from the kernel's ring;
+//! - AF_PACKET with N > 1 workers: `pipeline::fanout` gives each worker its own socket
+//!   of a `PACKET_FANOUT` group, and the writer merges their outputs by timestamp.
+//!
 //! Shutdown is a cascade: a signal (or `-c`, EOF, a write error) stops the source and
 //! detaches the kernel programs; the workers drain their queues; flows are flushed;
 //! sinks are flushed; the summary is printed.

@@ -18,7 +18,7 @@ use netcap_common::CbpfInsn;
 use crate::{
     capture::{
         self,
-        af_packet::{AfPacket, AfPacketConfig, DirectionFilter, DEFAULT_BLOCK_TIMEOUT_MS},
+        af_packet::{AfPacket, AfPacketConfig, DirectionFilter, Fanout, DEFAULT_BLOCK_SIZE},
         pcap_file::FileSource,
         xdp, CaptureCounters, Fill, Source,
     },
@@ -361,20 +361,27 @@ fn open_af_packet(
     }
     let sockets = sockets.max(1);
     cfg.buffer_bytes = xdp::ring_bytes_for(args.buffer_kib) as usize / sockets;
+    cfg.block_size = block_size_for(cfg.buffer_bytes);
     cfg.direction = match args.direction {
         DirectionArg::In => DirectionFilter::In,
         DirectionArg::Out => DirectionFilter::Out,
         DirectionArg::Both => DirectionFilter::Both,
     };
     if sockets > 1 {
-        // Group ids are per network namespace; the pid keeps two netcaps apart.
-        cfg.fanout = Some((std::process::id() & 0xffff) as u16);
+        // The first socket makes a group with an id no one else uses; the rest join it.
+        cfg.fanout = Some(Fanout::New);
     }
     let mut opened: Vec<Box<dyn Source>> = Vec::with_capacity(sockets);
     let mut ring_bytes = 0;
     for _ in 0..sockets {
         let src = AfPacket::open(cfg.clone())?;
         ring_bytes = src.ring_bytes();
+        if cfg.fanout == Some(Fanout::New) {
+            let id = src.fanout_id().ok_or_else(|| {
+                Error::Msg(format!("{ifname}: cannot read back the fanout group id"))
+            })?;
+            cfg.fanout = Some(Fanout::Join(id));
+        }
         opened.push(Box::new(src));
     }
     let what = if sockets > 1 {
@@ -390,6 +397,16 @@ fn open_af_packet(
         )
     };
     Ok((opened, what))
+}
+
+/// Block size for an AF_PACKET ring of `bytes`: about 8 blocks, so that the kernel
+/// always has free blocks while user space reads one, within 64 KiB (more than the
+/// largest snap length, 9216, plus headers) and 1 MiB (the default).
+fn block_size_for(bytes: usize) -> usize {
+    let eighth = (bytes / 8).max(1);
+    // The largest power of two not above an eighth of the ring.
+    let pow2 = 1usize << (usize::BITS - 1 - eighth.leading_zeros());
+    pow2.clamp(64 * 1024, DEFAULT_BLOCK_SIZE)
 }
 
 /// The capture loop for AF_PACKET fanout: the workers read their own sockets; this
@@ -413,7 +430,6 @@ fn capture_fanout(
         sources,
         shared.clone(),
         recheck,
-        Duration::from_millis(u64::from(DEFAULT_BLOCK_TIMEOUT_MS)),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -566,6 +582,7 @@ async fn drive(
     // Detach, then take what the kernel had already queued.
     source.stop();
     if left != Some(0) && !sink.closed() {
+        tokio::time::sleep(source.settle_time()).await;
         let _ = drain(source, sink, &mut left, &live, recheck);
     }
     Ok(ended)
@@ -591,18 +608,34 @@ fn drain(
     match sink {
         Sink::Pipeline(pipeline) => drain_to_pipeline(source, pipeline, left, live, recheck),
         Sink::Direct(direct, line_buffered) => {
+            // In rounds of a batch's worth of bytes: the ring gets its space back after
+            // each round (the XDP consumer position is published once per `visit`).
             let (mut frames, mut bytes) = (0u64, 0u64);
-            let fill = source.visit(&mut |frame| {
-                if direct.take(frame) {
-                    frames += 1;
-                    bytes += frame.data.len() as u64;
-                    if let Some(n) = left.as_mut() {
-                        *n = n.saturating_sub(1);
-                        return *n > 0;
+            let fill = loop {
+                let round_start = bytes;
+                let mut stopped = false;
+                let fill = source.visit(&mut |frame| {
+                    if direct.take(frame) {
+                        frames += 1;
+                        bytes += frame.data.len() as u64;
+                        if let Some(n) = left.as_mut() {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                stopped = true;
+                                return false;
+                            }
+                        }
                     }
+                    if direct.closed {
+                        stopped = true;
+                        return false;
+                    }
+                    bytes - round_start < BATCH_BYTES as u64
+                })?;
+                if fill == Fill::End || stopped || bytes - round_start < BATCH_BYTES as u64 {
+                    break fill;
                 }
-                true
-            })?;
+            };
             if *line_buffered && frames > 0 {
                 direct.flush();
             }

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use common::{eth_arp_request, eth_ipv4_icmp_echo, eth_ipv4_tcp, eth_ipv4_udp, test_mac};
-use netcap::capture::af_packet::{AfPacket, AfPacketConfig, DirectionFilter};
+use netcap::capture::af_packet::{AfPacket, AfPacketConfig, DirectionFilter, Fanout};
 use netcap::capture::{CaptureCounters, Fill, Source};
 use netcap::packet::{Batch, Direction, FrameMeta, LinkType};
 use netcap_common::CbpfInsn;
@@ -315,15 +315,16 @@ fn fanout_group_members_share_the_frames_without_overlap() {
         return;
     }
     let pair = common::VethPair::new();
-    let group = (std::process::id() & 0xffff) as u16;
-    let mut members: Vec<AfPacket> = (0..2)
-        .map(|_| {
-            let mut cfg = AfPacketConfig::new(&pair.host_if);
-            cfg.fanout = Some(group);
-            cfg.buffer_bytes = 2 << 20;
-            AfPacket::open(cfg).expect("join the fanout group")
-        })
-        .collect();
+    // The first member makes a group with a fresh id, the second joins it by that id.
+    let mut cfg = AfPacketConfig::new(&pair.host_if);
+    cfg.fanout = Some(Fanout::New);
+    cfg.buffer_bytes = 2 << 20;
+    let first = AfPacket::open(cfg.clone()).expect("make a fanout group");
+    let id = first.fanout_id().expect("the group has an id");
+    cfg.fanout = Some(Fanout::Join(id));
+    let second = AfPacket::open(cfg).expect("join the fanout group");
+    assert_eq!(second.fanout_id(), Some(id));
+    let mut members = vec![first, second];
     let frames = many_frames(120);
     common::send_frames(&pair.ns, &pair.ns_if, &frames);
     let mut all = Vec::new();

@@ -57,6 +57,13 @@ pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
 /// waits in a partly filled block on a quiet link before user space can see it.
 pub const DEFAULT_BLOCK_TIMEOUT_MS: u32 = 10;
 const ETH_P_8021Q: u16 = 0x8100;
+/// `ret #0`: a socket filter that takes no frame.
+const REJECT_ALL: CbpfInsn = CbpfInsn {
+    code: 0x06,
+    jt: 0,
+    jf: 0,
+    k: 0,
+};
 
 /// Which frames to keep by direction (tcpdump's `-Q in|out|inout`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,6 +84,16 @@ impl DirectionFilter {
     }
 }
 
+/// Which `PACKET_FANOUT` group a socket joins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fanout {
+    /// A new group with an id no other socket uses (`PACKET_FANOUT_FLAG_UNIQUEID`);
+    /// [`AfPacket::fanout_id`] tells the id for the other members.
+    New,
+    /// The group with this id (ids are per network namespace).
+    Join(u16),
+}
+
 /// What to open. Build with [`AfPacketConfig::new`] and adjust the fields.
 #[derive(Clone, Debug)]
 pub struct AfPacketConfig {
@@ -93,9 +110,9 @@ pub struct AfPacketConfig {
     /// Longest wait, in ms, before a partly filled block is handed to user space:
     /// see [`DEFAULT_BLOCK_TIMEOUT_MS`].
     pub block_timeout_ms: u32,
-    /// Join the `PACKET_FANOUT` group with this id (per network namespace), which
-    /// spreads frames over its member sockets by flow hash.
-    pub fanout: Option<u16>,
+    /// Join a `PACKET_FANOUT` group, which spreads frames over its member sockets by
+    /// a symmetric flow hash.
+    pub fanout: Option<Fanout>,
     pub direction: DirectionFilter,
     /// Classic BPF program run by the kernel before the ring (`SO_ATTACH_FILTER`).
     pub filter: Option<Vec<CbpfInsn>>,
@@ -153,6 +170,8 @@ pub struct AfPacket {
     /// Reused for frames whose VLAN tag is put back.
     scratch: Vec<u8>,
     stopped: bool,
+    /// `TPACKET_V3` block timeout (see [`Source::settle_time`]).
+    block_timeout_ms: u32,
     /// Kernel-to-`fill` delay per frame, in microseconds.
     delay: hdrhistogram::Histogram<u64>,
     /// Frames seen by `fill`, for sampling the delay.
@@ -204,10 +223,17 @@ impl AfPacket {
         let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
         sys::set_option(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_VERSION, &version)
             .map_err(|e| Error::io(on("setsockopt(PACKET_VERSION, TPACKET_V3)"), e))?;
-        // Before bind: no frame that the filter would reject ever enters the ring.
-        if let Some(prog) = &filter {
+        // Before bind: no frame that the filter would reject ever enters the ring. A
+        // fanout member takes nothing until it is in its group: between bind and the
+        // join its own hook would get copies of frames the group hands to another member.
+        let attach = |prog: &[CbpfInsn]| {
             sys::attach_filter(fd.as_fd(), prog)
-                .map_err(|e| Error::io(on("setsockopt(SO_ATTACH_FILTER)"), e))?;
+                .map_err(|e| Error::io(on("setsockopt(SO_ATTACH_FILTER)"), e))
+        };
+        if fanout.is_some() {
+            attach(&[REJECT_ALL])?;
+        } else if let Some(prog) = &filter {
+            attach(prog)?;
         }
         let ring = Ring::map(fd.as_fd(), geo, block_timeout_ms).map_err(|e| {
             let (n, size) = (geo.block_nr, geo.block_size);
@@ -236,10 +262,21 @@ impl AfPacket {
             if inbound_only {
                 flags |= libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
             }
-            let arg = u32::from(group) | ((libc::PACKET_FANOUT_HASH | flags) << 16);
-            sys::set_option(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_FANOUT, &arg).map_err(
-                |e| Error::io(on(&format!("setsockopt(PACKET_FANOUT, group {group})")), e),
-            )?;
+            let id = match group {
+                Fanout::New => {
+                    flags |= libc::PACKET_FANOUT_FLAG_UNIQUEID;
+                    0
+                }
+                Fanout::Join(id) => id,
+            };
+            let arg = u32::from(id) | ((libc::PACKET_FANOUT_HASH | flags) << 16);
+            sys::set_option(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)
+                .map_err(|e| Error::io(on(&format!("setsockopt(PACKET_FANOUT, {group:?})")), e))?;
+            match &filter {
+                Some(prog) => attach(prog)?,
+                None => sys::detach_filter(fd.as_fd())
+                    .map_err(|e| Error::io(on("setsockopt(SO_DETACH_FILTER)"), e))?,
+            }
         }
         if promisc {
             let mreq = libc::packet_mreq {
@@ -271,9 +308,15 @@ impl AfPacket {
             sums: Cell::new(KernelSums::default()),
             scratch: Vec::new(),
             stopped: false,
+            block_timeout_ms,
             delay: super::delay_histogram(),
             delay_seq: 0,
         })
+    }
+
+    /// The id of the fanout group the socket is in, if any.
+    pub fn fanout_id(&self) -> Option<u16> {
+        sys::fanout_id(self.fd.as_fd()).ok()
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -403,16 +446,10 @@ impl Source for AfPacket {
     /// already in the ring can still be read with `fill`; one block timeout later all
     /// of them are readable, and once they are read the counters are final.
     fn stop(&mut self) {
-        const RET_0: CbpfInsn = CbpfInsn {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        };
         if self.stopped {
             return;
         }
-        match sys::attach_filter(self.fd.as_fd(), &[RET_0]) {
+        match sys::attach_filter(self.fd.as_fd(), &[REJECT_ALL]) {
             Ok(()) => self.stopped = true,
             // Cannot happen on an open socket with a valid one-instruction program;
             // capture then simply goes on until the socket is closed.
@@ -425,6 +462,12 @@ impl Source for AfPacket {
 
     fn delay_us(&self) -> Option<&hdrhistogram::Histogram<u64>> {
         Some(&self.delay)
+    }
+
+    /// The kernel hands over a partly filled block one or two timer ticks after its
+    /// timeout (the retire timer runs in jiffies); allow for that and some lateness.
+    fn settle_time(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(2 * u64::from(self.block_timeout_ms) + 50)
     }
 
     /// See the module documentation for what each counter means here. A failed

@@ -79,6 +79,11 @@ pub trait Source: Send {
     /// Stops capturing (detaches kernel hooks); frames already queued can still be
     /// drained with `fill`, after which the counters are final.
     fn stop(&mut self) {}
+    /// After `stop` (or for a frame to become readable at all), the longest the kernel
+    /// may still hold a frame before `visit` can see it.
+    fn settle_time(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
     /// Kernel-to-user-space delay per frame in microseconds, where the source knows it.
     fn delay_us(&self) -> Option<&hdrhistogram::Histogram<u64>> {
         None

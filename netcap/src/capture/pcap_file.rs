@@ -47,6 +47,8 @@ pub struct FileSource {
     /// pcapng interfaces of the current section: link type and `if_tsresol`.
     interfaces: Vec<(LinkType, u8)>,
     done: bool,
+    /// A batch `visit` read but did not hand out completely, and the next frame.
+    unvisited: Option<(Batch, usize)>,
 }
 
 impl FileSource {
@@ -115,6 +117,7 @@ impl FileSource {
             frames: 0,
             interfaces: Vec::new(),
             done: false,
+            unvisited: None,
         })
     }
 
@@ -308,15 +311,25 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 impl Source for FileSource {
-    /// Reads up to one batch's worth of frames (256 KiB) and passes them to `f`; frames
-    /// of that batch after `f` returns false are dropped.
+    /// Reads up to one batch's worth of frames (256 KiB) and passes them to `f`; what
+    /// `f` did not take waits for the next call.
     fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
-        let mut batch = Batch::default();
-        let fill = self.fill(&mut batch, 256 * 1024)?;
-        for frame in batch.iter() {
+        let (mut batch, mut next) = self.unvisited.take().unwrap_or_default();
+        let mut fill = Fill::Some;
+        if next >= batch.len() {
+            batch.clear();
+            next = 0;
+            fill = self.fill(&mut batch, 256 * 1024)?;
+        }
+        while let Some(frame) = batch.get(next) {
+            next += 1;
             if !f(&frame) {
                 break;
             }
+        }
+        if next < batch.len() {
+            self.unvisited = Some((batch, next));
+            return Ok(Fill::Some);
         }
         Ok(fill)
     }
@@ -363,6 +376,29 @@ mod tests {
             f.extend_from_slice(data);
         }
         f
+    }
+
+    #[test]
+    fn visit_keeps_what_the_callback_did_not_take() {
+        let data: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 20]).collect();
+        let records: Vec<(&[u8], u32)> = data.iter().map(|d| (d.as_slice(), 20)).collect();
+        let mut src =
+            FileSource::from_reader("t".into(), Box::new(io::Cursor::new(pcap(&records))))
+                .expect("opens");
+        let mut got = Vec::new();
+        // Take one frame per call: every frame must still come, once, in order.
+        for _ in 0..20 {
+            let fill = src
+                .visit(&mut |f| {
+                    got.push(f.data[0]);
+                    false
+                })
+                .expect("visit");
+            if fill == Fill::End {
+                break;
+            }
+        }
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
     }
 
     fn read_all(bytes: Vec<u8>) -> Vec<(FrameMeta, Vec<u8>)> {

@@ -10,14 +10,15 @@
 //!
 //! Order: frames of one socket come in timestamp order; the writer merges the workers'
 //! outputs by timestamp (see `merge`). For that each output carries a watermark: a
-//! frame stamped at `t` sits in the kernel's open block for at most the block timeout,
-//! so once a fill that started at `T` has drained the ring, the socket holds no frame
-//! stamped before `T - block timeout - slack`. A quiet worker sends watermark-only
+//! frame stamped at `t` sits in the kernel's open block for at most the settle time
+//! (two block timeouts and some slack, `Source::settle_time`), so once a fill that
+//! started at `T` has drained the ring, the socket holds no frame stamped before
+//! `T - settle time`. A quiet worker sends watermark-only
 //! outputs every poll timeout, so the writer never waits on it for long.
 //!
 //! Stop: the driver sets [`Shared::stop`]; each worker detaches its socket
-//! (`Source::stop`), waits one block timeout so the last partly filled block is
-//! handed over, drains the ring and ends its stream.
+//! (`Source::stop`), waits the settle time so the last partly filled block is handed
+//! over, drains the ring and ends its stream.
 use std::{
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -39,8 +40,6 @@ use crate::{
 const BATCH_BYTES: usize = 256 * 1024;
 /// Longest a worker waits for its socket before it sends a watermark anyway.
 const POLL: Duration = Duration::from_millis(10);
-/// Allowance for the kernel's block-retire timer firing late (it runs in jiffies).
-const SLACK: Duration = Duration::from_millis(20);
 
 /// State shared by the fanout workers and the driver.
 #[derive(Default)]
@@ -78,9 +77,9 @@ pub struct SocketInput {
     recheck: Option<Filter>,
     rejected: u64,
     pool: Receiver<Batch>,
-    /// Block timeout plus slack: how far the watermark trails the clock.
-    lag_ns: u64,
-    block_timeout: Duration,
+    /// How long the kernel may hold a frame before it is readable
+    /// (`Source::settle_time`): how far the watermark trails the clock.
+    lag: Duration,
     state: State,
 }
 
@@ -89,17 +88,16 @@ impl SocketInput {
         source: Box<dyn Source>,
         shared: Arc<Shared>,
         recheck: Option<Filter>,
-        block_timeout: Duration,
         pool: Receiver<Batch>,
     ) -> Self {
+        let lag = source.settle_time();
         Self {
             source,
             shared,
             recheck,
             rejected: 0,
             pool,
-            lag_ns: (block_timeout + SLACK).as_nanos() as u64,
-            block_timeout,
+            lag,
             state: State::Running,
         }
     }
@@ -112,7 +110,7 @@ impl SocketInput {
         }
         if self.state == State::Running && self.shared.stop.load(Ordering::Relaxed) {
             self.source.stop();
-            std::thread::sleep(self.block_timeout + SLACK);
+            std::thread::sleep(self.lag);
             self.state = State::Draining;
         }
         let started = realtime_ns();
@@ -168,7 +166,7 @@ impl SocketInput {
                 .and_then(|i| batch.get(i))
                 .map_or(0, |f| f.meta.ts_ns)
         } else {
-            started.saturating_sub(self.lag_ns)
+            started.saturating_sub(self.lag.as_nanos() as u64)
         };
         Some(Work {
             seq: 0,

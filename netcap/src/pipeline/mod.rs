@@ -205,7 +205,6 @@ impl Pipeline {
         sockets: Vec<Box<dyn crate::capture::Source>>,
         shared: Arc<fanout::Shared>,
         recheck: Option<crate::filter::Filter>,
-        block_timeout: std::time::Duration,
     ) -> Self {
         let (pool_tx, pool_rx) = bounded::<Batch>(POOL_BATCHES);
         let inputs = sockets
@@ -215,7 +214,6 @@ impl Pipeline {
                     source,
                     shared.clone(),
                     recheck.clone(),
-                    block_timeout,
                     pool_rx.clone(),
                 )))
             })

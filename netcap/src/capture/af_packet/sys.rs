@@ -96,6 +96,22 @@ pub(super) fn take_stats(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
     Ok((st.tp_packets, st.tp_drops))
 }
 
+/// The id of the `PACKET_FANOUT` group the socket is in (as the kernel chose it).
+pub(super) fn fanout_id(fd: BorrowedFd<'_>) -> io::Result<u16> {
+    let arg = get_option(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, 0 as libc::c_int)?;
+    Ok((arg & 0xffff) as u16)
+}
+
+/// `SO_DETACH_FILTER`: from now on the socket takes every frame.
+pub(super) fn detach_filter(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_option(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_DETACH_FILTER,
+        &(0 as libc::c_int),
+    )
+}
+
 /// Reads and clears the socket's pending error (`SO_ERROR`); 0 when none.
 pub(super) fn take_error(fd: BorrowedFd<'_>) -> io::Result<i32> {
     get_option(fd, libc::SOL_SOCKET, libc::SO_ERROR, 0 as libc::c_int)
