@@ -37,6 +37,11 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// Longest the capture loop sleeps without checking the ring: the latency of a frame
 /// that does not trigger a wake-up (the kernel wakes us at 1/8 ring fill).
 const TICK: Duration = Duration::from_millis(10);
+/// The same when nothing is printed (`-F none`, `-w` alone) and `-l` is not given:
+/// nobody watches the latency, and each wake-up costs some 40 us of CPU on a VM
+/// (timer programming), which at 50 kpps is most of the cost of a frame. This is also
+/// the AF_PACKET block timeout then. libpcap uses 1000 ms for both.
+const QUIET_TICK: Duration = Duration::from_millis(100);
 
 /// The text format and destinations chosen by the common options.
 struct Outputs {
@@ -241,6 +246,11 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     } else {
         1
     };
+    let tick = if decodes(common) || common.line_buffered {
+        TICK
+    } else {
+        QUIET_TICK
+    };
     let (mut sources, backend): (Vec<Box<dyn Source>>, String) = match args.backend {
         BackendArg::Xdp | BackendArg::Auto => {
             let cfg = xdp::XdpConfig {
@@ -261,14 +271,30 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 Err(e) if args.backend == BackendArg::Auto => {
                     eprintln!("netcap: XDP unavailable: {e}; falling back to AF_PACKET");
                     recheck = compiled.clone().map(|f| (f, 0));
-                    open_af_packet(args, &ifname, ifindex, snaplen, &afp_kernel_filter, sockets)?
+                    open_af_packet(
+                        args,
+                        &ifname,
+                        ifindex,
+                        snaplen,
+                        &afp_kernel_filter,
+                        sockets,
+                        tick,
+                    )?
                 }
                 Err(e) => return Err(e),
             }
         }
         BackendArg::Afpacket => {
             recheck = compiled.clone().map(|f| (f, 0));
-            open_af_packet(args, &ifname, ifindex, snaplen, &afp_kernel_filter, sockets)?
+            open_af_packet(
+                args,
+                &ifname,
+                ifindex,
+                snaplen,
+                &afp_kernel_filter,
+                sockets,
+                tick,
+            )?
         }
     };
     eprintln!("netcap: capturing with {backend}, snap length {snaplen}");
@@ -299,6 +325,7 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
             &mut *source,
             &mut sink,
             common,
+            tick,
             live.clone(),
             &mut recheck,
         ))?
@@ -345,9 +372,11 @@ fn open_af_packet(
     snaplen: u32,
     filter: &[CbpfInsn],
     sockets: usize,
+    block_timeout: Duration,
 ) -> Result<(Vec<Box<dyn Source>>, String), Error> {
     let mut cfg = AfPacketConfig::new(ifname);
     cfg.ifindex = Some(ifindex);
+    cfg.block_timeout_ms = u32::try_from(block_timeout.as_millis()).unwrap_or(u32::MAX);
     cfg.snaplen = snaplen;
     if !filter.is_empty() {
         if !crate::filter::cbpf::forward_only(filter) {
@@ -529,6 +558,7 @@ async fn drive(
     source: &mut dyn Source,
     sink: &mut Sink,
     common: &CommonArgs,
+    tick: Duration,
     live: Arc<LiveCounters>,
     recheck: &mut Option<(Filter, u64)>,
 ) -> Result<Option<String>, Error> {
@@ -565,7 +595,7 @@ async fn drive(
                     None => std::future::pending().await,
                 }
             } => { let _ = ready; }
-            _ = tokio::time::sleep(TICK) => {}
+            _ = tokio::time::sleep(tick) => {}
         }
         match drain(source, sink, &mut left, &live, recheck) {
             Ok(true) => {}

@@ -51,7 +51,7 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
         /// Capture: only the tools whose name contains this (repeatable), e.g. "-F none".
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         only: Vec<String>,
         /// Capture: only the top-rate scenarios, not the stepped rates.
         #[arg(long)]
