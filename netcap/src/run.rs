@@ -251,6 +251,10 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     } else {
         QUIET_TICK
     };
+    let af_packet = || {
+        let filter = &afp_kernel_filter;
+        open_af_packet(args, &ifname, ifindex, snaplen, filter, sockets, tick)
+    };
     let (mut sources, backend): (Vec<Box<dyn Source>>, String) = match args.backend {
         BackendArg::Xdp | BackendArg::Auto => {
             let cfg = xdp::XdpConfig {
@@ -271,30 +275,14 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 Err(e) if args.backend == BackendArg::Auto => {
                     eprintln!("netcap: XDP unavailable: {e}; falling back to AF_PACKET");
                     recheck = compiled.clone().map(|f| (f, 0));
-                    open_af_packet(
-                        args,
-                        &ifname,
-                        ifindex,
-                        snaplen,
-                        &afp_kernel_filter,
-                        sockets,
-                        tick,
-                    )?
+                    af_packet()?
                 }
                 Err(e) => return Err(e),
             }
         }
         BackendArg::Afpacket => {
             recheck = compiled.clone().map(|f| (f, 0));
-            open_af_packet(
-                args,
-                &ifname,
-                ifindex,
-                snaplen,
-                &afp_kernel_filter,
-                sockets,
-                tick,
-            )?
+            af_packet()?
         }
     };
     eprintln!("netcap: capturing with {backend}, snap length {snaplen}");

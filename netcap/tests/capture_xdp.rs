@@ -105,6 +105,12 @@ fn turtle_output_of_live_frames_matches_the_reference_decoder() {
 
 /// Distinct UDP frames, numbered in the payload.
 fn numbered_frames(n: usize, size: usize) -> Vec<Vec<u8>> {
+    numbered_flows(n, size, 7)
+}
+
+/// `n` UDP frames of `size` bytes, numbered in their payload, over `flows` source ports
+/// (1000, 1001, ...) taken in turn.
+fn numbered_flows(n: usize, size: usize, flows: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {
             let mut payload = vec![(i % 251) as u8; size.saturating_sub(42)];
@@ -114,7 +120,7 @@ fn numbered_frames(n: usize, size: usize) -> Vec<Vec<u8>> {
                 test_mac(2),
                 A,
                 B,
-                1000 + (i % 7) as u16,
+                1000 + (i % flows) as u16,
                 9,
                 &payload,
             )
@@ -580,21 +586,7 @@ fn af_packet_fanout_spreads_flows_over_workers_and_keeps_capture_order() {
         return;
     }
     // 64 flows (source ports), so both sockets of the group get some.
-    let frames: Vec<Vec<u8>> = (0..3000usize)
-        .map(|i| {
-            let mut payload = vec![0u8; 60];
-            payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
-            eth_ipv4_udp(
-                test_mac(1),
-                test_mac(2),
-                A,
-                B,
-                2000 + (i % 64) as u16,
-                9,
-                &payload,
-            )
-        })
-        .collect();
+    let frames = numbered_flows(3000, 102, 64);
     let veth = VethPair::new();
     let run = netcap_proc::capture_to_files(
         &[
@@ -642,7 +634,7 @@ fn af_packet_fanout_spreads_flows_over_workers_and_keeps_capture_order() {
         .collect();
     assert_eq!(lines.len(), frames.len());
     for (i, line) in lines.iter().enumerate() {
-        let port = format!(".{} > ", 2000 + i % 64);
+        let port = format!(".{} > ", 1000 + i % 64);
         assert!(line.contains(&port), "line {i} is not frame {i}'s: {line}");
     }
 }
