@@ -588,6 +588,8 @@ fn af_packet_fanout_spreads_flows_over_workers_and_keeps_capture_order() {
     // 64 flows (source ports), so both sockets of the group get some.
     let frames = numbered_flows(3000, 102, 64);
     let veth = VethPair::new();
+    let dir = netcap_proc::tempdir();
+    let flows_json = dir.join("flows.json");
     let run = netcap_proc::capture_to_files(
         &[
             "capture",
@@ -601,6 +603,8 @@ fn af_packet_fanout_spreads_flows_over_workers_and_keeps_capture_order() {
             "2",
             "-F",
             "line",
+            "--flows-json",
+            flows_json.to_str().expect("utf-8"),
         ],
         || common::send_frames(&veth.ns, &veth.ns_if, &frames),
         true,
@@ -637,4 +641,25 @@ fn af_packet_fanout_spreads_flows_over_workers_and_keeps_capture_order() {
         let port = format!(".{} > ", 1000 + i % 64);
         assert!(line.contains(&port), "line {i} is not frame {i}'s: {line}");
     }
+    // Flow statistics across the fanout workers: 64 flows, 3000/64 frames each (+1 for
+    // the first 3000 % 64), each flow counted whole in one place.
+    let text = std::fs::read_to_string(&flows_json).expect("flows file");
+    let mut per_port: Vec<(u64, u64)> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            let packets =
+                v["packets_ab"].as_u64().unwrap_or(0) + v["packets_ba"].as_u64().unwrap_or(0);
+            let port = v["a_port"]
+                .as_u64()
+                .unwrap_or(0)
+                .max(v["b_port"].as_u64().unwrap_or(0));
+            (port, packets)
+        })
+        .collect();
+    per_port.sort_unstable();
+    let expected: Vec<(u64, u64)> = (0..64u64)
+        .map(|p| (1000 + p, 3000 / 64 + u64::from(p < 3000 % 64)))
+        .collect();
+    assert_eq!(per_port, expected, "{text}");
 }
