@@ -78,6 +78,7 @@ impl Report {
             "decoded": d.decoded,
             "written": i.finished.written,
             "malformed": d.malformed,
+            "decoder_panics": d.panicked,
             "bytes": d.bytes,
             "wire_bytes": d.wire_bytes,
             "elapsed_s": secs,
@@ -136,6 +137,13 @@ impl Report {
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
             s.push_str(&format!("malformed or truncated: {}\n", parts.join(", ")));
+        }
+        if i.finished.decode.panicked > 0 {
+            s.push_str(&format!(
+                "{} frames not printed: the decoder panicked on them (a bug in netcap; \
+                 please report it with the frames, -w keeps them)\n",
+                i.finished.decode.panicked
+            ));
         }
         if i.finished.pcap_skipped > 0 {
             s.push_str(&format!(

@@ -63,6 +63,8 @@ pub struct DecodeStats {
     pub wire_bytes: u64,
     /// Frames whose decoding stopped at a truncated or invalid header, by layer.
     pub malformed: BTreeMap<String, u64>,
+    /// Frames the decoder or printer panicked on (a bug): counted, not printed.
+    pub panicked: u64,
 }
 
 impl DecodeStats {
@@ -72,8 +74,10 @@ impl DecodeStats {
             bytes,
             wire_bytes,
             malformed,
+            panicked,
         } = other;
         self.decoded += decoded;
+        self.panicked += panicked;
         self.bytes += bytes;
         self.wire_bytes += wire_bytes;
         for (k, v) in malformed {
@@ -424,35 +428,24 @@ impl WorkerCtx {
             });
             let mut ends = Vec::with_capacity(if self.merge { batch.len() } else { 0 });
             for frame in batch.iter() {
-                let d = decode::decode(&frame);
-                stats.decoded += 1;
                 stats.bytes += frame.data.len() as u64;
                 stats.wire_bytes += u64::from(frame.meta.orig_len);
                 size_counts.add(frame.data.len());
-                if let Some(layer) = d.malformed() {
-                    malformed[layer_index(layer)] += 1;
-                }
-                if let Some(p) = self.printer.as_mut() {
-                    p.print(&frame, &d, &mut text);
+                // A decoder bug on one odd frame must not end the capture: the frame
+                // loses its text and flow update, is counted, and the run goes on.
+                let start = text.len();
+                let one = std::panic::AssertUnwindSafe(|| {
+                    self.decode_one(&frame, &mut text, &mut malformed, &mut outbox)
+                });
+                match std::panic::catch_unwind(one) {
+                    Ok(()) => stats.decoded += 1,
+                    Err(_) => {
+                        text.truncate(start);
+                        stats.panicked += 1;
+                    }
                 }
                 if self.merge {
                     ends.push(text.len() as u32);
-                }
-                if let Some((table, tuple)) =
-                    self.flows.as_mut().and_then(|t| Some((t, d.flow_tuple()?)))
-                {
-                    let update = FlowUpdate {
-                        tuple,
-                        tcp_flags: d.tcp_flags(),
-                        wire_len: frame.meta.orig_len,
-                        ts_ns: frame.meta.ts_ns,
-                    };
-                    let shard = crate::flow::shard_of(&tuple, self.shards);
-                    if shard == self.me {
-                        update.apply(table);
-                    } else {
-                        outbox[shard].push(update);
-                    }
                 }
             }
             for (shard, updates) in outbox.iter_mut().enumerate() {
@@ -493,6 +486,38 @@ impl WorkerCtx {
             sizes: size_counts.histogram(),
             flows: self.flows,
             source,
+        }
+    }
+
+    /// Decodes one frame, prints it into `text` and updates (or routes) its flow.
+    #[inline]
+    fn decode_one(
+        &mut self,
+        frame: &crate::packet::Frame<'_>,
+        text: &mut Vec<u8>,
+        malformed: &mut [u64; LAYERS.len()],
+        outbox: &mut [Vec<FlowUpdate>],
+    ) {
+        let d = decode::decode(frame);
+        if let Some(layer) = d.malformed() {
+            malformed[layer_index(layer)] += 1;
+        }
+        if let Some(p) = self.printer.as_mut() {
+            p.print(frame, &d, text);
+        }
+        if let Some((table, tuple)) = self.flows.as_mut().and_then(|t| Some((t, d.flow_tuple()?))) {
+            let update = FlowUpdate {
+                tuple,
+                tcp_flags: d.tcp_flags(),
+                wire_len: frame.meta.orig_len,
+                ts_ns: frame.meta.ts_ns,
+            };
+            let shard = crate::flow::shard_of(&tuple, self.shards);
+            if shard == self.me {
+                update.apply(table);
+            } else {
+                outbox[shard].push(update);
+            }
         }
     }
 
