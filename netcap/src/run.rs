@@ -50,7 +50,7 @@ struct Outputs {
     pcap: Option<PcapSink<Box<dyn Write + Send>>>,
 }
 
-fn outputs(common: &CommonArgs, snaplen: u32) -> Result<Outputs, Error> {
+fn outputs(common: &CommonArgs, snaplen: u32, link: Option<LinkType>) -> Result<Outputs, Error> {
     let pcap_to_stdout = common
         .write
         .as_deref()
@@ -83,6 +83,10 @@ fn outputs(common: &CommonArgs, snaplen: u32) -> Result<Outputs, Error> {
             Some(PcapSink::new(w, common.pcapng, snaplen))
         }
     };
+    let mut pcap = pcap;
+    if let Some(p) = pcap.as_mut() {
+        p.link_hint = link;
+    }
     let text_out = (format != Format::None).then(stdout_box);
     Ok(Outputs {
         format,
@@ -159,7 +163,7 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
             }
         );
     }
-    let outs = outputs(common, snaplen)?;
+    let outs = outputs(common, snaplen, source.link_type())?;
     let started = Instant::now();
     let mut pipeline = start_pipeline(common, outs, false);
     let mut left = common.count;
@@ -286,7 +290,7 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
         }
     };
     eprintln!("netcap: capturing with {backend}, snap length {snaplen}");
-    let outs = outputs(common, snaplen)?;
+    let outs = outputs(common, snaplen, sources.first().and_then(|s| s.link()))?;
     let started = Instant::now();
     if sources.len() > 1 {
         let recheck = recheck.map(|(f, _)| f);

@@ -663,3 +663,44 @@ fn af_packet_fanout_spreads_flows_over_workers_and_keeps_capture_order() {
         .collect();
     assert_eq!(per_port, expected, "{text}");
 }
+
+#[test]
+fn frames_still_in_an_open_af_packet_block_at_sigint_are_captured() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    // A few frames fill no block: they wait in the open one for the block timeout
+    // (100 ms with -F none). SIGINT right after sending must still get every one of
+    // them into the file and the counts, not leave them in `seen` only.
+    let frames = numbered_frames(20, 100);
+    let veth = VethPair::new();
+    let dir = netcap_proc::tempdir();
+    let (pcap, stats) = (dir.join("out.pcap"), dir.join("stats.json"));
+    let nc = Netcap::start(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "--backend",
+        "afpacket",
+        "--direction",
+        "in",
+        "-w",
+        pcap.to_str().expect("utf-8"),
+        "--stats-json",
+        stats.to_str().expect("utf-8"),
+    ]);
+    common::send_frames(&veth.ns, &veth.ns_if, &frames);
+    nc.signal(libc::SIGINT);
+    let out = nc.wait();
+    assert!(out.status.success(), "{}", out.stderr);
+    let got = read_pcap(&pcap);
+    assert_eq!(got.len(), frames.len(), "{}", out.stderr);
+    for (i, ((_, data), sent)) in got.iter().zip(&frames).enumerate() {
+        assert_eq!(data, sent, "frame {i} differs");
+    }
+    let s = netcap_proc::stats(&stats);
+    assert_eq!(s["seen"], 20, "{s}");
+    assert_eq!(s["captured"], 20, "{s}");
+    assert_eq!(s["lost"], 0, "{s}");
+}

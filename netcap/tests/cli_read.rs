@@ -142,6 +142,39 @@ fn pcap_written_to_stdout_is_read_back_identically_by_tcpdump_and_netcap() {
     assert_eq!(read_pcap(&ng), read_pcap(&src));
 }
 
+#[test]
+fn a_filter_that_keeps_nothing_still_writes_a_valid_empty_file() {
+    let dir = tempdir();
+    let src = golden("ipv4_tcp_http_xml_tso.pcap");
+    for (name, extra) in [("empty.pcap", None), ("empty.pcapng", Some("--pcapng"))] {
+        let path = dir.join(name);
+        let mut args = vec![
+            "read",
+            src.to_str().expect("utf-8"),
+            "-w",
+            path.to_str().expect("utf-8"),
+        ];
+        args.extend(extra);
+        args.extend(["udp", "port", "4"]);
+        let out = Netcap::run(&args);
+        assert!(out.status.success(), "{}", out.stderr);
+        // A header and no records, as tcpdump writes: readable by every reader.
+        assert_eq!(read_pcap(&path), Vec::new(), "{name}");
+        if which("tcpdump") {
+            let o = Command::new("tcpdump")
+                .args(["-nn", "-r"])
+                .arg(&path)
+                .output()
+                .expect("tcpdump");
+            assert!(
+                o.status.success(),
+                "tcpdump -r {name}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}
+
 fn which(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])

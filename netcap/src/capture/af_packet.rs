@@ -464,6 +464,10 @@ impl Source for AfPacket {
         Some(&self.delay)
     }
 
+    fn link(&self) -> Option<LinkType> {
+        Some(self.link)
+    }
+
     /// The kernel hands over a partly filled block one or two timer ticks after its
     /// timeout (the retire timer runs in jiffies); allow for that and some lateness.
     fn settle_time(&self) -> std::time::Duration {

@@ -84,6 +84,10 @@ pub trait Source: Send {
     fn settle_time(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
+    /// The link type of every frame, when the source has a single one.
+    fn link(&self) -> Option<crate::packet::LinkType> {
+        None
+    }
     /// Kernel-to-user-space delay per frame in microseconds, where the source knows it.
     fn delay_us(&self) -> Option<&hdrhistogram::Histogram<u64>> {
         None

@@ -351,6 +351,10 @@ impl Source for FileSource {
         None
     }
 
+    fn link(&self) -> Option<LinkType> {
+        self.link_type()
+    }
+
     fn counters(&self) -> CaptureCounters {
         CaptureCounters {
             seen: self.frames,

@@ -331,6 +331,10 @@ impl Source for XdpSource {
         Some(&self.delay_us)
     }
 
+    fn link(&self) -> Option<LinkType> {
+        Some(LinkType::Ethernet)
+    }
+
     fn counters(&self) -> CaptureCounters {
         CaptureCounters {
             seen: self.counter(Counter::Seen),

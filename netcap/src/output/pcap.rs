@@ -42,6 +42,9 @@ pub struct PcapSink<W: Write> {
     snaplen: u32,
     /// Frames not written because their link type differs from the pcap file's.
     pub skipped_link: u64,
+    /// The source's link type, when it has one: lets a flush before the first frame
+    /// (`-l`, or a run that captured nothing) write a valid, empty file, as tcpdump does.
+    pub link_hint: Option<LinkType>,
 }
 
 impl<W: Write> PcapSink<W> {
@@ -51,6 +54,7 @@ impl<W: Write> PcapSink<W> {
             pcapng,
             snaplen,
             skipped_link: 0,
+            link_hint: None,
         }
     }
 
@@ -99,19 +103,7 @@ impl<W: Write> PcapSink<W> {
                 out.write_all(frame.data)
             }
             Inner::PcapNg { out, links } => {
-                let id = match links.iter().position(|&l| l == frame.meta.link) {
-                    Some(i) => i,
-                    None => {
-                        let idb = InterfaceDescriptionBlock {
-                            linktype: DataLink::from(frame.meta.link.to_linktype()),
-                            snaplen: self.snaplen,
-                            options: vec![InterfaceDescriptionOption::IfTsResol(9)],
-                        };
-                        out.write_pcapng_block(idb).map_err(to_io)?;
-                        links.push(frame.meta.link);
-                        links.len() - 1
-                    }
-                };
+                let id = interface_id(out, links, frame.meta.link, self.snaplen)?;
                 let epb = EnhancedPacketBlock {
                     interface_id: id as u32,
                     timestamp: Duration::from_nanos(frame.meta.ts_ns),
@@ -126,12 +118,39 @@ impl<W: Write> PcapSink<W> {
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
+        if let (Inner::Pending(_), Some(link)) = (&self.inner, self.link_hint) {
+            self.start(link)?;
+            // libpcap refuses a pcapng file without an interface block.
+            if let Inner::PcapNg { out, links } = &mut self.inner {
+                interface_id(out, links, link, self.snaplen)?;
+            }
+        }
         match &mut self.inner {
             Inner::Pending(out) | Inner::Pcap { out, .. } => out.flush(),
             Inner::PcapNg { out, .. } => out.get_mut().flush(),
             Inner::Failed => Ok(()),
         }
     }
+}
+
+/// The pcapng interface id for `link`, writing its interface block the first time.
+fn interface_id<W: Write>(
+    out: &mut PcapNgWriter<W>,
+    links: &mut Vec<LinkType>,
+    link: LinkType,
+    snaplen: u32,
+) -> std::io::Result<usize> {
+    if let Some(i) = links.iter().position(|&l| l == link) {
+        return Ok(i);
+    }
+    let idb = InterfaceDescriptionBlock {
+        linktype: DataLink::from(link.to_linktype()),
+        snaplen,
+        options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+    };
+    out.write_pcapng_block(idb).map_err(to_io)?;
+    links.push(link);
+    Ok(links.len() - 1)
 }
 
 fn to_io(e: pcap_file::PcapError) -> std::io::Error {
