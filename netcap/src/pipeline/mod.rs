@@ -20,15 +20,17 @@
 //!   worker drains its flow channel before taking a new batch, so what is in flight is
 //!   bounded by the batches in flight.
 //!
-//! Shutdown: dropping the job senders lets workers finish their queues; they meet at a
-//! barrier (so every cross-shard flow update has been sent), drain their flow channels,
-//! and hand their tables and counters back; the writer ends when all workers are gone.
+//! Shutdown: dropping the job senders lets workers finish their queues; each then drops
+//! its flow senders and drains its own flow channel until every worker has done so (so
+//! every cross-shard update has arrived), and hands its table and counters back; the
+//! writer ends when all workers are gone. A worker that panics drops its senders while
+//! unwinding, so the others still finish; its lost batch is skipped by the writer.
 use std::{
     collections::BTreeMap,
     io::Write,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Barrier,
+        Arc,
     },
     thread::JoinHandle,
 };
@@ -235,7 +237,6 @@ impl Pipeline {
         let n = inputs.len().max(1);
         let (out_tx, out_rx) = bounded::<Output>(n * QUEUE_PER_WORKER);
         let output_closed = Arc::new(AtomicBool::new(false));
-        let barrier = Arc::new(Barrier::new(n));
         let flow_channels: Vec<_> = (0..n).map(|_| unbounded::<Vec<FlowUpdate>>()).collect();
         let flow_txs: Vec<Sender<Vec<FlowUpdate>>> =
             flow_channels.iter().map(|(tx, _)| tx.clone()).collect();
@@ -253,7 +254,6 @@ impl Pipeline {
                 flow_rx,
                 flow_txs: flow_txs.clone(),
                 out: out_tx.clone(),
-                barrier: barrier.clone(),
                 printer: output::printer(cfg.format),
                 flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
             };
@@ -403,13 +403,17 @@ struct WorkerCtx {
     flow_rx: Receiver<Vec<FlowUpdate>>,
     flow_txs: Vec<Sender<Vec<FlowUpdate>>>,
     out: Sender<Output>,
-    barrier: Arc<Barrier>,
     printer: Option<Box<dyn output::Printer>>,
     flows: Option<FlowTable>,
 }
 
 impl WorkerCtx {
     fn run(mut self, mut input: Input) -> WorkerResult {
+        let _end = StreamEnd {
+            out: self.out.clone(),
+            stream: self.me,
+            merge: self.merge,
+        };
         let mut stats = DecodeStats::default();
         let mut size_counts = SizeCounts::new();
         let mut outbox: Vec<Vec<FlowUpdate>> = vec![Vec::new(); self.shards];
@@ -470,10 +474,16 @@ impl WorkerCtx {
             Input::Jobs(_) => None,
         };
         drop(input);
-        // Every worker has sent its last cross-shard update once all pass the barrier.
+        // The channel ends once every worker has dropped its senders: after their last
+        // cross-shard update.
         self.flow_txs.clear();
-        self.barrier.wait();
-        self.apply_remote_flows();
+        while let Ok(updates) = self.flow_rx.recv() {
+            if let Some(table) = self.flows.as_mut() {
+                for u in &updates {
+                    u.apply(table);
+                }
+            }
+        }
         for (i, n) in malformed.iter().enumerate() {
             if *n > 0 {
                 stats
@@ -588,6 +598,29 @@ impl Drop for Recycle<'_> {
     }
 }
 
+/// Tells the merging writer that a fanout worker's stream has ended, also when the
+/// worker panicked (on drop): otherwise the writer would wait for it forever.
+struct StreamEnd {
+    out: Sender<Output>,
+    stream: usize,
+    merge: bool,
+}
+
+impl Drop for StreamEnd {
+    fn drop(&mut self) {
+        if self.merge {
+            let _ = self.out.send(Output {
+                seq: 0,
+                stream: self.stream,
+                text: Vec::new(),
+                ends: Vec::new(),
+                watermark: u64::MAX,
+                batch: Arc::new(Batch::default()),
+            });
+        }
+    }
+}
+
 /// The writer's destinations and what happened to them.
 struct Sink {
     text_out: Option<Box<dyn Write + Send>>,
@@ -680,6 +713,11 @@ fn writer(
                 sink.write(&out.text, &out, 0..out.batch.len());
                 sink.flush_line();
             }
+        }
+        // Only a worker that panicked leaves a gap: write what came after it.
+        for (_, out) in std::mem::take(&mut pending) {
+            let out = recycled(out, &pool);
+            sink.write(&out.text, &out, 0..out.batch.len());
         }
         return sink.finish();
     };
