@@ -366,9 +366,7 @@ impl Source for AfPacket {
         let mut progressed = false;
         // One clock read per call, not per frame: the delay includes the time spent
         // in this call, at most one batch's worth.
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let now_ns = super::realtime_ns();
         let snap = self.snaplen as usize;
         'blocks: for _ in 0..self.ring.geometry().block_nr {
             let Some((first, count)) = self.ring.block_frames(self.cursor.block) else {

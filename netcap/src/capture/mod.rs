@@ -151,3 +151,10 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> std::i
     }
     Ok(n > 0 && pfd.revents & libc::POLLIN != 0)
 }
+
+/// The wall clock in nanoseconds since the UNIX epoch (0 if it is set before 1970).
+pub fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

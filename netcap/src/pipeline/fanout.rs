@@ -29,15 +29,13 @@ use std::{
 
 use crossbeam_channel::Receiver;
 
-use super::Work;
+use super::{Work, BATCH_BYTES};
 use crate::{
     capture::{self, CaptureCounters, Fill, Source},
     filter::Filter,
     packet::Batch,
 };
 
-/// Frame bytes per batch read from one socket (as the single-socket capture loop).
-const BATCH_BYTES: usize = 256 * 1024;
 /// Longest a worker waits for its socket before it sends a watermark anyway.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -113,7 +111,7 @@ impl SocketInput {
             std::thread::sleep(self.lag);
             self.state = State::Draining;
         }
-        let started = realtime_ns();
+        let started = capture::realtime_ns();
         if self.state == State::Running {
             if let Some(fd) = self.source.fd() {
                 // An error here (EINTR) only means the fill below finds nothing new.
@@ -182,10 +180,4 @@ impl SocketInput {
             rejected: self.rejected,
         }
     }
-}
-
-fn realtime_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }

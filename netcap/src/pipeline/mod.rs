@@ -50,6 +50,10 @@ use crate::{
     packet::Batch,
 };
 
+/// Most frame bytes put in one batch: large enough to amortise a hand-off, small
+/// enough (with 8 batches queued per worker) to keep queued memory at a few MiB.
+pub const BATCH_BYTES: usize = 256 * 1024;
+
 /// Batches queued per worker. With batches of up to 256 KiB this bounds the queued
 /// frame data at about 2 MiB per worker, while absorbing a few ms of bursts.
 const QUEUE_PER_WORKER: usize = 8;
