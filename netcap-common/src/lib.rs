@@ -8,16 +8,18 @@
 //! `SIZE_CLASSES[i]` bytes of frame data, of which the first `cap_len` are valid.
 #![no_std]
 
-/// The largest frame netcap captures whole: a 9000-byte jumbo payload plus headers.
-pub const MAX_SNAPLEN: u32 = 9216;
+/// The largest snap length, and the default: tcpdump's (`MAXIMUM_SNAPLEN`, 262,144).
+/// GSO/GRO super-frames (64 KiB, or more with BIG TCP) are captured whole below it.
+pub const MAX_SNAPLEN: u32 = 262_144;
 
 /// Data capacities of the record sizes the kernel program reserves in the ring.
 ///
 /// The verifier needs a reservation size known at compile time, so a record takes the
 /// smallest class that holds `min(frame_len, snaplen)`. 128 holds any header-only or
-/// minimum-size frame, 512 typical small datagrams, 1536 a standard MTU frame, and
-/// `MAX_SNAPLEN` a jumbo frame: a 64-byte frame costs 152 bytes of ring, not 9 KiB.
-pub const SIZE_CLASSES: [u32; 4] = [128, 512, 1536, MAX_SNAPLEN];
+/// minimum-size frame, 512 typical small datagrams, 1536 a standard MTU frame, 9216 a
+/// jumbo frame, 65,536 a GSO/GRO super-frame and `MAX_SNAPLEN` a BIG TCP one: a
+/// 64-byte frame costs 152 bytes of ring, not 256 KiB.
+pub const SIZE_CLASSES: [u32; 6] = [128, 512, 1536, 9216, 65_536, MAX_SNAPLEN];
 
 /// Frame arrived on the interface (XDP, or AF_PACKET `PACKET_HOST`/...).
 pub const DIR_IN: u8 = 0;

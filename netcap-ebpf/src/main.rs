@@ -196,8 +196,12 @@ fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> 
         emit::<F, { SIZE_CLASSES[1] as usize }>(frame, hdr)
     } else if cap <= SIZE_CLASSES[2] {
         emit::<F, { SIZE_CLASSES[2] as usize }>(frame, hdr)
-    } else {
+    } else if cap <= SIZE_CLASSES[3] {
         emit::<F, { SIZE_CLASSES[3] as usize }>(frame, hdr)
+    } else if cap <= SIZE_CLASSES[4] {
+        emit::<F, { SIZE_CLASSES[4] as usize }>(frame, hdr)
+    } else {
+        emit::<F, { SIZE_CLASSES[5] as usize }>(frame, hdr)
     };
     match result {
         Ok(()) => Counter::Captured,
@@ -205,7 +209,11 @@ fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> 
     }
 }
 
-#[xdp]
+/// Declared with `frags` (multi-buffer XDP, Linux 5.18): the kernel then hands over
+/// frames larger than a page without linearizing them, and a veth with this program
+/// keeps its peer's TSO/GSO on (a program without `frags` turns them off, which changes
+/// how the host's TCP traffic is segmented). `bpf_xdp_load_bytes` reads across frags.
+#[xdp(frags)]
 pub fn netcap_xdp(ctx: XdpContext) -> u32 {
     // SAFETY: `ctx.ctx` is the xdp_md the kernel passed to this program.
     let frame_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as u32;

@@ -93,6 +93,23 @@ fn outputs(common: &CommonArgs, snaplen: u32, link: Option<LinkType>) -> Result<
     })
 }
 
+/// Fails when `--stats-json` or `--flows-json` cannot be written, before the run
+/// rather than after it. Opens each for appending (creating it, truncating nothing);
+/// the report itself is written at the end.
+fn check_report_paths(common: &CommonArgs) -> Result<(), Error> {
+    for path in [&common.stats_json, &common.flows_json]
+        .into_iter()
+        .flatten()
+    {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
 /// The `-F` format; like tcpdump, with -w nothing is printed unless one is asked for.
 fn text_format(common: &CommonArgs) -> Format {
     common.format.unwrap_or(if common.write.is_some() {
@@ -139,6 +156,7 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     let common = &args.common;
     let snaplen = common.snaplen().map_err(Error::Msg)?;
     let expr = common.filter_expr().map_err(Error::Msg)?;
+    check_report_paths(common)?;
     let mut source = FileSource::open(&args.file)?;
     // Compiled before any output exists, so a bad expression fails cleanly.
     let mut filter = match expr {
@@ -182,9 +200,21 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     let mut counters = source.counters();
     counters.filtered = rejected;
     counters.captured = counters.captured.saturating_sub(rejected);
-    Ok(report(
-        common, counters, dropped, finished, started, None, "file",
-    ))
+    let origin = Origin {
+        backend: "file",
+        delay: None,
+        dropped_by_interface: None,
+    };
+    Ok(report(common, counters, dropped, finished, started, origin))
+}
+
+/// Where the frames of a report came from.
+struct Origin<'a> {
+    backend: &'a str,
+    /// Kernel-to-user-space delays (live captures).
+    delay: Option<&'a hdrhistogram::Histogram<u64>>,
+    /// The interface's own drops during a live capture.
+    dropped_by_interface: Option<u64>,
 }
 
 fn report(
@@ -193,9 +223,13 @@ fn report(
     dropped_queue_full: u64,
     finished: Finished,
     started: Instant,
-    delay: Option<&hdrhistogram::Histogram<u64>>,
-    backend: &str,
+    origin: Origin<'_>,
 ) -> Report {
+    let Origin {
+        backend,
+        delay,
+        dropped_by_interface,
+    } = origin;
     Report::new(stats::Inputs {
         backend: backend.to_owned(),
         kernel,
@@ -203,6 +237,7 @@ fn report(
         finished,
         elapsed: started.elapsed(),
         delay_us: delay.cloned(),
+        dropped_by_interface,
         flows_top: common.flows,
         flows_json: common.flows_json.clone(),
     })
@@ -257,8 +292,14 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
         let filter = &afp_kernel_filter;
         open_af_packet(args, &ifname, ifindex, snaplen, filter, sockets, tick)
     };
+    // Every destination is opened (or checked) before anything is attached, so a bad
+    // path fails before the capture starts, not after it ends.
+    check_report_paths(common)?;
+    let mut outs = outputs(common, snaplen, None)?;
+    // The default is AF_PACKET: of the hooks measured (README, "Capture modes") it
+    // costs the machine least per frame and changes nothing in the host's traffic.
     let (mut sources, backend): (Vec<Box<dyn Source>>, String) = match args.backend {
-        BackendArg::Xdp | BackendArg::Auto => {
+        BackendArg::Xdp => {
             let cfg = xdp::XdpConfig {
                 ifname: ifname.clone(),
                 ifindex,
@@ -269,30 +310,29 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 wakeup_bytes: args.wakeup_bytes,
                 filter: kernel_filter.clone(),
             };
-            match xdp::XdpSource::open(&cfg) {
-                Ok(src) => {
-                    let what = format!("{} on {ifname}", src.description);
-                    (vec![Box::new(src)], what)
-                }
-                Err(e) if args.backend == BackendArg::Auto => {
-                    eprintln!("netcap: XDP unavailable: {e}; falling back to AF_PACKET");
-                    recheck = compiled.clone().map(|f| (f, 0));
-                    af_packet()?
-                }
-                Err(e) => return Err(e),
-            }
+            let src = xdp::XdpSource::open(&cfg)?;
+            let what = format!("{} on {ifname}", src.description);
+            (vec![Box::new(src)], what)
         }
-        BackendArg::Afpacket => {
+        BackendArg::Auto | BackendArg::Afpacket => {
             recheck = compiled.clone().map(|f| (f, 0));
             af_packet()?
         }
     };
     eprintln!("netcap: capturing with {backend}, snap length {snaplen}");
-    let outs = outputs(common, snaplen, sources.first().and_then(|s| s.link()))?;
+    let if_drops = IfDrops::start(&ifname);
+    if let Some(p) = outs.pcap.as_mut() {
+        p.link_hint = sources.first().and_then(|s| s.link());
+    }
     let started = Instant::now();
     if sources.len() > 1 {
         let recheck = recheck.map(|(f, _)| f);
-        return capture_fanout(common, &ifname, sources, recheck, outs, started, backend);
+        let run = Started {
+            at: started,
+            backend,
+            if_drops,
+        };
+        return capture_fanout(common, &ifname, sources, recheck, outs, run);
     }
     let Some(mut source) = sources.pop() else {
         return Err(Error::Msg("no capture source was opened".into()));
@@ -342,15 +382,40 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     }
     let delay = source.delay_us().cloned();
     drop(source);
-    Ok(report(
-        common,
-        kernel,
-        dropped,
-        finished,
-        started,
-        delay.as_ref(),
-        &backend,
-    ))
+    let origin = Origin {
+        backend: &backend,
+        delay: delay.as_ref(),
+        dropped_by_interface: if_drops.since_start(),
+    };
+    Ok(report(common, kernel, dropped, finished, started, origin))
+}
+
+/// What a live capture knows from its start: when, on what, the interface's drops.
+struct Started {
+    at: Instant,
+    backend: String,
+    if_drops: IfDrops,
+}
+
+/// The interface's own drop counter at the start of a capture.
+struct IfDrops {
+    ifname: String,
+    at_start: Option<u64>,
+}
+
+impl IfDrops {
+    fn start(ifname: &str) -> Self {
+        Self {
+            ifname: ifname.to_owned(),
+            at_start: capture::interface_drops(ifname),
+        }
+    }
+
+    /// Drops since `start`; `None` when the interface has no counters (or vanished).
+    fn since_start(&self) -> Option<u64> {
+        let now = capture::interface_drops(&self.ifname)?;
+        Some(now.saturating_sub(self.at_start?))
+    }
 }
 
 /// Opens `sockets` AF_PACKET sockets; more than one form a `PACKET_FANOUT` group and
@@ -369,18 +434,20 @@ fn open_af_packet(
     cfg.block_timeout_ms = u32::try_from(block_timeout.as_millis()).unwrap_or(u32::MAX);
     cfg.snaplen = snaplen;
     if !filter.is_empty() {
-        if !crate::filter::cbpf::forward_only(filter) {
-            return Err(Error::Msg(
-                "this filter loops (protochain): the kernel's socket filter refuses it; use \
-                 the XDP backend"
-                    .into(),
-            ));
+        if crate::filter::cbpf::forward_only(filter) {
+            cfg.filter = Some(filter.to_vec());
+        } else {
+            // The kernel's socket filter refuses backward jumps; the same program runs
+            // on every frame in user space instead (the VLAN re-check).
+            eprintln!(
+                "netcap: this filter loops (protochain), which a socket filter cannot: it \
+                 runs in user space on every frame"
+            );
         }
-        cfg.filter = Some(filter.to_vec());
     }
     let sockets = sockets.max(1);
     cfg.buffer_bytes = xdp::ring_bytes_for(args.buffer_kib) as usize / sockets;
-    cfg.block_size = block_size_for(cfg.buffer_bytes);
+    cfg.block_size = block_size_for(cfg.buffer_bytes, snaplen);
     cfg.direction = match args.direction {
         DirectionArg::In => DirectionFilter::In,
         DirectionArg::Out => DirectionFilter::Out,
@@ -419,13 +486,17 @@ fn open_af_packet(
 }
 
 /// Block size for an AF_PACKET ring of `bytes`: about 8 blocks, so that the kernel
-/// always has free blocks while user space reads one, within 64 KiB (more than the
-/// largest snap length, 9216, plus headers) and 1 MiB (the default).
-fn block_size_for(bytes: usize) -> usize {
+/// always has free blocks while user space reads one, within 64 KiB and 1 MiB (the
+/// default), and never smaller than a frame of `snaplen` bytes with its headers: the
+/// kernel cuts a frame that does not fit in a block (TPACKET_V3 `max_frame_len`), so a
+/// 64 KiB GSO frame needs a 128 KiB block and a 256 KiB snap length a 512 KiB one.
+fn block_size_for(bytes: usize, snaplen: u32) -> usize {
     let eighth = (bytes / 8).max(1);
     // The largest power of two not above an eighth of the ring.
     let pow2 = 1usize << (usize::BITS - 1 - eighth.leading_zeros());
-    pow2.clamp(64 * 1024, DEFAULT_BLOCK_SIZE)
+    // tpacket3_hdr, sockaddr_ll, the MAC alignment and the block descriptor fit in 512.
+    let whole_frame = (snaplen as usize + 512).next_power_of_two();
+    pow2.clamp(64 * 1024, DEFAULT_BLOCK_SIZE).max(whole_frame)
 }
 
 /// The capture loop for AF_PACKET fanout: the workers read their own sockets; this
@@ -436,10 +507,13 @@ fn capture_fanout(
     sources: Vec<Box<dyn Source>>,
     recheck: Option<Filter>,
     outs: Outputs,
-    started: Instant,
-    backend: String,
+    run: Started,
 ) -> Result<Report, Error> {
-    use tokio::signal::unix::{signal, SignalKind};
+    let Started {
+        at: started,
+        backend,
+        if_drops,
+    } = run;
     let shared = Arc::new(fanout::Shared {
         ifname: ifname.to_owned(),
         ..fanout::Shared::default()
@@ -455,10 +529,7 @@ fn capture_fanout(
         .build()
         .map_err(|e| Error::io("starting the tokio runtime", e))?;
     runtime.block_on(async {
-        let mut sigterm = signal(SignalKind::terminate())
-            .map_err(|e| Error::io("installing a SIGTERM handler", e))?;
-        let mut sigint = signal(SignalKind::interrupt())
-            .map_err(|e| Error::io("installing a SIGINT handler", e))?;
+        let mut sig = Signals::install()?;
         let _stats_task = common.stats_interval.filter(|s| *s > 0.0).map(|secs| {
             let shared = shared.clone();
             tokio::spawn(stats::live_line(
@@ -475,8 +546,16 @@ fn capture_fanout(
         loop {
             tokio::select! {
                 biased;
-                _ = sigint.recv() => break,
-                _ = sigterm.recv() => break,
+                _ = sig.int.recv() => break,
+                _ = sig.term.recv() => break,
+                _ = sig.hup.recv() => break,
+                _ = sig.usr1.recv() => {
+                    eprintln!(
+                        "netcap: {} frames captured so far",
+                        shared.frames.load(Ordering::Relaxed)
+                    );
+                }
+                _ = sig.usr2.recv() => pipeline.request_flush(),
                 _ = tokio::time::sleep(TICK) => {}
             }
             if shared.stop.load(Ordering::Relaxed) || pipeline.output_closed.load(Ordering::Relaxed)
@@ -501,15 +580,52 @@ fn capture_fanout(
             let _ = delay.add(d);
         }
     }
-    Ok(report(
-        common,
-        kernel,
-        0,
-        finished,
-        started,
-        Some(&delay),
-        &backend,
-    ))
+    let origin = Origin {
+        backend: &backend,
+        delay: Some(&delay),
+        dropped_by_interface: if_drops.since_start(),
+    };
+    Ok(report(common, kernel, 0, finished, started, origin))
+}
+
+/// The signals a capture answers, as tcpdump: SIGINT, SIGTERM and SIGHUP end it
+/// cleanly (summary, complete files); SIGUSR1 prints the counts so far to stderr;
+/// SIGUSR2 flushes the output (`-w`) and goes on.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Needs a running tokio runtime.
+    fn install() -> Result<Self, Error> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let on = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| Error::io(format!("installing a {name} handler"), e))
+        };
+        Ok(Self {
+            int: on(SignalKind::interrupt(), "SIGINT")?,
+            term: on(SignalKind::terminate(), "SIGTERM")?,
+            hup: on(SignalKind::hangup(), "SIGHUP")?,
+            usr1: on(SignalKind::user_defined1(), "SIGUSR1")?,
+            usr2: on(SignalKind::user_defined2(), "SIGUSR2")?,
+        })
+    }
+}
+
+/// The SIGUSR1 line: what the hooks counted so far.
+fn so_far(k: &CaptureCounters, live: &LiveCounters) -> String {
+    format!(
+        "{} frames seen, {} captured, {} filtered, {} lost so far; {} handled",
+        k.seen,
+        k.captured,
+        k.filtered,
+        k.lost_total(),
+        live.frames.load(Ordering::Relaxed)
+    )
 }
 
 /// Counters the live statistics line reads.
@@ -534,6 +650,14 @@ impl Sink {
         }
     }
 
+    /// Writes out what is buffered (SIGUSR2).
+    fn flush(&mut self) {
+        match self {
+            Sink::Pipeline(p) => p.request_flush(),
+            Sink::Direct(d, _) => d.flush(),
+        }
+    }
+
     fn dropped_counter(&self) -> Arc<AtomicU64> {
         match self {
             Sink::Pipeline(p) => p.dropped_queue_full.clone(),
@@ -552,11 +676,7 @@ async fn drive(
     live: Arc<LiveCounters>,
     recheck: &mut Option<(Filter, u64)>,
 ) -> Result<Option<String>, Error> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut sigterm = signal(SignalKind::terminate())
-        .map_err(|e| Error::io("installing a SIGTERM handler", e))?;
-    let mut sigint =
-        signal(SignalKind::interrupt()).map_err(|e| Error::io("installing a SIGINT handler", e))?;
+    let mut sig = Signals::install()?;
     let readiness = match source.fd() {
         Some(fd) => Some(
             capture::readiness(fd)
@@ -577,8 +697,13 @@ async fn drive(
     loop {
         tokio::select! {
             biased;
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            _ = sig.int.recv() => break,
+            _ = sig.term.recv() => break,
+            _ = sig.hup.recv() => break,
+            _ = sig.usr1.recv() => {
+                eprintln!("netcap: {}", so_far(&source.counters(), &live));
+            }
+            _ = sig.usr2.recv() => sink.flush(),
             ready = async {
                 match &readiness {
                     Some(fd) => fd.readable().await.map(|mut g| g.clear_ready()),

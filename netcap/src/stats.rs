@@ -17,6 +17,9 @@ pub struct Inputs {
     pub finished: Finished,
     pub elapsed: Duration,
     pub delay_us: Option<hdrhistogram::Histogram<u64>>,
+    /// What the interface itself dropped during a live capture (before any hook saw
+    /// the frames); `None` for files and interfaces without statistics.
+    pub dropped_by_interface: Option<u64>,
     pub flows_top: bool,
     pub flows_json: Option<PathBuf>,
 }
@@ -75,6 +78,7 @@ impl Report {
                 "queue_full": i.dropped_queue_full,
             },
             "filter_errors": k.filter_error,
+            "dropped_by_interface": i.dropped_by_interface,
             "decoded": d.decoded,
             "written": i.finished.written,
             "malformed": d.malformed,
@@ -128,6 +132,9 @@ impl Report {
             },
             i.finished.written,
         );
+        if let Some(n) = i.dropped_by_interface {
+            s.push_str(&format!("{n} frames dropped by interface\n"));
+        }
         if !i.finished.decode.malformed.is_empty() {
             let parts: Vec<String> = i
                 .finished

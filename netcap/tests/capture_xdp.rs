@@ -82,6 +82,8 @@ fn turtle_output_of_live_frames_matches_the_reference_decoder() {
     let count = frames.len().to_string();
     let nc = Netcap::start(&[
         "capture",
+        "--backend",
+        "xdp",
         "-i",
         &veth.host_if,
         "--direction",
@@ -137,7 +139,17 @@ fn every_frame_is_captured_in_order_byte_identical_and_counted() {
     let frames = numbered_frames(2000, 200);
     let veth = VethPair::new();
     let run = netcap_proc::capture_to_files(
-        &["capture", "-i", &veth.host_if, "-c", "2000", "-F", "none"],
+        &[
+            "capture",
+            "--backend",
+            "xdp",
+            "-i",
+            &veth.host_if,
+            "-c",
+            "2000",
+            "-F",
+            "none",
+        ],
         || common::send_frames(&veth.ns, &veth.ns_if, &frames),
         false,
     );
@@ -178,6 +190,8 @@ fn snap_length_cuts_frames_and_keeps_their_length() {
         let pcap = dir.join("snap.pcap");
         let nc = Netcap::start(&[
             "capture",
+            "--backend",
+            "xdp",
             "-i",
             &veth.host_if,
             "-c",
@@ -211,6 +225,8 @@ fn egress_frames_are_captured_with_direction_out() {
     let pcap = dir.join("egress.pcap");
     let nc = Netcap::start(&[
         "capture",
+        "--backend",
+        "xdp",
         "-i",
         &veth.host_if,
         "--direction",
@@ -242,7 +258,15 @@ fn sigterm_and_sigkill_leave_nothing_attached() {
     }
     let veth = VethPair::new();
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGKILL] {
-        let nc = Netcap::start(&["capture", "-i", &veth.host_if, "-F", "none"]);
+        let nc = Netcap::start(&[
+            "capture",
+            "--backend",
+            "xdp",
+            "-i",
+            &veth.host_if,
+            "-F",
+            "none",
+        ]);
         assert!(
             netcap_proc::xdp_attached(&veth.host_if),
             "XDP attached while running"
@@ -287,7 +311,15 @@ fn a_vanished_interface_ends_the_capture_with_a_message_and_the_summary() {
         return;
     }
     let veth = VethPair::new();
-    let nc = Netcap::start(&["capture", "-i", &veth.host_if, "-F", "none"]);
+    let nc = Netcap::start(&[
+        "capture",
+        "--backend",
+        "xdp",
+        "-i",
+        &veth.host_if,
+        "-F",
+        "none",
+    ]);
     common::send_frames(&veth.ns, &veth.ns_if, &numbered_frames(10, 100));
     let host = veth.host_if.clone();
     drop(veth);
@@ -313,6 +345,8 @@ fn an_interface_with_an_xdp_program_is_never_taken_over() {
     let veth = VethPair::new();
     let first = Netcap::start(&[
         "capture",
+        "--backend",
+        "xdp",
         "-i",
         &veth.host_if,
         "-F",
@@ -320,16 +354,33 @@ fn an_interface_with_an_xdp_program_is_never_taken_over() {
         "--direction",
         "in",
     ]);
-    // --backend xdp must refuse and name the program already there.
-    let second = Netcap::run(&[
-        "capture",
-        "-i",
-        &veth.host_if,
-        "--backend",
-        "xdp",
-        "-c",
-        "1",
-    ]);
+    // --backend xdp must refuse and name the program already there, asking iproute2
+    // for its name by absolute path: an `ip` first in PATH must not run (as root).
+    let dir = netcap_proc::tempdir();
+    let marker = dir.join("ran");
+    let fake = dir.join("ip");
+    std::fs::write(&fake, format!("#!/bin/sh\ntouch {}\n", marker.display()))
+        .expect("writing the fake ip");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let second = Netcap::run_env(
+        &[
+            "capture",
+            "-i",
+            &veth.host_if,
+            "--backend",
+            "xdp",
+            "-c",
+            "1",
+        ],
+        &[("PATH", &path)],
+    );
+    assert!(!marker.exists(), "netcap ran the `ip` found through PATH");
     assert!(!second.status.success());
     assert!(
         second.stderr.contains("already has an XDP program"),
@@ -341,10 +392,10 @@ fn an_interface_with_an_xdp_program_is_never_taken_over() {
         "names the program: {}",
         second.stderr
     );
-    // --backend auto falls back to AF_PACKET, says so, and captures.
+    // The default backend, AF_PACKET, captures beside it.
     let third = Netcap::start(&["capture", "-i", &veth.host_if, "-c", "3", "-F", "none"]);
     assert!(
-        third.stderr_so_far().contains("falling back to AF_PACKET"),
+        third.stderr_so_far().contains("capturing with AF_PACKET"),
         "{}",
         third.stderr_so_far()
     );
@@ -367,9 +418,26 @@ fn no_interface_and_bad_flags_get_clear_messages() {
         out.stderr
     );
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-    let out = Netcap::run(&["capture", "-i", "lo", "-s", "100000"]);
+    // Paths and flag combinations are checked before anything is attached.
+    for bad in [
+        &["--stats-json", "/nonexistent-netcap-dir/s.json"][..],
+        &["--flows-json", "/nonexistent-netcap-dir/f.json"][..],
+        &["-w", "/tmp"][..],
+        &["-w", "-", "-F", "line"][..],
+    ] {
+        let mut args = vec!["capture", "-i", "lo", "-c", "1"];
+        args.extend_from_slice(bad);
+        let out = Netcap::run(&args);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("capturing with"),
+            "{bad:?} was refused only after attaching: {}",
+            out.stderr
+        );
+    }
+    let out = Netcap::run(&["capture", "-i", "lo", "-s", "262145"]);
     assert!(
-        out.stderr.contains("snap length 100000 is above"),
+        out.stderr.contains("snap length 262145 is above"),
         "{}",
         out.stderr
     );
@@ -474,6 +542,8 @@ fn a_small_ring_wraps_many_times_without_corrupting_a_frame() {
     let run = netcap_proc::capture_to_files(
         &[
             "capture",
+            "--backend",
+            "xdp",
             "-i",
             &veth.host_if,
             "-B",

@@ -319,3 +319,50 @@ fn the_whole_tcpdump_corpus_is_read_without_a_crash() {
     );
     eprintln!("{} files, {frames} frames", files.len());
 }
+
+/// Runs `netcap ARGS` to the end and returns its exit status and peak RSS in KiB.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also returns its rusage"
+)]
+fn max_rss_kib(args: &[&str]) -> (i32, i64) {
+    let child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting netcap");
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child (not yet reaped: `child` is never waited on) and
+    // writes into the two locals, which outlive the call.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    (status, usage.ru_maxrss)
+}
+
+#[test]
+fn records_without_bytes_do_not_grow_memory() {
+    // A pcap header followed by 128 MiB of zeros (a sparse file): 8 M records of 0
+    // captured bytes. Before the frame cap a batch never filled by bytes and held them
+    // all (about 32 bytes each: over 256 MB); tcpdump needs a few MB.
+    let dir = tempdir();
+    let path = dir.join("zeros.pcap");
+    let mut hdr = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        hdr.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(&path, &hdr).expect("writing the header");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("opening");
+    f.set_len(24 + (128 << 20)).expect("extending");
+    let p = path.to_str().expect("utf-8");
+    for args in [&["read", p, "-F", "none"][..], &["read", p, "-c", "1"][..]] {
+        let (status, rss) = max_rss_kib(args);
+        assert_eq!(status, 0, "{args:?}");
+        assert!(rss < 100 * 1024, "{args:?}: peak RSS {rss} KiB");
+    }
+}

@@ -44,7 +44,7 @@ use crate::Error;
 use sys::{Geometry, Ring};
 
 /// Snap length used when the configuration asks for 0 ("everything"), as tcpdump.
-pub const MAX_SNAPLEN: u32 = 262_144;
+pub use netcap_common::MAX_SNAPLEN;
 /// Default ring size: 8 blocks. At 1 Gbit/s this absorbs about 65 ms of a stalled
 /// consumer; libpcap's 2 MiB drops on bursts, Zeek uses 128 MiB per worker.
 pub const DEFAULT_BUFFER_BYTES: usize = 8 << 20;

@@ -102,6 +102,24 @@ pub fn ifindex_of(name: &str) -> Option<u32> {
     (index != 0).then_some(index)
 }
 
+/// Frames the interface `name` dropped so far, as libpcap counts "dropped by interface"
+/// on Linux: `rx_dropped + rx_missed_errors + rx_fifo_errors` from sysfs. `None` when
+/// the interface has no such statistics (or is gone).
+pub fn interface_drops(name: &str) -> Option<u64> {
+    let read = |what: &str| -> Option<u64> {
+        let path = format!("/sys/class/net/{name}/statistics/{what}");
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    };
+    if name.contains('/') || name.starts_with('.') {
+        return None;
+    }
+    Some(
+        read("rx_dropped")?
+            + read("rx_missed_errors").unwrap_or(0)
+            + read("rx_fifo_errors").unwrap_or(0),
+    )
+}
+
 /// Frames per recorded kernel-to-user-space delay. Recording into an hdrhistogram costs
 /// about as much as the rest of the capture loop's per-frame work; one frame in 16 gives
 /// the same percentiles (delays within a drain are close together) at a sixteenth of it.

@@ -28,6 +28,11 @@ use crate::{
 /// Largest record accepted: libpcap's `MAXIMUM_SNAPLEN` (256 KiB).
 pub const MAX_RECORD: u32 = 262_144;
 
+/// Most frames one `fill` adds to a batch. Bytes alone do not bound a batch: records
+/// with a captured length of 0 add none, and a file of them (a header and then zeros)
+/// would grow one batch, 32 bytes of slot per record, without end. 16,384 slots is
+/// more than a full batch of minimum-size frames holds.
+pub const MAX_FRAMES_PER_FILL: usize = 16_384;
 const PCAPNG_MAGIC: u32 = 0x0A0D_0D0A;
 
 enum Format {
@@ -149,7 +154,7 @@ impl FileSource {
             return Fill::End;
         };
         let mut scratch = Vec::new();
-        while batch.bytes() < max_bytes {
+        while batch.bytes() < max_bytes && batch.len() < MAX_FRAMES_PER_FILL {
             let mut hdr = [0u8; 16];
             match read_full(input, &mut hdr) {
                 Ok(0) => return Fill::End,
@@ -213,7 +218,7 @@ impl FileSource {
         };
         let mut warning = None;
         let mut ended = false;
-        while batch.bytes() < max_bytes {
+        while batch.bytes() < max_bytes && batch.len() < MAX_FRAMES_PER_FILL {
             let Some(block) = reader.next_block() else {
                 ended = true;
                 break;

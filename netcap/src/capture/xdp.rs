@@ -110,9 +110,16 @@ fn explain_load(err: &dyn std::fmt::Display) -> String {
     }
 }
 
+/// Where iproute2's `ip` may live, in the order tried. Never looked up through `PATH`:
+/// netcap runs as root, and a `PATH` entry the user controls would run their `ip`.
+const IP_PATHS: [&str; 4] = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"];
+
 /// Names the XDP program already on `ifname`, from `ip -d -j link show`.
 fn existing_xdp_program(ifname: &str) -> Option<String> {
-    let out = std::process::Command::new("ip")
+    let ip = IP_PATHS
+        .iter()
+        .find(|p| std::path::Path::new(p).is_file())?;
+    let out = std::process::Command::new(ip)
         .args(["-d", "-j", "link", "show", "dev", ifname])
         .output()
         .ok()?;

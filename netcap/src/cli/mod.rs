@@ -28,14 +28,20 @@ pub enum Command {
 pub enum XdpModeArg {
     /// Native (driver) mode, else generic.
     Auto,
+    /// Native (driver) mode: for dedicated capture ports only. On a veth it moves the
+    /// device to NAPI with a small ring (frames are lost before the hook at high rates);
+    /// many NIC drivers rebuild their rings (a link blip) when a program is attached.
     Native,
+    /// Generic (skb) mode: the host's traffic is delivered as without netcap.
     Generic,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
-    /// XDP + TC; AF_PACKET when those cannot be loaded or attached.
+    /// AF_PACKET (TPACKET_V3): measured cheapest for the whole machine, and it
+    /// leaves the host's traffic as it is (see the README's "Capture modes").
     Auto,
+    /// XDP for received frames and a tcx egress program for sent ones.
     Xdp,
     Afpacket,
 }
@@ -55,8 +61,9 @@ pub struct CaptureArgs {
     /// Capture backend.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
-    /// XDP attach mode; `auto` tries native, then generic.
-    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
+    /// XDP attach mode (with --backend xdp); `auto` tries native, then generic.
+    /// Native changes the host's traffic on some devices: see the README.
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Generic)]
     pub xdp_mode: XdpModeArg,
     /// Which frames to capture: received, sent, or both (like tcpdump).
     #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
@@ -88,7 +95,7 @@ pub struct CommonArgs {
     /// Output format on stdout [default: turtle; none with -w].
     #[arg(short = 'F', long = "format", value_enum)]
     pub format: Option<Format>,
-    /// Bytes of each frame to capture (0 = whole frame, up to 9216).
+    /// Bytes of each frame to capture (0 = whole frame: 262144, as tcpdump).
     #[arg(short = 's', long = "snaplen", default_value_t = 0)]
     pub snaplen: u32,
     /// Write the frames to this pcap file (`-` = stdout, which then holds only the pcap).
@@ -100,14 +107,14 @@ pub struct CommonArgs {
     /// Line-buffer stdout (flush after every frame), for `| grep` on a live capture.
     #[arg(short = 'l', long = "line-buffered")]
     pub line_buffered: bool,
-    /// Decoder threads (default: number of CPUs).
-    #[arg(long)]
+    /// Decoder threads, 1 to 256 (default: number of CPUs, at most 256).
+    #[arg(long, value_parser = parse_workers)]
     pub workers: Option<usize>,
     /// Write capture statistics as JSON to this file at exit.
     #[arg(long, value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
-    /// Print a live statistics line to stderr every SECS seconds.
-    #[arg(long, value_name = "SECS")]
+    /// Print a live statistics line to stderr every SECS seconds (0.01 to 86400).
+    #[arg(long, value_name = "SECS", value_parser = parse_interval)]
     pub stats_interval: Option<f64>,
     /// Print the top flows by bytes to stderr at exit.
     #[arg(long)]
@@ -124,6 +131,26 @@ pub struct CommonArgs {
     /// Filter expression as trailing arguments, as with tcpdump (options may come
     /// before or after it, as GNU getopt allows for tcpdump).
     pub expr: Vec<String>,
+}
+
+/// Most decoder threads: a `PACKET_FANOUT` group holds at most 256 sockets (one per
+/// worker), and per-worker state (queues, flow shards) grows with the count.
+pub const MAX_WORKERS: usize = 256;
+
+fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of threads from 1 to {MAX_WORKERS}"
+        )),
+    }
+}
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.01..=86_400.0).contains(&v) => Ok(v),
+        _ => Err("expected seconds from 0.01 to 86400".to_owned()),
+    }
 }
 
 impl CommonArgs {
@@ -151,9 +178,11 @@ impl CommonArgs {
     }
 
     pub fn workers(&self) -> usize {
-        self.workers
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        self.workers.filter(|&n| n > 0).unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_WORKERS)
+        })
     }
 }
 
@@ -212,10 +241,32 @@ mod tests {
             panic!("read")
         };
         assert_eq!(r.common.snaplen(), Ok(MAX_SNAPLEN));
-        let cli = Cli::try_parse_from(["netcap", "read", "x", "-s", "99999"]).expect("parses");
+        let cli = Cli::try_parse_from(["netcap", "read", "x", "-s", "262145"]).expect("parses");
         let Command::Read(r) = cli.cmd else {
             panic!("read")
         };
         assert!(r.common.snaplen().is_err());
+    }
+
+    #[test]
+    fn flag_values_that_would_panic_or_exhaust_memory_are_refused() {
+        for bad in [
+            ["--stats-interval", "inf"],
+            ["--stats-interval", "1e300"],
+            ["--stats-interval", "NaN"],
+            ["--stats-interval", "-1"],
+            ["--workers", "0"],
+            ["--workers", "257"],
+            ["--workers", "18446744073709551615"],
+        ] {
+            let args = ["netcap", "read", "x", bad[0], bad[1]];
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?} accepted");
+        }
+        let cli = Cli::try_parse_from(["netcap", "read", "x", "--workers", "256"]).expect("parses");
+        let Command::Read(r) = cli.cmd else {
+            panic!("read")
+        };
+        assert_eq!(r.common.workers(), 256);
+        assert!(r.common.workers() <= MAX_WORKERS);
     }
 }

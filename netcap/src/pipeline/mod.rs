@@ -185,6 +185,8 @@ pub struct Pipeline {
     pub dropped_queue_full: Arc<AtomicU64>,
     /// Emptied batches coming back from the writer.
     pool: Receiver<Batch>,
+    /// Set by [`Pipeline::request_flush`]; the writer flushes and clears it.
+    flush_requested: Arc<AtomicBool>,
 }
 
 struct WriterResult {
@@ -270,7 +272,9 @@ impl Pipeline {
         drop(out_tx);
         drop(flow_txs);
         let closed = output_closed.clone();
+        let flush_requested = Arc::new(AtomicBool::new(false));
         let sink = Sink {
+            flush_requested: flush_requested.clone(),
             text_out: cfg.text_out,
             line_buffered: cfg.line_buffered,
             pcap: cfg.pcap,
@@ -293,7 +297,14 @@ impl Pipeline {
             pool: pool_rx,
             output_closed,
             dropped_queue_full: Arc::new(AtomicU64::new(0)),
+            flush_requested,
         }
+    }
+
+    /// Asks the writer to flush the text output and the `-w` file (SIGUSR2); it does
+    /// within [`FLUSH_POLL`].
+    pub fn request_flush(&self) {
+        self.flush_requested.store(true, Ordering::Relaxed);
     }
 
     /// An empty batch to fill: a recycled one when the writer has returned one.
@@ -625,8 +636,12 @@ impl Drop for StreamEnd {
     }
 }
 
+/// Longest the writer waits for output before it looks at a flush request.
+pub const FLUSH_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The writer's destinations and what happened to them.
 struct Sink {
+    flush_requested: Arc<AtomicBool>,
     text_out: Option<Box<dyn Write + Send>>,
     line_buffered: bool,
     pcap: Option<PcapSink<Box<dyn Write + Send>>>,
@@ -666,6 +681,21 @@ impl Sink {
             if let Some(Err(e)) = self.text_out.as_mut().map(|w| w.flush()) {
                 self.fail(e);
             }
+        }
+    }
+
+    /// Flushes everything when [`Pipeline::request_flush`] asked for it.
+    fn flush_if_requested(&mut self) {
+        if !self.flush_requested.swap(false, Ordering::Relaxed) || self.failed {
+            return;
+        }
+        let flushed = self
+            .text_out
+            .as_mut()
+            .map_or(Ok(()), |w| w.flush())
+            .and_then(|()| self.pcap.as_mut().map_or(Ok(()), |p| p.flush()));
+        if let Err(e) = flushed {
+            self.fail(e);
         }
     }
 
@@ -709,7 +739,8 @@ fn writer(
     let Some(mut merger) = order else {
         let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
         let mut next = 0u64;
-        for out in rx.iter() {
+        while let Some(got) = next_output(&rx, &mut sink) {
+            let Some(out) = got else { continue };
             pending.insert(out.seq, out);
             while let Some(out) = pending.remove(&next) {
                 next += 1;
@@ -726,7 +757,8 @@ fn writer(
         return sink.finish();
     };
     let done = |out: Output| drop(recycled(out, &pool));
-    for out in rx.iter() {
+    while let Some(got) = next_output(&rx, &mut sink) {
+        let Some(out) = got else { continue };
         if let Some(empty) = merger.push(out) {
             done(empty);
         }
@@ -736,6 +768,17 @@ fn writer(
     merger.end_all();
     merger.drain(|o, i| write_frame(&mut sink, o, i), done);
     sink.finish()
+}
+
+/// The next output for the writer: `Some(None)` when none came within [`FLUSH_POLL`]
+/// (a flush request is served then), `None` when every worker is done.
+fn next_output(rx: &Receiver<Output>, sink: &mut Sink) -> Option<Option<Output>> {
+    sink.flush_if_requested();
+    match rx.recv_timeout(FLUSH_POLL) {
+        Ok(out) => Some(Some(out)),
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Some(None),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+    }
 }
 
 /// Writes frame `i` of a fanout output: its text (from `ends`) and its pcap record.

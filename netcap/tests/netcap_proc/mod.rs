@@ -32,8 +32,13 @@ pub struct Netcap {
 
 impl Netcap {
     fn spawn(args: &[&str]) -> Self {
+        Self::spawn_env(args, &[])
+    }
+
+    fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_netcap"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -96,6 +101,11 @@ impl Netcap {
         }
     }
 
+    /// Runs netcap to completion with `env` added to its environment.
+    pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+        Self::spawn_env(args, env).wait()
+    }
+
     /// Runs netcap to completion.
     pub fn run(args: &[&str]) -> Output {
         Self::spawn(args).wait()
@@ -145,12 +155,16 @@ impl Netcap {
 pub fn read_pcap(path: &Path) -> Vec<(u32, Vec<u8>)> {
     use netcap::capture::{pcap_file::FileSource, Fill, Source};
     let mut src = FileSource::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut batch = netcap::packet::Batch::default();
-    while src.fill(&mut batch, 1 << 20).expect("fill") != Fill::End {}
-    batch
-        .iter()
-        .map(|f| (f.meta.orig_len, f.data.to_vec()))
-        .collect()
+    let mut frames = Vec::new();
+    loop {
+        // A fresh batch per fill: `fill` adds nothing to a batch that is already full.
+        let mut batch = netcap::packet::Batch::default();
+        let fill = src.fill(&mut batch, 1 << 20).expect("fill");
+        frames.extend(batch.iter().map(|f| (f.meta.orig_len, f.data.to_vec())));
+        if fill == Fill::End {
+            return frames;
+        }
+    }
 }
 
 /// Writes an Ethernet pcap (microsecond timestamps, as the reference decoder reads).
