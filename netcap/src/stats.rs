@@ -105,6 +105,7 @@ impl Report {
                     "live": f.live,
                     "expired": f.expired,
                     "evicted_full": f.evicted_full,
+                    "records_dropped": f.records_dropped,
                     "untracked_frames": f.untracked,
                 })
             }),

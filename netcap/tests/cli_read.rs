@@ -321,25 +321,32 @@ fn the_whole_tcpdump_corpus_is_read_without_a_crash() {
 }
 
 /// Runs `netcap ARGS` to the end and returns its exit status and peak RSS in KiB.
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is reaped by wait4, which also returns its rusage"
-)]
-fn max_rss_kib(args: &[&str]) -> (i32, i64) {
-    let child = Command::new(bin())
+///
+/// The peak is the child's own `VmHWM`, polled from /proc while it runs. Not the
+/// rusage of `wait4`: that counts the high-water mark of the memory the child had
+/// before `exec`, which for a spawned child is this test process's own peak.
+fn max_rss_kib(args: &[&str]) -> (Option<i32>, u64) {
+    let mut child = Command::new(bin())
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("starting netcap");
-    let mut status = 0;
-    // SAFETY: rusage is plain old data; all-zero is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child (not yet reaped: `child` is never waited on) and
-    // writes into the two locals, which outlive the call.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4");
-    (status, usage.ru_maxrss)
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            let hwm = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+        }
+        if let Some(st) = child.try_wait().expect("waitpid") {
+            return (st.code(), peak);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 #[test]
@@ -362,7 +369,46 @@ fn records_without_bytes_do_not_grow_memory() {
     let p = path.to_str().expect("utf-8");
     for args in [&["read", p, "-F", "none"][..], &["read", p, "-c", "1"][..]] {
         let (status, rss) = max_rss_kib(args);
-        assert_eq!(status, 0, "{args:?}");
+        assert_eq!(status, Some(0), "{args:?}");
         assert!(rss < 100 * 1024, "{args:?}: peak RSS {rss} KiB");
     }
+}
+
+#[test]
+fn max_flows_bounds_memory_under_a_flood_of_new_flows() {
+    // 1 M frames, each a new flow. Before the bound every evicted flow's record was
+    // kept until exit (about 190 bytes each: over 190 MB here).
+    let dir = tempdir();
+    let path = dir.join("flood.pcap");
+    let template = &udp_frames(1, 60)[0];
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+    let mut put = |b: &[u8]| std::io::Write::write_all(&mut w, b).expect("write");
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        put(&v.to_le_bytes());
+    }
+    let mut f = template.clone();
+    for i in 0..1_000_000u32 {
+        f[28..30].copy_from_slice(&((i >> 16) as u16).to_be_bytes());
+        f[34..36].copy_from_slice(&(i as u16).to_be_bytes());
+        for v in [i, 0, f.len() as u32, f.len() as u32] {
+            put(&v.to_le_bytes());
+        }
+        put(&f);
+    }
+    drop(w);
+    let p = path.to_str().expect("utf-8");
+    let args = [
+        "read",
+        p,
+        "-F",
+        "none",
+        "--flows",
+        "--max-flows",
+        "100",
+        "--workers",
+        "1",
+    ];
+    let (status, rss) = max_rss_kib(&args);
+    assert_eq!(status, Some(0));
+    assert!(rss < 80 * 1024, "peak RSS {rss} KiB");
 }

@@ -15,7 +15,8 @@
 //!   (the least recently seen flow).
 //!
 //! Removed flows become [`Flow`] records with `evicted: true` in the shard's finished
-//! list, so no traffic goes unreported; [`FlowTable::take_finished`] streams them out,
+//! list, which holds at most `max(max_flows, FINISHED_FLOOR)` of them (beyond that a
+//! record is dropped and counted in `records_dropped`); [`FlowTable::take_finished`] streams them out,
 //! and [`FlowStats::merge`] flushes the rest at the end. Time is the frames' own
 //! timestamps (the newest one seen), never the wall clock.
 use std::collections::HashMap;
@@ -34,6 +35,10 @@ const FREE: u8 = 2;
 /// flows (each insert can retire several), small enough to bound the latency of one
 /// update (each retirement is a hash removal and a record push, about 50 ns).
 pub const EXPIRE_PER_INSERT: usize = 4;
+
+/// Finished records a shard keeps at least (about 100 bytes each): see
+/// [`FlowTable::finished_limit`].
+pub const FINISHED_FLOOR: usize = 16_384;
 
 /// Limits of the flow table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +88,9 @@ pub struct FlowStats {
     pub expired: u64,
     /// Records retired to make room in a full table.
     pub evicted_full: u64,
+    /// Retired records not kept because the finished list already held `max_flows`
+    /// (memory stays bounded whatever the traffic); their frames are in `frames`.
+    pub records_dropped: u64,
     /// Flows in the table now.
     pub live: u64,
 }
@@ -95,6 +103,7 @@ impl std::ops::AddAssign for FlowStats {
             created,
             expired,
             evicted_full,
+            records_dropped,
             live,
         } = o;
         self.frames += frames;
@@ -102,6 +111,7 @@ impl std::ops::AddAssign for FlowStats {
         self.created += created;
         self.expired += expired;
         self.evicted_full += evicted_full;
+        self.records_dropped += records_dropped;
         self.live += live;
     }
 }
@@ -241,6 +251,13 @@ impl FlowTable {
             now_ns: 0,
             stats: FlowStats::default(),
         }
+    }
+
+    /// Most finished records the shard keeps until they are taken: `max_flows`, and
+    /// never fewer than [`FINISHED_FLOOR`], so a small table still reports the flows
+    /// of an ordinary capture in full.
+    pub fn finished_limit(&self) -> usize {
+        self.cfg.max_flows.max(FINISHED_FLOOR)
     }
 
     pub fn config(&self) -> FlowConfig {
@@ -409,10 +426,16 @@ impl FlowTable {
         done
     }
 
-    /// Removes a live flow, keeping its record.
+    /// Removes a live flow, keeping its record while the finished list has room: at
+    /// most [`FlowTable::finished_limit`] records wait there to be taken, so a flood of
+    /// new flows costs a bounded table, not a record per flow ever seen.
     fn retire(&mut self, idx: u32) {
         let slot = self.slots[idx as usize];
-        self.finished.push(slot.to_flow(true));
+        if self.finished.len() < self.finished_limit() {
+            self.finished.push(slot.to_flow(true));
+        } else {
+            self.stats.records_dropped += 1;
+        }
         self.map.remove(&slot.key);
         self.unlink(idx);
         self.slots[idx as usize].list = FREE;

@@ -272,3 +272,19 @@ fn lazy_moves_keep_the_tail_exact() {
     gone.sort_unstable();
     assert_eq!(gone, (50..100).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_flood_of_new_flows_keeps_the_finished_list_bounded_and_counts_what_it_drops() {
+    let mut t = small(10);
+    let n = FINISHED_FLOOR as u64 + 5_000;
+    for i in 0..n {
+        let tuple = tcp((i % 200) as u8, (i / 200) as u16, 1, 80);
+        t.update(&tuple, None, 60, i);
+    }
+    let stats = t.stats();
+    assert_eq!(stats.created, n);
+    assert_eq!(t.len(), 10);
+    assert_eq!(t.finished().len(), FINISHED_FLOOR);
+    assert_eq!(stats.records_dropped, n - 10 - FINISHED_FLOOR as u64);
+    assert_eq!(stats.frames, n);
+}
