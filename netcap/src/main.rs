@@ -16,7 +16,10 @@ fn main() {
         }
     };
     eprint!("netcap: {}", report.summary());
-    let mut code = 0;
+    // 0: a normal end (a signal, -c, end of file, stdout closed); 1: an abnormal one
+    // (a cut or corrupt file, a vanished interface, a write error); 2: bad usage
+    // (clap's own status).
+    let mut code = i32::from(report.inputs.abnormal_end);
     if let Some(err) = &report.inputs.finished.write_error {
         eprintln!("netcap: {err}");
         code = 1;

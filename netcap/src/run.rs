@@ -204,6 +204,7 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
         backend: "file",
         delay: None,
         dropped_by_interface: None,
+        abnormal_end: source.faulted(),
     };
     Ok(report(common, counters, dropped, finished, started, origin))
 }
@@ -215,6 +216,8 @@ struct Origin<'a> {
     delay: Option<&'a hdrhistogram::Histogram<u64>>,
     /// The interface's own drops during a live capture.
     dropped_by_interface: Option<u64>,
+    /// See [`stats::Inputs::abnormal_end`].
+    abnormal_end: bool,
 }
 
 fn report(
@@ -229,6 +232,7 @@ fn report(
         backend,
         delay,
         dropped_by_interface,
+        abnormal_end,
     } = origin;
     Report::new(stats::Inputs {
         backend: backend.to_owned(),
@@ -238,6 +242,7 @@ fn report(
         elapsed: started.elapsed(),
         delay_us: delay.cloned(),
         dropped_by_interface,
+        abnormal_end,
         flows_top: common.flows,
         flows_json: common.flows_json.clone(),
     })
@@ -296,6 +301,7 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     // path fails before the capture starts, not after it ends.
     check_report_paths(common)?;
     let mut outs = outputs(common, snaplen, None)?;
+    let mut promisc = None;
     // The default is AF_PACKET: of the hooks measured (README, "Capture modes") it
     // costs the machine least per frame and changes nothing in the host's traffic.
     let (mut sources, backend): (Vec<Box<dyn Source>>, String) = match args.backend {
@@ -310,6 +316,11 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 wakeup_bytes: args.wakeup_bytes,
                 filter: kernel_filter.clone(),
             };
+            // XDP takes every frame the device receives, but the device only receives
+            // frames for other MACs (a mirror port) in promiscuous mode.
+            if !args.no_promisc {
+                promisc = Some(capture::af_packet::Promisc::hold(&ifname, ifindex)?);
+            }
             let src = xdp::XdpSource::open(&cfg)?;
             let what = format!("{} on {ifname}", src.description);
             (vec![Box::new(src)], what)
@@ -364,7 +375,8 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
                 .is_none()
                 .then(|| format!("interface {ifname} vanished"))
         });
-    if let Some(why) = end {
+    exit_on_second_signal(live.clone());
+    if let Some(why) = &end {
         eprintln!("netcap: {why}");
     }
     let mut kernel = source.counters();
@@ -382,10 +394,12 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     }
     let delay = source.delay_us().cloned();
     drop(source);
+    drop(promisc);
     let origin = Origin {
         backend: &backend,
         delay: delay.as_ref(),
         dropped_by_interface: if_drops.since_start(),
+        abnormal_end: end.is_some(),
     };
     Ok(report(common, kernel, dropped, finished, started, origin))
 }
@@ -433,6 +447,7 @@ fn open_af_packet(
     cfg.ifindex = Some(ifindex);
     cfg.block_timeout_ms = u32::try_from(block_timeout.as_millis()).unwrap_or(u32::MAX);
     cfg.snaplen = snaplen;
+    cfg.promisc = !args.no_promisc;
     if !filter.is_empty() {
         if crate::filter::cbpf::forward_only(filter) {
             cfg.filter = Some(filter.to_vec());
@@ -566,8 +581,14 @@ fn capture_fanout(
         Ok::<(), Error>(())
     })?;
     shared.stop.store(true, Ordering::Relaxed);
+    let handled = Arc::new(LiveCounters::default());
+    handled
+        .frames
+        .store(shared.frames.load(Ordering::Relaxed), Ordering::Relaxed);
+    exit_on_second_signal(handled);
     let finished = pipeline.finish();
-    if let Some(why) = shared.error.lock().ok().and_then(|mut e| e.take()) {
+    let failed = shared.error.lock().ok().and_then(|mut e| e.take());
+    if let Some(why) = &failed {
         eprintln!("netcap: {why}");
     }
     let mut kernel = CaptureCounters::default();
@@ -584,6 +605,7 @@ fn capture_fanout(
         backend: &backend,
         delay: Some(&delay),
         dropped_by_interface: if_drops.since_start(),
+        abnormal_end: failed.is_some(),
     };
     Ok(report(common, kernel, 0, finished, started, origin))
 }
@@ -614,6 +636,38 @@ impl Signals {
             usr2: on(SignalKind::user_defined2(), "SIGUSR2")?,
         })
     }
+}
+
+/// After the capture has stopped, a second SIGINT, SIGTERM or SIGHUP ends netcap at
+/// once, even while its output is stalled (`netcap ... | sleep 60`): the hooks are
+/// already detached, so only unwritten output is lost, and the user is told so.
+fn exit_on_second_signal(live: Arc<LiveCounters>) {
+    let guard = move || -> Option<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let mut sig = Signals::install().ok()?;
+            tokio::select! {
+                _ = sig.int.recv() => {}
+                _ = sig.term.recv() => {}
+                _ = sig.hup.recv() => {}
+            }
+            Some(())
+        })?;
+        eprintln!(
+            "netcap: second signal: exiting without writing the rest of the output (it is \
+             not being read); {} frames were handled",
+            live.frames.load(Ordering::Relaxed)
+        );
+        std::process::exit(0);
+    };
+    let _ = std::thread::Builder::new()
+        .name("netcap-exit-guard".into())
+        .spawn(move || {
+            guard();
+        });
 }
 
 /// The SIGUSR1 line: what the hooks counted so far.
@@ -783,6 +837,8 @@ fn drain(
             };
             if *line_buffered && frames > 0 {
                 direct.flush();
+            } else {
+                direct.flush_if_due();
             }
             live.frames.fetch_add(frames, Ordering::Relaxed);
             live.bytes.fetch_add(bytes, Ordering::Relaxed);

@@ -20,6 +20,9 @@ pub struct Inputs {
     /// What the interface itself dropped during a live capture (before any hook saw
     /// the frames); `None` for files and interfaces without statistics.
     pub dropped_by_interface: Option<u64>,
+    /// The run ended abnormally (a cut or corrupt file, a vanished interface, a socket
+    /// error): the exit status is 1.
+    pub abnormal_end: bool,
     pub flows_top: bool,
     pub flows_json: Option<PathBuf>,
 }

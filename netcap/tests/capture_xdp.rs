@@ -324,6 +324,7 @@ fn a_vanished_interface_ends_the_capture_with_a_message_and_the_summary() {
     let host = veth.host_if.clone();
     drop(veth);
     let out = nc.wait();
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!("interface {host} vanished")),
         "{}",

@@ -1,6 +1,8 @@
 //! Privileged tests of the signals a capture answers, as tcpdump does (`cargo xtask
 //! test`): SIGHUP ends it like SIGINT, with the summary and a complete file; SIGUSR1
-//! prints the counts so far and goes on; SIGUSR2 flushes `-w` while it goes on.
+//! prints the counts so far and goes on; SIGUSR2 flushes `-w` while it goes on; a
+//! second signal ends a capture whose output is stalled. Also the other end of a pipe:
+//! a reader that goes away is noticed at a low rate too.
 mod common;
 mod netcap_proc;
 
@@ -110,4 +112,144 @@ fn sigusr1_prints_the_counts_and_sigusr2_flushes_the_file_while_capturing() {
         );
         assert_eq!(netcap_proc::read_pcap(&file).len(), 35, "{extra:?}");
     }
+}
+
+#[test]
+fn a_second_sigint_ends_a_capture_whose_output_is_stalled() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    // `netcap capture -F line | sleep 60`: stdout is a pipe nobody reads.
+    let veth = VethPair::new();
+    let dir = netcap_proc::tempdir();
+    let err_path = dir.join("stderr");
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netcap"))
+        .args([
+            "capture",
+            "-i",
+            &veth.host_if,
+            "-F",
+            "line",
+            "-c",
+            "1000000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .expect("starting netcap");
+    let _unread = child.stdout.take();
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&err_path)
+        .unwrap_or_default()
+        .contains("capturing with")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "netcap did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // About 2 MB of text: more than netcap's 1 MiB buffer and the 64 KiB pipe.
+    for _ in 0..10 {
+        common::send_frames(&veth.ns, &veth.ns_if, &frames(2000));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling our own child, which has not been waited for.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().expect("waitpid").is_none(),
+        "netcap ended at the first signal: the output did not stall, so this tests nothing"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t1 = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("waitpid") {
+            break st;
+        }
+        if t1.elapsed() > Duration::from_secs(3) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a second SIGINT did not end the stalled capture");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(text.contains("second signal"), "{text}");
+}
+
+#[test]
+fn a_closed_pipe_is_noticed_at_a_low_rate() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    // `netcap capture -w - | head -c 100` with a frame every 100 ms: the first frames
+    // must reach the reader without filling a 1 MiB buffer first, and once the reader
+    // is gone netcap must see the broken pipe and end (status 0, as for `| head`).
+    let veth = VethPair::new();
+    let dir = netcap_proc::tempdir();
+    let err_path = dir.join("stderr");
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netcap"))
+        .args(["capture", "-i", &veth.host_if, "-w", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .expect("starting netcap");
+    let out = child.stdout.take().expect("piped");
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&err_path)
+        .unwrap_or_default()
+        .contains("capturing with")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "netcap did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sender = {
+        let (ns, ifname) = (veth.ns.clone(), veth.ns_if.clone());
+        std::thread::spawn(move || {
+            for i in 0..80 {
+                common::send_frames(&ns, &ifname, &frames(1 + i % 2));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    // Read with a deadline: without the periodic flush the bytes never come.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = out;
+        let mut head = [0u8; 100];
+        let got = std::io::Read::read_exact(&mut out, &mut head).map(|()| head);
+        let _ = tx.send(got);
+        // `out` is dropped here: the reader goes away, as `head -c 100` does.
+    });
+    let Ok(Ok(head)) = rx.recv_timeout(Duration::from_secs(6)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the first 100 bytes of pcap did not reach the reader");
+    };
+    let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    assert!(magic == 0xa1b2_c3d4 || magic == 0xa1b2_3c4d, "{magic:#x}");
+    let t1 = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("waitpid") {
+            break st;
+        }
+        if t1.elapsed() > Duration::from_secs(6) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("netcap went on writing into a closed pipe");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let _ = sender.join();
 }

@@ -65,6 +65,35 @@ const REJECT_ALL: CbpfInsn = CbpfInsn {
     k: 0,
 };
 
+/// An interface held in promiscuous mode (`PACKET_MR_PROMISC` membership on a socket
+/// that receives nothing), for backends that are not AF_PACKET. The kernel undoes it
+/// when the socket closes, on any exit, `kill -9` included.
+pub struct Promisc {
+    _fd: std::os::fd::OwnedFd,
+}
+
+impl Promisc {
+    pub fn hold(ifname: &str, ifindex: u32) -> Result<Self, Error> {
+        let on = |what: &str| format!("{what} on {ifname}");
+        let fd = sys::packet_socket()
+            .map_err(|e| Error::io(on("socket(AF_PACKET) for promiscuous mode"), e))?;
+        let mreq = libc::packet_mreq {
+            mr_ifindex: ifindex as i32,
+            mr_type: libc::PACKET_MR_PROMISC as u16,
+            mr_alen: 0,
+            mr_address: [0; 8],
+        };
+        sys::set_option(
+            fd.as_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mreq,
+        )
+        .map_err(|e| Error::io(on("setsockopt(PACKET_ADD_MEMBERSHIP, promisc)"), e))?;
+        Ok(Self { _fd: fd })
+    }
+}
+
 /// Which frames to keep by direction (tcpdump's `-Q in|out|inout`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DirectionFilter {

@@ -54,6 +54,9 @@ pub struct FileSource {
     done: bool,
     /// A batch `visit` read but did not hand out completely, and the next frame.
     unvisited: Option<(Batch, usize)>,
+    /// Set when the file ended abnormally (cut short, a bad record or block, a read
+    /// error): the run then exits with status 1, as tcpdump does.
+    faulted: std::cell::Cell<bool>,
 }
 
 impl FileSource {
@@ -123,6 +126,7 @@ impl FileSource {
             interfaces: Vec::new(),
             done: false,
             unvisited: None,
+            faulted: std::cell::Cell::new(false),
         })
     }
 
@@ -134,7 +138,13 @@ impl FileSource {
         }
     }
 
+    /// True once the file ended abnormally (see [`FileSource::warn`]).
+    pub fn faulted(&self) -> bool {
+        self.faulted.get()
+    }
+
     fn warn(&self, what: &str) {
+        self.faulted.set(true);
         eprintln!(
             "netcap: {}: {what}; stopping after {} frames",
             self.name, self.frames

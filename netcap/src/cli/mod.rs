@@ -68,6 +68,10 @@ pub struct CaptureArgs {
     /// Which frames to capture: received, sent, or both (like tcpdump).
     #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
     pub direction: DirectionArg,
+    /// Do not put the interface in promiscuous mode (tcpdump's -p). By default it is,
+    /// for as long as netcap runs (the kernel undoes it on any exit).
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    pub no_promisc: bool,
     /// Kernel buffer size in KiB (like tcpdump's -B); rounded up to a power of two.
     #[arg(short = 'B', long = "buffer-size", default_value_t = 16384)]
     pub buffer_kib: u32,

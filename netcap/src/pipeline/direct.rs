@@ -24,6 +24,8 @@ pub struct Direct {
     /// Set once the output failed: nothing more is written and the run should end.
     pub closed: bool,
     error: Option<String>,
+    /// When the oldest write not yet flushed happened (see [`super::FLUSH_AFTER`]).
+    dirty_since: Option<std::time::Instant>,
 }
 
 impl Direct {
@@ -38,6 +40,7 @@ impl Direct {
             written: 0,
             closed: false,
             error: None,
+            dirty_since: None,
         }
     }
 
@@ -64,7 +67,20 @@ impl Direct {
             }
         }
         self.written += 1;
+        if self.dirty_since.is_none() && self.pcap.is_some() {
+            self.dirty_since = Some(std::time::Instant::now());
+        }
         true
+    }
+
+    /// Flushes when the oldest unflushed write is [`super::FLUSH_AFTER`] old.
+    pub fn flush_if_due(&mut self) {
+        if self
+            .dirty_since
+            .is_some_and(|t| t.elapsed() >= super::FLUSH_AFTER)
+        {
+            self.flush();
+        }
     }
 
     fn fail(&mut self, e: std::io::Error) {
@@ -76,6 +92,7 @@ impl Direct {
 
     /// Flushes the `-w` output (`-l`, or a quiet moment).
     pub fn flush(&mut self) {
+        self.dirty_since = None;
         if self.closed {
             return;
         }

@@ -275,6 +275,7 @@ impl Pipeline {
         let flush_requested = Arc::new(AtomicBool::new(false));
         let sink = Sink {
             flush_requested: flush_requested.clone(),
+            dirty_since: None,
             text_out: cfg.text_out,
             line_buffered: cfg.line_buffered,
             pcap: cfg.pcap,
@@ -636,12 +637,21 @@ impl Drop for StreamEnd {
     }
 }
 
+/// Longest written output stays in netcap's buffers: the writer (and the direct path)
+/// flushes when its oldest unflushed write is this old. It bounds what a reader of a
+/// quiet capture waits for, and lets a closed pipe (`-w - | head -c 100`) be noticed
+/// within about a second instead of when a 1 MiB buffer fills, hours later at a low
+/// rate. One flush a second costs nothing measurable.
+pub const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Longest the writer waits for output before it looks at a flush request.
 pub const FLUSH_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The writer's destinations and what happened to them.
 struct Sink {
     flush_requested: Arc<AtomicBool>,
+    /// When the oldest write not yet flushed happened.
+    dirty_since: Option<std::time::Instant>,
     text_out: Option<Box<dyn Write + Send>>,
     line_buffered: bool,
     pcap: Option<PcapSink<Box<dyn Write + Send>>>,
@@ -670,7 +680,12 @@ impl Sink {
             }
         }
         match result {
-            Ok(()) => self.written += frames.len() as u64,
+            Ok(()) => {
+                self.written += frames.len() as u64;
+                if self.dirty_since.is_none() {
+                    self.dirty_since = Some(std::time::Instant::now());
+                }
+            }
             Err(e) => self.fail(e),
         }
     }
@@ -684,11 +699,14 @@ impl Sink {
         }
     }
 
-    /// Flushes everything when [`Pipeline::request_flush`] asked for it.
+    /// Flushes everything when [`Pipeline::request_flush`] asked for it, or when the
+    /// oldest unflushed write is [`FLUSH_AFTER`] old.
     fn flush_if_requested(&mut self) {
-        if !self.flush_requested.swap(false, Ordering::Relaxed) || self.failed {
+        let due = self.dirty_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER);
+        if !(self.flush_requested.swap(false, Ordering::Relaxed) || due) || self.failed {
             return;
         }
+        self.dirty_since = None;
         let flushed = self
             .text_out
             .as_mut()
