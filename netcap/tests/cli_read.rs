@@ -413,3 +413,71 @@ fn max_flows_bounds_memory_under_a_flood_of_new_flows() {
     assert_eq!(status, Some(0));
     assert!(rss < 80 * 1024, "peak RSS {rss} KiB");
 }
+
+/// Every pcapng file of tcpdump's test corpus gives as many frames as tshark reads,
+/// including section headers without the end-of-options marker (`ospf-sr.pcapng`),
+/// which `pcap-file` refused whole. Skipped when `../shared` is not beside the project.
+#[test]
+fn every_pcapng_of_the_corpus_has_the_frames_tshark_reads() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: {} not found", dir.display());
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
+        .collect();
+    files.sort();
+    assert!(files.iter().any(|f| f.ends_with("ospf-sr.pcapng")));
+    let work = tempdir();
+    for f in &files {
+        let tshark = Command::new("tshark")
+            .arg("-r")
+            .arg(f)
+            .args(["-T", "fields", "-e", "frame.number"])
+            .output()
+            .expect("running tshark");
+        let theirs = String::from_utf8_lossy(&tshark.stdout).lines().count() as u64;
+        let stats_path = work.join("s.json");
+        let out = Netcap::run(&[
+            "read",
+            f.to_str().expect("utf-8"),
+            "-F",
+            "none",
+            "--stats-json",
+            stats_path.to_str().expect("utf-8"),
+        ]);
+        let ours = stats(&stats_path)["captured"].as_u64();
+        assert_eq!(ours, Some(theirs), "{}: {}", f.display(), out.stderr);
+    }
+}
+
+#[test]
+fn read_with_a_snap_length_writes_records_no_longer_than_the_header_says() {
+    let dir = tempdir();
+    let (input, output) = (dir.join("in.pcap"), dir.join("out.pcap"));
+    write_pcap(&input, &udp_frames(5, 100));
+    let out = Netcap::run(&[
+        "read",
+        input.to_str().expect("utf-8"),
+        "-s",
+        "60",
+        "-w",
+        output.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let t = Command::new("tshark")
+        .arg("-r")
+        .arg(&output)
+        .args(["-T", "fields", "-e", "frame.len", "-e", "frame.cap_len"])
+        .output()
+        .expect("running tshark");
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        vec!["100\t60"; 5],
+        "{text}"
+    );
+}

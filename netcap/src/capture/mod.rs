@@ -6,6 +6,7 @@
 //! drains what is ready without blocking.
 pub mod af_packet;
 pub mod pcap_file;
+pub mod pcapng_read;
 pub mod ringbuf;
 pub mod xdp;
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Capture files as a [`Source`]: classic pcap (read by hand, laxly, like libpcap) and
-//! pcapng (through the `pcap-file` crate).
+//! Capture files as a [`Source`]: classic pcap and pcapng, both read by hand, laxly,
+//! as libpcap reads them (pcapng in [`super::pcapng_read`]).
 //!
 //! Classic pcap is read here rather than with `pcap-file` because that crate refuses
 //! records whose captured length exceeds the file's snap length or the original
@@ -14,12 +14,10 @@ use std::{
     path::Path,
 };
 
-use pcap_file::pcapng::{
-    blocks::{interface_description::InterfaceDescriptionOption, Block},
-    PcapNgReader,
+use super::{
+    pcapng_read::{self, read_full, Next},
+    CaptureCounters, Fill, Source,
 };
-
-use super::{CaptureCounters, Fill, Source};
 use crate::{
     packet::{Batch, Direction, Frame, FrameMeta, LinkType},
     Error,
@@ -41,7 +39,7 @@ enum Format {
         nanos: bool,
         link: LinkType,
     },
-    PcapNg(Box<PcapNgReader<Box<dyn Read + Send>>>),
+    PcapNg(Box<pcapng_read::Reader>),
 }
 
 pub struct FileSource {
@@ -49,8 +47,6 @@ pub struct FileSource {
     input: Option<Box<dyn Read + Send>>,
     format: Option<Format>,
     frames: u64,
-    /// pcapng interfaces of the current section: link type and `if_tsresol`.
-    interfaces: Vec<(LinkType, u8)>,
     done: bool,
     /// A batch `visit` read but did not hand out completely, and the next frame.
     unvisited: Option<(Batch, usize)>,
@@ -107,8 +103,7 @@ impl FileSource {
             }
             PCAPNG_MAGIC => {
                 let chained: Box<dyn Read + Send> = Box::new(io::Cursor::new(magic).chain(input));
-                let reader = PcapNgReader::new(chained)
-                    .map_err(|e| Error::Msg(format!("{name}: not a readable pcapng file: {e}")))?;
+                let reader = pcapng_read::Reader::new(chained);
                 (Format::PcapNg(Box::new(reader)), None)
             }
             _ => {
@@ -123,7 +118,6 @@ impl FileSource {
             input,
             format: Some(format),
             frames: 0,
-            interfaces: Vec::new(),
             done: false,
             unvisited: None,
             faulted: std::cell::Cell::new(false),
@@ -229,61 +223,32 @@ impl FileSource {
         let mut warning = None;
         let mut ended = false;
         while batch.bytes() < max_bytes && batch.len() < MAX_FRAMES_PER_FILL {
-            let Some(block) = reader.next_block() else {
-                ended = true;
-                break;
-            };
-            let block = match block {
-                Ok(b) => b,
+            let p = match reader.next_block() {
+                Ok(Next::Packet(p)) => p,
+                Ok(Next::Other) => continue,
+                Ok(Next::End) => {
+                    ended = true;
+                    break;
+                }
                 Err(e) => {
-                    warning = Some(format!("unreadable block: {e}"));
+                    warning = Some(e);
                     ended = true;
                     break;
                 }
             };
-            let (iface, ts_units, orig_len, data) = match &block {
-                Block::SectionHeader(_) => {
-                    self.interfaces.clear();
-                    continue;
-                }
-                Block::InterfaceDescription(idb) => {
-                    let resol = idb.options.iter().find_map(|o| match o {
-                        InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
-                        _ => None,
-                    });
-                    let link = LinkType::from_linktype(u32::from(idb.linktype) & 0xffff);
-                    self.interfaces.push((link, resol.unwrap_or(6)));
-                    continue;
-                }
-                Block::EnhancedPacket(p) => (
-                    Some(p.interface_id),
-                    p.timestamp.as_nanos() as u64,
-                    p.original_len,
-                    &p.data,
-                ),
-                Block::SimplePacket(p) => (Some(0), 0, p.original_len, &p.data),
-                Block::Packet(p) => (
-                    Some(u32::from(p.interface_id)),
-                    p.timestamp,
-                    p.original_len,
-                    &p.data,
-                ),
-                _ => (None, 0, 0, &std::borrow::Cow::Borrowed(&[][..])),
-            };
-            let Some(iface) = iface else { continue };
-            let Some(&(link, resol)) = self.interfaces.get(iface as usize) else {
-                warning = Some(format!("packet for undeclared interface {iface}"));
+            let Some(iface) = p.iface else {
+                warning = Some(format!("packet for undeclared interface {}", p.interface));
                 ended = true;
                 break;
             };
             let meta = FrameMeta {
-                ts_ns: units_to_ns(ts_units, resol),
-                orig_len: orig_len.max(data.len() as u32),
+                ts_ns: units_to_ns(p.ts_units, iface.tsresol),
+                orig_len: p.orig_len.max(p.data.len() as u32),
                 ifindex: 0,
-                direction: Direction::Unknown,
-                link,
+                direction: p.direction,
+                link: iface.link,
             };
-            batch.push(meta, data);
+            batch.push(meta, p.data);
             self.frames += 1;
         }
         if let Some(w) = warning {
@@ -309,20 +274,6 @@ fn units_to_ns(units: u64, resol: u8) -> u64 {
     } else {
         units / 10u64.pow((exp - 9).min(19))
     }
-}
-
-/// Reads until `buf` is full or EOF; returns the bytes read.
-fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match input.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 impl Source for FileSource {

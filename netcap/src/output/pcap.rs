@@ -86,6 +86,17 @@ impl<W: Write> PcapSink<W> {
         if matches!(self.inner, Inner::Pending(_)) {
             self.start(frame.meta.link)?;
         }
+        // A record never holds more than the header's snap length (`read -s N` of a
+        // file captured with a larger one): what readers expect and what tcpdump writes.
+        let cap = match self.snaplen {
+            0 => usize::MAX,
+            n => n as usize,
+        };
+        let data = frame.data.get(..cap).unwrap_or(frame.data);
+        let frame = &Frame {
+            meta: frame.meta,
+            data,
+        };
         match &mut self.inner {
             Inner::Pcap { out, link } => {
                 if *link != frame.meta.link {
