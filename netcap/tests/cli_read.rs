@@ -481,3 +481,41 @@ fn read_with_a_snap_length_writes_records_no_longer_than_the_header_says() {
         "{text}"
     );
 }
+
+/// Filters on files whose LINKTYPE differs from libpcap's DLT (ATM_CLIP 106 -> 19,
+/// ATM_RFC1483 100 -> 11) compile and select what tcpdump selects.
+#[test]
+fn filters_on_old_link_types_select_what_tcpdump_selects() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
+    if !dir.is_dir() {
+        eprintln!("skipped: {} not found", dir.display());
+        return;
+    }
+    let work = tempdir();
+    for name in ["heap-overflow-2.pcap", "llc-xid-heapoverflow.pcap"] {
+        let f = dir.join(name);
+        for expr in ["ip", "not ip"] {
+            let tcpdump = Command::new("tcpdump")
+                .arg("-r")
+                .arg(&f)
+                .arg(expr)
+                .stderr(Stdio::null())
+                .output()
+                .expect("running tcpdump");
+            let theirs = String::from_utf8_lossy(&tcpdump.stdout).lines().count() as u64;
+            let stats_path = work.join("s.json");
+            let out = Netcap::run(&[
+                "read",
+                f.to_str().expect("utf-8"),
+                "-F",
+                "none",
+                "--stats-json",
+                stats_path.to_str().expect("utf-8"),
+                expr,
+            ]);
+            assert!(out.status.success(), "{name} `{expr}`: {}", out.stderr);
+            let ours = stats(&stats_path)["captured"].as_u64();
+            assert_eq!(ours, Some(theirs), "{name} `{expr}`");
+        }
+    }
+}

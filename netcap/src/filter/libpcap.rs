@@ -51,11 +51,21 @@ static COMPILE_LOCK: Mutex<()> = Mutex::new(());
 /// `DLT_RAW` as Linux's libpcap numbers it; `LINKTYPE_RAW` (101) is the file value.
 const DLT_RAW: c_int = 12;
 
-/// The `DLT_*` value libpcap's code generator expects for `link`.
+/// The `DLT_*` value libpcap's code generator expects for `link`. Files hold
+/// `LINKTYPE_*` values, which differ from the DLTs for a few old link types; libpcap's
+/// own reader maps them back (`linktype_to_dlt` in pcap-common.c, Linux numbering), and
+/// so does this, or a filter on such a file fails ("DLT 106 ... not implemented").
 fn dlt_of(link: LinkType) -> c_int {
     match link {
         LinkType::Raw => DLT_RAW,
-        other => other.to_linktype() as c_int,
+        other => match other.to_linktype() {
+            100 => 11, // ATM_RFC1483
+            101 => DLT_RAW,
+            102 => 15, // SLIP_BSDOS
+            103 => 16, // PPP_BSDOS
+            106 => 19, // ATM_CLIP
+            n => n as c_int,
+        },
     }
 }
 
