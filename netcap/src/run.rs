@@ -141,14 +141,17 @@ fn pipeline_config(common: &CommonArgs, outs: Outputs, live: bool) -> PipelineCo
     }
 }
 
-/// Takes at most `left` frames of `batch` (for `-c`).
-fn limit(batch: &mut crate::packet::Batch, left: &mut Option<u64>) {
+/// Takes at most `left` frames of `batch` (for `-c`); returns how many it cut.
+fn limit(batch: &mut crate::packet::Batch, left: &mut Option<u64>) -> u64 {
+    let mut cut = 0;
     if let Some(n) = left.as_mut() {
         if (batch.len() as u64) > *n {
+            cut = batch.len() as u64 - *n;
             batch.truncate(*n as usize);
         }
         *n -= batch.len() as u64;
     }
+    cut
 }
 
 /// `netcap read FILE`.
@@ -183,13 +186,15 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     let started = Instant::now();
     let mut pipeline = start_pipeline(common, outs, false);
     let mut left = common.count;
+    let mut beyond_count = 0u64;
     loop {
         let mut batch = pipeline.empty_batch(BATCH_BYTES + 65536, 1024);
         let fill = source.fill(&mut batch, BATCH_BYTES)?;
         if let Some(f) = filter.as_mut() {
             rejected += f.retain(&mut batch)?;
         }
-        limit(&mut batch, &mut left);
+        // Frames read past `-c` were never taken: not seen, not captured.
+        beyond_count += limit(&mut batch, &mut left);
         pipeline.submit(batch, true);
         if fill == Fill::End || left == Some(0) || pipeline.output_closed.load(Ordering::Relaxed) {
             break;
@@ -198,8 +203,12 @@ pub fn read(args: &ReadArgs) -> Result<Report, Error> {
     let dropped = pipeline.dropped_queue_full.load(Ordering::Relaxed);
     let finished = pipeline.finish();
     let mut counters = source.counters();
+    counters.seen = counters.seen.saturating_sub(beyond_count);
     counters.filtered = rejected;
-    counters.captured = counters.captured.saturating_sub(rejected);
+    counters.captured = counters
+        .captured
+        .saturating_sub(rejected)
+        .saturating_sub(beyond_count);
     let origin = Origin {
         backend: "file",
         delay: None,

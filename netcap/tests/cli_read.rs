@@ -519,3 +519,38 @@ fn filters_on_old_link_types_select_what_tcpdump_selects() {
         }
     }
 }
+
+#[test]
+fn written_counts_only_frames_that_reached_the_file() {
+    // /dev/full takes nothing: no frame was written, whatever went into the buffer.
+    let dir = tempdir();
+    let input = dir.join("in.pcap");
+    write_pcap(&input, &udp_frames(600, 100));
+    let out = Netcap::run(&["read", input.to_str().expect("utf-8"), "-w", "/dev/full"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains(", 0 written"), "{}", out.stderr);
+    assert!(out.stderr.contains("No space left"), "{}", out.stderr);
+}
+
+#[test]
+fn seen_captured_and_decoded_agree_with_c() {
+    let dir = tempdir();
+    let (input, stats_path) = (dir.join("in.pcap"), dir.join("s.json"));
+    write_pcap(&input, &udp_frames(1000, 100));
+    let out = Netcap::run(&[
+        "read",
+        input.to_str().expect("utf-8"),
+        "-c",
+        "5",
+        "-F",
+        "line",
+        "--stats-json",
+        stats_path.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    let s = stats(&stats_path);
+    for key in ["seen", "captured", "decoded", "written"] {
+        assert_eq!(s[key].as_u64(), Some(5), "{key}: {s}");
+    }
+}

@@ -20,7 +20,10 @@ pub struct Direct {
     pub rejected: u64,
     stats: DecodeStats,
     sizes: SizeCounts,
+    /// Frames known to have reached the `-w` output (before a successful flush).
     written: u64,
+    /// Frames written into its buffer since the last successful flush.
+    unflushed: u64,
     /// Set once the output failed: nothing more is written and the run should end.
     pub closed: bool,
     error: Option<String>,
@@ -38,6 +41,7 @@ impl Direct {
             stats: DecodeStats::default(),
             sizes: SizeCounts::new(),
             written: 0,
+            unflushed: 0,
             closed: false,
             error: None,
             dirty_since: None,
@@ -66,7 +70,11 @@ impl Direct {
                 return true;
             }
         }
-        self.written += 1;
+        if self.pcap.is_none() {
+            self.written += 1;
+        } else {
+            self.unflushed += 1;
+        }
         if self.dirty_since.is_none() && self.pcap.is_some() {
             self.dirty_since = Some(std::time::Instant::now());
         }
@@ -96,8 +104,10 @@ impl Direct {
         if self.closed {
             return;
         }
-        if let Some(Err(e)) = self.pcap.as_mut().map(|p| p.flush()) {
-            self.fail(e);
+        match self.pcap.as_mut().map(|p| p.flush()) {
+            Some(Err(e)) => self.fail(e),
+            Some(Ok(())) => self.written += std::mem::take(&mut self.unflushed),
+            None => {}
         }
     }
 

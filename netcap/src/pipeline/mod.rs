@@ -281,6 +281,7 @@ impl Pipeline {
             pcap: cfg.pcap,
             closed,
             written: 0,
+            unflushed: 0,
             failed: false,
             error: None,
         };
@@ -656,12 +657,24 @@ struct Sink {
     line_buffered: bool,
     pcap: Option<PcapSink<Box<dyn Write + Send>>>,
     closed: Arc<AtomicBool>,
+    /// Frames known to have reached the output: written before a flush that succeeded.
     written: u64,
+    /// Frames written into the buffers since the last successful flush.
+    unflushed: u64,
     failed: bool,
     error: Option<String>,
 }
 
 impl Sink {
+    /// Flushes the text output and the `-w` file; frames count as written only then.
+    fn flush_all(&mut self) -> std::io::Result<()> {
+        self.dirty_since = None;
+        self.text_out.as_mut().map_or(Ok(()), |w| w.flush())?;
+        self.pcap.as_mut().map_or(Ok(()), |p| p.flush())?;
+        self.written += std::mem::take(&mut self.unflushed);
+        Ok(())
+    }
+
     /// Writes `text` and then `frames` of `out` to the pcap file.
     fn write(&mut self, text: &[u8], out: &Output, frames: std::ops::Range<usize>) {
         if self.failed {
@@ -681,7 +694,7 @@ impl Sink {
         }
         match result {
             Ok(()) => {
-                self.written += frames.len() as u64;
+                self.unflushed += frames.len() as u64;
                 if self.dirty_since.is_none() {
                     self.dirty_since = Some(std::time::Instant::now());
                 }
@@ -693,8 +706,13 @@ impl Sink {
     /// Flushes after each output with `-l`.
     fn flush_line(&mut self) {
         if self.line_buffered && !self.failed {
-            if let Some(Err(e)) = self.text_out.as_mut().map(|w| w.flush()) {
-                self.fail(e);
+            match self.text_out.as_mut().map(|w| w.flush()) {
+                Some(Err(e)) => self.fail(e),
+                // Without a -w file the text is all there is to reach its destination.
+                Some(Ok(())) if self.pcap.is_none() => {
+                    self.written += std::mem::take(&mut self.unflushed);
+                }
+                _ => {}
             }
         }
     }
@@ -706,13 +724,7 @@ impl Sink {
         if !(self.flush_requested.swap(false, Ordering::Relaxed) || due) || self.failed {
             return;
         }
-        self.dirty_since = None;
-        let flushed = self
-            .text_out
-            .as_mut()
-            .map_or(Ok(()), |w| w.flush())
-            .and_then(|()| self.pcap.as_mut().map_or(Ok(()), |p| p.flush()));
-        if let Err(e) = flushed {
+        if let Err(e) = self.flush_all() {
             self.fail(e);
         }
     }
@@ -727,12 +739,7 @@ impl Sink {
 
     fn finish(mut self) -> WriterResult {
         if !self.failed {
-            let flushed = self
-                .text_out
-                .as_mut()
-                .map_or(Ok(()), |w| w.flush())
-                .and_then(|()| self.pcap.as_mut().map_or(Ok(()), |p| p.flush()));
-            if let Err(e) = flushed {
+            if let Err(e) = self.flush_all() {
                 if !is_broken_pipe(&e) {
                     self.error = Some(format!("writing output: {e}"));
                 }
