@@ -6,9 +6,11 @@
 //!   user-space binary, which embeds it.
 //! - `run [-- ARGS]`: build, then `netcap capture ARGS` (as root, through sudo if needed).
 //! - `test`: build, then every test, with the privileged (veth, XDP) ones enabled.
+//! - `fuzz [--secs N]`: every cargo-fuzz target for N seconds (CI: 60), see `fuzz.rs`.
 //! - `bench capture|offline [--quick]`: build, then the end-to-end benchmarks (see
 //!   `bench.rs`); results under `target/bench/`.
 mod bench;
+mod fuzz;
 mod setup;
 
 use std::{
@@ -37,6 +39,12 @@ enum Cmd {
         /// Arguments for `netcap capture` (after `--`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Run every cargo-fuzz target for a bounded time (nightly; installs cargo-fuzz).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
     },
     /// Build, then run all tests, including the privileged ones.
     Test {
@@ -83,6 +91,7 @@ fn real_main() -> Result<()> {
             std::process::exit(status.code().unwrap_or(1));
         }
         Cmd::Test { args } => test(&root, &args),
+        Cmd::Fuzz { secs } => fuzz::run(&root, secs),
         Cmd::Bench {
             kind,
             quick,
