@@ -3,6 +3,14 @@ use clap::Parser;
 use netcap::cli::{Cli, Command};
 
 fn main() {
+    // Rare warnings from deep inside (`log::warn!`) reach stderr in netcap's own voice;
+    // RUST_LOG=debug and the like still work.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format(|buf, record| {
+            use std::io::Write;
+            writeln!(buf, "netcap: {}", record.args())
+        })
+        .init();
     let cli = Cli::parse();
     let (result, stats_json) = match &cli.cmd {
         Command::Capture(a) => (netcap::run::capture(a), a.common.stats_json.clone()),
