@@ -409,3 +409,40 @@ fn generic_xdp_captures_a_gso_download_whole() {
     let _one_at_a_time = serial();
     download_is_captured_whole(&["--backend", "xdp", "--xdp-mode", "generic"], false, 2);
 }
+
+#[test]
+fn fanout_output_is_in_timestamp_order_with_frames_from_every_cpu() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let _one_at_a_time = serial();
+    // trafgen on every CPU: frames reach each socket's ring from several CPUs, whose
+    // stamps interleave out of order by up to ~150 us; the merge must sort them.
+    let veth = VethPair::new();
+    let dir = netcap_proc::tempdir();
+    let nc = Netcap::start(&[
+        "capture",
+        "--backend",
+        "afpacket",
+        "--workers",
+        "2",
+        "-i",
+        &veth.host_if,
+        "-F",
+        "json",
+    ]);
+    let sent = blast(&veth, 100_000, &dir);
+    settle(&veth.host_if);
+    std::thread::sleep(Duration::from_millis(300));
+    nc.signal(libc::SIGINT);
+    let out = nc.wait();
+    assert!(out.status.success(), "{}", out.stderr);
+    let stamps: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["ts_ns"].as_u64())
+        .collect();
+    assert!(stamps.len() as u64 > sent / 2, "{} of {sent}", stamps.len());
+    let backwards = stamps.windows(2).filter(|w| w[1] < w[0]).count();
+    assert_eq!(backwards, 0, "timestamps went backwards {backwards} times");
+}

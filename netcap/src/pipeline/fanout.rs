@@ -8,8 +8,9 @@
 //!  socket 1 ring --> worker 1: fill, decode, print, flows --+--> writer: merge by timestamp
 //! ```
 //!
-//! Order: frames of one socket come in timestamp order; the writer merges the workers'
-//! outputs by timestamp (see `merge`). For that each output carries a watermark: a
+//! Order: frames of one socket come nearly in timestamp order (frames stamped on two
+//! CPUs can reach the ring swapped, by up to ~150 us); the writer merges the workers'
+//! outputs by timestamp and sorts within `merge::REORDER_SLACK_NS` (see `merge`). For that each output carries a watermark: a
 //! frame stamped at `t` sits in the kernel's open block for at most the settle time
 //! (two block timeouts and some slack, `Source::settle_time`), so once a fill that
 //! started at `T` has drained the ring, the socket holds no frame stamped before
