@@ -1,10 +1,12 @@
 //! `cargo xtask bench capture|offline [--quick]`: end-to-end benchmarks of the release
-//! binary against tcpdump (and, offline, the reference turtle decoder).
+//! binary against tcpdump (and xdpdump live; offline, the reference turtle decoder).
 //!
 //! - `capture` (root): a namespace and a veth pair ([`netns::Veth`]); `trafgen` in the
-//!   namespace sends UDP/IPv4 frames of fixed sizes at top rate and at stepped rates to
-//!   the host end, where one capture tool runs at a time. Each run records what was
-//!   offered, what the tool says it captured and lost, and its CPU time.
+//!   namespace sends UDP/IPv4 frames of fixed sizes at top rate (from one core and from
+//!   all) and at stepped rates to the host end, where one capture tool runs at a time,
+//!   or none (the baseline). Each run records what was offered, what reached the
+//!   interface, what the tool says it captured and lost, its CPU time, its eBPF
+//!   programs' kernel time ([`bpfstats`]) and the whole machine's busy time.
 //! - `offline`: a generated pcap of a realistic mix ([`pcapgen`]), read by netcap in
 //!   every output format, by tcpdump, and by the reference decoder; wall and CPU time.
 //!
@@ -12,10 +14,12 @@
 //! Benchmarks report; they never assert a time. Every run is repeated (3 times, once
 //! with `--quick`) and reported as median and min–max.
 //!
-//! Cleanup: the veth pair and namespace are removed by a guard's `Drop` on every path;
-//! Ctrl-C is caught ([`interrupted`]) so that the current run ends, the guards drop and
-//! only then the process exits. Leftovers of a killed run (`ncb<pid>` namespaces whose
-//! pid is gone) are removed at the next start.
+//! Cleanup: the veth pair and namespace are removed by a guard's `Drop` on every path,
+//! and so is `kernel.bpf_stats_enabled` restored; Ctrl-C is caught
+//! ([`check_interrupted`]) so that the current run ends, the guards drop and only then
+//! the process exits. Leftovers of a killed run (`ncb<pid>` namespaces whose pid is
+//! gone) are removed at the next start.
+mod bpfstats;
 mod capture;
 mod netns;
 mod offline;
@@ -44,7 +48,8 @@ pub enum Kind {
 pub struct Options {
     /// One run of each, fewer frames.
     pub quick: bool,
-    /// Capture: tool names must contain one of these (all tools when empty).
+    /// Capture: tool names must contain one of these (all tools when empty). The
+    /// no-capture baseline and tcpdump -w, which other rows are measured against, always run.
     pub only: Vec<String>,
     /// Capture: skip the stepped-rate scenarios.
     pub top_rate_only: bool,
@@ -219,12 +224,17 @@ impl Spread {
         }
     }
 
-    /// `median (min–max)` with `fmt` applied to each number; just the median for one run.
+    /// `median (min–max)` with `fmt` applied to each number; just the median when the
+    /// range looks the same (one run); `–` when no run gave a number.
     pub fn show(&self, fmt: impl Fn(f64) -> String) -> String {
-        if self.min == self.max {
-            fmt(self.median)
+        if !self.median.is_finite() {
+            return "–".into();
+        }
+        let (median, min, max) = (fmt(self.median), fmt(self.min), fmt(self.max));
+        if min == max {
+            median
         } else {
-            format!("{} ({}–{})", fmt(self.median), fmt(self.min), fmt(self.max))
+            format!("{median} ({min}–{max})")
         }
     }
 }

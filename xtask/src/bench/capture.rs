@@ -1,11 +1,22 @@
-//! `bench capture`: live capture on a veth pair, netcap against tcpdump.
+//! `bench capture`: live capture on a veth pair; netcap against tcpdump and xdpdump, and
+//! against no capture at all, so that every row says what the machine pays for it.
 //!
-//! One run: start the tool on the host end and wait for its ready line; `trafgen` in the
-//! namespace sends a fixed number of UDP/IPv4 frames (source port counting up, so flows
-//! differ); wait until the tool has used no CPU for a moment (drained); read its CPU
-//! time; SIGINT; collect its own account (netcap `--stats-json`, tcpdump's closing
-//! lines). Runs are interleaved (repetition, then scenario, then tool) so that the
-//! machine's noise spreads over all tools alike.
+//! One run: start the tool on the host end and wait for its ready line; read the
+//! counters (the tool's CPU, its eBPF programs' `run_time_ns`/`run_cnt`, the host end's
+//! `rx_packets`, the machine's busy CPU); `trafgen` in the namespace sends a fixed
+//! number of UDP/IPv4 frames (source port counting up, so flows differ); wait until the
+//! tool has used no CPU for a moment (drained); read the counters again; SIGINT;
+//! collect its own account (netcap `--stats-json`, tcpdump's and xdpdump's closing
+//! lines). The pseudo-tool [`tools::BASELINE`] starts nothing and waits one idle window:
+//! the machine's cost of the same traffic with no capture, subtracted from every other
+//! row. Runs are interleaved (repetition, then scenario, then tool, the tools' order
+//! rotating per repetition) so that the machine's noise spreads over all tools alike.
+//!
+//! `kernel.bpf_stats_enabled` is 1 for the whole bench ([`bpfstats::StatsEnabled`]).
+mod report;
+mod tools;
+mod trafgen;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -15,16 +26,27 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use self::tools::{Account, Family, Tool, BASELINE, TCPDUMP_REF};
 use super::{
-    check_interrupted, netns::Veth, plot, proc, thousands, write_json, write_report, Machine,
-    Spread,
+    bpfstats::{self, ProgDelta},
+    check_interrupted,
+    netns::Veth,
+    plot, proc, thousands, write_json, write_report, Machine, Spread,
 };
 
-/// Frames per top-rate run. trafgen with one CPU reaches only 0.1-0.35 Mpps on this
-/// shared 2-core VM, so 300k frames is 1-3 s of traffic per run and the whole full
-/// bench (3 sizes + 3 stepped rates, 9 tools, 3 repetitions) stays under 10 minutes.
-const FRAMES_FULL: u64 = 300_000;
-const FRAMES_QUICK: u64 = 100_000;
+/// Seconds of traffic per top-rate run, at the rate one core of trafgen reached at the
+/// start ([`calibrate`]; 0.35-1.6 Mpps on the 2-core VMs this ran on). /proc/stat counts
+/// 10 ms ticks: at 1.6 Mpps, 0.8 s is 1.3M frames and a tick is under 10 ns per frame,
+/// where 100k frames made it 100. With 18 tools, the top-rate scenarios take about
+/// 2 s per run (7.4 min for 3 repetitions, measured), the full bench about 14 minutes
+/// and `--quick` about 3.
+const TOP_SECS: f64 = 0.8;
+const TOP_SECS_QUICK: f64 = 0.3;
+/// Bounds of the frames per top-rate run, whatever the measured rate.
+const FRAMES_MIN: u64 = 200_000;
+const FRAMES_MAX: u64 = 2_000_000;
+/// Frames of each of the two calibration blasts (no capture).
+const CALIBRATION_FRAMES: u64 = 300_000;
 /// Frame lengths (without FCS): minimum, middle, full MTU.
 const SIZES: [usize; 3] = [64, 512, 1500];
 /// Stepped rates (frames/s) for the smallest frames, below the generator's top rate.
@@ -32,155 +54,47 @@ const RATES: [u64; 3] = [50_000, 100_000, 200_000];
 /// Seconds of traffic per stepped-rate run (frames = rate x this, at most the top-rate count).
 const STEP_SECS: f64 = 1.5;
 const STEP_SECS_QUICK: f64 = 0.7;
-/// A tool has drained when it used at most one clock tick in this window.
+/// A tool has drained when it used at most 2 % of a core in this window; the baseline
+/// waits this long once, so every run's machine window ends with at least one.
 const IDLE_WINDOW: Duration = Duration::from_millis(200);
 const DRAIN_LIMIT: Duration = Duration::from_secs(20);
 /// libpcap's TPACKET_V3 block timeout is its read timeout, 1000 ms: frames in a
 /// partly filled block reach tcpdump only then, and tcpdump does not read that block
-/// on SIGINT. So tcpdump gets this long after the last frame before it is stopped.
+/// on SIGINT. So tcpdump gets this long after the last frame before it is stopped
+/// (outside the machine CPU window: that last block is at most a few thousand frames).
 const TCPDUMP_MIN_DRAIN: Duration = Duration::from_millis(1200);
-/// netcap's default ring is 16 MiB; tcpdump -w gets the same buffer.
-const BUFFER_KIB: &str = "16384";
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 struct Scenario {
     size: usize,
     /// `None`: as fast as trafgen can.
     rate_pps: Option<u64>,
+    /// trafgen on every CPU (its default) instead of one (`-P 1`).
+    all_cores: bool,
     frames: u64,
 }
 
 impl Scenario {
     fn label(&self) -> String {
-        match self.rate_pps {
-            None => format!("{} B, top rate", self.size),
-            Some(r) => format!("{} B, {} kpps", self.size, r / 1000),
+        match (self.rate_pps, self.all_cores) {
+            (None, false) => format!("{} B, top rate, 1 core", self.size),
+            (None, true) => format!("{} B, top rate, all cores", self.size),
+            (Some(r), _) => format!("{} B, {} kpps", self.size, r / 1000),
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Family {
-    Netcap,
-    Tcpdump,
-}
-
-struct Tool {
-    name: &'static str,
-    family: Family,
-    args: Vec<String>,
-}
-
-fn tools(bin: &Path, iface: &str, stats: &Path, wfile: &Path) -> Vec<Tool> {
-    let nc = |name, extra: &[&str]| {
-        let mut args: Vec<String> = vec![bin.display().to_string(), "capture".into(), "-i".into()];
-        args.push(iface.into());
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args.extend(["--stats-json".into(), stats.display().to_string()]);
-        Tool {
-            name,
-            family: Family::Netcap,
-            args,
-        }
-    };
-    let td = |name, extra: &[&str]| {
-        let mut args: Vec<String> = vec!["tcpdump".into(), "-i".into(), iface.into()];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        Tool {
-            name,
-            family: Family::Tcpdump,
-            args,
-        }
-    };
-    let w = wfile.display().to_string();
-    vec![
-        nc(
-            "netcap xdp native -F none",
-            &["--backend", "xdp", "--xdp-mode", "native", "-F", "none"],
-        ),
-        nc(
-            "netcap xdp generic -F none",
-            &["--backend", "xdp", "--xdp-mode", "generic", "-F", "none"],
-        ),
-        nc(
-            "netcap xdp generic -F none, unbatched wake-ups",
-            &[
-                "--backend",
-                "xdp",
-                "--xdp-mode",
-                "generic",
-                "-F",
-                "none",
-                "--wakeup-bytes",
-                "0",
-            ],
-        ),
-        nc(
-            "netcap xdp generic -F none, filter keeps 1%",
-            &[
-                "--backend",
-                "xdp",
-                "--xdp-mode",
-                "generic",
-                "-F",
-                "none",
-                // trafgen's source port counts 1024..=65000: 640 of 63,977 ports.
-                "udp src portrange 1024-1663",
-            ],
-        ),
-        nc(
-            "netcap xdp generic -F turtle",
-            &["--backend", "xdp", "--xdp-mode", "generic", "-F", "turtle"],
-        ),
-        nc(
-            "netcap xdp generic -F line",
-            &["--backend", "xdp", "--xdp-mode", "generic", "-F", "line"],
-        ),
-        nc(
-            "netcap xdp generic -F json",
-            &["--backend", "xdp", "--xdp-mode", "generic", "-F", "json"],
-        ),
-        nc(
-            "netcap xdp generic -w FILE",
-            &["--backend", "xdp", "--xdp-mode", "generic", "-w", &w],
-        ),
-        nc(
-            "netcap xdp native -w /dev/null",
-            &[
-                "--backend",
-                "xdp",
-                "--xdp-mode",
-                "native",
-                "-w",
-                "/dev/null",
-            ],
-        ),
-        nc(
-            "netcap afpacket -F none",
-            &["--backend", "afpacket", "-F", "none"],
-        ),
-        nc(
-            "netcap afpacket -w /dev/null",
-            &["--backend", "afpacket", "-w", "/dev/null"],
-        ),
-        nc(
-            "netcap afpacket -F line, fanout over 2 workers",
-            &["--backend", "afpacket", "-F", "line", "--workers", "2"],
-        ),
-        td(
-            "tcpdump -w /dev/null -B 16384",
-            &["-w", "/dev/null", "-B", BUFFER_KIB],
-        ),
-        td("tcpdump -n > /dev/null", &["-n"]),
-    ]
 }
 
 /// One run of one tool on one scenario.
 #[derive(Clone, Debug, Serialize)]
 struct Sample {
+    /// Frames trafgen was told to send.
+    asked: u64,
+    /// trafgen's error when a worker gave up on a full device (see [`trafgen`]).
+    generator_aborted: Option<String>,
+    /// Frames sent: trafgen's count, or the namespace end's tx_packets delta if it aborted.
     offered: u64,
     offered_pps: f64,
-    /// Frames the host end of the veth received (its rx_packets delta).
+    /// Frames the host end of the veth received (its rx_packets delta over the window).
     host_rx: u64,
     captured: u64,
     /// Frames the tool's kernel filter rejected (accounted for, not lost).
@@ -194,7 +108,35 @@ struct Sample {
     cpu_total_s: f64,
     /// Busy CPU of the whole machine (/proc/stat) from just before sending to drained.
     machine_cpu_s: f64,
+    /// The part of it used by other sessions' processes ([`proc::Foreign`]).
+    foreign_cpu_s: f64,
+    /// The tool's eBPF programs over the same window.
+    programs: Vec<ProgDelta>,
     exit_code: i32,
+}
+
+impl Sample {
+    /// Busy CPU of the machine without other sessions' processes, per frame sent.
+    fn machine_ns_per_frame(&self) -> f64 {
+        (self.machine_cpu_s - self.foreign_cpu_s) * 1e9 / self.offered.max(1) as f64
+    }
+
+    /// The same with everything /proc/stat counted.
+    fn raw_machine_ns_per_frame(&self) -> f64 {
+        self.machine_cpu_s * 1e9 / self.offered.max(1) as f64
+    }
+}
+
+/// One eBPF program of a tool, over the runs of one scenario.
+#[derive(Debug, Serialize)]
+struct KernelProg {
+    name: String,
+    /// delta run_time_ns / delta run_cnt.
+    ns_per_run: Spread,
+    /// delta run_cnt / offered: below 1 when frames were lost before the hook.
+    runs_per_offered: Spread,
+    /// delta run_time_ns / offered.
+    ns_per_offered: Spread,
 }
 
 #[derive(Debug, Serialize)]
@@ -208,10 +150,28 @@ struct Summary {
     capture_pct: Spread,
     lost_own: Spread,
     lost_vs_offered: Spread,
+    /// host_rx per offered frame.
+    delivered_pct: Spread,
+    /// Frames sent per frame asked (below 100 when trafgen gave up).
+    sent_of_asked_pct: Spread,
+    /// Runs in which trafgen gave up on a full device.
+    generator_aborted_runs: usize,
     cpu_s: Spread,
     cpu_ns_per_frame: Spread,
     machine_cpu_s: Spread,
+    /// Other sessions' processes over the same windows.
+    foreign_cpu_s: Spread,
+    /// Busy CPU of all cores per frame sent, as /proc/stat counts it.
+    raw_machine_ns_per_frame: Spread,
+    /// The same without other sessions' processes: the figure the baseline is taken from.
     machine_ns_per_frame: Spread,
+    /// Median machine ns/frame of the baseline runs of this scenario.
+    baseline_ns_per_frame: f64,
+    /// machine_ns_per_frame of each run minus baseline_ns_per_frame.
+    machine_ns_over_baseline: Spread,
+    /// Median machine_ns_over_baseline over that of tcpdump -w in this scenario.
+    vs_tcpdump: Option<f64>,
+    kernel: Vec<KernelProg>,
     samples: Vec<Sample>,
 }
 
@@ -221,6 +181,12 @@ struct Report<'a> {
     quick: bool,
     runs: usize,
     generator: String,
+    /// One core of trafgen with no capture, measured before the runs.
+    calibrated_top_pps: f64,
+    /// Frames per top-rate run, from that rate.
+    frames: u64,
+    baseline: &'static str,
+    tcpdump_reference: &'static str,
     results: Vec<Summary>,
 }
 
@@ -235,38 +201,33 @@ pub fn run(
     if !crate::is_root() {
         bail!("bench capture needs root (namespaces, veth, XDP): run it with sudo -E");
     }
-    ensure_trafgen()?;
-    let frames = if quick { FRAMES_QUICK } else { FRAMES_FULL };
+    trafgen::ensure_tools()?;
     let runs = opts.runs.unwrap_or(if quick { 1 } else { 3 }).max(1);
     let step_secs = if quick { STEP_SECS_QUICK } else { STEP_SECS };
-    let mut scenarios: Vec<Scenario> = SIZES
-        .iter()
-        .map(|&size| Scenario {
-            size,
-            rate_pps: None,
-            frames,
-        })
-        .collect();
-    for rate in RATES.iter().copied().filter(|_| !opts.top_rate_only) {
-        let n = ((rate as f64 * step_secs) as u64).min(frames);
-        scenarios.push(Scenario {
-            size: SIZES[0],
-            rate_pps: Some(rate),
-            frames: n,
-        });
-    }
-    for size in SIZES {
-        std::fs::write(trafgen_cfg(out, size), trafgen_config(size))?;
-    }
     let stats = out.join("capture-stats.json");
     let wfile = out.join("capture-w.pcap");
+    let mut temp = TempFiles(vec![stats.clone(), wfile.clone()]);
+    for size in SIZES {
+        let cfg = trafgen::cfg_path(out, size);
+        temp.0.push(cfg.clone());
+        std::fs::write(&cfg, trafgen::config(size))?;
+    }
 
+    let bpf_stats = bpfstats::StatsEnabled::enable()?;
     let veth = Veth::create()?;
+    let top_pps = calibrate(&veth, out)?;
+    let frames = frames_for(top_pps, if quick { TOP_SECS_QUICK } else { TOP_SECS });
+    eprintln!(
+        "bench: trafgen reaches {} pps from one core: {} frames per top-rate run",
+        thousands(top_pps),
+        thousands(frames as f64)
+    );
+    let scenarios = scenarios(frames, step_secs, opts.top_rate_only);
     let veth_name = veth.host_if.clone();
-    let mut tools = tools(bin, &veth.host_if, &stats, &wfile);
+    let mut tools = tools::tools(bin, &veth.host_if, &stats, &wfile);
     if !opts.only.is_empty() {
-        tools.retain(|t| opts.only.iter().any(|o| t.name.contains(o.as_str())));
-        if tools.is_empty() {
+        tools.retain(|t| t.is_reference() || opts.only.iter().any(|o| t.name.contains(o.as_str())));
+        if tools.iter().all(Tool::is_reference) {
             bail!("--only matches no tool");
         }
     }
@@ -275,23 +236,32 @@ pub fn run(
     let result = (|| -> Result<()> {
         for rep in 0..runs {
             for (si, sc) in scenarios.iter().enumerate() {
-                for (ti, tool) in tools.iter().enumerate() {
+                for k in 0..tools.len() {
+                    let ti = (k + rep) % tools.len();
+                    let tool = &tools[ti];
                     check_interrupted()?;
                     let s = run_once(&veth, tool, sc, out, &stats)
                         .with_context(|| format!("{} on {}", tool.name, sc.label()))?;
                     let _ = std::fs::remove_file(&wfile);
                     eprintln!(
-                        "bench: [{:>3.0} s] run {}/{runs} {:<18} {:<30} offered {:>8} at {:>7} pps, \
-                         captured {:>8} ({:5.1} %), cpu {:.2} s",
+                        "bench: [{:>3.0} s] run {}/{runs} {:<26} {:<38} offered {:>7} at {:>7} \
+                         pps, captured {:5.1} %, delivered {:5.1} %, machine {:>5.0} ns/frame \
+                         (others {:.0}), cpu {:.2} s{}",
                         started.elapsed().as_secs_f64(),
                         rep + 1,
                         sc.label(),
                         tool.name,
                         s.offered,
                         thousands(s.offered_pps),
-                        s.captured,
-                        pct(s.captured, s.offered),
+                        pct(s.captured + s.filtered, s.offered),
+                        pct(s.host_rx, s.offered),
+                        s.machine_ns_per_frame(),
+                        s.foreign_cpu_s * 1e9 / s.offered.max(1) as f64,
                         s.cpu_s,
+                        s.generator_aborted
+                            .as_deref()
+                            .map(|e| format!("; trafgen gave up ({e})"))
+                            .unwrap_or_default(),
                     );
                     samples[si][ti].push(s);
                 }
@@ -300,56 +270,56 @@ pub fn run(
         Ok(())
     })();
     drop(veth);
-    let _ = std::fs::remove_file(&wfile);
-    let _ = std::fs::remove_file(&stats);
-    for size in SIZES {
-        let _ = std::fs::remove_file(trafgen_cfg(out, size));
-    }
+    drop(bpf_stats);
+    drop(temp);
     result?;
 
     let mut results = Vec::new();
     for (si, sc) in scenarios.iter().enumerate() {
-        for (ti, tool) in tools.iter().enumerate() {
-            results.push(summarise(
-                tool.name,
-                *sc,
-                std::mem::take(&mut samples[si][ti]),
-            ));
+        let base = tools
+            .iter()
+            .position(|t| t.name == BASELINE)
+            .map_or(f64::NAN, |ni| {
+                Spread::of(samples[si][ni].iter().map(Sample::machine_ns_per_frame)).median
+            });
+        let mut rows: Vec<Summary> = tools
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| summarise(t.name, *sc, std::mem::take(&mut samples[si][ti]), base))
+            .collect();
+        let reference = rows
+            .iter()
+            .find(|r| r.tool == TCPDUMP_REF)
+            .map(|r| r.machine_ns_over_baseline.median)
+            .filter(|v| *v > 0.0);
+        for r in rows.iter_mut().filter(|r| r.tool != BASELINE) {
+            r.vs_tcpdump = reference.map(|t| r.machine_ns_over_baseline.median / t);
         }
+        results.extend(rows);
     }
     let report = Report {
         machine,
         quick,
         runs,
-        generator: trafgen_version(),
+        generator: trafgen::version(),
+        calibrated_top_pps: top_pps,
+        frames,
+        baseline: BASELINE,
+        tcpdump_reference: TCPDUMP_REF,
         results,
     };
     write_json(&out.join("capture.json"), &report)?;
-    let mut md = markdown(&report, frames, step_secs);
-    md.push_str("\nCommands (IF is the host end of the veth pair; stdout to /dev/null):\n\n");
-    for t in &tools {
-        let args: Vec<String> = t
-            .args
-            .iter()
-            .map(|a| {
-                if a == &veth_name {
-                    "IF".to_owned()
-                } else {
-                    super::rel(root, Path::new(a)).display().to_string()
-                }
-            })
-            .map(|a| a.replace("target/bench/netcap", "target/release/netcap"))
-            .collect();
-        md.push_str(&format!("- {}: `{}`\n", t.name, args.join(" ")));
-    }
-    md.push_str(&format!(
-        "- generator: `ip netns exec NS trafgen -o PEER -i CFG -n FRAMES -P 1 --no-sock-mem \
-         [-b RATEpps]`, CFG: `{}`\n",
-        trafgen_config(64).trim()
+    let mut md = report::markdown(&report, step_secs);
+    md.push_str(&report::commands(
+        root,
+        &tools,
+        &veth_name,
+        &trafgen::config(SIZES[0]),
     ));
     write_report(&out.join("capture.md"), &md)?;
     let series: Vec<plot::Series> = tools
         .iter()
+        .filter(|t| t.family != Family::None)
         .map(|t| plot::Series {
             name: t.name.to_owned(),
             points: report
@@ -378,6 +348,69 @@ pub fn run(
     Ok(())
 }
 
+/// Files of the bench's own, removed when it drops (on every path).
+struct TempFiles(Vec<PathBuf>);
+
+impl Drop for TempFiles {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// The top rate of one core of trafgen with no capture: the better of two blasts of
+/// 64-byte frames (the first also warms up the veth pair and the page cache).
+fn calibrate(veth: &Veth, out: &Path) -> Result<f64> {
+    let sc = Scenario {
+        size: SIZES[0],
+        rate_pps: None,
+        all_cores: false,
+        frames: CALIBRATION_FRAMES,
+    };
+    let mut best = 0.0f64;
+    for _ in 0..2 {
+        let sent = trafgen::send(veth, &sc, out, 0)?;
+        best = best.max(sent.frames as f64 / sent.secs.max(1e-6));
+    }
+    Ok(best)
+}
+
+/// Frames for `secs` of traffic at `pps`, in steps of 100k, within the bounds.
+fn frames_for(pps: f64, secs: f64) -> u64 {
+    let n = (pps * secs / 100_000.0).round() as u64 * 100_000;
+    n.clamp(FRAMES_MIN, FRAMES_MAX)
+}
+
+/// Top rate for every size from one core, the smallest size from all cores, then the
+/// stepped rates (unless `top_rate_only`).
+fn scenarios(frames: u64, step_secs: f64, top_rate_only: bool) -> Vec<Scenario> {
+    let mut v: Vec<Scenario> = SIZES
+        .iter()
+        .map(|&size| Scenario {
+            size,
+            rate_pps: None,
+            all_cores: false,
+            frames,
+        })
+        .collect();
+    v.push(Scenario {
+        size: SIZES[0],
+        rate_pps: None,
+        all_cores: true,
+        frames,
+    });
+    for rate in RATES.iter().copied().filter(|_| !top_rate_only) {
+        v.push(Scenario {
+            size: SIZES[0],
+            rate_pps: Some(rate),
+            all_cores: false,
+            frames: ((rate as f64 * step_secs) as u64).min(frames),
+        });
+    }
+    v
+}
+
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         f64::NAN
@@ -386,27 +419,74 @@ fn pct(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// The inode of the bench's network namespace (`ip netns` bind-mounts it).
+fn veth_netns(veth: &Veth) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/run/netns/{}", veth.ns))
+        .ok()
+        .map(|m| m.ino())
+}
+
 fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -> Result<Sample> {
     let _ = std::fs::remove_file(stats);
-    let mut cmd = Command::new(&tool.args[0]);
-    cmd.args(&tool.args[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    let ready = match tool.family {
-        Family::Netcap => "capturing with",
-        Family::Tcpdump => "listening on",
+    let running = match tool.family {
+        Family::None => None,
+        _ => {
+            let mut cmd = Command::new(&tool.args[0]);
+            cmd.args(&tool.args[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null());
+            Some(proc::Running::start(&mut cmd, tool.family.ready())?)
+        }
     };
+    let pid = running.as_ref().map(proc::Running::pid);
+    let progs0 = pid.map(bpfstats::programs_of).unwrap_or_default();
+    let names = if progs0.is_empty() {
+        Default::default()
+    } else {
+        bpfstats::names()
+    };
+    let cpu0 = running.as_ref().map_or(Ok(0.0), proc::Running::cpu_s)?;
+    let peer_tx0 = trafgen::peer_tx_packets(veth);
     let rx0 = veth.host_counter("rx_packets");
-    let running = proc::Running::start(&mut cmd, ready)?;
-    let cpu0 = running.cpu_s()?;
+    let netns = veth_netns(veth);
+    let foreign0 = proc::Foreign::snapshot(netns);
     let (busy0, _) = proc::machine_cpu_s()?;
 
-    let (offered, send_s) = trafgen(veth, sc, out)?;
+    let sent = trafgen::send(veth, sc, out, peer_tx0)?;
     let sent_at = Instant::now();
+    let offered = sent.frames;
+    let offered_pps = offered as f64 / sent.secs.max(1e-6);
 
-    running.wait_idle(IDLE_WINDOW, DRAIN_LIMIT)?;
+    match &running {
+        Some(r) => r.wait_idle(IDLE_WINDOW, DRAIN_LIMIT)?,
+        None => std::thread::sleep(IDLE_WINDOW),
+    }
     // Before tcpdump's extra wait, which would only add other processes' CPU.
     let (busy1, _) = proc::machine_cpu_s()?;
+    let foreign_cpu_s = proc::Foreign::snapshot(netns).since(&foreign0);
+    let host_rx = veth.host_counter("rx_packets").saturating_sub(rx0);
+    let progs1 = pid.map(bpfstats::programs_of).unwrap_or_default();
+    let Some(running) = running else {
+        return Ok(Sample {
+            asked: sc.frames,
+            generator_aborted: sent.aborted,
+            offered,
+            offered_pps,
+            host_rx,
+            captured: 0,
+            filtered: 0,
+            lost_own: 0,
+            lost_by_cause: None,
+            backend: Account::nothing().backend,
+            cpu_s: 0.0,
+            cpu_total_s: 0.0,
+            machine_cpu_s: busy1 - busy0,
+            foreign_cpu_s,
+            programs: Vec::new(),
+            exit_code: 0,
+        });
+    };
     if tool.family == Family::Tcpdump {
         let waited = sent_at.elapsed();
         if waited < TCPDUMP_MIN_DRAIN {
@@ -414,18 +494,22 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
         }
     }
     let cpu1 = running.cpu_s()?;
-    let host_rx = veth.host_counter("rx_packets").saturating_sub(rx0);
     let (exited, stderr) = running.stop()?;
     if exited.code != 0 && exited.code != 128 + libc::SIGINT {
         bail!("exited with {}; stderr:\n{stderr}", exited.code);
     }
-    let (captured, filtered, lost_own, lost_by_cause, backend) = match tool.family {
-        Family::Netcap => netcap_account(stats, &stderr)?,
-        Family::Tcpdump => tcpdump_account(&stderr)?,
-    };
+    let Account {
+        captured,
+        filtered,
+        lost_own,
+        lost_by_cause,
+        backend,
+    } = Account::read(tool.family, stats, &stderr)?;
     Ok(Sample {
+        asked: sc.frames,
+        generator_aborted: sent.aborted,
         offered,
-        offered_pps: offered as f64 / send_s.max(1e-6),
+        offered_pps,
         host_rx,
         captured,
         filtered,
@@ -435,60 +519,17 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
         cpu_s: cpu1 - cpu0,
         cpu_total_s: exited.cpu_s,
         machine_cpu_s: busy1 - busy0,
+        foreign_cpu_s,
+        programs: bpfstats::deltas(&progs0, &progs1, &names),
         exit_code: exited.code,
     })
 }
 
-/// (captured, filtered in the kernel, lost by the tool's count, losses by cause, backend)
-type Account = (u64, u64, u64, Option<serde_json::Value>, String);
-
-fn netcap_account(stats: &Path, stderr: &str) -> Result<Account> {
-    let text = std::fs::read_to_string(stats)
-        .with_context(|| format!("reading {} (stderr: {stderr})", stats.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)?;
-    let num = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-    let backend = v
-        .get("backend")
-        .and_then(|b| b.as_str())
-        .unwrap_or("?")
-        .to_owned();
-    Ok((
-        num("captured"),
-        num("filtered"),
-        num("lost"),
-        v.get("lost_by_cause").cloned(),
-        backend,
-    ))
-}
-
-/// tcpdump's closing lines: "N packets captured", "N packets dropped by kernel".
-fn tcpdump_account(stderr: &str) -> Result<Account> {
-    let find = |what: &str| {
-        stderr.lines().find_map(|l| {
-            let l = l.trim();
-            l.strip_suffix(what)
-                .and_then(|n| n.trim().parse::<u64>().ok())
-        })
-    };
-    let captured =
-        find("packets captured").with_context(|| format!("no tcpdump summary in:\n{stderr}"))?;
-    let dropped = find("packets dropped by kernel").unwrap_or(0);
-    let buffer = if stderr.contains("listening on") {
-        "AF_PACKET (libpcap)"
-    } else {
-        "?"
-    };
-    Ok((
-        captured,
-        0,
-        dropped,
-        Some(serde_json::json!({ "dropped_by_kernel": dropped })),
-        buffer.into(),
-    ))
-}
-
-fn summarise(tool: &str, scenario: Scenario, samples: Vec<Sample>) -> Summary {
+/// The runs of one tool on one scenario; `baseline` is the median machine ns/frame of
+/// the no-capture runs of that scenario. `vs_tcpdump` is filled in by the caller.
+fn summarise(tool: &str, scenario: Scenario, samples: Vec<Sample>, baseline: f64) -> Summary {
     let sp = |f: &dyn Fn(&Sample) -> f64| Spread::of(samples.iter().map(f));
+    let is_baseline = tool == BASELINE;
     Summary {
         tool: tool.to_owned(),
         scenario,
@@ -498,178 +539,89 @@ fn summarise(tool: &str, scenario: Scenario, samples: Vec<Sample>) -> Summary {
             .unwrap_or_default(),
         offered: sp(&|s| s.offered as f64),
         offered_pps: sp(&|s| s.offered_pps),
-        captured: sp(&|s| s.captured as f64),
-        capture_pct: sp(&|s| pct(s.captured + s.filtered, s.offered)),
-        lost_own: sp(&|s| s.lost_own as f64),
-        lost_vs_offered: sp(&|s| s.offered as f64 - (s.captured + s.filtered) as f64),
-        cpu_s: sp(&|s| s.cpu_s),
-        cpu_ns_per_frame: sp(&|s| s.cpu_s * 1e9 / (s.captured + s.filtered).max(1) as f64),
+        captured: sp(&|s| {
+            if is_baseline {
+                f64::NAN
+            } else {
+                s.captured as f64
+            }
+        }),
+        capture_pct: sp(&|s| {
+            if is_baseline {
+                f64::NAN
+            } else {
+                pct(s.captured + s.filtered, s.offered)
+            }
+        }),
+        lost_own: sp(&|s| {
+            if is_baseline {
+                f64::NAN
+            } else {
+                s.lost_own as f64
+            }
+        }),
+        lost_vs_offered: sp(&|s| {
+            if is_baseline {
+                f64::NAN
+            } else {
+                s.offered as f64 - (s.captured + s.filtered) as f64
+            }
+        }),
+        delivered_pct: sp(&|s| pct(s.host_rx, s.offered)),
+        sent_of_asked_pct: sp(&|s| pct(s.offered, s.asked)),
+        generator_aborted_runs: samples
+            .iter()
+            .filter(|s| s.generator_aborted.is_some())
+            .count(),
+        cpu_s: sp(&|s| if is_baseline { f64::NAN } else { s.cpu_s }),
+        cpu_ns_per_frame: sp(&|s| {
+            if is_baseline {
+                f64::NAN
+            } else {
+                s.cpu_s * 1e9 / (s.captured + s.filtered).max(1) as f64
+            }
+        }),
         machine_cpu_s: sp(&|s| s.machine_cpu_s),
-        machine_ns_per_frame: sp(&|s| s.machine_cpu_s * 1e9 / s.offered.max(1) as f64),
+        foreign_cpu_s: sp(&|s| s.foreign_cpu_s),
+        raw_machine_ns_per_frame: sp(&Sample::raw_machine_ns_per_frame),
+        machine_ns_per_frame: sp(&Sample::machine_ns_per_frame),
+        baseline_ns_per_frame: baseline,
+        machine_ns_over_baseline: sp(&|s| s.machine_ns_per_frame() - baseline),
+        vs_tcpdump: None,
+        kernel: kernel_programs(&samples),
         samples,
     }
 }
 
-// ---- generator ----
-
-fn ensure_trafgen() -> Result<()> {
-    if Command::new("trafgen").arg("-v").output().is_ok() {
-        return Ok(());
+/// Per program name (in order of appearance), over the runs; programs of one name
+/// (one per fanout worker, say) are added up.
+fn kernel_programs(samples: &[Sample]) -> Vec<KernelProg> {
+    let mut names: Vec<&str> = Vec::new();
+    for p in samples.iter().flat_map(|s| &s.programs) {
+        if !names.contains(&p.name.as_str()) {
+            names.push(&p.name);
+        }
     }
-    eprintln!("bench: installing netsniff-ng (trafgen)");
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "netsniff-ng"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        bail!(
-            "trafgen is missing and `apt-get install -y netsniff-ng` failed (try apt-get update)"
-        );
-    }
-    Ok(())
-}
-
-fn trafgen_version() -> String {
-    Command::new("trafgen")
-        .arg("-v")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_owned)
+    names
+        .into_iter()
+        .map(|name| {
+            let per_run: Vec<(f64, f64, f64)> = samples
+                .iter()
+                .map(|s| {
+                    let (t, n) = s
+                        .programs
+                        .iter()
+                        .filter(|p| p.name == name)
+                        .fold((0u64, 0u64), |(t, n), p| (t + p.run_time_ns, n + p.run_cnt));
+                    (t as f64, n as f64, s.offered.max(1) as f64)
+                })
+                .collect();
+            KernelProg {
+                name: name.to_owned(),
+                ns_per_run: Spread::of(per_run.iter().map(|&(t, n, _)| t / n)),
+                runs_per_offered: Spread::of(per_run.iter().map(|&(_, n, o)| n / o)),
+                ns_per_offered: Spread::of(per_run.iter().map(|&(t, _, o)| t / o)),
+            }
         })
-        .unwrap_or_default()
-}
-
-fn trafgen_cfg(out: &Path, size: usize) -> PathBuf {
-    out.join(format!("trafgen-{size}.cfg"))
-}
-
-/// A UDP/IPv4 frame of `size` bytes (without FCS) from the namespace end to a MAC that
-/// is not the host end's, so the host stack drops it early and never answers. The
-/// source port counts up: every frame is a new flow for flow tables.
-fn trafgen_config(size: usize) -> String {
-    let fill = size - 14 - 20 - 8;
-    format!(
-        "{{ eth(da=02:00:00:00:00:01, sa=02:00:00:00:00:02), \
-         ipv4(saddr=10.250.0.2, daddr=10.250.0.1, ttl=64), \
-         udp(sport=dinc(1024, 65000), dport=9), fill(0x41, {fill}) }}\n"
-    )
-}
-
-/// Sends the scenario's frames; returns (frames sent, seconds trafgen took to send).
-fn trafgen(veth: &Veth, sc: &Scenario, out: &Path) -> Result<(u64, f64)> {
-    check_interrupted()?;
-    let cfg = trafgen_cfg(out, sc.size);
-    let mut cmd = Command::new("ip");
-    cmd.args([
-        "netns",
-        "exec",
-        &veth.ns,
-        "trafgen",
-        "-o",
-        &veth.ns_if,
-        "-i",
-    ])
-    .arg(&cfg)
-    .args(["-n", &sc.frames.to_string(), "-P", "1", "--no-sock-mem"]);
-    if let Some(r) = sc.rate_pps {
-        cmd.args(["-b", &format!("{r}pps")]);
-    }
-    let start = Instant::now();
-    let o = cmd
-        .stdin(Stdio::null())
-        .output()
-        .context("starting trafgen")?;
-    let wall = start.elapsed().as_secs_f64();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    if !o.status.success() {
-        check_interrupted()?;
-        bail!("trafgen failed ({}):\n{text}", o.status);
-    }
-    let sent = text
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_suffix("packets outgoing")
-                .and_then(|n| n.trim().parse().ok())
-        })
-        .with_context(|| format!("no packet count in trafgen's output:\n{text}"))?;
-    // "   2 sec, 841756 usec on CPU0 (1000000 packets)": its own send time.
-    let secs = text
-        .lines()
-        .find_map(|l| {
-            let (s, rest) = l.trim().split_once(" sec, ")?;
-            let us = rest.split_whitespace().next()?;
-            Some(s.trim().parse::<f64>().ok()? + us.parse::<f64>().ok()? * 1e-6)
-        })
-        .unwrap_or(wall);
-    Ok((sent, secs))
-}
-
-// ---- report ----
-
-fn markdown(r: &Report, frames: u64, step_secs: f64) -> String {
-    let mut s = format!(
-        "Live capture on a veth pair: `{}` in a namespace sends UDP/IPv4 frames (source port \
-         counting up) to the host end, one capture tool at a time. Top rate: {} frames per \
-         size; stepped rates: {} s of traffic. {} run(s) each, median (min–max).\n\
-         Machine: {}.\n\n",
-        r.generator.split(',').next().unwrap_or("trafgen"),
-        thousands(frames as f64),
-        step_secs,
-        r.runs,
-        r.machine.summary()
-    );
-    s.push_str(
-        "CPU/frame is the tool's own CPU (utime+stime from ready to drained) per frame it \
-         handled (captured, or rejected by its kernel filter); capture % counts both, so a \
-         filtering tool that loses nothing shows 100 %; \
-         machine CPU is the busy time of all cores over the same window (it includes trafgen \
-         and the kernel's veth path, and on a shared machine other sessions' work too) per \
-         offered frame. The stepped-rate runs start with a burst of some 20k frames at full \
-         speed (trafgen's pacing), so their reached rate is above the nominal one.\n\n",
-    );
-    s.push_str(
-        "| frames | tool | backend | offered (pps) | captured | capture % | lost (own count) | \
-         offered − captured | tool CPU s | CPU ns/frame | machine ns/frame |\n\
-         | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
-    );
-    for x in &r.results {
-        s.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            x.scenario.label(),
-            x.tool,
-            short_backend(&x.backend),
-            thousands(x.offered_pps.median),
-            x.captured.show(thousands),
-            x.capture_pct.show(|v| format!("{v:.1}")),
-            x.lost_own.show(thousands),
-            x.lost_vs_offered.show(thousands),
-            x.cpu_s.show(|v| format!("{v:.2}")),
-            x.cpu_ns_per_frame.show(|v| format!("{v:.0}")),
-            x.machine_ns_per_frame.show(|v| format!("{v:.0}")),
-        ));
-    }
-    s
-}
-
-fn short_backend(b: &str) -> String {
-    if b.contains("native") {
-        "XDP native".into()
-    } else if b.contains("generic") {
-        "XDP generic".into()
-    } else if b.starts_with("AF_PACKET (TPACKET") {
-        "AF_PACKET".into()
-    } else {
-        b.into()
-    }
+        .collect()
 }

@@ -1,0 +1,173 @@
+//! The capture bench's markdown: what was measured, one table row per tool and
+//! scenario, and the exact commands.
+use std::path::Path;
+
+use super::{
+    tools::{Tool, BASELINE, TCPDUMP_REF},
+    Report, Summary,
+};
+use crate::bench::{rel, thousands};
+
+pub fn markdown(r: &Report, step_secs: f64) -> String {
+    let mut s = format!(
+        "Live capture on a veth pair: `{}` in a namespace sends UDP/IPv4 frames (source port \
+         counting up) to the host end, one capture tool at a time. Top rate: {} frames per \
+         run (what one core of trafgen sends in about {} s: it reached {} pps before the \
+         runs), for every size from one core (`-P 1`) and, for {} B frames, from all {} cores (trafgen's \
+         default: one copy of the configuration per CPU, `-n` split between them); stepped \
+         rates: one core, {} s of traffic. {} run(s) each, tools in a rotating order, \
+         median (min–max).\n\
+         Machine: {}.\n\n",
+        r.generator.split(',').next().unwrap_or("trafgen"),
+        thousands(r.frames as f64),
+        if r.quick { super::TOP_SECS_QUICK } else { super::TOP_SECS },
+        thousands(r.calibrated_top_pps),
+        super::SIZES[0],
+        r.machine.cores,
+        step_secs,
+        r.runs,
+        r.machine.summary()
+    );
+    s.push_str(&format!(
+        "- **captured %**: what the tool says it captured, or rejected with its kernel filter, \
+         per frame trafgen sent. **lost (own)**: the losses the tool itself counted.\n\
+         - **delivered %**: the host end's `rx_packets` delta per frame sent: below 100 the \
+         capture changed the host's traffic (frames lost before any tool could see them). \
+         \"trafgen gave up\": with the host end in native XDP mode (a 256-slot NAPI ring) a \
+         trafgen worker fails on the full device (`Flushing TX_RING failed: Resource \
+         temporarily unavailable`) and stops; the other per-frame figures of such a row \
+         count only the frames that were sent (the namespace end's `tx_packets`).\n\
+         - **machine ns/frame over baseline**: busy time of all CPUs (`/proc/stat` user, nice, \
+         system, irq, softirq, steal) from just before trafgen starts until the tool has \
+         drained, less the CPU time of the user-space processes that are not the bench's \
+         (other sessions' builds and tests, as far as they live through the window: \
+         `foreign_cpu_s` in the JSON, where `raw_machine_ns_per_frame` keeps the \
+         uncorrected figure), per frame sent, minus \
+         the median of the `{BASELINE}` runs of the same \
+         scenario, which send the same traffic with no capture at all (their row shows that \
+         median itself: trafgen, veth and the host stack). This is what the machine pays \
+         for the capture, kernel included; other sessions' kernel work (their interrupts, \
+         writeback) still counts, so the noise of this shared VM is a few hundred ns.\n\
+         - **vs tcpdump**: the machine figure divided by `{TCPDUMP_REF}`'s in the same \
+         scenario.\n\
+         - **kernel ns/run**: each eBPF program the tool loaded, `run_time_ns / run_cnt` \
+         deltas over the run with `kernel.bpf_stats_enabled=1` (on for every row, so the \
+         two clock reads per run it adds are in the machine figure too); a program runs \
+         once per frame it sees (`netcap_tc` only for sent frames, so none here). \
+         AF_PACKET and tcpdump load none.\n\
+         - **tool CPU ns/frame**: the tool's own utime+stime from ready to drained, per frame \
+         it handled (captured or filtered).\n\
+         - The stepped-rate runs start with a burst of some 20k frames at full speed \
+         (trafgen's pacing), so their reached rate is above the nominal one.\n\n",
+    ));
+    s.push_str(
+        "| frames | tool | backend | offered (pps) | captured % | lost (own) | delivered % | \
+         machine ns/frame over baseline | vs tcpdump | kernel ns/run | tool CPU ns/frame |\n\
+         | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n",
+    );
+    let ns = |v: f64| format!("{v:.0}");
+    for x in &r.results {
+        let machine = if x.tool == BASELINE {
+            format!("(baseline) {}", x.machine_ns_per_frame.show(ns))
+        } else {
+            x.machine_ns_over_baseline.show(ns)
+        };
+        s.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            x.scenario.label(),
+            x.tool,
+            short_backend(&x.backend),
+            thousands(x.offered_pps.median),
+            x.capture_pct.show(|v| format!("{v:.1}")),
+            x.lost_own.show(thousands),
+            delivered_cell(x),
+            machine,
+            ratio(x.vs_tcpdump),
+            kernel_cell(x),
+            x.cpu_ns_per_frame.show(ns),
+        ));
+    }
+    s
+}
+
+/// `100.0`, or `100.0 (trafgen gave up in 3/3 runs: sent 51 %)`.
+fn delivered_cell(x: &Summary) -> String {
+    let d = x.delivered_pct.show(|v| format!("{v:.1}"));
+    if x.generator_aborted_runs == 0 {
+        return d;
+    }
+    format!(
+        "{d} (trafgen gave up in {}/{} runs: sent {} %)",
+        x.generator_aborted_runs,
+        x.samples.len(),
+        x.sent_of_asked_pct.show(|v| format!("{v:.0}"))
+    )
+}
+
+/// `netcap_xdp 85 (80–90), netcap_tc –`; `–` for a tool without programs.
+fn kernel_cell(x: &Summary) -> String {
+    if x.kernel.is_empty() {
+        return "–".into();
+    }
+    x.kernel
+        .iter()
+        .map(|k| format!("{} {}", k.name, k.ns_per_run.show(|v| format!("{v:.0}"))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ratio(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.2}×"),
+        _ => "–".into(),
+    }
+}
+
+/// The command of every tool, with the veth's name as `IF` and paths from the root.
+pub fn commands(root: &Path, tools: &[Tool], iface: &str, generator_cfg: &str) -> String {
+    let mut md =
+        String::from("\nCommands (IF is the host end of the veth pair; stdout to /dev/null):\n\n");
+    for t in tools {
+        if t.args.is_empty() {
+            md.push_str(&format!("- {}: only the generator\n", t.name));
+            continue;
+        }
+        let args: Vec<String> = t
+            .args
+            .iter()
+            .map(|a| {
+                if a == iface {
+                    "IF".to_owned()
+                } else {
+                    rel(root, Path::new(a)).display().to_string()
+                }
+            })
+            .map(|a| a.replace("target/bench/netcap", "target/release/netcap"))
+            .collect();
+        md.push_str(&format!("- {}: `{}`\n", t.name, args.join(" ")));
+    }
+    md.push_str(&format!(
+        "- generator: `ip netns exec NS trafgen -o PEER -i CFG -n FRAMES --no-sock-mem \
+         [-P 1] [-b RATEpps]`, CFG: `{}`\n",
+        generator_cfg.trim()
+    ));
+    md
+}
+
+pub fn short_backend(b: &str) -> String {
+    if b.contains("xdpdump") {
+        "XDP skb (xdpdump)".into()
+    } else if b.contains("native") {
+        "XDP native".into()
+    } else if b.contains("generic") {
+        "XDP generic".into()
+    } else if b.starts_with("AF_PACKET (TPACKET") {
+        if b.contains("fanout") {
+            "AF_PACKET fanout".into()
+        } else {
+            "AF_PACKET".into()
+        }
+    } else {
+        b.into()
+    }
+}
