@@ -414,6 +414,26 @@ fn max_flows_bounds_memory_under_a_flood_of_new_flows() {
     assert!(rss < 80 * 1024, "peak RSS {rss} KiB");
 }
 
+/// `netcap read FILE -F none EXTRA`: the frames it says it captured, and its output.
+fn captured_by_netcap(
+    file: &Path,
+    extra: &[&str],
+    work: &Path,
+) -> (Option<u64>, netcap_proc::Output) {
+    let stats_path = work.join("s.json");
+    let mut args = vec![
+        "read",
+        file.to_str().expect("utf-8"),
+        "-F",
+        "none",
+        "--stats-json",
+        stats_path.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    let out = Netcap::run(&args);
+    (stats(&stats_path)["captured"].as_u64(), out)
+}
+
 /// Every pcapng file of tcpdump's test corpus gives as many frames as tshark reads,
 /// including section headers without the end-of-options marker (`ospf-sr.pcapng`),
 /// which `pcap-file` refused whole. Skipped when `../shared` is not beside the project.
@@ -440,16 +460,7 @@ fn every_pcapng_of_the_corpus_has_the_frames_tshark_reads() {
             .output()
             .expect("running tshark");
         let theirs = String::from_utf8_lossy(&tshark.stdout).lines().count() as u64;
-        let stats_path = work.join("s.json");
-        let out = Netcap::run(&[
-            "read",
-            f.to_str().expect("utf-8"),
-            "-F",
-            "none",
-            "--stats-json",
-            stats_path.to_str().expect("utf-8"),
-        ]);
-        let ours = stats(&stats_path)["captured"].as_u64();
+        let (ours, out) = captured_by_netcap(f, &[], &work);
         assert_eq!(ours, Some(theirs), "{}: {}", f.display(), out.stderr);
     }
 }
@@ -503,18 +514,8 @@ fn filters_on_old_link_types_select_what_tcpdump_selects() {
                 .output()
                 .expect("running tcpdump");
             let theirs = String::from_utf8_lossy(&tcpdump.stdout).lines().count() as u64;
-            let stats_path = work.join("s.json");
-            let out = Netcap::run(&[
-                "read",
-                f.to_str().expect("utf-8"),
-                "-F",
-                "none",
-                "--stats-json",
-                stats_path.to_str().expect("utf-8"),
-                expr,
-            ]);
+            let (ours, out) = captured_by_netcap(&f, &[expr], &work);
             assert!(out.status.success(), "{name} `{expr}`: {}", out.stderr);
-            let ours = stats(&stats_path)["captured"].as_u64();
             assert_eq!(ours, Some(theirs), "{name} `{expr}`");
         }
     }

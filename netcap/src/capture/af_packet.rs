@@ -77,21 +77,26 @@ impl Promisc {
         let on = |what: &str| format!("{what} on {ifname}");
         let fd = sys::packet_socket()
             .map_err(|e| Error::io(on("socket(AF_PACKET) for promiscuous mode"), e))?;
-        let mreq = libc::packet_mreq {
-            mr_ifindex: ifindex as i32,
-            mr_type: libc::PACKET_MR_PROMISC as u16,
-            mr_alen: 0,
-            mr_address: [0; 8],
-        };
-        sys::set_option(
-            fd.as_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_ADD_MEMBERSHIP,
-            &mreq,
-        )
-        .map_err(|e| Error::io(on("setsockopt(PACKET_ADD_MEMBERSHIP, promisc)"), e))?;
+        add_promisc_membership(fd.as_fd(), ifname, ifindex)?;
         Ok(Self { _fd: fd })
     }
+}
+
+/// Makes `fd`'s interface promiscuous while the socket lives; the kernel undoes it
+/// when the socket closes.
+fn add_promisc_membership(fd: BorrowedFd<'_>, ifname: &str, ifindex: u32) -> Result<(), Error> {
+    let mreq = libc::packet_mreq {
+        mr_ifindex: ifindex as i32,
+        mr_type: libc::PACKET_MR_PROMISC as u16,
+        mr_alen: 0,
+        mr_address: [0; 8],
+    };
+    sys::set_option(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq).map_err(|e| {
+        Error::io(
+            format!("setsockopt(PACKET_ADD_MEMBERSHIP, promisc) on {ifname}"),
+            e,
+        )
+    })
 }
 
 /// Which frames to keep by direction (tcpdump's `-Q in|out|inout`).
@@ -308,20 +313,7 @@ impl AfPacket {
             }
         }
         if promisc {
-            let mreq = libc::packet_mreq {
-                mr_ifindex: ifindex as i32,
-                mr_type: libc::PACKET_MR_PROMISC as u16,
-                mr_alen: 0,
-                mr_address: [0; 8],
-            };
-            // The kernel undoes it when the socket closes.
-            sys::set_option(
-                fd.as_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_ADD_MEMBERSHIP,
-                &mreq,
-            )
-            .map_err(|e| Error::io(on("setsockopt(PACKET_ADD_MEMBERSHIP, promisc)"), e))?;
+            add_promisc_membership(fd.as_fd(), &ifname, ifindex)?;
         }
         Ok(Self {
             ring,

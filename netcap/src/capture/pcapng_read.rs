@@ -135,8 +135,15 @@ impl Reader {
                 self.interfaces.push(Interface { link, tsresol });
                 Ok(Next::Other)
             }
-            EPB if body.len() >= 20 => {
-                let interface = self.word(&body[0..4]);
+            // The enhanced packet block and the obsolete packet block share a layout
+            // but for the interface field (32 bits; 16 bits and a drop count) and name
+            // their flags option (epb_flags, pack_flags) with the same code and bits.
+            EPB | OBSOLETE_PB if body.len() >= 20 => {
+                let interface = if block_type == EPB {
+                    self.word(&body[0..4])
+                } else {
+                    u32::from(self.half(&body[0..2]))
+                };
                 let ts =
                     (u64::from(self.word(&body[4..8])) << 32) | u64::from(self.word(&body[8..12]));
                 let cap = self.word(&body[12..16]) as usize;
@@ -172,24 +179,6 @@ impl Reader {
                     orig_len,
                     direction: Direction::Unknown,
                     data: &body[4..4 + cap],
-                }))
-            }
-            OBSOLETE_PB if body.len() >= 20 => {
-                let interface = u32::from(self.half(&body[0..2]));
-                let ts =
-                    (u64::from(self.word(&body[4..8])) << 32) | u64::from(self.word(&body[8..12]));
-                let cap = self.word(&body[12..16]) as usize;
-                let orig_len = self.word(&body[16..20]);
-                let data = body
-                    .get(20..20 + cap)
-                    .ok_or_else(|| format!("packet block claims {cap} bytes it does not hold"))?;
-                Ok(Next::Packet(Packet {
-                    interface,
-                    iface: self.interfaces.get(interface as usize).copied(),
-                    ts_units: ts,
-                    orig_len,
-                    direction: Direction::Unknown,
-                    data,
                 }))
             }
             IDB | EPB | SPB | OBSOLETE_PB => Err(format!(
