@@ -55,7 +55,7 @@ enum Cmd {
     /// Build, then benchmark live capture or file decoding against tcpdump.
     Bench {
         kind: bench::Kind,
-        /// One run of each, fewer frames (under 2 minutes).
+        /// One run of each, fewer frames (about 3 minutes).
         #[arg(long)]
         quick: bool,
         /// Capture: only the tools whose name contains this (repeatable), e.g. "-F none".
