@@ -24,7 +24,10 @@ use crate::{
     },
     cli::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, ReadArgs},
     filter::{Filter, LinkFilters},
-    output::{pcap::PcapSink, Format},
+    output::{
+        pcap::{BoxedPcapSink, PcapSink},
+        Format,
+    },
     packet::LinkType,
     pipeline::{direct::Direct, fanout, Finished, Pipeline, PipelineConfig, BATCH_BYTES},
     stats::{self, Report},
@@ -45,7 +48,7 @@ const QUIET_TICK: Duration = Duration::from_millis(100);
 struct Outputs {
     format: Format,
     text_out: Option<Box<dyn Write + Send>>,
-    pcap: Option<PcapSink<Box<dyn Write + Send>>>,
+    pcap: Option<BoxedPcapSink>,
 }
 
 fn outputs(common: &CommonArgs, snaplen: u32, link: Option<LinkType>) -> Result<Outputs, Error> {

@@ -1,5 +1,6 @@
-//! Capture backends: where frames come from. This is the only module with `unsafe`
-//! (syscalls, mmap rings, BPF maps); each block says why it is sound.
+//! Capture backends: where frames come from. With `filter/libpcap.rs` (the libpcap
+//! FFI), this is the only place with `unsafe` (syscalls, mmap rings, BPF maps); each
+//! block says why it is sound.
 //!
 //! Every live source is polled the same way: the driver waits until the source's file
 //! descriptor is readable or a short timer fires, then calls [`Source::fill`], which
@@ -42,12 +43,21 @@ impl CaptureCounters {
 
     /// Adds another source's counters (fanout sockets).
     pub fn add(&mut self, o: &CaptureCounters) {
-        self.seen += o.seen;
-        self.filtered += o.filtered;
-        self.captured += o.captured;
-        self.lost_ring_full += o.lost_ring_full;
-        self.lost_copy += o.lost_copy;
-        self.filter_error += o.filter_error;
+        // Destructured, so a new counter cannot be forgotten here.
+        let CaptureCounters {
+            seen,
+            filtered,
+            captured,
+            lost_ring_full,
+            lost_copy,
+            filter_error,
+        } = *o;
+        self.seen += seen;
+        self.filtered += filtered;
+        self.captured += captured;
+        self.lost_ring_full += lost_ring_full;
+        self.lost_copy += lost_copy;
+        self.filter_error += filter_error;
     }
 }
 

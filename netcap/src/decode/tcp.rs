@@ -1,8 +1,8 @@
 //! TCP header (RFC 9293) and its options (RFC 7323, RFC 2018).
 //!
-//! The view needs the 20-byte fixed header; `turtle` reads the first 14 bytes through
-//! the same getters by its own rules (see `output::turtle`), so the getters for those
-//! fields only touch the first 14 bytes.
+//! The view needs the 20-byte fixed header. `turtle` does not use it: the seed's format
+//! unpacks only the first 14 bytes, whatever the data offset says, so
+//! `output::turtle::tcp_section` reads those offsets itself.
 use super::{be16, be32, Span};
 
 /// The fixed header, without options.

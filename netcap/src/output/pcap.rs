@@ -36,6 +36,9 @@ enum Inner<W: Write> {
     Failed,
 }
 
+/// The `-w` sink as the pipeline and the direct path hold it: to a file or stdout.
+pub type BoxedPcapSink = PcapSink<Box<dyn Write + Send>>;
+
 pub struct PcapSink<W: Write> {
     inner: Inner<W>,
     pcapng: bool,

@@ -8,13 +8,12 @@
 //! buys anything, and it is what made netcap use more CPU per frame than
 //! `tcpdump -w /dev/null`, which does exactly this: read the ring, write the record.
 //! Frames are not decoded here, so `decoded` is 0 and no malformed counts exist.
-use std::io::Write;
 
 use super::{is_broken_pipe, DecodeStats, Finished, SizeCounts};
-use crate::{filter::Filter, output::pcap::PcapSink, packet::Frame};
+use crate::{filter::Filter, output::pcap::BoxedPcapSink, packet::Frame};
 
 pub struct Direct {
-    pcap: Option<PcapSink<Box<dyn Write + Send>>>,
+    pcap: Option<BoxedPcapSink>,
     recheck: Option<Filter>,
     /// Frames the user-space filter re-check rejected.
     pub rejected: u64,
@@ -33,7 +32,7 @@ pub struct Direct {
 
 impl Direct {
     /// `recheck`: a filter to run again on each frame (AF_PACKET, see `run::capture`).
-    pub fn new(pcap: Option<PcapSink<Box<dyn Write + Send>>>, recheck: Option<Filter>) -> Self {
+    pub fn new(pcap: Option<BoxedPcapSink>, recheck: Option<Filter>) -> Self {
         Self {
             pcap,
             recheck,

@@ -46,7 +46,7 @@ mod merge;
 use crate::{
     decode::{self, Layer},
     flow::{FlowConfig, FlowTable},
-    output::{self, pcap::PcapSink, Format},
+    output::{self, pcap::BoxedPcapSink, Format},
     packet::Batch,
 };
 
@@ -119,7 +119,7 @@ pub struct PipelineConfig {
     pub text_out: Option<Box<dyn Write + Send>>,
     /// Flush the text output after every batch (`-l`).
     pub line_buffered: bool,
-    pub pcap: Option<PcapSink<Box<dyn Write + Send>>>,
+    pub pcap: Option<BoxedPcapSink>,
 }
 
 enum Job {
@@ -655,7 +655,7 @@ struct Sink {
     dirty_since: Option<std::time::Instant>,
     text_out: Option<Box<dyn Write + Send>>,
     line_buffered: bool,
-    pcap: Option<PcapSink<Box<dyn Write + Send>>>,
+    pcap: Option<BoxedPcapSink>,
     closed: Arc<AtomicBool>,
     /// Frames known to have reached the output: written before a flush that succeeded.
     written: u64,
