@@ -404,6 +404,15 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
         kernel.filtered += rejected;
         kernel.captured = kernel.captured.saturating_sub(rejected);
     }
+    // Frames the hooks took after `-c` was reached were never read (or were cut from
+    // the last batch): as with `read -c`, they are neither seen nor captured, so the
+    // counts agree with `-c`.
+    let handled = live.frames.load(Ordering::Relaxed);
+    if common.count == Some(handled) {
+        let accounted = kernel.filtered + kernel.lost_total() + handled;
+        kernel.seen = kernel.seen.min(accounted);
+        kernel.captured = handled;
+    }
     let delay = source.delay_us().cloned();
     drop(source);
     drop(promisc);
