@@ -84,9 +84,9 @@ fn outputs(common: &CommonArgs, snaplen: u32, link: Option<LinkType>) -> Result<
             Some(PcapSink::new(w, common.pcapng, snaplen))
         }
     };
-    let mut pcap = pcap;
+    let mut pcap = pcap.map(|p| -> BoxedPcapSink { Box::new(p) });
     if let Some(p) = pcap.as_mut() {
-        p.link_hint = link;
+        p.set_link_hint(link);
     }
     let text_out = (format != Format::None).then(stdout_box);
     Ok(Outputs {
@@ -345,7 +345,7 @@ pub fn capture(args: &CaptureArgs) -> Result<Report, Error> {
     eprintln!("netcap: capturing with {backend}, snap length {snaplen}");
     let if_drops = IfDrops::start(&ifname);
     if let Some(p) = outs.pcap.as_mut() {
-        p.link_hint = sources.first().and_then(|s| s.link());
+        p.set_link_hint(sources.first().and_then(|s| s.link()));
     }
     let started = Instant::now();
     if sources.len() > 1 {

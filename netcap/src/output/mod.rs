@@ -1,8 +1,12 @@
-//! Text output formats. Each format is one [`Printer`]; adding a format touches one file
-//! plus the [`Format`] list here.
+//! Output: text formats, and the destinations of captured frames (`-w`).
 //!
-//! Printers run in the decoder workers: they append the text of one frame to a buffer,
-//! and a single writer puts the buffers on stdout in capture order.
+//! Each text format is one [`Printer`]; adding a format touches one file plus the
+//! [`Format`] list here. Printers run in the decoder workers: they append the text of
+//! one frame to a buffer, and a single writer puts the buffers on stdout in capture
+//! order.
+//!
+//! Each destination of captured frames is one [`FrameSink`] (pcap and pcapng, in
+//! [`pcap`]); the pipeline's writer and the direct path hold one without knowing which.
 //!
 //! The helpers at the bottom of this file write numbers and addresses straight into the
 //! output buffer from lookup tables: the formats aim at about 1 GB/s of text per core,
@@ -15,11 +19,33 @@ pub mod turtle_ext;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::{decode::Decoded, packet::Frame};
+use crate::{
+    decode::Decoded,
+    packet::{Frame, LinkType},
+};
 
 /// Appends the text for one frame to a buffer.
 pub trait Printer: Send {
     fn print(&mut self, frame: &Frame<'_>, decoded: &Decoded, out: &mut Vec<u8>);
+}
+
+/// A destination for captured frames (the `-w` file): pcap and pcapng now, file
+/// rotation later. Frames arrive in capture order; an error from `write` or `flush`
+/// means the destination is gone (e.g. a closed pipe) and ends the run.
+pub trait FrameSink: Send {
+    /// Writes one frame (into a buffer: it reaches the destination on `flush`).
+    fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()>;
+
+    /// Puts everything written so far on the destination.
+    fn flush(&mut self) -> std::io::Result<()>;
+
+    /// Frames not written because their link type differs from the file's.
+    fn skipped(&self) -> u64;
+
+    /// The source's link type, when it has one: the file header takes it when a flush
+    /// comes before the first frame (`-l`, or a run that captured nothing), so the file
+    /// is valid and empty, as tcpdump writes it.
+    fn set_link_hint(&mut self, link: Option<LinkType>);
 }
 
 /// The `-F` choices.

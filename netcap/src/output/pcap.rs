@@ -1,6 +1,7 @@
 //! `-w`: writes frames to a pcap (nanosecond timestamps) or pcapng file, or to stdout.
 //!
-//! The writer runs in the single ordered writer stage, so the file holds frames in
+//! [`PcapSink`] is the [`FrameSink`] for both. It runs in the single ordered writer
+//! stage (or on the capture thread, on the direct path), so the file holds frames in
 //! capture order. Classic pcap is written by hand (16 bytes of header a record into a
 //! large buffer); pcapng goes through `pcap-file`, with one interface block per link
 //! type and `if_tsresol = 9` so nanosecond timestamps survive.
@@ -17,6 +18,7 @@ use pcap_file::{
     DataLink,
 };
 
+use super::FrameSink;
 use crate::packet::{Frame, LinkType};
 
 /// Magic of a pcap file with nanosecond timestamps.
@@ -36,18 +38,19 @@ enum Inner<W: Write> {
     Failed,
 }
 
-/// The `-w` sink as the pipeline and the direct path hold it: to a file or stdout.
-pub type BoxedPcapSink = PcapSink<Box<dyn Write + Send>>;
+/// The `-w` destination as the pipeline and the direct path hold it: a [`PcapSink`] to
+/// a file or stdout, or any other [`FrameSink`].
+pub type BoxedPcapSink = Box<dyn FrameSink>;
 
+/// Writes frames as a pcap or pcapng file to `W`.
 pub struct PcapSink<W: Write> {
     inner: Inner<W>,
     pcapng: bool,
     snaplen: u32,
     /// Frames not written because their link type differs from the pcap file's.
-    pub skipped_link: u64,
-    /// The source's link type, when it has one: lets a flush before the first frame
-    /// (`-l`, or a run that captured nothing) write a valid, empty file, as tcpdump does.
-    pub link_hint: Option<LinkType>,
+    skipped_link: u64,
+    /// See [`FrameSink::set_link_hint`].
+    link_hint: Option<LinkType>,
 }
 
 impl<W: Write> PcapSink<W> {
@@ -83,9 +86,11 @@ impl<W: Write> PcapSink<W> {
         }
         Ok(())
     }
+}
 
+impl<W: Write + Send> FrameSink for PcapSink<W> {
     /// Writes one frame. An error means the output is gone (e.g. a closed pipe).
-    pub fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()> {
+    fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()> {
         if matches!(self.inner, Inner::Pending(_)) {
             self.start(frame.meta.link)?;
         }
@@ -131,7 +136,7 @@ impl<W: Write> PcapSink<W> {
         }
     }
 
-    pub fn flush(&mut self) -> std::io::Result<()> {
+    fn flush(&mut self) -> std::io::Result<()> {
         if let (Inner::Pending(_), Some(link)) = (&self.inner, self.link_hint) {
             self.start(link)?;
             // libpcap refuses a pcapng file without an interface block.
@@ -144,6 +149,14 @@ impl<W: Write> PcapSink<W> {
             Inner::PcapNg { out, .. } => out.get_mut().flush(),
             Inner::Failed => Ok(()),
         }
+    }
+
+    fn skipped(&self) -> u64 {
+        self.skipped_link
+    }
+
+    fn set_link_hint(&mut self, link: Option<LinkType>) {
+        self.link_hint = link;
     }
 }
 

@@ -119,7 +119,7 @@ impl Direct {
             flows: Vec::new(),
             written: self.written,
             write_error: self.error,
-            pcap_skipped: self.pcap.map_or(0, |p| p.skipped_link),
+            pcap_skipped: self.pcap.map_or(0, |p| p.skipped()),
             sources: Vec::new(),
         }
     }

@@ -748,7 +748,7 @@ impl Sink {
         WriterResult {
             written: self.written,
             error: self.error,
-            pcap_skipped: self.pcap.map_or(0, |p| p.skipped_link),
+            pcap_skipped: self.pcap.map_or(0, |p| p.skipped()),
         }
     }
 }
