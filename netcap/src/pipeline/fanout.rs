@@ -30,7 +30,7 @@ use std::{
 
 use crossbeam_channel::Receiver;
 
-use super::{Work, BATCH_BYTES};
+use super::{worker::Work, BATCH_BYTES};
 use crate::{
     capture::{self, CaptureCounters, Fill, Source},
     filter::Filter,

@@ -25,6 +25,12 @@
 //! every cross-shard update has arrived), and hands its table and counters back; the
 //! writer ends when all workers are gone. A worker that panics drops its senders while
 //! unwinding, so the others still finish; its lost batch is skipped by the writer.
+//!
+//! Where the parts are: this file holds the hand-off ([`Pipeline`]); `worker` the
+//! decoder threads; `writer` the writer thread (order, flushing, output errors);
+//! [`fanout`] the workers that read their own AF_PACKET sockets, and `merge` the
+//! writer's timestamp merge of their outputs; [`direct`] the path with no pipeline at
+//! all, for captures that need no decoding.
 use std::{
     collections::BTreeMap,
     io::Write,
@@ -42,13 +48,16 @@ pub mod direct;
 pub mod fanout;
 mod flows;
 mod merge;
+mod worker;
+mod writer;
 
 use crate::{
-    decode::{self, Layer},
     flow::{FlowConfig, FlowTable},
     output::{self, pcap::BoxedPcapSink, Format},
     packet::Batch,
 };
+use worker::{Input, Job, WorkerCtx, WorkerResult};
+use writer::{Destinations, WriterResult};
 
 /// Most frame bytes put in one batch: large enough to amortise a hand-off, small
 /// enough (with 8 batches queued per worker) to keep queued memory at a few MiB.
@@ -122,39 +131,8 @@ pub struct PipelineConfig {
     pub pcap: Option<BoxedPcapSink>,
 }
 
-enum Job {
-    Batch(u64, Arc<Batch>),
-}
-
-/// One batch for a worker: numbered by the capture thread (`seq`), or carrying a
-/// watermark when the worker reads its own fanout socket.
-pub struct Work {
-    seq: u64,
-    batch: Arc<Batch>,
-    watermark: u64,
-}
-
-/// Where a worker's batches come from.
-enum Input {
-    /// Handed over by the capture thread.
-    Jobs(Receiver<Job>),
-    /// Read from the worker's own fanout socket.
-    Socket(Box<fanout::SocketInput>),
-}
-
-impl Input {
-    fn next(&mut self) -> Option<Work> {
-        match self {
-            Input::Jobs(rx) => rx.recv().ok().map(|Job::Batch(seq, batch)| Work {
-                seq,
-                batch,
-                watermark: 0,
-            }),
-            Input::Socket(s) => s.next_work(),
-        }
-    }
-}
-
+/// What a worker hands the writer for one batch: the frames' text and the batch itself
+/// (for the `-w` file, and to go back to the pool).
 struct Output {
     seq: u64,
     /// The worker it came from (fanout: the stream the writer merges).
@@ -164,13 +142,6 @@ struct Output {
     ends: Vec<u32>,
     watermark: u64,
     batch: Arc<Batch>,
-}
-
-struct WorkerResult {
-    stats: DecodeStats,
-    sizes: hdrhistogram::Histogram<u64>,
-    flows: Option<FlowTable>,
-    source: Option<fanout::SourceResult>,
 }
 
 pub struct Pipeline {
@@ -187,12 +158,6 @@ pub struct Pipeline {
     pool: Receiver<Batch>,
     /// Set by [`Pipeline::request_flush`]; the writer flushes and clears it.
     flush_requested: Arc<AtomicBool>,
-}
-
-struct WriterResult {
-    written: u64,
-    error: Option<String>,
-    pcap_skipped: u64,
 }
 
 impl Pipeline {
@@ -273,22 +238,17 @@ impl Pipeline {
         drop(flow_txs);
         let closed = output_closed.clone();
         let flush_requested = Arc::new(AtomicBool::new(false));
-        let sink = Sink {
-            flush_requested: flush_requested.clone(),
-            dirty_since: None,
-            text_out: cfg.text_out,
-            line_buffered: cfg.line_buffered,
-            pcap: cfg.pcap,
+        let dest = Destinations::new(
+            cfg.text_out,
+            cfg.line_buffered,
+            cfg.pcap,
             closed,
-            written: 0,
-            unflushed: 0,
-            failed: false,
-            error: None,
-        };
+            flush_requested.clone(),
+        );
         let order = merge.then(|| merge::Merger::new(n));
         let writer = std::thread::Builder::new()
             .name("netcap-writer".into())
-            .spawn(move || writer(pool_tx, out_rx, sink, order))
+            .spawn(move || writer::writer(pool_tx, out_rx, dest, order))
             .expect("spawning the writer thread");
         Self {
             jobs,
@@ -412,170 +372,6 @@ impl SizeCounts {
     }
 }
 
-struct WorkerCtx {
-    me: usize,
-    shards: usize,
-    /// Record where each frame's text ends (the writer merges by timestamp).
-    merge: bool,
-    flow_rx: Receiver<Vec<FlowUpdate>>,
-    flow_txs: Vec<Sender<Vec<FlowUpdate>>>,
-    out: Sender<Output>,
-    printer: Option<Box<dyn output::Printer>>,
-    flows: Option<FlowTable>,
-}
-
-impl WorkerCtx {
-    fn run(mut self, mut input: Input) -> WorkerResult {
-        let _end = StreamEnd {
-            out: self.out.clone(),
-            stream: self.me,
-            merge: self.merge,
-        };
-        let mut stats = DecodeStats::default();
-        let mut size_counts = SizeCounts::new();
-        let mut outbox: Vec<Vec<FlowUpdate>> = vec![Vec::new(); self.shards];
-        let mut malformed = [0u64; LAYERS.len()];
-        while let Some(Work {
-            seq,
-            batch,
-            watermark,
-        }) = input.next()
-        {
-            self.apply_remote_flows();
-            let mut text = Vec::with_capacity(if self.printer.is_some() {
-                batch.bytes() * 4
-            } else {
-                0
-            });
-            let mut ends = Vec::with_capacity(if self.merge { batch.len() } else { 0 });
-            for frame in batch.iter() {
-                stats.bytes += frame.data.len() as u64;
-                stats.wire_bytes += u64::from(frame.meta.orig_len);
-                size_counts.add(frame.data.len());
-                // A decoder bug on one odd frame must not end the capture: the frame
-                // loses its text and flow update, is counted, and the run goes on.
-                let start = text.len();
-                let one = std::panic::AssertUnwindSafe(|| {
-                    self.decode_one(&frame, &mut text, &mut malformed, &mut outbox)
-                });
-                match std::panic::catch_unwind(one) {
-                    Ok(()) => stats.decoded += 1,
-                    Err(_) => {
-                        text.truncate(start);
-                        stats.panicked += 1;
-                    }
-                }
-                if self.merge {
-                    ends.push(text.len() as u32);
-                }
-            }
-            for (shard, updates) in outbox.iter_mut().enumerate() {
-                if !updates.is_empty() {
-                    let _ = self.flow_txs[shard].send(std::mem::take(updates));
-                }
-            }
-            let out = Output {
-                seq,
-                stream: self.me,
-                text,
-                ends,
-                watermark,
-                batch,
-            };
-            if self.out.send(out).is_err() {
-                break;
-            }
-        }
-        let source = match &input {
-            Input::Socket(s) => Some(s.result()),
-            Input::Jobs(_) => None,
-        };
-        drop(input);
-        // The channel ends once every worker has dropped its senders: after their last
-        // cross-shard update.
-        self.flow_txs.clear();
-        while let Ok(updates) = self.flow_rx.recv() {
-            if let Some(table) = self.flows.as_mut() {
-                for u in &updates {
-                    u.apply(table);
-                }
-            }
-        }
-        for (i, n) in malformed.iter().enumerate() {
-            if *n > 0 {
-                stats
-                    .malformed
-                    .insert(format!("{:?}", LAYERS[i]).to_lowercase(), *n);
-            }
-        }
-        WorkerResult {
-            stats,
-            sizes: size_counts.histogram(),
-            flows: self.flows,
-            source,
-        }
-    }
-
-    /// Decodes one frame, prints it into `text` and updates (or routes) its flow.
-    #[inline]
-    fn decode_one(
-        &mut self,
-        frame: &crate::packet::Frame<'_>,
-        text: &mut Vec<u8>,
-        malformed: &mut [u64; LAYERS.len()],
-        outbox: &mut [Vec<FlowUpdate>],
-    ) {
-        let d = decode::decode(frame);
-        if let Some(layer) = d.malformed() {
-            malformed[layer_index(layer)] += 1;
-        }
-        if let Some(p) = self.printer.as_mut() {
-            p.print(frame, &d, text);
-        }
-        if let Some((table, tuple)) = self.flows.as_mut().and_then(|t| Some((t, d.flow_tuple()?))) {
-            let update = FlowUpdate {
-                tuple,
-                tcp_flags: d.tcp_flags(),
-                wire_len: frame.meta.orig_len,
-                ts_ns: frame.meta.ts_ns,
-            };
-            let shard = crate::flow::shard_of(&tuple, self.shards);
-            if shard == self.me {
-                update.apply(table);
-            } else {
-                outbox[shard].push(update);
-            }
-        }
-    }
-
-    fn apply_remote_flows(&mut self) {
-        while let Ok(updates) = self.flow_rx.try_recv() {
-            if let Some(table) = self.flows.as_mut() {
-                for u in &updates {
-                    u.apply(table);
-                }
-            }
-        }
-    }
-}
-
-const LAYERS: [Layer; 10] = [
-    Layer::Link,
-    Layer::Vlan,
-    Layer::Arp,
-    Layer::Ipv4,
-    Layer::Ipv6,
-    Layer::Ipv6Ext,
-    Layer::Icmp,
-    Layer::Icmpv6,
-    Layer::Tcp,
-    Layer::Udp,
-];
-
-fn layer_index(layer: Layer) -> usize {
-    LAYERS.iter().position(|&l| l == layer).unwrap_or(0)
-}
-
 fn is_broken_pipe(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::BrokenPipe
 }
@@ -583,60 +379,6 @@ fn is_broken_pipe(e: &std::io::Error) -> bool {
 /// Batches kept for reuse. Their buffers are a few hundred KiB: allocating a fresh one
 /// per batch costs page faults (zeroed pages) on every hand-off at high rates.
 const POOL_BATCHES: usize = 64;
-
-/// Returns `out`'s batch to the pool once the writer is done with it (on drop).
-fn recycled(out: Output, pool: &Sender<Batch>) -> Recycle<'_> {
-    Recycle {
-        out: Some(out),
-        pool,
-    }
-}
-
-struct Recycle<'a> {
-    out: Option<Output>,
-    pool: &'a Sender<Batch>,
-}
-
-impl std::ops::Deref for Recycle<'_> {
-    type Target = Output;
-    fn deref(&self) -> &Output {
-        self.out.as_ref().expect("present until drop")
-    }
-}
-
-impl Drop for Recycle<'_> {
-    fn drop(&mut self) {
-        if let Some(out) = self.out.take() {
-            if let Ok(mut batch) = Arc::try_unwrap(out.batch) {
-                batch.clear();
-                let _ = self.pool.try_send(batch);
-            }
-        }
-    }
-}
-
-/// Tells the merging writer that a fanout worker's stream has ended, also when the
-/// worker panicked (on drop): otherwise the writer would wait for it forever.
-struct StreamEnd {
-    out: Sender<Output>,
-    stream: usize,
-    merge: bool,
-}
-
-impl Drop for StreamEnd {
-    fn drop(&mut self) {
-        if self.merge {
-            let _ = self.out.send(Output {
-                seq: 0,
-                stream: self.stream,
-                text: Vec::new(),
-                ends: Vec::new(),
-                watermark: u64::MAX,
-                batch: Arc::new(Batch::default()),
-            });
-        }
-    }
-}
 
 /// Longest written output stays in netcap's buffers: the writer (and the direct path)
 /// flushes when its oldest unflushed write is this old. It bounds what a reader of a
@@ -647,175 +389,3 @@ pub const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Longest the writer waits for output before it looks at a flush request.
 pub const FLUSH_POLL: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// The writer's destinations and what happened to them.
-struct Sink {
-    flush_requested: Arc<AtomicBool>,
-    /// When the oldest write not yet flushed happened.
-    dirty_since: Option<std::time::Instant>,
-    text_out: Option<Box<dyn Write + Send>>,
-    line_buffered: bool,
-    pcap: Option<BoxedPcapSink>,
-    closed: Arc<AtomicBool>,
-    /// Frames known to have reached the output: written before a flush that succeeded.
-    written: u64,
-    /// Frames written into the buffers since the last successful flush.
-    unflushed: u64,
-    failed: bool,
-    error: Option<String>,
-}
-
-impl Sink {
-    /// Flushes the text output and the `-w` file; frames count as written only then.
-    fn flush_all(&mut self) -> std::io::Result<()> {
-        self.dirty_since = None;
-        self.text_out.as_mut().map_or(Ok(()), |w| w.flush())?;
-        self.pcap.as_mut().map_or(Ok(()), |p| p.flush())?;
-        self.written += std::mem::take(&mut self.unflushed);
-        Ok(())
-    }
-
-    /// Writes `text` and then `frames` of `out` to the pcap file.
-    fn write(&mut self, text: &[u8], out: &Output, frames: std::ops::Range<usize>) {
-        if self.failed {
-            return;
-        }
-        let mut result = Ok(());
-        if let Some(w) = self.text_out.as_mut() {
-            result = w.write_all(text);
-        }
-        if let (Ok(()), Some(p)) = (&result, self.pcap.as_mut()) {
-            for frame in frames.clone().filter_map(|i| out.batch.get(i)) {
-                result = p.write(&frame);
-                if result.is_err() {
-                    break;
-                }
-            }
-        }
-        match result {
-            Ok(()) => {
-                self.unflushed += frames.len() as u64;
-                if self.dirty_since.is_none() {
-                    self.dirty_since = Some(std::time::Instant::now());
-                }
-            }
-            Err(e) => self.fail(e),
-        }
-    }
-
-    /// Flushes after each output with `-l`.
-    fn flush_line(&mut self) {
-        if self.line_buffered && !self.failed {
-            match self.text_out.as_mut().map(|w| w.flush()) {
-                Some(Err(e)) => self.fail(e),
-                // Without a -w file the text is all there is to reach its destination.
-                Some(Ok(())) if self.pcap.is_none() => {
-                    self.written += std::mem::take(&mut self.unflushed);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Flushes everything when [`Pipeline::request_flush`] asked for it, or when the
-    /// oldest unflushed write is [`FLUSH_AFTER`] old.
-    fn flush_if_requested(&mut self) {
-        let due = self.dirty_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER);
-        if !(self.flush_requested.swap(false, Ordering::Relaxed) || due) || self.failed {
-            return;
-        }
-        if let Err(e) = self.flush_all() {
-            self.fail(e);
-        }
-    }
-
-    fn fail(&mut self, e: std::io::Error) {
-        self.failed = true;
-        self.closed.store(true, Ordering::Relaxed);
-        if !is_broken_pipe(&e) {
-            self.error = Some(format!("writing output: {e}"));
-        }
-    }
-
-    fn finish(mut self) -> WriterResult {
-        if !self.failed {
-            if let Err(e) = self.flush_all() {
-                if !is_broken_pipe(&e) {
-                    self.error = Some(format!("writing output: {e}"));
-                }
-            }
-        }
-        WriterResult {
-            written: self.written,
-            error: self.error,
-            pcap_skipped: self.pcap.map_or(0, |p| p.skipped()),
-        }
-    }
-}
-
-/// Writes outputs in batch-sequence order, or (fanout, `order` given) merged by
-/// timestamp, frame by frame.
-fn writer(
-    pool: Sender<Batch>,
-    rx: Receiver<Output>,
-    mut sink: Sink,
-    order: Option<merge::Merger>,
-) -> WriterResult {
-    let Some(mut merger) = order else {
-        let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
-        let mut next = 0u64;
-        while let Some(got) = next_output(&rx, &mut sink) {
-            let Some(out) = got else { continue };
-            pending.insert(out.seq, out);
-            while let Some(out) = pending.remove(&next) {
-                next += 1;
-                let out = recycled(out, &pool);
-                sink.write(&out.text, &out, 0..out.batch.len());
-                sink.flush_line();
-            }
-        }
-        // Only a worker that panicked leaves a gap: write what came after it.
-        for (_, out) in std::mem::take(&mut pending) {
-            let out = recycled(out, &pool);
-            sink.write(&out.text, &out, 0..out.batch.len());
-        }
-        return sink.finish();
-    };
-    let done = |out: Output| drop(recycled(out, &pool));
-    while let Some(got) = next_output(&rx, &mut sink) {
-        let Some(out) = got else { continue };
-        if let Some(empty) = merger.push(out) {
-            done(empty);
-        }
-        merger.drain(|o, i| write_frame(&mut sink, o, i), done);
-        sink.flush_line();
-    }
-    merger.end_all();
-    merger.drain(|o, i| write_frame(&mut sink, o, i), done);
-    sink.finish()
-}
-
-/// The next output for the writer: `Some(None)` when none came within [`FLUSH_POLL`]
-/// (a flush request is served then), `None` when every worker is done.
-fn next_output(rx: &Receiver<Output>, sink: &mut Sink) -> Option<Option<Output>> {
-    sink.flush_if_requested();
-    match rx.recv_timeout(FLUSH_POLL) {
-        Ok(out) => Some(Some(out)),
-        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Some(None),
-        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
-    }
-}
-
-/// Writes frame `i` of a fanout output: its text (from `ends`) and its pcap record.
-fn write_frame(sink: &mut Sink, out: &Output, i: usize) {
-    let start = i
-        .checked_sub(1)
-        .and_then(|j| out.ends.get(j))
-        .map_or(0, |&e| e as usize);
-    let text = out
-        .ends
-        .get(i)
-        .and_then(|&end| out.text.get(start..end as usize))
-        .unwrap_or(&[]);
-    sink.write(text, out, i..i + 1);
-}

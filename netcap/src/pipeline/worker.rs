@@ -1,0 +1,257 @@
+//! A decoder worker: takes batches (from the capture thread, or from its own fanout
+//! socket), decodes each frame, prints its text, updates its flow-table shard, and hands
+//! one [`Output`] per batch to the writer.
+//!
+//! Per batch, a worker first applies the flow updates other workers sent for its shard,
+//! then decodes; updates for another shard are collected per shard and sent once per
+//! batch. A frame the decoder or printer panics on loses its text and flow update and is
+//! counted in [`DecodeStats::panicked`]; the worker goes on with the next frame.
+//!
+//! End: when its input ends, the worker drops its flow senders and drains its own flow
+//! channel until every worker has done so (so every cross-shard update has arrived), and
+//! hands its table and counters back. A fanout worker's stream end is sent to the
+//! merging writer on drop ([`StreamEnd`]), so also when the worker panicked.
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{fanout, flows::FlowUpdate, DecodeStats, Output, SizeCounts};
+use crate::{
+    decode::{self, Layer},
+    flow::FlowTable,
+    output,
+    packet::Batch,
+};
+
+/// A batch handed over by the capture thread, with its sequence number.
+pub(super) enum Job {
+    Batch(u64, Arc<Batch>),
+}
+
+/// One batch for a worker: numbered by the capture thread (`seq`), or carrying a
+/// watermark when the worker reads its own fanout socket.
+pub struct Work {
+    pub(super) seq: u64,
+    pub(super) batch: Arc<Batch>,
+    pub(super) watermark: u64,
+}
+
+/// Where a worker's batches come from.
+pub(super) enum Input {
+    /// Handed over by the capture thread.
+    Jobs(Receiver<Job>),
+    /// Read from the worker's own fanout socket.
+    Socket(Box<fanout::SocketInput>),
+}
+
+impl Input {
+    fn next(&mut self) -> Option<Work> {
+        match self {
+            Input::Jobs(rx) => rx.recv().ok().map(|Job::Batch(seq, batch)| Work {
+                seq,
+                batch,
+                watermark: 0,
+            }),
+            Input::Socket(s) => s.next_work(),
+        }
+    }
+}
+
+/// What a worker hands back when it ends.
+pub(super) struct WorkerResult {
+    pub(super) stats: DecodeStats,
+    pub(super) sizes: hdrhistogram::Histogram<u64>,
+    pub(super) flows: Option<FlowTable>,
+    pub(super) source: Option<fanout::SourceResult>,
+}
+
+/// One worker: its shard number and its ends of the channels.
+pub(super) struct WorkerCtx {
+    /// This worker's shard (and, with fanout, its stream).
+    pub(super) me: usize,
+    pub(super) shards: usize,
+    /// Record where each frame's text ends (the writer merges by timestamp).
+    pub(super) merge: bool,
+    pub(super) flow_rx: Receiver<Vec<FlowUpdate>>,
+    /// One sender per shard, this worker's own included.
+    pub(super) flow_txs: Vec<Sender<Vec<FlowUpdate>>>,
+    pub(super) out: Sender<Output>,
+    pub(super) printer: Option<Box<dyn output::Printer>>,
+    pub(super) flows: Option<FlowTable>,
+}
+
+impl WorkerCtx {
+    /// Decodes every batch of `input`, then drains the flow channel (see the module doc).
+    pub(super) fn run(mut self, mut input: Input) -> WorkerResult {
+        let _end = StreamEnd {
+            out: self.out.clone(),
+            stream: self.me,
+            merge: self.merge,
+        };
+        let mut stats = DecodeStats::default();
+        let mut size_counts = SizeCounts::new();
+        let mut outbox: Vec<Vec<FlowUpdate>> = vec![Vec::new(); self.shards];
+        let mut malformed = [0u64; LAYERS.len()];
+        while let Some(Work {
+            seq,
+            batch,
+            watermark,
+        }) = input.next()
+        {
+            self.apply_remote_flows();
+            let mut text = Vec::with_capacity(if self.printer.is_some() {
+                batch.bytes() * 4
+            } else {
+                0
+            });
+            let mut ends = Vec::with_capacity(if self.merge { batch.len() } else { 0 });
+            for frame in batch.iter() {
+                stats.bytes += frame.data.len() as u64;
+                stats.wire_bytes += u64::from(frame.meta.orig_len);
+                size_counts.add(frame.data.len());
+                // A decoder bug on one odd frame must not end the capture: the frame
+                // loses its text and flow update, is counted, and the run goes on.
+                let start = text.len();
+                let one = std::panic::AssertUnwindSafe(|| {
+                    self.decode_one(&frame, &mut text, &mut malformed, &mut outbox)
+                });
+                match std::panic::catch_unwind(one) {
+                    Ok(()) => stats.decoded += 1,
+                    Err(_) => {
+                        text.truncate(start);
+                        stats.panicked += 1;
+                    }
+                }
+                if self.merge {
+                    ends.push(text.len() as u32);
+                }
+            }
+            for (shard, updates) in outbox.iter_mut().enumerate() {
+                if !updates.is_empty() {
+                    let _ = self.flow_txs[shard].send(std::mem::take(updates));
+                }
+            }
+            let out = Output {
+                seq,
+                stream: self.me,
+                text,
+                ends,
+                watermark,
+                batch,
+            };
+            if self.out.send(out).is_err() {
+                break;
+            }
+        }
+        let source = match &input {
+            Input::Socket(s) => Some(s.result()),
+            Input::Jobs(_) => None,
+        };
+        drop(input);
+        // The channel ends once every worker has dropped its senders: after their last
+        // cross-shard update.
+        self.flow_txs.clear();
+        while let Ok(updates) = self.flow_rx.recv() {
+            if let Some(table) = self.flows.as_mut() {
+                for u in &updates {
+                    u.apply(table);
+                }
+            }
+        }
+        for (i, n) in malformed.iter().enumerate() {
+            if *n > 0 {
+                stats
+                    .malformed
+                    .insert(format!("{:?}", LAYERS[i]).to_lowercase(), *n);
+            }
+        }
+        WorkerResult {
+            stats,
+            sizes: size_counts.histogram(),
+            flows: self.flows,
+            source,
+        }
+    }
+
+    /// Decodes one frame, prints it into `text` and updates (or routes) its flow.
+    #[inline]
+    fn decode_one(
+        &mut self,
+        frame: &crate::packet::Frame<'_>,
+        text: &mut Vec<u8>,
+        malformed: &mut [u64; LAYERS.len()],
+        outbox: &mut [Vec<FlowUpdate>],
+    ) {
+        let d = decode::decode(frame);
+        if let Some(layer) = d.malformed() {
+            malformed[layer_index(layer)] += 1;
+        }
+        if let Some(p) = self.printer.as_mut() {
+            p.print(frame, &d, text);
+        }
+        if let Some((table, tuple)) = self.flows.as_mut().and_then(|t| Some((t, d.flow_tuple()?))) {
+            let update = FlowUpdate {
+                tuple,
+                tcp_flags: d.tcp_flags(),
+                wire_len: frame.meta.orig_len,
+                ts_ns: frame.meta.ts_ns,
+            };
+            let shard = crate::flow::shard_of(&tuple, self.shards);
+            if shard == self.me {
+                update.apply(table);
+            } else {
+                outbox[shard].push(update);
+            }
+        }
+    }
+
+    fn apply_remote_flows(&mut self) {
+        while let Ok(updates) = self.flow_rx.try_recv() {
+            if let Some(table) = self.flows.as_mut() {
+                for u in &updates {
+                    u.apply(table);
+                }
+            }
+        }
+    }
+}
+
+const LAYERS: [Layer; 10] = [
+    Layer::Link,
+    Layer::Vlan,
+    Layer::Arp,
+    Layer::Ipv4,
+    Layer::Ipv6,
+    Layer::Ipv6Ext,
+    Layer::Icmp,
+    Layer::Icmpv6,
+    Layer::Tcp,
+    Layer::Udp,
+];
+
+fn layer_index(layer: Layer) -> usize {
+    LAYERS.iter().position(|&l| l == layer).unwrap_or(0)
+}
+
+/// Tells the merging writer that a fanout worker's stream has ended, also when the
+/// worker panicked (on drop): otherwise the writer would wait for it forever.
+struct StreamEnd {
+    out: Sender<Output>,
+    stream: usize,
+    merge: bool,
+}
+
+impl Drop for StreamEnd {
+    fn drop(&mut self) {
+        if self.merge {
+            let _ = self.out.send(Output {
+                seq: 0,
+                stream: self.stream,
+                text: Vec::new(),
+                ends: Vec::new(),
+                watermark: u64::MAX,
+                batch: Arc::new(Batch::default()),
+            });
+        }
+    }
+}

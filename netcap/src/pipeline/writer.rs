@@ -1,0 +1,262 @@
+//! The writer thread: puts the workers' outputs out in capture order, their text on the
+//! text output (stdout) and their frames on the `-w`
+//! [`FrameSink`](crate::output::FrameSink).
+//!
+//! Order: outputs are written in batch-sequence order, or, with fanout, merged frame by
+//! frame by timestamp (see `merge`). Only a worker that panicked leaves a gap in the
+//! sequence: what came after it is written at the end. Each batch goes back to the pool
+//! once written, for the capture thread to refill.
+//!
+//! Flushing: after every output with `-l`; when
+//! [`Pipeline::request_flush`](super::Pipeline::request_flush) asks (served within
+//! [`FLUSH_POLL`]); when the oldest unflushed write is [`FLUSH_AFTER`] old; and once at
+//! the end. Frames count as written only once a flush after them has succeeded.
+//!
+//! Errors: the first write or flush error stops all output and sets `output_closed`, so
+//! the run ends; it is reported unless it is a closed pipe.
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{is_broken_pipe, merge, Output, FLUSH_AFTER, FLUSH_POLL};
+use crate::{output::pcap::BoxedPcapSink, packet::Batch};
+
+/// What the writer hands back when it ends.
+pub(super) struct WriterResult {
+    pub(super) written: u64,
+    pub(super) error: Option<String>,
+    pub(super) pcap_skipped: u64,
+}
+
+/// Returns `out`'s batch to the pool once the writer is done with it (on drop).
+fn recycled(out: Output, pool: &Sender<Batch>) -> Recycle<'_> {
+    Recycle {
+        out: Some(out),
+        pool,
+    }
+}
+
+struct Recycle<'a> {
+    out: Option<Output>,
+    pool: &'a Sender<Batch>,
+}
+
+impl std::ops::Deref for Recycle<'_> {
+    type Target = Output;
+    fn deref(&self) -> &Output {
+        self.out.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for Recycle<'_> {
+    fn drop(&mut self) {
+        if let Some(out) = self.out.take() {
+            if let Ok(mut batch) = Arc::try_unwrap(out.batch) {
+                batch.clear();
+                let _ = self.pool.try_send(batch);
+            }
+        }
+    }
+}
+
+/// The writer's destinations and what happened to them.
+pub(super) struct Destinations {
+    flush_requested: Arc<AtomicBool>,
+    /// When the oldest write not yet flushed happened.
+    dirty_since: Option<std::time::Instant>,
+    text_out: Option<Box<dyn Write + Send>>,
+    line_buffered: bool,
+    pcap: Option<BoxedPcapSink>,
+    closed: Arc<AtomicBool>,
+    /// Frames known to have reached the output: written before a flush that succeeded.
+    written: u64,
+    /// Frames written into the buffers since the last successful flush.
+    unflushed: u64,
+    failed: bool,
+    error: Option<String>,
+}
+
+impl Destinations {
+    /// `closed` is set when an output fails; `flush_requested` is polled and cleared.
+    pub(super) fn new(
+        text_out: Option<Box<dyn Write + Send>>,
+        line_buffered: bool,
+        pcap: Option<BoxedPcapSink>,
+        closed: Arc<AtomicBool>,
+        flush_requested: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            flush_requested,
+            dirty_since: None,
+            text_out,
+            line_buffered,
+            pcap,
+            closed,
+            written: 0,
+            unflushed: 0,
+            failed: false,
+            error: None,
+        }
+    }
+
+    /// Flushes the text output and the `-w` file; frames count as written only then.
+    fn flush_all(&mut self) -> std::io::Result<()> {
+        self.dirty_since = None;
+        self.text_out.as_mut().map_or(Ok(()), |w| w.flush())?;
+        self.pcap.as_mut().map_or(Ok(()), |p| p.flush())?;
+        self.written += std::mem::take(&mut self.unflushed);
+        Ok(())
+    }
+
+    /// Writes `text` and then `frames` of `out` to the pcap file.
+    fn write(&mut self, text: &[u8], out: &Output, frames: std::ops::Range<usize>) {
+        if self.failed {
+            return;
+        }
+        let mut result = Ok(());
+        if let Some(w) = self.text_out.as_mut() {
+            result = w.write_all(text);
+        }
+        if let (Ok(()), Some(p)) = (&result, self.pcap.as_mut()) {
+            for frame in frames.clone().filter_map(|i| out.batch.get(i)) {
+                result = p.write(&frame);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        match result {
+            Ok(()) => {
+                self.unflushed += frames.len() as u64;
+                if self.dirty_since.is_none() {
+                    self.dirty_since = Some(std::time::Instant::now());
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Flushes after each output with `-l`.
+    fn flush_line(&mut self) {
+        if self.line_buffered && !self.failed {
+            match self.text_out.as_mut().map(|w| w.flush()) {
+                Some(Err(e)) => self.fail(e),
+                // Without a -w file the text is all there is to reach its destination.
+                Some(Ok(())) if self.pcap.is_none() => {
+                    self.written += std::mem::take(&mut self.unflushed);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Flushes everything when [`Pipeline::request_flush`](super::Pipeline::request_flush)
+    /// asked for it, or when the oldest unflushed write is [`FLUSH_AFTER`] old.
+    fn flush_if_requested(&mut self) {
+        let due = self.dirty_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER);
+        if !(self.flush_requested.swap(false, Ordering::Relaxed) || due) || self.failed {
+            return;
+        }
+        if let Err(e) = self.flush_all() {
+            self.fail(e);
+        }
+    }
+
+    fn fail(&mut self, e: std::io::Error) {
+        self.failed = true;
+        self.closed.store(true, Ordering::Relaxed);
+        if !is_broken_pipe(&e) {
+            self.error = Some(format!("writing output: {e}"));
+        }
+    }
+
+    /// Flushes, and says what reached the output.
+    fn finish(mut self) -> WriterResult {
+        if !self.failed {
+            if let Err(e) = self.flush_all() {
+                if !is_broken_pipe(&e) {
+                    self.error = Some(format!("writing output: {e}"));
+                }
+            }
+        }
+        WriterResult {
+            written: self.written,
+            error: self.error,
+            pcap_skipped: self.pcap.map_or(0, |p| p.skipped()),
+        }
+    }
+}
+
+/// Writes outputs in batch-sequence order, or (fanout, `order` given) merged by
+/// timestamp, frame by frame.
+pub(super) fn writer(
+    pool: Sender<Batch>,
+    rx: Receiver<Output>,
+    mut dest: Destinations,
+    order: Option<merge::Merger>,
+) -> WriterResult {
+    let Some(mut merger) = order else {
+        let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
+        let mut next = 0u64;
+        while let Some(got) = next_output(&rx, &mut dest) {
+            let Some(out) = got else { continue };
+            pending.insert(out.seq, out);
+            while let Some(out) = pending.remove(&next) {
+                next += 1;
+                let out = recycled(out, &pool);
+                dest.write(&out.text, &out, 0..out.batch.len());
+                dest.flush_line();
+            }
+        }
+        // Only a worker that panicked leaves a gap: write what came after it.
+        for (_, out) in std::mem::take(&mut pending) {
+            let out = recycled(out, &pool);
+            dest.write(&out.text, &out, 0..out.batch.len());
+        }
+        return dest.finish();
+    };
+    let done = |out: Output| drop(recycled(out, &pool));
+    while let Some(got) = next_output(&rx, &mut dest) {
+        let Some(out) = got else { continue };
+        if let Some(empty) = merger.push(out) {
+            done(empty);
+        }
+        merger.drain(|o, i| write_frame(&mut dest, o, i), done);
+        dest.flush_line();
+    }
+    merger.end_all();
+    merger.drain(|o, i| write_frame(&mut dest, o, i), done);
+    dest.finish()
+}
+
+/// The next output for the writer: `Some(None)` when none came within [`FLUSH_POLL`]
+/// (a flush request is served then), `None` when every worker is done.
+fn next_output(rx: &Receiver<Output>, dest: &mut Destinations) -> Option<Option<Output>> {
+    dest.flush_if_requested();
+    match rx.recv_timeout(FLUSH_POLL) {
+        Ok(out) => Some(Some(out)),
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Some(None),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+    }
+}
+
+/// Writes frame `i` of a fanout output: its text (from `ends`) and its pcap record.
+fn write_frame(dest: &mut Destinations, out: &Output, i: usize) {
+    let start = i
+        .checked_sub(1)
+        .and_then(|j| out.ends.get(j))
+        .map_or(0, |&e| e as usize);
+    let text = out
+        .ends
+        .get(i)
+        .and_then(|&end| out.text.get(start..end as usize))
+        .unwrap_or(&[]);
+    dest.write(text, out, i..i + 1);
+}
