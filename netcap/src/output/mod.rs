@@ -27,6 +27,17 @@ use crate::{
 /// Appends the text for one frame to a buffer.
 pub trait Printer: Send {
     fn print(&mut self, frame: &Frame<'_>, decoded: &Decoded, out: &mut Vec<u8>);
+
+    /// Appends the text that goes before the first frame, for a format that needs a
+    /// header. The writer calls it once per run, on a printer of its own (not a
+    /// worker's), and writes it before any frame's text. None of the current formats
+    /// has one.
+    fn begin(&mut self, _out: &mut Vec<u8>) {}
+
+    /// Appends the text that goes after the last frame, for a format that needs a
+    /// trailer. The writer calls it once per run, after every frame's text and before
+    /// its final flush. None of the current formats has one.
+    fn finish(&mut self, _out: &mut Vec<u8>) {}
 }
 
 /// A destination for captured frames (the `-w` file): pcap and pcapng now, file

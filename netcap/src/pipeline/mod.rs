@@ -242,6 +242,7 @@ impl Pipeline {
             cfg.text_out,
             cfg.line_buffered,
             cfg.pcap,
+            cfg.format,
             closed,
             flush_requested.clone(),
         );

@@ -14,6 +14,10 @@
 //!
 //! Errors: the first write or flush error stops all output and sets `output_closed`, so
 //! the run ends; it is reported unless it is a closed pipe.
+//!
+//! The text format's header and trailer ([`Printer::begin`], [`Printer::finish`]) come
+//! from a printer of the writer's own, written once: the header before the first
+//! output, the trailer before the final flush.
 use std::{
     collections::BTreeMap,
     io::Write,
@@ -26,7 +30,10 @@ use std::{
 use crossbeam_channel::{Receiver, Sender};
 
 use super::{is_broken_pipe, merge, Output, FLUSH_AFTER, FLUSH_POLL};
-use crate::{output::pcap::BoxedPcapSink, packet::Batch};
+use crate::{
+    output::{self, pcap::BoxedPcapSink, Format, Printer},
+    packet::Batch,
+};
 
 /// What the writer hands back when it ends.
 pub(super) struct WriterResult {
@@ -74,6 +81,8 @@ pub(super) struct Destinations {
     text_out: Option<Box<dyn Write + Send>>,
     line_buffered: bool,
     pcap: Option<BoxedPcapSink>,
+    /// Only for the text format's header and trailer: workers print the frames.
+    printer: Option<Box<dyn Printer>>,
     closed: Arc<AtomicBool>,
     /// Frames known to have reached the output: written before a flush that succeeded.
     written: u64,
@@ -89,6 +98,7 @@ impl Destinations {
         text_out: Option<Box<dyn Write + Send>>,
         line_buffered: bool,
         pcap: Option<BoxedPcapSink>,
+        format: Format,
         closed: Arc<AtomicBool>,
         flush_requested: Arc<AtomicBool>,
     ) -> Self {
@@ -98,6 +108,7 @@ impl Destinations {
             text_out,
             line_buffered,
             pcap,
+            printer: output::printer(format),
             closed,
             written: 0,
             unflushed: 0,
@@ -143,6 +154,29 @@ impl Destinations {
         }
     }
 
+    /// Writes text that belongs to no frame (the format's header or trailer).
+    fn write_text(&mut self, text: &[u8]) {
+        if self.failed || text.is_empty() {
+            return;
+        }
+        match self.text_out.as_mut().map(|w| w.write_all(text)) {
+            Some(Err(e)) => self.fail(e),
+            Some(Ok(())) if self.dirty_since.is_none() => {
+                self.dirty_since = Some(std::time::Instant::now());
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes the format's header, before the first output.
+    fn begin(&mut self) {
+        let mut text = Vec::new();
+        if let Some(p) = self.printer.as_mut() {
+            p.begin(&mut text);
+        }
+        self.write_text(&text);
+    }
+
     /// Flushes after each output with `-l`.
     fn flush_line(&mut self) {
         if self.line_buffered && !self.failed {
@@ -177,8 +211,13 @@ impl Destinations {
         }
     }
 
-    /// Flushes, and says what reached the output.
+    /// Writes the format's trailer, flushes, and says what reached the output.
     fn finish(mut self) -> WriterResult {
+        let mut text = Vec::new();
+        if let Some(p) = self.printer.as_mut() {
+            p.finish(&mut text);
+        }
+        self.write_text(&text);
         if !self.failed {
             if let Err(e) = self.flush_all() {
                 if !is_broken_pipe(&e) {
@@ -202,6 +241,7 @@ pub(super) fn writer(
     mut dest: Destinations,
     order: Option<merge::Merger>,
 ) -> WriterResult {
+    dest.begin();
     let Some(mut merger) = order else {
         let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
         let mut next = 0u64;
