@@ -76,6 +76,7 @@ fn run(workers: usize, input: &[Batch]) -> Duration {
         text_out: None,
         line_buffered: false,
         pcap: None,
+        stop: Default::default(),
     });
     for b in copies.drain(..) {
         p.submit(b, true);

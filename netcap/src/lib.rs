@@ -1,7 +1,13 @@
 //! netcap: kernel-accelerated packet capture.
 //!
 //! ```text
-//!  capture::{xdp, af_packet, pcap_file}       (kernel ring / mmap ring / file)
+//!  cli: clap args --Config::capture/read--> cli::Config (validated; nothing later reads a flag)
+//!        |
+//!  run::run(&Config)
+//!        |-- capture::open(&CaptureConfig) -> Vec<Box<dyn Source>>  (backend policy)
+//!        |     capture::{xdp, af_packet, pcap_file}: kernel ring / mmap ring / file
+//!        |-- run::outputs: stdout (text) and -w (Box<dyn FrameSink>)
+//!        \-- run::driver: one runtime, signals, live line; the loop steps in run::live
 //!        |  Batch (many frames, one buffer)
 //!        v
 //!  pipeline: bounded queue --> N decode workers (flow-hash sharded)
@@ -9,12 +15,25 @@
 //!                                |-- flow::FlowTable shard update
 //!                                \-- output::Printer -> text buffer
 //!        v
-//!  one ordered writer --> stdout (turtle | line | json) and/or pcap file (-w)
+//!  one ordered writer --> stdout (Printer: turtle | line | json) and FrameSink (-w)
 //!        v
-//!  summary + --stats-json on stderr / file
+//!  stats::Report: summary + --stats-json on stderr / file
 //! ```
 //!
-//! Two variations on that path, both chosen in `run::capture`:
+//! The seams, and what a change touches:
+//! - a text format: `output/<fmt>.rs` implementing [`output::Printer`], a
+//!   [`output::Format`] variant and its arm in [`output::printer`];
+//! - a frame destination (a rotating file, a socket): an [`output::FrameSink`];
+//! - a capture backend: `capture/<backend>.rs` implementing [`capture::Source`], and
+//!   its arm in [`capture::open()`], which alone decides which backend a run gets;
+//! - a flag: `cli/mod.rs` (syntax) and `cli/config.rs` (meaning).
+//!
+//! One [`stop::Stop`] per run: the driver (signals, `-c`), the writer (output closed)
+//! and the fanout workers (socket error) stop the run through it, and the first
+//! reason ([`stop::End`]) is the one reported. Errors are typed ([`Error`]): the
+//! capture's carry the errno they came from, so a missing privilege is told as one.
+//!
+//! Two variations on the path, both chosen in `run`:
 //! - nothing to decode (`-F none` or a plain `-w`, no flows): `pipeline::direct` counts
 //!   and writes each frame on the capture thread, straight from the kernel's ring;
 //! - AF_PACKET with N > 1 workers: `pipeline::fanout` gives each worker its own socket
@@ -34,18 +53,28 @@ pub mod packet;
 pub mod pipeline;
 pub mod run;
 pub mod stats;
+pub mod stop;
 
-/// Setup and I/O errors: each names the call and the object that failed.
+/// What can end a run before it starts or while it goes: each kind says what failed
+/// and how, in words for the user; the capture kinds carry the errno they came from.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Opening or reading a capture (privileges, a missing interface, a bad file).
+    #[error(transparent)]
+    Capture(#[from] capture::Error),
+    /// A filter expression that does not compile, or a program that cannot run.
+    #[error(transparent)]
+    Filter(#[from] filter::Error),
+    /// A command line that does not make sense.
+    #[error(transparent)]
+    Config(#[from] cli::ConfigError),
+    /// Other setup and output I/O: names the call and the object that failed.
     #[error("{what}: {source}")]
     Io {
         what: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Msg(String),
 }
 
 impl Error {

@@ -1,6 +1,6 @@
 //! netcap's command line entry: parse, run, report, map errors to exit codes.
 use clap::Parser;
-use netcap::cli::{Cli, Command};
+use netcap::cli::{Cli, Command, Config};
 
 fn main() {
     // Rare warnings from deep inside (`log::warn!`) reach stderr in netcap's own voice;
@@ -12,11 +12,12 @@ fn main() {
         })
         .init();
     let cli = Cli::parse();
-    let (result, stats_json) = match &cli.cmd {
-        Command::Capture(a) => (netcap::run::capture(a), a.common.stats_json.clone()),
-        Command::Read(a) => (netcap::run::read(a), a.common.stats_json.clone()),
+    let config = match &cli.cmd {
+        Command::Capture(a) => Config::capture(a),
+        Command::Read(a) => Config::read(a),
     };
-    let mut report = match result {
+    let result = config.and_then(|cfg| netcap::run::run(&cfg).map(|r| (cfg, r)));
+    let (config, mut report) = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("netcap: {e}");
@@ -32,13 +33,13 @@ fn main() {
         eprintln!("netcap: {err}");
         code = 1;
     }
-    if let Some(path) = stats_json {
-        if let Err(e) = report.write_json(&path) {
+    if let Some(path) = &config.stats_json {
+        if let Err(e) = report.write_json(path) {
             eprintln!("netcap: {e}");
             code = 1;
         }
     }
-    if let Err(e) = netcap::run::write_flows(&mut report) {
+    if let Err(e) = netcap::run::write_flows(&mut report, &config.flows) {
         eprintln!("netcap: {e}");
         code = 1;
     }

@@ -4,7 +4,13 @@
 //! Accounting: every frame the kernel hook saw ends in exactly one of `filtered`,
 //! `captured` (delivered to the decoders), or `lost` (by cause: `ring_full`, `copy` in
 //! the kernel; `queue_full` in user space), so `seen == filtered + captured + lost`.
-use std::{path::PathBuf, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use serde_json::json;
 
@@ -23,8 +29,6 @@ pub struct Inputs {
     /// The run ended abnormally (a cut or corrupt file, a vanished interface, a socket
     /// error): the exit status is 1.
     pub abnormal_end: bool,
-    pub flows_top: bool,
-    pub flows_json: Option<PathBuf>,
 }
 
 pub struct Report {
@@ -97,7 +101,7 @@ impl Report {
                 i.finished
                     .sources
                     .iter()
-                    .map(|s| s.counters.captured.saturating_sub(s.rejected))
+                    .map(|s| s.counters.captured)
                     .collect::<Vec<_>>()
             }),
             "frame_size": percentiles(&i.finished.frame_sizes),
@@ -168,9 +172,30 @@ impl Report {
 
     pub fn write_json(&self, path: &std::path::Path) -> Result<(), crate::Error> {
         let text = serde_json::to_string_pretty(&self.to_json())
-            .map_err(|e| crate::Error::Msg(format!("serialising statistics: {e}")))?;
+            .map_err(|e| crate::Error::io("serialising statistics", std::io::Error::other(e)))?;
         std::fs::write(path, text + "\n")
             .map_err(|e| crate::Error::io(format!("writing {}", path.display()), e))
+    }
+}
+
+/// Frames and bytes handed on so far: what the live statistics line reads.
+#[derive(Default)]
+pub struct LiveCounters {
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl LiveCounters {
+    pub fn add(&self, frames: u64, bytes: u64) {
+        self.frames.fetch_add(frames, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.frames.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -178,7 +203,7 @@ impl Report {
 pub async fn live_line(
     every: Duration,
     read: impl Fn() -> (u64, u64) + Send + 'static,
-    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    dropped: Arc<AtomicU64>,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
@@ -192,7 +217,7 @@ pub async fn live_line(
             (f - last_f) as f64 / secs,
             (b - last_b) as f64 / secs,
             f,
-            dropped.load(std::sync::atomic::Ordering::Relaxed),
+            dropped.load(Ordering::Relaxed),
         );
         (last_f, last_b) = (f, b);
     }

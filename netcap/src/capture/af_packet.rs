@@ -18,9 +18,10 @@
 //! sums. `seen` is the kernel's `tp_packets` (which already includes `tp_drops`),
 //! `lost_ring_full` is `tp_drops`. Frames rejected by the socket filter are not
 //! counted by the kernel at all, so they appear in no counter: `filtered` only counts
-//! frames this backend rejects for their direction (`--direction out`; with `in` the
-//! kernel keeps sent frames out of the socket, `PACKET_IGNORE_OUTGOING`, and as with
-//! the XDP hook they are not seen at all). Frames the kernel has put in the
+//! frames this backend rejects in user space: for their direction (`--direction out`;
+//! with `in` the kernel keeps sent frames out of the socket, `PACKET_IGNORE_OUTGOING`,
+//! and as with the XDP hook they are not seen at all), or by the re-check on the frame
+//! with its VLAN tag restored ([`AfPacketConfig::recheck`]). Frames the kernel has put in the
 //! ring but `fill` has not read yet are in `seen` only; after [`AfPacket::stop`] and a
 //! final `fill` (once `block_timeout_ms` has passed) the identity
 //! `seen == filtered + captured + lost_ring_full` holds exactly.
@@ -30,7 +31,9 @@
 //!
 //! System calls and the shared-memory ring live in `sys`, which holds all of this
 //! backend's `unsafe`; this file is the capture logic on top.
+mod promisc;
 mod sys;
+mod vlan;
 
 use std::cell::Cell;
 use std::io;
@@ -38,10 +41,16 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use netcap_common::CbpfInsn;
 
-use super::{CaptureCounters, Fill, Source};
+pub use super::DirectionFilter;
+use super::{
+    error::{Error, RAW_PRIVILEGE},
+    CaptureCounters, Fill, Source,
+};
+use crate::filter::Filter;
 use crate::packet::{Direction, Frame, FrameMeta, LinkType};
-use crate::Error;
+pub use promisc::Promisc;
 use sys::{Geometry, Ring};
+use vlan::{reinsert_vlan, vlan_tag};
 
 /// Snap length used when the configuration asks for 0 ("everything"), as tcpdump.
 pub use netcap_common::MAX_SNAPLEN;
@@ -56,7 +65,6 @@ pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
 /// Default block timeout, 10 ms (Suricata's and Zeek's choice): the longest a frame
 /// waits in a partly filled block on a quiet link before user space can see it.
 pub const DEFAULT_BLOCK_TIMEOUT_MS: u32 = 10;
-const ETH_P_8021Q: u16 = 0x8100;
 /// `ret #0`: a socket filter that takes no frame.
 const REJECT_ALL: CbpfInsn = CbpfInsn {
     code: 0x06,
@@ -64,59 +72,6 @@ const REJECT_ALL: CbpfInsn = CbpfInsn {
     jf: 0,
     k: 0,
 };
-
-/// An interface held in promiscuous mode (`PACKET_MR_PROMISC` membership on a socket
-/// that receives nothing), for backends that are not AF_PACKET. The kernel undoes it
-/// when the socket closes, on any exit, `kill -9` included.
-pub struct Promisc {
-    _fd: std::os::fd::OwnedFd,
-}
-
-impl Promisc {
-    pub fn hold(ifname: &str, ifindex: u32) -> Result<Self, Error> {
-        let on = |what: &str| format!("{what} on {ifname}");
-        let fd = sys::packet_socket()
-            .map_err(|e| Error::io(on("socket(AF_PACKET) for promiscuous mode"), e))?;
-        add_promisc_membership(fd.as_fd(), ifname, ifindex)?;
-        Ok(Self { _fd: fd })
-    }
-}
-
-/// Makes `fd`'s interface promiscuous while the socket lives; the kernel undoes it
-/// when the socket closes.
-fn add_promisc_membership(fd: BorrowedFd<'_>, ifname: &str, ifindex: u32) -> Result<(), Error> {
-    let mreq = libc::packet_mreq {
-        mr_ifindex: ifindex as i32,
-        mr_type: libc::PACKET_MR_PROMISC as u16,
-        mr_alen: 0,
-        mr_address: [0; 8],
-    };
-    sys::set_option(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq).map_err(|e| {
-        Error::io(
-            format!("setsockopt(PACKET_ADD_MEMBERSHIP, promisc) on {ifname}"),
-            e,
-        )
-    })
-}
-
-/// Which frames to keep by direction (tcpdump's `-Q in|out|inout`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum DirectionFilter {
-    In,
-    Out,
-    #[default]
-    Both,
-}
-
-impl DirectionFilter {
-    fn keeps(self, d: Direction) -> bool {
-        match self {
-            Self::Both => true,
-            Self::In => d != Direction::Out,
-            Self::Out => d == Direction::Out,
-        }
-    }
-}
 
 /// Which `PACKET_FANOUT` group a socket joins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +107,11 @@ pub struct AfPacketConfig {
     pub filter: Option<Vec<CbpfInsn>>,
     /// Put the interface in promiscuous mode for the socket's lifetime.
     pub promisc: bool,
+    /// A filter run again in user space on each frame, after its VLAN tag is put
+    /// back: the socket filter runs on the frame with the tag stripped, where a program
+    /// compiled for tagged Ethernet can match what it should not (see
+    /// `capture::open`). Frames it rejects count as `filtered`.
+    pub recheck: Option<Filter>,
 }
 
 impl AfPacketConfig {
@@ -167,6 +127,7 @@ impl AfPacketConfig {
             direction: DirectionFilter::Both,
             filter: None,
             promisc: true,
+            recheck: None,
         }
     }
 }
@@ -197,6 +158,7 @@ pub struct AfPacket {
     link: LinkType,
     snaplen: u32,
     direction: DirectionFilter,
+    recheck: Option<Filter>,
     cursor: Cursor,
     captured: u64,
     filtered: u64,
@@ -226,6 +188,7 @@ impl AfPacket {
             direction,
             filter,
             promisc,
+            recheck,
         } = cfg;
         let on = |what: &str| format!("{what} on {ifname}");
         let ifindex = match ifindex {
@@ -234,15 +197,11 @@ impl AfPacket {
                 .map_err(|e| Error::io(format!("no capture interface named {ifname:?}"), e))?,
         };
         let geo = Geometry::new(buffer_bytes, block_size, sys::page_size())
-            .map_err(|m| Error::Msg(on(&m)))?;
+            .map_err(|m| Error::Unsupported(on(&m)))?;
         let snaplen = if snaplen == 0 { MAX_SNAPLEN } else { snaplen };
 
         let fd = sys::packet_socket().map_err(|e| {
-            let hint = match e.raw_os_error() {
-                Some(libc::EPERM) => " (capturing needs root or CAP_NET_RAW)",
-                _ => "",
-            };
-            Error::io(format!("socket(AF_PACKET) for {ifname}{hint}"), e)
+            Error::syscall(format!("socket(AF_PACKET) for {ifname}"), e, RAW_PRIVILEGE)
         })?;
         let link = match sys::hardware_type(fd.as_fd(), &ifname) {
             Ok(libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK) => LinkType::Ethernet,
@@ -250,7 +209,7 @@ impl AfPacket {
             Ok(libc::ARPHRD_NONE) => LinkType::Raw,
             Ok(other) => {
                 let what = format!("link type ARPHRD {other} (not Ethernet or raw IP)");
-                return Err(Error::Msg(on(&format!("cannot capture {what}"))));
+                return Err(Error::Unsupported(on(&format!("cannot capture {what}"))));
             }
             Err(e) => return Err(Error::io(on("ioctl(SIOCGIFHWADDR)"), e)),
         };
@@ -313,7 +272,7 @@ impl AfPacket {
             }
         }
         if promisc {
-            add_promisc_membership(fd.as_fd(), &ifname, ifindex)?;
+            promisc::add_promisc_membership(fd.as_fd(), &ifname, ifindex)?;
         }
         Ok(Self {
             ring,
@@ -323,6 +282,7 @@ impl AfPacket {
             link,
             snaplen,
             direction,
+            recheck,
             cursor: Cursor::default(),
             captured: 0,
             filtered: 0,
@@ -421,26 +381,27 @@ impl Source for AfPacket {
                     direction,
                     link: self.link,
                 };
+                let data = match vlan_tag(&fr.hdr) {
+                    Some((tpid, tci)) if self.link == LinkType::Ethernet && fr.data.len() >= 12 => {
+                        reinsert_vlan(fr.data, tpid, tci, snap, &mut self.scratch);
+                        meta.orig_len = meta.orig_len.saturating_add(4);
+                        &self.scratch[..]
+                    }
+                    _ => &fr.data[..fr.data.len().min(snap)],
+                };
+                if let Some(f) = &self.recheck {
+                    if !f.matches(data, meta.orig_len) {
+                        self.filtered += 1;
+                        continue;
+                    }
+                }
                 super::sample_delay(
                     &mut self.delay,
                     &mut self.delay_seq,
                     now_ns.saturating_sub(meta.ts_ns) / 1000,
                 );
                 self.captured += 1;
-                let more = match vlan_tag(&fr.hdr) {
-                    Some((tpid, tci)) if self.link == LinkType::Ethernet && fr.data.len() >= 12 => {
-                        reinsert_vlan(fr.data, tpid, tci, snap, &mut self.scratch);
-                        meta.orig_len = meta.orig_len.saturating_add(4);
-                        f(&Frame {
-                            meta,
-                            data: &self.scratch,
-                        })
-                    }
-                    _ => f(&Frame {
-                        meta,
-                        data: &fr.data[..fr.data.len().min(snap)],
-                    }),
-                };
+                let more = f(&Frame { meta, data });
                 if !more {
                     if self.cursor.done == count {
                         self.release_block();
@@ -514,69 +475,9 @@ impl Source for AfPacket {
     }
 }
 
-/// The tag the kernel took out of the frame, as (TPID, TCI), like libpcap's
-/// `VLAN_VALID`: a nonzero TCI also counts, for kernels that did not set the flag.
-fn vlan_tag(hdr: &libc::tpacket3_hdr) -> Option<(u16, u16)> {
-    let tci = hdr.hv1.tp_vlan_tci as u16;
-    if hdr.tp_status & libc::TP_STATUS_VLAN_VALID == 0 && tci == 0 {
-        return None;
-    }
-    let tpid = if hdr.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-        hdr.hv1.tp_vlan_tpid
-    } else {
-        ETH_P_8021Q
-    };
-    Some((tpid, tci))
-}
-
-/// Writes `data` with an 802.1Q tag (`tpid`, `tci`) after the two MAC addresses into
-/// `out`, cut to `snaplen`. `data` holds at least the 12 address bytes.
-fn reinsert_vlan(data: &[u8], tpid: u16, tci: u16, snaplen: usize, out: &mut Vec<u8>) {
-    out.clear();
-    out.extend_from_slice(&data[..12]);
-    out.extend_from_slice(&tpid.to_be_bytes());
-    out.extend_from_slice(&tci.to_be_bytes());
-    out.extend_from_slice(&data[12..]);
-    out.truncate(snaplen);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn vlan_tag_goes_back_after_the_mac_addresses() {
-        let frame = [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0x08, 0x00, 0x45];
-        let mut out = Vec::new();
-        reinsert_vlan(&frame, 0x8100, 0x2064, 100, &mut out);
-        assert_eq!(
-            out,
-            [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0x81, 0x00, 0x20, 0x64, 0x08, 0x00, 0x45]
-        );
-        reinsert_vlan(&frame, 0x88a8, 7, 14, &mut out);
-        assert_eq!(out, [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0x88, 0xa8]);
-    }
-
-    #[test]
-    fn vlan_tag_uses_tpid_only_when_valid() {
-        // SAFETY: tpacket3_hdr is plain old data; all-zero is a valid value.
-        let mut h: libc::tpacket3_hdr = unsafe { std::mem::zeroed() };
-        assert_eq!(vlan_tag(&h), None);
-        h.tp_status = libc::TP_STATUS_VLAN_VALID;
-        h.hv1.tp_vlan_tpid = 0x88a8;
-        assert_eq!(vlan_tag(&h), Some((0x8100, 0)));
-        h.tp_status |= libc::TP_STATUS_VLAN_TPID_VALID;
-        h.hv1.tp_vlan_tci = 5;
-        assert_eq!(vlan_tag(&h), Some((0x88a8, 5)));
-    }
-
-    #[test]
-    fn direction_filter() {
-        use Direction::*;
-        assert!(DirectionFilter::Both.keeps(In) && DirectionFilter::Both.keeps(Out));
-        assert!(DirectionFilter::In.keeps(In) && !DirectionFilter::In.keeps(Out));
-        assert!(DirectionFilter::Out.keeps(Out) && !DirectionFilter::Out.keeps(In));
-    }
 
     #[test]
     fn missing_interface_is_named_in_the_error() {

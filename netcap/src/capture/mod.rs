@@ -6,6 +6,8 @@
 //! descriptor is readable or a short timer fires, then calls [`Source::fill`], which
 //! drains what is ready without blocking.
 pub mod af_packet;
+pub mod error;
+pub mod open;
 pub mod pcap_file;
 pub mod pcapng_read;
 pub mod ringbuf;
@@ -15,7 +17,29 @@ mod xdp_test_run;
 
 use std::os::fd::BorrowedFd;
 
-use crate::packet::{Batch, Frame};
+pub use error::Error;
+pub use open::{open, Backend, CaptureConfig, Opened, XdpMode};
+
+use crate::packet::{Batch, Direction, Frame};
+
+/// Which frames to capture by direction (tcpdump's `-Q in|out|inout`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DirectionFilter {
+    In,
+    Out,
+    #[default]
+    Both,
+}
+
+impl DirectionFilter {
+    pub fn keeps(self, d: Direction) -> bool {
+        match self {
+            Self::Both => true,
+            Self::In => d != Direction::Out,
+            Self::Out => d == Direction::Out,
+        }
+    }
+}
 
 /// What a source has done, in the shape of `--stats-json`'s counters.
 ///
@@ -75,9 +99,9 @@ pub trait Source: Send {
     /// Passes ready frames to `f` in order, without blocking, until none is ready or
     /// `f` returns false. The frame `f` is given is consumed either way. Live sources
     /// hand out frames straight from the kernel's ring, without a copy.
-    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, crate::Error>;
+    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error>;
     /// Appends ready frames to `batch` without blocking, up to about `max_bytes`.
-    fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, crate::Error> {
+    fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, Error> {
         self.visit(&mut |frame| {
             batch.push(frame.meta, frame.data);
             batch.bytes() < max_bytes
@@ -151,11 +175,11 @@ pub fn delay_histogram() -> hdrhistogram::Histogram<u64> {
         .unwrap_or_else(|_| hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"))
 }
 
-/// Registers a duplicate of `fd` with tokio's reactor, for waiting until it is readable.
+/// Registers `owned` (a duplicate of a source's descriptor) with tokio's reactor, for
+/// waiting until it is readable. Needs a running tokio runtime.
 pub fn readiness(
-    fd: BorrowedFd<'_>,
+    owned: std::os::fd::OwnedFd,
 ) -> std::io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
-    let owned = fd.try_clone_to_owned()?;
     // SAFETY: `owned` is a descriptor of our own (a dup), moved into the AsyncFd, which
     // deregisters it before dropping (closing) it; nothing else can close it meanwhile.
     unsafe {
@@ -186,4 +210,17 @@ pub fn realtime_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direction_filter() {
+        use Direction::*;
+        assert!(DirectionFilter::Both.keeps(In) && DirectionFilter::Both.keeps(Out));
+        assert!(DirectionFilter::In.keeps(In) && !DirectionFilter::In.keeps(Out));
+        assert!(DirectionFilter::Out.keeps(Out) && !DirectionFilter::Out.keeps(In));
+    }
 }

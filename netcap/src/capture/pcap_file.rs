@@ -16,12 +16,9 @@ use std::{
 
 use super::{
     pcapng_read::{self, read_full, Next},
-    CaptureCounters, Fill, Source,
+    CaptureCounters, Error, Fill, Source,
 };
-use crate::{
-    packet::{Batch, Direction, Frame, FrameMeta, LinkType},
-    Error,
-};
+use crate::packet::{Batch, Direction, Frame, FrameMeta, LinkType};
 
 /// Largest record accepted: libpcap's `MAXIMUM_SNAPLEN` (256 KiB).
 pub const MAX_RECORD: u32 = 262_144;
@@ -107,7 +104,7 @@ impl FileSource {
                 (Format::PcapNg(Box::new(reader)), None)
             }
             _ => {
-                return Err(Error::Msg(format!(
+                return Err(Error::BadFile(format!(
                     "{name}: not a pcap or pcapng file (magic {:02x}{:02x}{:02x}{:02x})",
                     magic[0], magic[1], magic[2], magic[3]
                 )))

@@ -16,7 +16,7 @@ use std::{
 
 use aya::maps::MapData;
 
-use crate::Error;
+use super::Error;
 
 /// Record header flags (`BPF_RINGBUF_BUSY_BIT`, `BPF_RINGBUF_DISCARD_BIT`).
 const BUSY: u32 = 1 << 31;
@@ -49,8 +49,9 @@ impl Mapping {
                 std::io::Error::last_os_error(),
             ));
         }
-        let ptr = NonNull::new(ptr.cast::<u8>())
-            .ok_or_else(|| Error::Msg("mmap of the BPF ring buffer returned NULL".into()))?;
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| {
+            Error::Unsupported("mmap of the BPF ring buffer returned NULL".into())
+        })?;
         Ok(Self { ptr, len })
     }
 }
@@ -81,10 +82,10 @@ impl BatchRing {
     pub fn new(map: MapData) -> Result<Self, Error> {
         let size = map
             .info()
-            .map_err(|e| Error::Msg(format!("ring buffer map info: {e}")))?
+            .map_err(|e| Error::bpf("reading the ring buffer map info", e))?
             .max_entries() as usize;
         if !size.is_power_of_two() {
-            return Err(Error::Msg(format!(
+            return Err(Error::Unsupported(format!(
                 "ring buffer size {size} is not a power of two"
             )));
         }

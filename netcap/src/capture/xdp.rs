@@ -12,17 +12,13 @@ use std::{
 
 use aya::{
     maps::{Map, MapData, PerCpuArray},
-    programs::{tc::TcAttachType, SchedClassifier, Xdp, XdpMode},
+    programs::{tc::TcAttachType, SchedClassifier, Xdp, XdpMode as AyaXdpMode},
     Ebpf, EbpfLoader,
 };
 use netcap_common::{CbpfInsn, Counter, RecordHeader, DIR_OUT, MAX_CBPF_INSNS};
 
-use super::{CaptureCounters, Fill, Source};
-use crate::{
-    cli::{DirectionArg, XdpModeArg},
-    packet::{Direction, Frame, FrameMeta, LinkType},
-    Error,
-};
+use super::{error::Error, CaptureCounters, DirectionFilter, Fill, Source, XdpMode};
+use crate::packet::{Direction, Frame, FrameMeta, LinkType};
 
 #[cfg(netcap_ebpf)]
 pub(crate) static EBPF_OBJECT: &[u8] =
@@ -37,8 +33,8 @@ const IFACE_CHECK: Duration = Duration::from_millis(500);
 pub struct XdpConfig {
     pub ifname: String,
     pub ifindex: u32,
-    pub mode: XdpModeArg,
-    pub direction: DirectionArg,
+    pub mode: XdpMode,
+    pub direction: DirectionFilter,
     pub snaplen: u32,
     /// Ring buffer size in bytes: a power of two, at least one page.
     pub ring_bytes: u32,
@@ -98,18 +94,6 @@ fn raise_memlock() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }
 
-/// Says why loading failed in words a user can act on.
-fn explain_load(err: &dyn std::fmt::Display) -> String {
-    let text = err.to_string();
-    if text.contains("Operation not permitted") || text.contains("EPERM") {
-        "loading BPF programs needs root, or CAP_BPF and CAP_NET_ADMIN (run with sudo, or \
-         use --backend afpacket)"
-            .to_owned()
-    } else {
-        format!("loading the BPF program failed: {text}")
-    }
-}
-
 /// Where iproute2's `ip` may live, in the order tried. Never looked up through `PATH`:
 /// netcap runs as root, and a `PATH` entry the user controls would run their `ip`.
 const IP_PATHS: [&str; 4] = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"];
@@ -141,7 +125,7 @@ fn existing_xdp_program(ifname: &str) -> Option<String> {
 impl XdpSource {
     pub fn open(cfg: &XdpConfig) -> Result<Self, Error> {
         if EBPF_OBJECT.is_empty() {
-            return Err(Error::Msg(
+            return Err(Error::Unsupported(
                 "this netcap was built without its eBPF program; build it with `cargo xtask \
                  build`"
                     .into(),
@@ -153,7 +137,7 @@ impl XdpSource {
             .ok()
             .filter(|&n| n <= MAX_CBPF_INSNS)
             .ok_or_else(|| {
-                Error::Msg(format!(
+                Error::Unsupported(format!(
                     "the filter compiles to {} instructions; the XDP backend runs at most \
                      {MAX_CBPF_INSNS} (use --backend afpacket)",
                     cfg.filter.len()
@@ -165,32 +149,33 @@ impl XdpSource {
             .override_global("FILTER_LEN", &filter_len, true)
             .map_max_entries("RING", cfg.ring_bytes)
             .load(EBPF_OBJECT)
-            .map_err(|e| Error::Msg(explain_load(&e)))?;
+            .map_err(|e| Error::bpf("loading the BPF program", e))?;
         // The program is in place before any hook is attached: no frame escapes it.
         if !cfg.filter.is_empty() {
             let map = ebpf
                 .map_mut("FILTER")
-                .ok_or_else(|| Error::Msg("eBPF object has no FILTER map".into()))?;
-            let mut map: aya::maps::Array<_, CbpfInsn> =
-                aya::maps::Array::try_from(map).map_err(|e| Error::Msg(format!("FILTER: {e}")))?;
+                .ok_or_else(|| Error::Unsupported("eBPF object has no FILTER map".into()))?;
+            let mut map: aya::maps::Array<_, CbpfInsn> = aya::maps::Array::try_from(map)
+                .map_err(|e| Error::bpf("opening the FILTER map", e))?;
             for (i, insn) in cfg.filter.iter().enumerate() {
                 map.set(i as u32, *insn, 0)
-                    .map_err(|e| Error::Msg(format!("writing the filter into FILTER: {e}")))?;
+                    .map_err(|e| Error::bpf("writing the filter into FILTER", e))?;
             }
         }
 
         let mut parts = Vec::new();
-        if cfg.direction != DirectionArg::Out {
+        if cfg.direction != DirectionFilter::Out {
             let prog: &mut Xdp = ebpf
                 .program_mut("netcap_xdp")
-                .ok_or_else(|| Error::Msg("eBPF object has no netcap_xdp program".into()))?
+                .ok_or_else(|| Error::Unsupported("eBPF object has no netcap_xdp program".into()))?
                 .try_into()
-                .map_err(|e| Error::Msg(format!("netcap_xdp: {e}")))?;
-            prog.load().map_err(|e| Error::Msg(explain_load(&e)))?;
-            let modes: &[(XdpMode, &str)] = match cfg.mode {
-                XdpModeArg::Auto => &[(XdpMode::Driver, "native"), (XdpMode::Skb, "generic")],
-                XdpModeArg::Native => &[(XdpMode::Driver, "native")],
-                XdpModeArg::Generic => &[(XdpMode::Skb, "generic")],
+                .map_err(|e| Error::bpf("taking netcap_xdp as an XDP program", e))?;
+            prog.load()
+                .map_err(|e| Error::bpf("loading the BPF program", e))?;
+            let modes: &[(AyaXdpMode, &str)] = match cfg.mode {
+                XdpMode::Auto => &[(AyaXdpMode::Driver, "native"), (AyaXdpMode::Skb, "generic")],
+                XdpMode::Native => &[(AyaXdpMode::Driver, "native")],
+                XdpMode::Generic => &[(AyaXdpMode::Skb, "generic")],
             };
             let mut last_err = None;
             for &(mode, name) in modes {
@@ -204,50 +189,46 @@ impl XdpSource {
                 }
             }
             if let Some((name, e)) = last_err {
-                let why = format!("{e}");
-                let busy = existing_xdp_program(&cfg.ifname);
-                return Err(Error::Msg(match busy {
-                    Some(existing) => format!(
+                return Err(match existing_xdp_program(&cfg.ifname) {
+                    Some(existing) => Error::Unsupported(format!(
                         "{} already has an XDP program ({existing}); netcap never replaces \
                          it (use --backend afpacket)",
                         cfg.ifname
-                    ),
-                    None => format!(
-                        "attaching XDP ({name} mode) to {} failed: {why}",
-                        cfg.ifname
-                    ),
-                }));
+                    )),
+                    None => Error::bpf(format!("attaching XDP ({name} mode) to {}", cfg.ifname), e),
+                });
             }
         }
-        if cfg.direction != DirectionArg::In {
+        if cfg.direction != DirectionFilter::In {
             let prog: &mut SchedClassifier = ebpf
                 .program_mut("netcap_tc")
-                .ok_or_else(|| Error::Msg("eBPF object has no netcap_tc program".into()))?
+                .ok_or_else(|| Error::Unsupported("eBPF object has no netcap_tc program".into()))?
                 .try_into()
-                .map_err(|e| Error::Msg(format!("netcap_tc: {e}")))?;
-            prog.load().map_err(|e| Error::Msg(explain_load(&e)))?;
+                .map_err(|e| Error::bpf("taking netcap_tc as a TC program", e))?;
+            prog.load()
+                .map_err(|e| Error::bpf("loading the BPF program", e))?;
             prog.attach(&cfg.ifname, TcAttachType::Egress)
                 .map_err(|e| {
-                    Error::Msg(format!(
-                        "attaching the TC egress program to {} failed: {e}",
-                        cfg.ifname
-                    ))
+                    let what = format!("attaching the TC egress program to {}", cfg.ifname);
+                    Error::bpf(what, e)
                 })?;
             parts.push("TC egress (tcx)".to_owned());
         }
 
         let ring = ebpf
             .take_map("RING")
-            .ok_or_else(|| Error::Msg("eBPF object has no RING map".into()))?;
+            .ok_or_else(|| Error::Unsupported("eBPF object has no RING map".into()))?;
         let Map::RingBuf(ring) = ring else {
-            return Err(Error::Msg("the RING map is not a ring buffer".into()));
+            return Err(Error::Unsupported(
+                "the RING map is not a ring buffer".into(),
+            ));
         };
         let ring = super::ringbuf::BatchRing::new(ring)?;
         let counters = ebpf
             .take_map("COUNTERS")
-            .ok_or_else(|| Error::Msg("eBPF object has no COUNTERS map".into()))?;
-        let counters =
-            PerCpuArray::try_from(counters).map_err(|e| Error::Msg(format!("COUNTERS: {e}")))?;
+            .ok_or_else(|| Error::Unsupported("eBPF object has no COUNTERS map".into()))?;
+        let counters = PerCpuArray::try_from(counters)
+            .map_err(|e| Error::bpf("opening the COUNTERS map", e))?;
         let mono_to_real_ns = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC);
         Ok(Self {
             ebpf: Some(ebpf),
@@ -318,7 +299,7 @@ impl Source for XdpSource {
         if self.ebpf.is_some() && self.last_iface_check.elapsed() >= IFACE_CHECK {
             self.last_iface_check = Instant::now();
             if super::ifindex_of(&self.ifname) != Some(self.ifindex) {
-                return Err(Error::Msg(format!("interface {} vanished", self.ifname)));
+                return Err(Error::Vanished(self.ifname.clone()));
             }
         }
         Ok(Fill::Some)

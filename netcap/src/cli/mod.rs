@@ -1,5 +1,6 @@
 //! Command line: clap for syntax ([`Cli`]), then [`Config`] for meaning (interfaces
-//! resolved, numbers checked), so the rest of the program never sees a raw string.
+//! resolved, numbers checked, the filter compiled, every derived choice made; see
+//! `config`), so the rest of the program never sees a flag.
 //! Flags follow tcpdump where tcpdump has one (`-i -c -w -s -B -l`, a filter
 //! expression as trailing arguments).
 use std::path::PathBuf;
@@ -8,6 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use netcap_common::MAX_SNAPLEN;
 
 use crate::output::Format;
+
+pub mod config;
+pub use config::{Config, ConfigError};
 
 #[derive(Parser, Debug)]
 #[command(name = "netcap", version, about = "Kernel-accelerated packet capture", long_about = None)]

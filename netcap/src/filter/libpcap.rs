@@ -13,7 +13,8 @@ use std::sync::Mutex;
 
 use netcap_common::CbpfInsn;
 
-use crate::{packet::LinkType, Error};
+use super::Error;
+use crate::packet::LinkType;
 
 /// `struct bpf_program` from `<pcap/bpf.h>`.
 #[repr(C)]
@@ -81,8 +82,10 @@ impl Drop for Dead {
 
 /// Compiles `expr` with libpcap for frames of type `link` (optimiser on, as tcpdump).
 pub fn compile(expr: &str, link: LinkType, snaplen: u32) -> Result<Vec<CbpfInsn>, Error> {
-    let text = CString::new(expr)
-        .map_err(|_| Error::Msg(format!("filter expression {expr:?} contains a NUL byte")))?;
+    let text = CString::new(expr).map_err(|_| Error::Compile {
+        expr: expr.to_owned(),
+        msg: "contains a NUL byte".to_owned(),
+    })?;
     let snaplen = c_int::try_from(snaplen.max(1)).unwrap_or(c_int::MAX);
     let _guard = COMPILE_LOCK
         .lock()
@@ -90,7 +93,7 @@ pub fn compile(expr: &str, link: LinkType, snaplen: u32) -> Result<Vec<CbpfInsn>
     // SAFETY: plain values in; the result is checked for NULL before any use.
     let handle = unsafe { pcap_open_dead(dlt_of(link), snaplen) };
     if handle.is_null() {
-        return Err(Error::Msg("pcap_open_dead failed (out of memory)".into()));
+        return Err(Error::OutOfMemory);
     }
     let dead = Dead(handle);
     let mut prog = BpfProgram {
@@ -106,7 +109,10 @@ pub fn compile(expr: &str, link: LinkType, snaplen: u32) -> Result<Vec<CbpfInsn>
         let msg = unsafe { CStr::from_ptr(pcap_geterr(dead.0)) }
             .to_string_lossy()
             .into_owned();
-        return Err(Error::Msg(format!("filter expression {expr:?}: {msg}")));
+        return Err(Error::Compile {
+            expr: expr.to_owned(),
+            msg,
+        });
     }
     let insns = if prog.bf_insns.is_null() || prog.bf_len == 0 {
         Vec::new()

@@ -19,8 +19,21 @@ mod libpcap;
 
 use netcap_common::CbpfInsn;
 
+use crate::packet::Batch;
 pub use crate::packet::LinkType;
-use crate::{packet::Batch, Error};
+
+/// Why an expression or a program was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// libpcap refused the expression; `msg` is its own message.
+    #[error("filter expression {expr:?}: {msg}")]
+    Compile { expr: String, msg: String },
+    /// A program breaks the kernel's rules for classic BPF.
+    #[error("invalid classic BPF program at instruction {pc}: {why}")]
+    Invalid { pc: usize, why: &'static str },
+    #[error("pcap_open_dead failed (out of memory)")]
+    OutOfMemory,
+}
 
 /// A validated classic BPF program.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,17 +48,15 @@ impl Filter {
     /// not" matters to netcap.
     pub fn compile(expr: &str, link: LinkType, snaplen: u32) -> Result<Filter, Error> {
         let insns = libpcap::compile(expr, link, snaplen)?;
-        Self::from_insns(insns)
-            .map_err(|e| Error::Msg(format!("filter expression {expr:?}: libpcap {e}")))
+        Self::from_insns(insns).map_err(|e| Error::Compile {
+            expr: expr.to_owned(),
+            msg: format!("libpcap {e}"),
+        })
     }
 
     /// Wraps a program, checked with the kernel's rules for classic BPF.
     pub fn from_insns(insns: Vec<CbpfInsn>) -> Result<Filter, Error> {
-        cbpf::validate(&insns).map_err(|cbpf::Invalid { pc, why }| {
-            Error::Msg(format!(
-                "invalid classic BPF program at instruction {pc}: {why}"
-            ))
-        })?;
+        cbpf::validate(&insns).map_err(|cbpf::Invalid { pc, why }| Error::Invalid { pc, why })?;
         Ok(Filter { insns })
     }
 

@@ -1,7 +1,6 @@
 //! The direct path, for live captures that need no decoding (`-F none` without flow
-//! statistics, which includes a plain `-w FILE`): frames are counted, re-checked against
-//! the filter where the backend needs it, and written to the `-w` file on the capture
-//! thread, straight from the kernel's ring.
+//! statistics, which includes a plain `-w FILE`): frames are counted and written to the
+//! `-w` file on the capture thread, straight from the kernel's ring.
 //!
 //! Why a second path: the pipeline's cost per frame is a copy into a batch, two thread
 //! hand-offs and a decode. With nothing to print and no flows to count, none of that
@@ -10,13 +9,10 @@
 //! Frames are not decoded here, so `decoded` is 0 and no malformed counts exist.
 
 use super::{is_broken_pipe, DecodeStats, Finished, SizeCounts};
-use crate::{filter::Filter, output::pcap::BoxedPcapSink, packet::Frame};
+use crate::{output::pcap::BoxedPcapSink, packet::Frame};
 
 pub struct Direct {
     pcap: Option<BoxedPcapSink>,
-    recheck: Option<Filter>,
-    /// Frames the user-space filter re-check rejected.
-    pub rejected: u64,
     stats: DecodeStats,
     sizes: SizeCounts,
     /// Frames known to have reached the `-w` output (before a successful flush).
@@ -31,12 +27,9 @@ pub struct Direct {
 }
 
 impl Direct {
-    /// `recheck`: a filter to run again on each frame (AF_PACKET, see `run::capture`).
-    pub fn new(pcap: Option<BoxedPcapSink>, recheck: Option<Filter>) -> Self {
+    pub fn new(pcap: Option<BoxedPcapSink>) -> Self {
         Self {
             pcap,
-            recheck,
-            rejected: 0,
             stats: DecodeStats::default(),
             sizes: SizeCounts::new(),
             written: 0,
@@ -47,26 +40,19 @@ impl Direct {
         }
     }
 
-    /// Takes one frame. Returns false when it was rejected by the re-check (so it is
-    /// not counted against `-c`).
+    /// Takes one frame: counts it and writes it to the `-w` file.
     #[inline]
-    pub fn take(&mut self, frame: &Frame<'_>) -> bool {
-        if let Some(f) = &self.recheck {
-            if !f.matches(frame.data, frame.meta.orig_len) {
-                self.rejected += 1;
-                return false;
-            }
-        }
+    pub fn take(&mut self, frame: &Frame<'_>) {
         self.stats.bytes += frame.data.len() as u64;
         self.stats.wire_bytes += u64::from(frame.meta.orig_len);
         self.sizes.add(frame.data.len());
         if self.closed {
-            return true;
+            return;
         }
         if let Some(p) = self.pcap.as_mut() {
             if let Err(e) = p.write(frame) {
                 self.fail(e);
-                return true;
+                return;
             }
         }
         if self.pcap.is_none() {
@@ -77,7 +63,6 @@ impl Direct {
         if self.dirty_since.is_none() && self.pcap.is_some() {
             self.dirty_since = Some(std::time::Instant::now());
         }
-        true
     }
 
     /// Flushes when the oldest unflushed write is [`super::FLUSH_AFTER`] old.

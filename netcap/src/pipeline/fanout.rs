@@ -17,39 +17,30 @@
 //! `T - settle time`. A quiet worker sends watermark-only
 //! outputs every poll timeout, so the writer never waits on it for long.
 //!
-//! Stop: the driver sets [`Shared::stop`]; each worker detaches its socket
+//! Stop: anyone stops the run's [`Stop`] (the driver on a signal, the writer when the
+//! output is gone, a worker on a socket error); each worker detaches its socket
 //! (`Source::stop`), waits the settle time so the last partly filled block is handed
 //! over, drains the ring and ends its stream.
-use std::{
-    sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex,
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use crossbeam_channel::Receiver;
 
 use super::{worker::Work, BATCH_BYTES};
 use crate::{
     capture::{self, CaptureCounters, Fill, Source},
-    filter::Filter,
     packet::Batch,
+    stats::LiveCounters,
+    stop::{End, Stop},
 };
 
 /// Longest a worker waits for its socket before it sends a watermark anyway.
 const POLL: Duration = Duration::from_millis(10);
 
-/// State shared by the fanout workers and the driver.
+/// Counters shared by the fanout workers and the driver.
 #[derive(Default)]
 pub struct Shared {
-    /// Set by the driver (signal, output closed) or a worker (socket error).
-    pub stop: AtomicBool,
     /// Frames and bytes read so far (the live statistics line).
-    pub frames: AtomicU64,
-    pub bytes: AtomicU64,
-    /// The first socket error, which ended the capture.
-    pub error: Mutex<Option<String>>,
+    pub read: Arc<LiveCounters>,
     /// The interface, for messages.
     pub ifname: String,
 }
@@ -58,8 +49,6 @@ pub struct Shared {
 pub struct SourceResult {
     pub counters: CaptureCounters,
     pub delay_us: Option<hdrhistogram::Histogram<u64>>,
-    /// Frames the user-space filter re-check rejected.
-    pub rejected: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -73,8 +62,7 @@ enum State {
 pub struct SocketInput {
     source: Box<dyn Source>,
     shared: Arc<Shared>,
-    recheck: Option<Filter>,
-    rejected: u64,
+    stop: Stop,
     pool: Receiver<Batch>,
     /// How long the kernel may hold a frame before it is readable
     /// (`Source::settle_time`): how far the watermark trails the clock.
@@ -86,15 +74,14 @@ impl SocketInput {
     pub fn new(
         source: Box<dyn Source>,
         shared: Arc<Shared>,
-        recheck: Option<Filter>,
+        stop: Stop,
         pool: Receiver<Batch>,
     ) -> Self {
         let lag = source.settle_time();
         Self {
             source,
             shared,
-            recheck,
-            rejected: 0,
+            stop,
             pool,
             lag,
             state: State::Running,
@@ -107,7 +94,7 @@ impl SocketInput {
         if self.state == State::Done {
             return None;
         }
-        if self.state == State::Running && self.shared.stop.load(Ordering::Relaxed) {
+        if self.state == State::Running && self.stop.is_stopped() {
             self.source.stop();
             std::thread::sleep(self.lag);
             self.state = State::Draining;
@@ -129,31 +116,18 @@ impl SocketInput {
             Ok(Fill::Some) => self.state == State::Draining && !full,
             Ok(Fill::End) => {
                 // The interface is gone: the other sockets end the same way.
-                if let Ok(mut first) = self.shared.error.lock() {
-                    first.get_or_insert_with(|| {
-                        format!("interface {} vanished", self.shared.ifname)
-                    });
-                }
-                self.shared.stop.store(true, Ordering::Relaxed);
+                let why = capture::Error::Vanished(self.shared.ifname.clone());
+                self.stop.stop(End::Failed(why.to_string()));
                 true
             }
             Err(e) => {
-                if let Ok(mut first) = self.shared.error.lock() {
-                    first.get_or_insert_with(|| e.to_string());
-                }
-                self.shared.stop.store(true, Ordering::Relaxed);
+                self.stop.stop(End::Failed(e.to_string()));
                 true
             }
         };
-        if let Some(f) = &self.recheck {
-            self.rejected += f.retain(&mut batch);
-        }
         self.shared
-            .frames
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        self.shared
-            .bytes
-            .fetch_add(batch.bytes() as u64, Ordering::Relaxed);
+            .read
+            .add(batch.len() as u64, batch.bytes() as u64);
         let watermark = if ended {
             self.state = State::Done;
             u64::MAX
@@ -178,7 +152,6 @@ impl SocketInput {
         SourceResult {
             counters: self.source.counters(),
             delay_us: self.source.delay_us().cloned(),
-            rejected: self.rejected,
         }
     }
 }

@@ -55,6 +55,7 @@ use crate::{
     flow::{FlowConfig, FlowTable},
     output::{self, pcap::BoxedPcapSink, Format},
     packet::Batch,
+    stop::{End, Stop},
 };
 use worker::{Input, Job, WorkerCtx, WorkerResult};
 use writer::{Destinations, WriterResult};
@@ -129,6 +130,8 @@ pub struct PipelineConfig {
     /// Flush the text output after every batch (`-l`).
     pub line_buffered: bool,
     pub pcap: Option<BoxedPcapSink>,
+    /// The run's stop handle: the writer stops the run when the output is gone.
+    pub stop: Stop,
 }
 
 /// What a worker hands the writer for one batch: the frames' text and the batch itself
@@ -150,8 +153,8 @@ pub struct Pipeline {
     seq: u64,
     workers: Vec<JoinHandle<WorkerResult>>,
     writer: Option<JoinHandle<WriterResult>>,
-    /// Set by the writer when stdout or the file is gone: the run should end.
-    pub output_closed: Arc<AtomicBool>,
+    /// Stopped by the writer when stdout or the file is gone.
+    stop: Stop,
     /// Frames dropped because every worker queue was full.
     pub dropped_queue_full: Arc<AtomicU64>,
     /// Emptied batches coming back from the writer.
@@ -181,7 +184,6 @@ impl Pipeline {
         cfg: PipelineConfig,
         sockets: Vec<Box<dyn crate::capture::Source>>,
         shared: Arc<fanout::Shared>,
-        recheck: Option<crate::filter::Filter>,
     ) -> Self {
         let (pool_tx, pool_rx) = bounded::<Batch>(POOL_BATCHES);
         let inputs = sockets
@@ -190,7 +192,7 @@ impl Pipeline {
                 Input::Socket(Box::new(fanout::SocketInput::new(
                     source,
                     shared.clone(),
-                    recheck.clone(),
+                    cfg.stop.clone(),
                     pool_rx.clone(),
                 )))
             })
@@ -207,7 +209,6 @@ impl Pipeline {
     ) -> Self {
         let n = inputs.len().max(1);
         let (out_tx, out_rx) = bounded::<Output>(n * QUEUE_PER_WORKER);
-        let output_closed = Arc::new(AtomicBool::new(false));
         let flow_channels: Vec<_> = (0..n).map(|_| unbounded::<Vec<FlowUpdate>>()).collect();
         let flow_txs: Vec<Sender<Vec<FlowUpdate>>> =
             flow_channels.iter().map(|(tx, _)| tx.clone()).collect();
@@ -236,14 +237,14 @@ impl Pipeline {
         }
         drop(out_tx);
         drop(flow_txs);
-        let closed = output_closed.clone();
+        let stop = cfg.stop.clone();
         let flush_requested = Arc::new(AtomicBool::new(false));
         let dest = Destinations::new(
             cfg.text_out,
             cfg.line_buffered,
             cfg.pcap,
             cfg.format,
-            closed,
+            cfg.stop,
             flush_requested.clone(),
         );
         let order = merge.then(|| merge::Merger::new(n));
@@ -258,10 +259,15 @@ impl Pipeline {
             workers,
             writer: Some(writer),
             pool: pool_rx,
-            output_closed,
+            stop,
             dropped_queue_full: Arc::new(AtomicU64::new(0)),
             flush_requested,
         }
+    }
+
+    /// True once the writer found stdout or the `-w` file gone.
+    pub fn output_closed(&self) -> bool {
+        self.stop.reason() == Some(End::OutputClosed)
     }
 
     /// Asks the writer to flush the text output and the `-w` file (SIGUSR2); it does

@@ -12,7 +12,7 @@
 //! [`FLUSH_POLL`]); when the oldest unflushed write is [`FLUSH_AFTER`] old; and once at
 //! the end. Frames count as written only once a flush after them has succeeded.
 //!
-//! Errors: the first write or flush error stops all output and sets `output_closed`, so
+//! Errors: the first write or flush error stops all output and stops the run (`End::OutputClosed`), so
 //! the run ends; it is reported unless it is a closed pipe.
 //!
 //! The text format's header and trailer ([`Printer::begin`], [`Printer::finish`]) come
@@ -33,6 +33,7 @@ use super::{is_broken_pipe, merge, Output, FLUSH_AFTER, FLUSH_POLL};
 use crate::{
     output::{self, pcap::BoxedPcapSink, Format, Printer},
     packet::Batch,
+    stop::{End, Stop},
 };
 
 /// What the writer hands back when it ends.
@@ -83,7 +84,7 @@ pub(super) struct Destinations {
     pcap: Option<BoxedPcapSink>,
     /// Only for the text format's header and trailer: workers print the frames.
     printer: Option<Box<dyn Printer>>,
-    closed: Arc<AtomicBool>,
+    stop: Stop,
     /// Frames known to have reached the output: written before a flush that succeeded.
     written: u64,
     /// Frames written into the buffers since the last successful flush.
@@ -93,13 +94,14 @@ pub(super) struct Destinations {
 }
 
 impl Destinations {
-    /// `closed` is set when an output fails; `flush_requested` is polled and cleared.
+    /// `stop` stops the run when an output fails; `flush_requested` is polled and
+    /// cleared.
     pub(super) fn new(
         text_out: Option<Box<dyn Write + Send>>,
         line_buffered: bool,
         pcap: Option<BoxedPcapSink>,
         format: Format,
-        closed: Arc<AtomicBool>,
+        stop: Stop,
         flush_requested: Arc<AtomicBool>,
     ) -> Self {
         Self {
@@ -109,7 +111,7 @@ impl Destinations {
             line_buffered,
             pcap,
             printer: output::printer(format),
-            closed,
+            stop,
             written: 0,
             unflushed: 0,
             failed: false,
@@ -205,7 +207,7 @@ impl Destinations {
 
     fn fail(&mut self, e: std::io::Error) {
         self.failed = true;
-        self.closed.store(true, Ordering::Relaxed);
+        self.stop.stop(End::OutputClosed);
         if !is_broken_pipe(&e) {
             self.error = Some(format!("writing output: {e}"));
         }

@@ -1,0 +1,208 @@
+//! Opening a live capture: the backend policy in one place. [`open`] takes a
+//! [`CaptureConfig`] (what the user asked for, already validated) and returns the
+//! sources to read with a description for the startup line; the caller does not know
+//! which backend it got beyond that, nor how many sockets.
+//!
+//! - `Backend::Auto` is AF_PACKET: of the hooks measured (README, "Capture modes") it
+//!   costs the machine least per frame and changes nothing in the host's traffic.
+//! - AF_PACKET with `sockets > 1` opens a `PACKET_FANOUT` group, one socket per decoder
+//!   thread, sharing the `-B` buffer.
+//! - AF_PACKET sees received frames with their VLAN tag already stripped by the kernel
+//!   (the backend puts it back before user space sees the frame). A program compiled
+//!   for tagged Ethernet, run on the stripped frame, can match what it should not
+//!   (`udp` on a tagged UDP frame) and, for VLAN expressions, miss what it should
+//!   match. So on AF_PACKET the program runs again in user space on the restored frame
+//!   (`AfPacketConfig::recheck`), and expressions about VLAN/MPLS tags run only there.
+//! - XDP sees frames with their tags in place, as a file holds them; it takes every
+//!   frame the device receives, but the device only receives frames for other MACs (a
+//!   mirror port) in promiscuous mode, which a membership socket holds for it.
+use std::time::Duration;
+
+use netcap_common::CbpfInsn;
+
+use super::{
+    af_packet::{AfPacket, AfPacketConfig, Fanout, Promisc, DEFAULT_BLOCK_SIZE},
+    xdp, DirectionFilter, Error, Source,
+};
+use crate::filter::Filter;
+
+/// Which kernel hook captures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// AF_PACKET (see the module doc for why).
+    #[default]
+    Auto,
+    /// XDP for received frames and a tcx egress program for sent ones.
+    Xdp,
+    AfPacket,
+}
+
+/// How the XDP program is attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native (driver) mode, else generic.
+    Auto,
+    /// Native (driver) mode: for dedicated capture ports only (see the README).
+    Native,
+    /// Generic (skb) mode: the host's traffic is delivered as without netcap.
+    #[default]
+    Generic,
+}
+
+/// A live capture to open: everything the backends need, nothing of the command line.
+#[derive(Clone, Debug)]
+pub struct CaptureConfig {
+    pub ifname: String,
+    pub ifindex: u32,
+    pub backend: Backend,
+    pub xdp_mode: XdpMode,
+    pub direction: DirectionFilter,
+    pub promisc: bool,
+    /// Kernel buffer (`-B`), KiB.
+    pub buffer_kib: u32,
+    /// XDP: unread ring bytes that wake the reader (default 1/8 of the ring).
+    pub wakeup_bytes: Option<u64>,
+    pub snaplen: u32,
+    /// The filter expression, as the user wrote it.
+    pub expr: Option<String>,
+    /// Its program for Ethernet frames; `None` when it takes every frame.
+    pub filter: Option<Filter>,
+    /// AF_PACKET sockets: more than one form a fanout group (one per decoder thread).
+    pub sockets: usize,
+    /// AF_PACKET block timeout: how long a frame may wait in a partly filled block.
+    pub block_timeout: Duration,
+}
+
+/// What [`open`] returns: the sources, and what was opened in words.
+pub struct Opened {
+    pub sources: Vec<Box<dyn Source>>,
+    /// For the startup line: the hook, its mode and the interface.
+    pub description: String,
+    /// Holds the interface promiscuous for a backend that does not do it itself.
+    pub promisc: Option<Promisc>,
+}
+
+/// Opens the capture `cfg` describes; see the module doc for the policy.
+pub fn open(cfg: &CaptureConfig) -> Result<Opened, Error> {
+    let program: Vec<CbpfInsn> = cfg
+        .filter
+        .as_ref()
+        .map_or(Vec::new(), |f| f.insns().to_vec());
+    match cfg.backend {
+        Backend::Xdp => {
+            let xcfg = xdp::XdpConfig {
+                ifname: cfg.ifname.clone(),
+                ifindex: cfg.ifindex,
+                mode: cfg.xdp_mode,
+                direction: cfg.direction,
+                snaplen: cfg.snaplen,
+                ring_bytes: xdp::ring_bytes_for(cfg.buffer_kib),
+                wakeup_bytes: cfg.wakeup_bytes,
+                filter: program,
+            };
+            // The program first: without privileges, its error names all that is missing.
+            let src = xdp::XdpSource::open(&xcfg)?;
+            let promisc = if cfg.promisc {
+                Some(Promisc::hold(&cfg.ifname, cfg.ifindex)?)
+            } else {
+                None
+            };
+            let description = format!("{} on {}", src.description, cfg.ifname);
+            Ok(Opened {
+                sources: vec![Box::new(src)],
+                description,
+                promisc,
+            })
+        }
+        Backend::Auto | Backend::AfPacket => {
+            let socket_filter = match &cfg.expr {
+                Some(e) if mentions_tags(e) => Vec::new(),
+                _ => program,
+            };
+            open_af_packet(cfg, &socket_filter)
+        }
+    }
+}
+
+/// Opens `cfg.sockets` AF_PACKET sockets; more than one form a `PACKET_FANOUT` group
+/// and share the `-B` buffer.
+fn open_af_packet(cfg: &CaptureConfig, filter: &[CbpfInsn]) -> Result<Opened, Error> {
+    let ifname = &cfg.ifname;
+    let mut acfg = AfPacketConfig::new(ifname.as_str());
+    acfg.ifindex = Some(cfg.ifindex);
+    acfg.block_timeout_ms = u32::try_from(cfg.block_timeout.as_millis()).unwrap_or(u32::MAX);
+    acfg.snaplen = cfg.snaplen;
+    acfg.promisc = cfg.promisc;
+    acfg.recheck = cfg.filter.clone();
+    if !filter.is_empty() {
+        if crate::filter::cbpf::forward_only(filter) {
+            acfg.filter = Some(filter.to_vec());
+        } else {
+            // The kernel's socket filter refuses backward jumps; the same program runs
+            // on every frame in user space instead (the VLAN re-check).
+            eprintln!(
+                "netcap: this filter loops (protochain), which a socket filter cannot: it \
+                 runs in user space on every frame"
+            );
+        }
+    }
+    let sockets = cfg.sockets.max(1);
+    acfg.buffer_bytes = xdp::ring_bytes_for(cfg.buffer_kib) as usize / sockets;
+    acfg.block_size = block_size_for(acfg.buffer_bytes, cfg.snaplen);
+    acfg.direction = cfg.direction;
+    if sockets > 1 {
+        // The first socket makes a group with an id no one else uses; the rest join it.
+        acfg.fanout = Some(Fanout::New);
+    }
+    let mut opened: Vec<Box<dyn Source>> = Vec::with_capacity(sockets);
+    let mut ring_bytes = 0;
+    for _ in 0..sockets {
+        let src = AfPacket::open(acfg.clone())?;
+        ring_bytes = src.ring_bytes();
+        if acfg.fanout == Some(Fanout::New) {
+            let id = src.fanout_id().ok_or_else(|| {
+                Error::Unsupported(format!("{ifname}: cannot read back the fanout group id"))
+            })?;
+            acfg.fanout = Some(Fanout::Join(id));
+        }
+        opened.push(Box::new(src));
+    }
+    let description = if sockets > 1 {
+        format!(
+            "AF_PACKET (TPACKET_V3, fanout by flow hash over {sockets} sockets, {} KiB ring \
+             each) on {ifname}",
+            ring_bytes / 1024
+        )
+    } else {
+        format!(
+            "AF_PACKET (TPACKET_V3, {} KiB ring) on {ifname}",
+            ring_bytes / 1024
+        )
+    };
+    Ok(Opened {
+        sources: opened,
+        description,
+        promisc: None,
+    })
+}
+
+/// Block size for an AF_PACKET ring of `bytes`: about 8 blocks, so that the kernel
+/// always has free blocks while user space reads one, within 64 KiB and 1 MiB (the
+/// default), and never smaller than a frame of `snaplen` bytes with its headers: the
+/// kernel cuts a frame that does not fit in a block (TPACKET_V3 `max_frame_len`), so a
+/// 64 KiB GSO frame needs a 128 KiB block and a 256 KiB snap length a 512 KiB one.
+fn block_size_for(bytes: usize, snaplen: u32) -> usize {
+    let eighth = (bytes / 8).max(1);
+    // The largest power of two not above an eighth of the ring.
+    let pow2 = 1usize << (usize::BITS - 1 - eighth.leading_zeros());
+    // tpacket3_hdr, sockaddr_ll, the MAC alignment and the block descriptor fit in 512.
+    let whole_frame = (snaplen as usize + 512).next_power_of_two();
+    pow2.clamp(64 * 1024, DEFAULT_BLOCK_SIZE).max(whole_frame)
+}
+
+/// True when a filter expression tests VLAN or MPLS tags, which AF_PACKET's in-kernel
+/// socket filter cannot see on received frames (the tag was stripped before it runs).
+fn mentions_tags(expr: &str) -> bool {
+    expr.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w.eq_ignore_ascii_case("vlan") || w.eq_ignore_ascii_case("mpls"))
+}

@@ -1,0 +1,245 @@
+//! The second stage of the command line: [`Config`], what the flags mean, checked.
+//!
+//! Built once from clap's [`CaptureArgs`] or [`ReadArgs`]: the interface is resolved,
+//! the snap length and filter expression checked (and, for a live capture, the filter
+//! compiled), the format and every derived choice (whether frames are decoded,
+//! whether flows are counted, how often the capture loop wakes) decided, and the
+//! report files checked for writing. Nothing after this reads a flag.
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use super::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, ReadArgs, XdpModeArg};
+use crate::{
+    capture::{self, Backend, CaptureConfig, DirectionFilter, XdpMode},
+    filter::Filter,
+    output::Format,
+    packet::LinkType,
+    Error,
+};
+
+/// Longest the capture loop sleeps without checking the ring: the latency of a frame
+/// that does not trigger a wake-up (the kernel wakes us at 1/8 ring fill).
+pub const TICK: Duration = Duration::from_millis(10);
+/// The same when nothing is printed (`-F none`, `-w` alone) and `-l` is not given:
+/// nobody watches the latency, and wake-ups cost CPU (on this project's VM an idle
+/// capture used 4.2 ms of CPU per second at 10 ms and 1.2 ms at 100 ms, read from
+/// /proc/PID/task/*/schedstat), which at 50 kpps was most of the cost of a frame. This is also
+/// the AF_PACKET block timeout then. libpcap uses 1000 ms for both.
+pub const QUIET_TICK: Duration = Duration::from_millis(100);
+
+/// Usage errors found while building the [`Config`].
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("-w - puts the pcap on stdout: it cannot also hold text (-F)")]
+    PcapAndTextOnStdout,
+    #[error("no default route to pick an interface from; give one with -i")]
+    NoDefaultRoute,
+    #[error("cannot write {}: {source}", path.display())]
+    ReportFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where `-w` writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteTo {
+    /// `-w -`: stdout then holds only the capture file.
+    Stdout,
+    File(PathBuf),
+}
+
+/// The flow outputs: `--flows`, `--flows-json`, and the table's bound.
+#[derive(Clone, Debug, Default)]
+pub struct Flows {
+    /// Print the top flows to stderr at exit.
+    pub top: bool,
+    /// Write every flow as a JSON line to this file at exit.
+    pub json: Option<PathBuf>,
+    pub max_flows: usize,
+}
+
+impl Flows {
+    /// True when flows are counted at all.
+    pub fn counted(&self) -> bool {
+        self.top || self.json.is_some()
+    }
+}
+
+/// Where frames come from.
+#[derive(Clone, Debug)]
+pub enum Input {
+    Live(CaptureConfig),
+    /// A pcap or pcapng file; `-` is stdin.
+    File(PathBuf),
+}
+
+/// A validated run: see the module doc.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub input: Input,
+    pub snaplen: u32,
+    /// The filter expression (`-f` or the trailing words).
+    pub expr: Option<String>,
+    pub count: Option<u64>,
+    pub format: Format,
+    pub write: Option<WriteTo>,
+    pub pcapng: bool,
+    /// `-l`: flush stdout after every batch.
+    pub line_buffered: bool,
+    pub stdout_is_terminal: bool,
+    pub workers: usize,
+    pub flows: Flows,
+    pub stats_json: Option<PathBuf>,
+    pub stats_interval: Option<Duration>,
+    /// How often a live capture loop wakes without a frame: [`TICK`] or [`QUIET_TICK`].
+    pub tick: Duration,
+}
+
+impl Config {
+    /// `netcap capture`: resolves the interface and compiles the filter, so a bad
+    /// expression or a missing interface fails before anything is attached.
+    pub fn capture(args: &CaptureArgs) -> Result<Self, Error> {
+        let mut cfg = Self::common(&args.common)?;
+        // XDP sees frames with their VLAN tags in place, as a file holds them: Ethernet.
+        let filter = match &cfg.expr {
+            Some(e) => Some(Filter::compile(e, LinkType::Ethernet, cfg.snaplen)?)
+                .filter(|f| !f.accepts_all()),
+            None => None,
+        };
+        let ifname = match &args.interface {
+            Some(i) => i.clone(),
+            None => super::default_route_interface().ok_or(ConfigError::NoDefaultRoute)?,
+        };
+        let ifindex = capture::ifindex_of(&ifname)
+            .ok_or_else(|| capture::Error::NoInterface(ifname.clone()))?;
+        if cfg.decodes() || cfg.line_buffered {
+            cfg.tick = TICK;
+        }
+        // AF_PACKET with decoding to do: one fanout socket per decoder thread. Not with
+        // -c, which needs one count over frames in capture order.
+        let sockets = if cfg.decodes() && cfg.count.is_none() {
+            cfg.workers
+        } else {
+            1
+        };
+        cfg.input = Input::Live(CaptureConfig {
+            ifname,
+            ifindex,
+            backend: match args.backend {
+                BackendArg::Auto => Backend::Auto,
+                BackendArg::Xdp => Backend::Xdp,
+                BackendArg::Afpacket => Backend::AfPacket,
+            },
+            xdp_mode: match args.xdp_mode {
+                XdpModeArg::Auto => XdpMode::Auto,
+                XdpModeArg::Native => XdpMode::Native,
+                XdpModeArg::Generic => XdpMode::Generic,
+            },
+            direction: match args.direction {
+                DirectionArg::In => DirectionFilter::In,
+                DirectionArg::Out => DirectionFilter::Out,
+                DirectionArg::Both => DirectionFilter::Both,
+            },
+            promisc: !args.no_promisc,
+            buffer_kib: args.buffer_kib,
+            wakeup_bytes: args.wakeup_bytes,
+            snaplen: cfg.snaplen,
+            expr: cfg.expr.clone(),
+            filter,
+            sockets,
+            block_timeout: cfg.tick,
+        });
+        cfg.check_report_files()?;
+        Ok(cfg)
+    }
+
+    /// `netcap read FILE`. The filter is compiled once the file's link type is known.
+    pub fn read(args: &ReadArgs) -> Result<Self, Error> {
+        let mut cfg = Self::common(&args.common)?;
+        cfg.input = Input::File(args.file.clone());
+        cfg.check_report_files()?;
+        Ok(cfg)
+    }
+
+    fn common(c: &CommonArgs) -> Result<Self, Error> {
+        let snaplen = c.snaplen().map_err(ConfigError::Usage)?;
+        let expr = c.filter_expr().map_err(ConfigError::Usage)?;
+        let write = c.write.as_ref().map(|p| {
+            if p.as_os_str() == "-" {
+                WriteTo::Stdout
+            } else {
+                WriteTo::File(p.clone())
+            }
+        });
+        // Like tcpdump, with -w nothing is printed unless a format is asked for.
+        let format = c.format.unwrap_or(if write.is_some() {
+            Format::None
+        } else {
+            Format::Turtle
+        });
+        if write == Some(WriteTo::Stdout) && format != Format::None {
+            return Err(ConfigError::PcapAndTextOnStdout.into());
+        }
+        Ok(Self {
+            input: Input::File(PathBuf::new()),
+            snaplen,
+            expr,
+            count: c.count,
+            format,
+            write,
+            pcapng: c.pcapng,
+            line_buffered: c.line_buffered,
+            stdout_is_terminal: std::io::stdout().is_terminal(),
+            workers: c.workers(),
+            flows: Flows {
+                top: c.flows,
+                json: c.flows_json.clone(),
+                max_flows: c.max_flows,
+            },
+            stats_json: c.stats_json.clone(),
+            stats_interval: c
+                .stats_interval
+                .filter(|s| *s > 0.0)
+                .map(Duration::from_secs_f64),
+            tick: QUIET_TICK,
+        })
+    }
+
+    /// True when frames must be decoded: something is printed or flows are counted.
+    pub fn decodes(&self) -> bool {
+        self.format != Format::None || self.flows.counted()
+    }
+
+    /// Flush the text output after every batch: `-l`, or a live capture on a terminal.
+    pub fn flush_each_batch(&self) -> bool {
+        self.line_buffered || (matches!(self.input, Input::Live(_)) && self.stdout_is_terminal)
+    }
+
+    /// Fails when `--stats-json` or `--flows-json` cannot be written, before the run
+    /// rather than after it. Opens each for appending (creating it, truncating
+    /// nothing); the report itself is written at the end.
+    fn check_report_files(&self) -> Result<(), ConfigError> {
+        let paths = [&self.stats_json, &self.flows.json];
+        for path in paths.into_iter().flatten() {
+            open_append(path).map_err(|source| ConfigError::ReportFile {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+}

@@ -1,0 +1,247 @@
+//! The two live capture loops, as steps the [`Driver`] calls:
+//! - [`Single`]: one source read on this thread, its frames handed to the decoder
+//!   pipeline or, when nothing needs decoding, written on the spot ([`Direct`]);
+//! - [`fanout`]: every worker reads its own socket; this thread only answers signals.
+//!
+//! Work per wake-up is bounded ([`ROUNDS_PER_STEP`]): a ring that refills as fast as it
+//! is read still lets the driver serve a signal between steps.
+use std::{
+    ops::ControlFlow,
+    sync::{atomic::AtomicU64, Arc},
+    time::Duration,
+};
+
+use super::driver::{exit_on_second_signal, Driver, LiveLine, Step, Wake};
+use crate::{
+    capture::{self, CaptureCounters, Fill, Source},
+    pipeline::{direct::Direct, fanout, Finished, Pipeline, PipelineConfig, BATCH_BYTES},
+    stats::LiveCounters,
+    stop::{End, Stop},
+};
+
+/// Most rounds (each up to [`BATCH_BYTES`] of frames, 8 MiB in all) one step takes
+/// from the ring before it yields to the driver.
+const ROUNDS_PER_STEP: usize = 32;
+
+/// Where a single source's frames go.
+pub enum Sink {
+    Pipeline(Pipeline),
+    /// Nothing to decode; the flag is `-l` (flush after every round).
+    Direct(Direct, bool),
+}
+
+/// One source and where its frames go, with what `-c` still allows.
+pub struct Single {
+    pub source: Box<dyn Source>,
+    pub sink: Sink,
+    pub left: Option<u64>,
+    pub live: Arc<LiveCounters>,
+}
+
+impl Single {
+    /// Runs the capture until a signal, `-c`, a closed output or a failed source; then
+    /// detaches the hooks and takes what the kernel had already queued.
+    pub fn run(&mut self, driver: &mut Driver, tick: Duration, every: Option<Duration>) -> End {
+        let ready = self.source.fd().and_then(|fd| fd.try_clone_to_owned().ok());
+        let live = every.map(|every| LiveLine {
+            every,
+            counters: self.live.clone(),
+            dropped: self.dropped_counter(),
+        });
+        let end = match driver.run(ready, tick, live, |wake| self.step(wake)) {
+            Ok(end) => end,
+            Err(e) => End::Failed(e.to_string()),
+        };
+        self.source.stop();
+        if !matches!(end, End::Count | End::OutputClosed) {
+            std::thread::sleep(self.source.settle_time());
+            while let ControlFlow::Continue(Step::More) = self.drain() {}
+        }
+        exit_on_second_signal(self.live.read().0);
+        end
+    }
+
+    fn step(&mut self, wake: Wake) -> ControlFlow<End, Step> {
+        match wake {
+            Wake::Ready => {}
+            Wake::Progress => eprintln!("netcap: {}", self.so_far()),
+            Wake::Flush => match &mut self.sink {
+                Sink::Pipeline(p) => p.request_flush(),
+                Sink::Direct(d, _) => d.flush(),
+            },
+        }
+        self.drain()
+    }
+
+    /// Takes up to [`ROUNDS_PER_STEP`] rounds of frames from the source.
+    fn drain(&mut self) -> ControlFlow<End, Step> {
+        let mut rounds = 0;
+        let (mut frames, mut bytes) = (0u64, 0u64);
+        let result = loop {
+            let round = match &mut self.sink {
+                Sink::Pipeline(p) => to_pipeline(&mut *self.source, p, &mut self.left),
+                Sink::Direct(d, _) => to_direct(&mut *self.source, d, &mut self.left),
+            };
+            let (fill, n, b) = match round {
+                Ok(r) => r,
+                Err(e) => break ControlFlow::Break(End::Failed(e.to_string())),
+            };
+            frames += n;
+            bytes += b;
+            rounds += 1;
+            if fill == Fill::End {
+                break ControlFlow::Break(End::SourceEnded);
+            }
+            if self.left == Some(0) {
+                break ControlFlow::Break(End::Count);
+            }
+            if self.closed() {
+                break ControlFlow::Break(End::OutputClosed);
+            }
+            // A round that did not fill up emptied the ring.
+            if b < BATCH_BYTES as u64 / 2 {
+                break ControlFlow::Continue(Step::Idle);
+            }
+            if rounds == ROUNDS_PER_STEP {
+                break ControlFlow::Continue(Step::More);
+            }
+        };
+        if let Sink::Direct(d, line_buffered) = &mut self.sink {
+            if *line_buffered && frames > 0 {
+                d.flush();
+            } else {
+                d.flush_if_due();
+            }
+        }
+        self.live.add(frames, bytes);
+        result
+    }
+
+    fn closed(&self) -> bool {
+        match &self.sink {
+            Sink::Pipeline(p) => p.output_closed(),
+            Sink::Direct(d, _) => d.closed,
+        }
+    }
+
+    fn dropped_counter(&self) -> Arc<AtomicU64> {
+        match &self.sink {
+            Sink::Pipeline(p) => p.dropped_queue_full.clone(),
+            Sink::Direct(..) => Arc::default(),
+        }
+    }
+
+    /// The SIGUSR1 line: what the hooks counted so far.
+    fn so_far(&self) -> String {
+        let k = self.source.counters();
+        format!(
+            "{} frames seen, {} captured, {} filtered, {} lost so far; {} handled",
+            k.seen,
+            k.captured,
+            k.filtered,
+            k.lost_total(),
+            self.live.read().0
+        )
+    }
+
+    /// The pipeline's (or the direct path's) results, and its queue drops.
+    pub fn finish(self) -> (Box<dyn Source>, Finished, u64) {
+        match self.sink {
+            Sink::Pipeline(p) => {
+                let dropped = p
+                    .dropped_queue_full
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                (self.source, p.finish(), dropped)
+            }
+            Sink::Direct(d, _) => (self.source, d.finish(), 0),
+        }
+    }
+}
+
+/// One round into the pipeline: a batch filled, cut to `-c`, submitted.
+fn to_pipeline(
+    source: &mut dyn Source,
+    pipeline: &mut Pipeline,
+    left: &mut Option<u64>,
+) -> Result<(Fill, u64, u64), capture::Error> {
+    let mut batch = pipeline.empty_batch(BATCH_BYTES + 16384, 2048);
+    let fill = source.fill(&mut batch, BATCH_BYTES)?;
+    super::limit(&mut batch, left);
+    let (n, bytes) = (batch.len() as u64, batch.bytes() as u64);
+    pipeline.submit(batch, false);
+    Ok((fill, n, bytes))
+}
+
+/// One round on the direct path: up to a batch's worth of bytes, so the ring gets its
+/// space back after each (the XDP consumer position is published once per `visit`).
+fn to_direct(
+    source: &mut dyn Source,
+    direct: &mut Direct,
+    left: &mut Option<u64>,
+) -> Result<(Fill, u64, u64), capture::Error> {
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    let fill = source.visit(&mut |frame| {
+        direct.take(frame);
+        frames += 1;
+        bytes += frame.data.len() as u64;
+        if let Some(n) = left.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                return false;
+            }
+        }
+        !direct.closed && bytes < BATCH_BYTES as u64
+    })?;
+    Ok((fill, frames, bytes))
+}
+
+/// The fanout capture: the workers read their own sockets; this thread waits for a
+/// signal, a closed output or a socket error, then the workers drain and end.
+pub fn fanout(
+    driver: &mut Driver,
+    cfg: PipelineConfig,
+    sources: Vec<Box<dyn Source>>,
+    ifname: &str,
+    tick: Duration,
+    every: Option<Duration>,
+) -> (End, Finished, CaptureCounters, hdrhistogram::Histogram<u64>) {
+    let stop: Stop = cfg.stop.clone();
+    let shared = Arc::new(fanout::Shared {
+        ifname: ifname.to_owned(),
+        ..fanout::Shared::default()
+    });
+    let pipeline = Pipeline::start_fanout(cfg, sources, shared.clone());
+    let live = every.map(|every| LiveLine {
+        every,
+        counters: shared.read.clone(),
+        dropped: Arc::default(),
+    });
+    let ran = driver.run(None, tick, live, |wake| {
+        match wake {
+            Wake::Ready => {}
+            Wake::Progress => eprintln!("netcap: {} frames captured so far", shared.read.read().0),
+            Wake::Flush => pipeline.request_flush(),
+        }
+        ControlFlow::Continue(Step::Idle)
+    });
+    if let Err(e) = ran {
+        stop.stop(End::Failed(e.to_string()));
+    }
+    stop.stop(End::Signal);
+    exit_on_second_signal(shared.read.read().0);
+    let finished = pipeline.finish();
+    let mut kernel = CaptureCounters::default();
+    let mut delay = capture::delay_histogram();
+    for s in &finished.sources {
+        kernel.add(&s.counters);
+        if let Some(d) = &s.delay_us {
+            let _ = delay.add(d);
+        }
+    }
+    (
+        stop.reason().unwrap_or(End::Signal),
+        finished,
+        kernel,
+        delay,
+    )
+}

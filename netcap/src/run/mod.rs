@@ -1,0 +1,207 @@
+//! Runs a validated [`Config`]: opens the outputs and the source, drives them until the
+//! end, and builds the [`Report`].
+//!
+//! Shutdown cascade: Ctrl-C / SIGTERM / `-c` reached / output closed / source ended
+//! (whoever comes first stops the run's [`Stop`]) -> `Source::stop` (kernel hooks
+//! detached) -> the rest of the ring drained -> pipeline finished (workers drain, flows
+//! merge, writer flushes) -> summary and `--stats-json`.
+//!
+//! Where things are: `driver` (the runtime, signals and the live line, once), `live`
+//! (the single-source and fanout loops), `outputs` (stdout and `-w`). Which backend
+//! opens is `capture::open`'s business, and what the flags mean is `cli::config`'s.
+use std::{sync::Arc, time::Instant};
+
+use crate::{
+    capture::{self, CaptureConfig, CaptureCounters, Opened},
+    cli::{config::Flows, config::Input, Config},
+    packet::Batch,
+    pipeline::{direct::Direct, Finished, Pipeline},
+    stats::{self, Report},
+    stop::{End, Stop},
+    Error,
+};
+
+pub mod driver;
+mod file;
+mod live;
+mod outputs;
+
+use driver::Driver;
+use live::{Single, Sink};
+use outputs::Outputs;
+
+/// `netcap capture` or `netcap read`, as `cfg.input` says.
+pub fn run(cfg: &Config) -> Result<Report, Error> {
+    match &cfg.input {
+        Input::Live(live) => capture(cfg, live),
+        Input::File(path) => file::read(cfg, path),
+    }
+}
+
+fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
+    // Every destination is opened before anything is attached.
+    let mut outs = Outputs::open(cfg, None)?;
+    let Opened {
+        mut sources,
+        description,
+        promisc,
+    } = capture::open(live)?;
+    eprintln!(
+        "netcap: capturing with {description}, snap length {}",
+        cfg.snaplen
+    );
+    let if_drops = IfDrops::start(&live.ifname);
+    outs.set_link(sources.first().and_then(|s| s.link()));
+    let started = Instant::now();
+    let stop = Stop::default();
+    let mut driver = Driver::new(stop.clone())?;
+    let (end, kernel, dropped, finished, delay) = if sources.len() > 1 {
+        let pipeline = outs.pipeline(cfg, stop);
+        let every = cfg.stats_interval;
+        let (end, finished, kernel, delay) = live::fanout(
+            &mut driver,
+            pipeline,
+            sources,
+            &live.ifname,
+            cfg.tick,
+            every,
+        );
+        (end, kernel, 0, finished, Some(delay))
+    } else {
+        let source = sources
+            .pop()
+            .ok_or_else(|| capture::Error::Unsupported("no capture source was opened".into()))?;
+        let sink = if cfg.decodes() {
+            Sink::Pipeline(Pipeline::start(outs.pipeline(cfg, stop)))
+        } else {
+            Sink::Direct(Direct::new(outs.frames), cfg.line_buffered)
+        };
+        let live = Arc::default();
+        let mut single = Single {
+            source,
+            sink,
+            left: cfg.count,
+            live,
+        };
+        let end = single.run(&mut driver, cfg.tick, cfg.stats_interval);
+        let handled = single.live.read().0;
+        let (source, finished, dropped) = single.finish();
+        let mut kernel = source.counters();
+        // Frames the hooks took after `-c` was reached were never read (or were cut
+        // from the last batch): as with `read -c`, they are neither seen nor captured,
+        // so the counts agree with `-c`.
+        if cfg.count == Some(handled) {
+            let accounted = kernel.filtered + kernel.lost_total() + handled;
+            kernel.seen = kernel.seen.min(accounted);
+            kernel.captured = handled;
+        }
+        (end, kernel, dropped, finished, source.delay_us().cloned())
+    };
+    drop(promisc);
+    let failed = match end {
+        End::Failed(why) => Some(why),
+        _ if capture::ifindex_of(&live.ifname).is_none() => {
+            Some(capture::Error::Vanished(live.ifname.clone()).to_string())
+        }
+        _ => None,
+    };
+    if let Some(why) = &failed {
+        eprintln!("netcap: {why}");
+    }
+    let origin = Origin {
+        backend: description,
+        delay,
+        dropped_by_interface: if_drops.since_start(),
+        abnormal_end: failed.is_some(),
+    };
+    Ok(report(kernel, dropped, finished, started, origin))
+}
+
+/// Takes at most `left` frames of `batch` (for `-c`); returns how many it cut.
+fn limit(batch: &mut Batch, left: &mut Option<u64>) -> u64 {
+    let mut cut = 0;
+    if let Some(n) = left.as_mut() {
+        if (batch.len() as u64) > *n {
+            cut = batch.len() as u64 - *n;
+            batch.truncate(*n as usize);
+        }
+        *n -= batch.len() as u64;
+    }
+    cut
+}
+
+/// Where the frames of a report came from.
+struct Origin {
+    backend: String,
+    /// Kernel-to-user-space delays (live captures).
+    delay: Option<hdrhistogram::Histogram<u64>>,
+    /// The interface's own drops during a live capture.
+    dropped_by_interface: Option<u64>,
+    /// See [`stats::Inputs::abnormal_end`].
+    abnormal_end: bool,
+}
+
+fn report(
+    kernel: CaptureCounters,
+    dropped_queue_full: u64,
+    finished: Finished,
+    started: Instant,
+    origin: Origin,
+) -> Report {
+    Report::new(stats::Inputs {
+        backend: origin.backend,
+        kernel,
+        dropped_queue_full,
+        finished,
+        elapsed: started.elapsed(),
+        delay_us: origin.delay,
+        dropped_by_interface: origin.dropped_by_interface,
+        abnormal_end: origin.abnormal_end,
+    })
+}
+
+/// The interface's own drop counter at the start of a capture.
+struct IfDrops {
+    ifname: String,
+    at_start: Option<u64>,
+}
+
+impl IfDrops {
+    fn start(ifname: &str) -> Self {
+        Self {
+            ifname: ifname.to_owned(),
+            at_start: capture::interface_drops(ifname),
+        }
+    }
+
+    /// Drops since `start`; `None` when the interface has no counters (or vanished).
+    fn since_start(&self) -> Option<u64> {
+        let now = capture::interface_drops(&self.ifname)?;
+        Some(now.saturating_sub(self.at_start?))
+    }
+}
+
+/// How many flows `--flows` prints.
+const TOP_FLOWS: usize = 20;
+
+/// `--flows` (top flows to stderr) and `--flows-json` (every flow, one JSON line each).
+pub fn write_flows(report: &mut Report, want: &Flows) -> Result<(), Error> {
+    if !want.counted() {
+        return Ok(());
+    }
+    let flows = crate::flow::FlowStats::merge(&mut report.inputs.finished.flows);
+    if want.top {
+        let mut err = std::io::stderr().lock();
+        crate::flow::write_top(&mut err, &flows, TOP_FLOWS)
+            .map_err(|e| Error::io("writing the flow table to stderr", e))?;
+    }
+    if let Some(path) = &want.json {
+        let f = std::fs::File::create(path)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        let mut w = std::io::BufWriter::new(f);
+        crate::flow::write_json_lines(&mut w, &flows)
+            .and_then(|()| std::io::Write::flush(&mut w))
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    }
+    Ok(())
+}

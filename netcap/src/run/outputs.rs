@@ -1,0 +1,74 @@
+//! The destinations of a run, opened before anything is attached (so a bad `-w` path
+//! fails before the capture starts, not after it ends): stdout for the text format,
+//! and the `-w` file or stdout for the frames.
+use std::io::{BufWriter, Write};
+
+use crate::{
+    cli::{config::WriteTo, Config},
+    output::{pcap::BoxedPcapSink, pcap::PcapSink, Format},
+    packet::LinkType,
+    pipeline::PipelineConfig,
+    stop::Stop,
+    Error,
+};
+
+/// What the text and the frames are written to.
+pub struct Outputs {
+    pub text: Option<Box<dyn Write + Send>>,
+    pub frames: Option<BoxedPcapSink>,
+}
+
+impl Outputs {
+    /// Opens what `cfg` asks for; `link` is the frames' link type when it is known now.
+    pub fn open(cfg: &Config, link: Option<LinkType>) -> Result<Self, Error> {
+        let frames = match &cfg.write {
+            None => None,
+            Some(to) => {
+                let w: Box<dyn Write + Send> = match to {
+                    WriteTo::Stdout => stdout(cfg),
+                    WriteTo::File(path) => {
+                        let f = std::fs::File::create(path)
+                            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+                        Box::new(BufWriter::with_capacity(1 << 20, f))
+                    }
+                };
+                let mut sink: BoxedPcapSink = Box::new(PcapSink::new(w, cfg.pcapng, cfg.snaplen));
+                sink.set_link_hint(link);
+                Some(sink)
+            }
+        };
+        let text = (cfg.format != Format::None).then(|| stdout(cfg));
+        Ok(Self { text, frames })
+    }
+
+    /// Tells the `-w` sink the link type the source reports, once it is open.
+    pub fn set_link(&mut self, link: Option<LinkType>) {
+        if let Some(sink) = self.frames.as_mut() {
+            sink.set_link_hint(link);
+        }
+    }
+
+    /// The decoder pipeline's configuration for these outputs.
+    pub fn pipeline(self, cfg: &Config, stop: Stop) -> PipelineConfig {
+        PipelineConfig {
+            workers: cfg.workers,
+            format: cfg.format,
+            flows: cfg.flows.counted(),
+            max_flows: cfg.flows.max_flows,
+            text_out: self.text,
+            line_buffered: cfg.flush_each_batch(),
+            pcap: self.frames,
+            stop,
+        }
+    }
+}
+
+/// Stdout, buffered: 64 KiB when it is flushed often (`-l`, a terminal), else 1 MiB.
+fn stdout(cfg: &Config) -> Box<dyn Write + Send> {
+    let cap = if cfg.line_buffered || cfg.stdout_is_terminal {
+        64 * 1024
+    } else {
+        1 << 20
+    };
+    Box::new(BufWriter::with_capacity(cap, std::io::stdout()))
+}
