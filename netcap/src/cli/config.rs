@@ -15,7 +15,7 @@ use super::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, ReadArgs, XdpMode
 use crate::{
     capture::{self, Backend, CaptureConfig, DirectionFilter, XdpMode},
     filter::Filter,
-    output::Format,
+    output::{rotate::Rotation, Format},
     packet::LinkType,
     Error,
 };
@@ -91,6 +91,8 @@ pub struct Config {
     pub format: Format,
     pub write: Option<WriteTo>,
     pub pcapng: bool,
+    /// `-C`, `-G`, `-W`, `-z` (with `-w FILE`); all `None` when the file is not rotated.
+    pub rotation: Rotation,
     /// `-l`: flush stdout after every batch.
     pub line_buffered: bool,
     pub stdout_is_terminal: bool,
@@ -187,6 +189,7 @@ impl Config {
         if write == Some(WriteTo::Stdout) && format != Format::None {
             return Err(ConfigError::PcapAndTextOnStdout.into());
         }
+        let rotation = rotation(c, write.as_ref())?;
         Ok(Self {
             input: Input::File(PathBuf::new()),
             snaplen,
@@ -195,6 +198,7 @@ impl Config {
             format,
             write,
             pcapng: c.pcapng,
+            rotation,
             line_buffered: c.line_buffered,
             stdout_is_terminal: std::io::stdout().is_terminal(),
             workers: c.workers(),
@@ -235,6 +239,31 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `-C`, `-G`, `-W` and `-z`, checked against each other and `-w`.
+fn rotation(c: &CommonArgs, write: Option<&WriteTo>) -> Result<Rotation, ConfigError> {
+    let r = Rotation {
+        size: c.file_size,
+        every: c.rotate_secs.map(Duration::from_secs),
+        files: c.file_count,
+        post: c.post_rotate.clone(),
+    };
+    if r == Rotation::default() {
+        return Ok(r);
+    }
+    let usage = |m: &str| Err(ConfigError::Usage(m.to_owned()));
+    let Some(WriteTo::File(path)) = write else {
+        return usage("-C, -G, -W and -z rotate the -w file: they need -w FILE (not -w -)");
+    };
+    if r.size.is_none() && r.every.is_none() {
+        return usage("-W and -z need -C SIZE or -G SECS to rotate on");
+    }
+    if r.every.is_some() {
+        crate::output::rotate::strftime(path, crate::capture::realtime_ns())
+            .map_err(|e| ConfigError::Usage(format!("-G: {e}")))?;
+    }
+    Ok(r)
 }
 
 fn open_append(path: &Path) -> std::io::Result<std::fs::File> {

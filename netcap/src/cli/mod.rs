@@ -112,6 +112,20 @@ pub struct CommonArgs {
     /// Write pcapng instead of pcap with -w.
     #[arg(long)]
     pub pcapng: bool,
+    /// With -w FILE: a new file before this one would pass SIZE bytes: millions of
+    /// bytes, or with a suffix k, m, g (KiB, MiB, GiB), as tcpdump's -C.
+    #[arg(short = 'C', value_name = "SIZE", value_parser = parse_file_size)]
+    pub file_size: Option<u64>,
+    /// With -w FILE: a new file every SECS seconds, on the clock; the -w name goes
+    /// through strftime (local time), as tcpdump's -G.
+    #[arg(short = 'G', value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rotate_secs: Option<u64>,
+    /// With -C: a ring of this many files; with -G alone: stop after this many.
+    #[arg(short = 'W', value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub file_count: Option<u32>,
+    /// With -C or -G: run `CMD FILE` after each rotated file is closed (not waited for).
+    #[arg(short = 'z', value_name = "CMD")]
+    pub post_rotate: Option<std::ffi::OsString>,
     /// Line-buffer stdout (flush after every frame), for `| grep` on a live capture.
     #[arg(short = 'l', long = "line-buffered")]
     pub line_buffered: bool,
@@ -151,6 +165,26 @@ fn parse_workers(s: &str) -> Result<usize, String> {
         _ => Err(format!(
             "expected a number of threads from 1 to {MAX_WORKERS}"
         )),
+    }
+}
+
+/// `-C`: a number of millions of bytes, or of KiB, MiB or GiB with a suffix.
+fn parse_file_size(s: &str) -> Result<u64, String> {
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let unit = match c.to_ascii_lowercase() {
+                'k' => 1 << 10,
+                'm' => 1 << 20,
+                'g' => 1 << 30,
+                _ => return Err(format!("unknown size suffix {c:?}: use k, m or g")),
+            };
+            (&s[..i], unit)
+        }
+        _ => (s, 1_000_000),
+    };
+    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err("expected a size above 0: N (millions of bytes), Nk, Nm or Ng".into()),
     }
 }
 
@@ -208,6 +242,18 @@ pub fn default_route_interface() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_sizes_as_tcpdump_reads_them() {
+        assert_eq!(parse_file_size("2"), Ok(2_000_000));
+        assert_eq!(parse_file_size("100k"), Ok(100 * 1024));
+        assert_eq!(parse_file_size("3M"), Ok(3 << 20));
+        assert_eq!(parse_file_size("1g"), Ok(1 << 30));
+        assert!(parse_file_size("0").is_err());
+        assert!(parse_file_size("5x").is_err());
+        assert!(parse_file_size("k").is_err());
+        assert!(parse_file_size("99999999999999999999g").is_err());
+    }
 
     #[test]
     fn trailing_words_form_the_filter() {

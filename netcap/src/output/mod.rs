@@ -14,6 +14,7 @@
 pub mod json;
 pub mod line;
 pub mod pcap;
+pub mod rotate;
 pub mod turtle;
 pub mod turtle_ext;
 
@@ -50,6 +51,12 @@ pub trait FrameSink: Send {
     /// Puts everything written so far on the destination.
     fn flush(&mut self) -> std::io::Result<()>;
 
+    /// Called at least every [`FLUSH_POLL`](crate::pipeline::FLUSH_POLL) while the run
+    /// goes, frames or not: for work on the clock (`-G` rotation).
+    fn poll(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
     /// Frames not written because their link type differs from the file's.
     fn skipped(&self) -> u64;
 
@@ -57,6 +64,26 @@ pub trait FrameSink: Send {
     /// comes before the first frame (`-l`, or a run that captured nothing), so the file
     /// is valid and empty, as tcpdump writes it.
     fn set_link_hint(&mut self, link: Option<LinkType>);
+}
+
+/// Creates (or truncates) a `-w` file with the process umask. Never through a symbolic
+/// link: one planted in a world-writable directory (`/tmp`) would make root write
+/// wherever it points.
+pub fn create_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::new(e.kind(), "it is a symbolic link, which -w does not follow")
+            } else {
+                e
+            }
+        })
 }
 
 /// The `-F` choices.

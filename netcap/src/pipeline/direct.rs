@@ -65,8 +65,14 @@ impl Direct {
         }
     }
 
-    /// Flushes when the oldest unflushed write is [`super::FLUSH_AFTER`] old.
+    /// Flushes when the oldest unflushed write is [`super::FLUSH_AFTER`] old, and lets
+    /// the `-w` sink do its work on the clock (called on every wake-up).
     pub fn flush_if_due(&mut self) {
+        if !self.closed {
+            if let Some(Err(e)) = self.pcap.as_mut().map(|p| p.poll()) {
+                self.fail(e);
+            }
+        }
         if self
             .dirty_since
             .is_some_and(|t| t.elapsed() >= super::FLUSH_AFTER)

@@ -379,8 +379,12 @@ impl SizeCounts {
     }
 }
 
+/// True for an output error that is a normal end of the run, not a fault: a closed
+/// pipe (`| head`), or `-G` with `-W` having written its files.
 fn is_broken_pipe(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::BrokenPipe
+        || e.get_ref()
+            .is_some_and(|inner| inner.is::<crate::output::rotate::LimitReached>())
 }
 
 /// Batches kept for reuse. Their buffers are a few hundred KiB: allocating a fresh one

@@ -205,6 +205,16 @@ impl Destinations {
         }
     }
 
+    /// Lets the `-w` sink do its work on the clock ([`output::FrameSink::poll`]).
+    fn poll(&mut self) {
+        if self.failed {
+            return;
+        }
+        if let Some(Err(e)) = self.pcap.as_mut().map(|p| p.poll()) {
+            self.fail(e);
+        }
+    }
+
     fn fail(&mut self, e: std::io::Error) {
         self.failed = true;
         self.stop.stop(End::OutputClosed);
@@ -282,6 +292,7 @@ pub(super) fn writer(
 /// (a flush request is served then), `None` when every worker is done.
 fn next_output(rx: &Receiver<Output>, dest: &mut Destinations) -> Option<Option<Output>> {
     dest.flush_if_requested();
+    dest.poll();
     match rx.recv_timeout(FLUSH_POLL) {
         Ok(out) => Some(Some(out)),
         Err(crossbeam_channel::RecvTimeoutError::Timeout) => Some(None),

@@ -109,9 +109,8 @@ impl Single {
         if let Sink::Direct(d, line_buffered) = &mut self.sink {
             if *line_buffered && frames > 0 {
                 d.flush();
-            } else {
-                d.flush_if_due();
             }
+            d.flush_if_due();
         }
         self.live.add(frames, bytes);
         result

@@ -5,7 +5,12 @@ use std::io::{BufWriter, Write};
 
 use crate::{
     cli::{config::WriteTo, Config},
-    output::{pcap::BoxedPcapSink, pcap::PcapSink, Format},
+    output::{
+        create_file,
+        pcap::{BoxedPcapSink, PcapSink},
+        rotate::{RotatingSink, Rotation},
+        Format, FrameSink,
+    },
     packet::LinkType,
     pipeline::PipelineConfig,
     stop::Stop,
@@ -23,11 +28,18 @@ impl Outputs {
     pub fn open(cfg: &Config, link: Option<LinkType>) -> Result<Self, Error> {
         let frames = match &cfg.write {
             None => None,
+            Some(WriteTo::File(path)) if cfg.rotation != Rotation::default() => {
+                let mut sink =
+                    RotatingSink::create(path, cfg.rotation.clone(), cfg.pcapng, cfg.snaplen)
+                        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+                sink.set_link_hint(link);
+                Some(Box::new(sink) as BoxedPcapSink)
+            }
             Some(to) => {
                 let w: Box<dyn Write + Send> = match to {
                     WriteTo::Stdout => stdout(cfg),
                     WriteTo::File(path) => {
-                        let f = std::fs::File::create(path)
+                        let f = create_file(path)
                             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
                         Box::new(BufWriter::with_capacity(1 << 20, f))
                     }

@@ -1,0 +1,361 @@
+//! `-C`, `-G`, `-W`, `-z`: the `-w` file rotated by size and by the clock, as tcpdump
+//! does it, with two of its faults left out.
+//!
+//! - `-C N`: a new file before a frame would take the current one past N bytes (a
+//!   file holds at least one frame; a frame is never cut). tcpdump checks after the
+//!   write, so its files pass the size by up to a frame.
+//! - `-G SECS`: a new file at every multiple of SECS on the clock (UTC seconds since
+//!   the epoch), named by running the `-w` name through strftime in local time (`TZ`
+//!   respected). tcpdump rotates only when a frame arrives, so a quiet link never
+//!   rotates and the schedule drifts; here [`FrameSink::poll`] rotates on time with no
+//!   frame at all, and a frame stamped past the boundary goes to the next file.
+//! - `-W K`: with `-C`, a ring of K files (`name0` .. `nameK-1`, padded to the digits of
+//!   K-1 as tcpdump pads them); with `-G` alone, the run ends after K files (whose
+//!   names are not numbered).
+//! - `-z CMD`: `CMD FILE` is started after each rotated file is closed (as tcpdump,
+//!   not for the last one), without waiting for it; a failure is reported on stderr.
+//!
+//! Names: without `-W` the first file is the `-w` name itself and the next are
+//! `name1`, `name2`, ...; with `-G` the count restarts at each period, as tcpdump.
+//! Every file is complete on its own: header (and pcapng interface blocks) first,
+//! written even when the period had no frame.
+use std::{
+    ffi::OsString,
+    fs::File,
+    io::{BufWriter, Write},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use super::{create_file, pcap::PcapSink, FrameSink};
+use crate::packet::{Frame, LinkType};
+
+/// What to rotate on, from `-C`, `-G`, `-W` and `-z`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// `-C`: most bytes in one file.
+    pub size: Option<u64>,
+    /// `-G`: a new file every this often.
+    pub every: Option<Duration>,
+    /// `-W`: files in the ring (`-C`) or in all (`-G` alone).
+    pub files: Option<u32>,
+    /// `-z`: a program run on each closed file.
+    pub post: Option<OsString>,
+}
+
+/// Ended the run: `-G` with `-W K` wrote its K files. A normal end (exit status 0),
+/// as tcpdump's "Maximum file limit reached".
+#[derive(Debug, thiserror::Error)]
+#[error("maximum file limit reached: {0}")]
+pub struct LimitReached(pub u32);
+
+/// Where a file's bytes go: the file, counting what it was given.
+struct Counted {
+    out: BufWriter<File>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+struct Current {
+    sink: PcapSink<Counted>,
+    path: PathBuf,
+    bytes: Arc<AtomicU64>,
+    frames: u64,
+}
+
+/// A [`FrameSink`] that writes a sequence of files; see the module doc.
+pub struct RotatingSink {
+    template: PathBuf,
+    rotation: Rotation,
+    pcapng: bool,
+    snaplen: u32,
+    link_hint: Option<LinkType>,
+    current: Option<Current>,
+    /// The `-C` number of the current file.
+    index: u32,
+    /// Files begun by `-G` so far, the first included.
+    periods: u32,
+    /// The current `-G` period: `[start, start + every)`, in ns since the epoch.
+    period_start_ns: u64,
+    /// Frames skipped (link type) by files already closed.
+    skipped: u64,
+    ended: bool,
+}
+
+impl RotatingSink {
+    /// Creates the first file, so a bad name fails before the capture starts.
+    pub fn create(
+        template: &Path,
+        rotation: Rotation,
+        pcapng: bool,
+        snaplen: u32,
+    ) -> std::io::Result<Self> {
+        let mut sink = Self {
+            template: template.to_owned(),
+            rotation,
+            pcapng,
+            snaplen,
+            link_hint: None,
+            current: None,
+            index: 0,
+            periods: 1,
+            period_start_ns: 0,
+            skipped: 0,
+            ended: false,
+        };
+        sink.period_start_ns = sink.period_of(crate::capture::realtime_ns());
+        sink.open_next()?;
+        Ok(sink)
+    }
+
+    /// The start of the `-G` period `ns` falls in (0 without `-G`).
+    fn period_of(&self, ns: u64) -> u64 {
+        match self.rotation.every.map(|d| d.as_nanos() as u64) {
+            Some(p) if p > 0 => ns - ns % p,
+            _ => 0,
+        }
+    }
+
+    fn period_end_ns(&self) -> Option<u64> {
+        let every = self.rotation.every?.as_nanos() as u64;
+        Some(self.period_start_ns.saturating_add(every))
+    }
+
+    fn open_next(&mut self) -> std::io::Result<()> {
+        let path = file_name(
+            &self.template,
+            self.rotation.every.map(|_| self.period_start_ns),
+            self.index,
+            // As tcpdump: numbered only with -C (with -G alone, -W only counts files).
+            self.rotation.files.filter(|_| self.rotation.size.is_some()),
+        )?;
+        let file = create_file(&path)?;
+        let bytes = Arc::new(AtomicU64::new(0));
+        let out = Counted {
+            out: BufWriter::with_capacity(1 << 20, file),
+            bytes: bytes.clone(),
+        };
+        let mut sink = PcapSink::new(out, self.pcapng, self.snaplen);
+        sink.set_link_hint(self.link_hint);
+        self.current = Some(Current {
+            sink,
+            path,
+            bytes,
+            frames: 0,
+        });
+        Ok(())
+    }
+
+    /// Completes the current file (a header even when it holds no frame) and closes it.
+    fn close(&mut self, post: bool) -> std::io::Result<()> {
+        let Some(mut cur) = self.current.take() else {
+            return Ok(());
+        };
+        cur.sink.flush()?;
+        self.skipped += cur.sink.skipped();
+        drop(cur.sink);
+        if let (true, Some(cmd)) = (post, &self.rotation.post) {
+            run_post(cmd, &cur.path);
+        }
+        Ok(())
+    }
+
+    /// The next file of the `-C` sequence (or ring).
+    fn rotate_by_size(&mut self) -> std::io::Result<()> {
+        self.close(true)?;
+        self.index += 1;
+        if self.rotation.files.is_some_and(|k| self.index >= k) {
+            self.index = 0;
+        }
+        self.open_next()
+    }
+
+    /// The first file of the `-G` period starting at `start_ns`.
+    fn rotate_by_time(&mut self, start_ns: u64) -> std::io::Result<()> {
+        self.close(true)?;
+        if let (None, Some(k)) = (self.rotation.size, self.rotation.files) {
+            if self.periods >= k {
+                self.ended = true;
+                eprintln!("netcap: maximum file limit reached: {k}");
+                return Err(std::io::Error::other(LimitReached(k)));
+            }
+        }
+        self.periods += 1;
+        self.period_start_ns = start_ns;
+        self.index = 0;
+        self.open_next()
+    }
+
+    /// Bytes a record of `frame` takes in the file.
+    fn record_len(&self, frame: &Frame<'_>) -> u64 {
+        let cap = match self.snaplen {
+            0 => frame.data.len(),
+            n => frame.data.len().min(n as usize),
+        } as u64;
+        if self.pcapng {
+            32 + cap.next_multiple_of(4)
+        } else {
+            16 + cap
+        }
+    }
+
+    fn ended_error(&self) -> std::io::Error {
+        std::io::Error::other(LimitReached(self.rotation.files.unwrap_or(0)))
+    }
+}
+
+impl FrameSink for RotatingSink {
+    fn write(&mut self, frame: &Frame<'_>) -> std::io::Result<()> {
+        if self.ended {
+            return Err(self.ended_error());
+        }
+        if self
+            .period_end_ns()
+            .is_some_and(|end| frame.meta.ts_ns >= end)
+        {
+            self.rotate_by_time(self.period_of(frame.meta.ts_ns))?;
+        }
+        if let (Some(limit), Some(cur)) = (self.rotation.size, &self.current) {
+            let after = cur.bytes.load(Ordering::Relaxed) + self.record_len(frame);
+            if cur.frames > 0 && after > limit {
+                self.rotate_by_size()?;
+            }
+        }
+        let Some(cur) = self.current.as_mut() else {
+            return Err(std::io::Error::other("no open -w file"));
+        };
+        cur.sink.write(frame)?;
+        cur.frames += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.current.as_mut() {
+            Some(cur) => cur.sink.flush(),
+            None => Ok(()),
+        }
+    }
+
+    fn poll(&mut self) -> std::io::Result<()> {
+        if self.ended {
+            return Ok(());
+        }
+        let now = crate::capture::realtime_ns();
+        if self.period_end_ns().is_some_and(|end| now >= end) {
+            self.rotate_by_time(self.period_of(now))?;
+        }
+        Ok(())
+    }
+
+    fn skipped(&self) -> u64 {
+        self.skipped + self.current.as_ref().map_or(0, |c| c.sink.skipped())
+    }
+
+    fn set_link_hint(&mut self, link: Option<LinkType>) {
+        self.link_hint = link;
+        if let Some(cur) = self.current.as_mut() {
+            cur.sink.set_link_hint(link);
+        }
+    }
+}
+
+/// The name of file `index` of the period starting at `period_ns` (with `-G`), as
+/// tcpdump makes it: strftime over the template, then the index, padded to the digits
+/// of `files - 1`, unless both are 0.
+pub fn file_name(
+    template: &Path,
+    period_ns: Option<u64>,
+    index: u32,
+    files: Option<u32>,
+) -> std::io::Result<PathBuf> {
+    let mut name: OsString = match period_ns {
+        Some(ns) => strftime(template, ns)?.into(),
+        None => template.as_os_str().to_owned(),
+    };
+    let digits = files.map_or(0, |k| {
+        k.saturating_sub(1).checked_ilog10().map_or(0, |d| d + 1)
+    });
+    if index > 0 || digits > 0 {
+        name.push(format!("{index:0width$}", width = digits as usize));
+    }
+    Ok(PathBuf::from(name))
+}
+
+/// `template` through strftime at `ns` since the epoch, in the local time zone.
+pub fn strftime(template: &Path, ns: u64) -> std::io::Result<String> {
+    let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let text = template.to_str().ok_or_else(|| {
+        bad(format!(
+            "{}: -G needs a UTF-8 file name",
+            template.display()
+        ))
+    })?;
+    let when = jiff::Timestamp::from_nanosecond(i128::from(ns))
+        .map_err(|e| bad(e.to_string()))?
+        .to_zoned(jiff::tz::TimeZone::system());
+    jiff::fmt::strtime::format(text, &when).map_err(|e| bad(format!("{}: {e}", template.display())))
+}
+
+/// Starts `cmd file` and reports, from a thread of its own, when it fails.
+fn run_post(cmd: &OsString, file: &Path) {
+    let what = format!("-z {} {}", cmd.to_string_lossy(), file.display());
+    match std::process::Command::new(cmd).arg(file).spawn() {
+        Ok(mut child) => {
+            let _ = std::thread::Builder::new()
+                .name("netcap-post-rotate".into())
+                .spawn(move || match child.wait() {
+                    Ok(s) if s.success() => {}
+                    Ok(s) => eprintln!("netcap: {what}: {s}"),
+                    Err(e) => eprintln!("netcap: {what}: {e}"),
+                });
+        }
+        Err(e) => eprintln!("netcap: {what}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_tcpdump_makes_them() {
+        let t = Path::new("/tmp/cap.pcap");
+        let name = |i, w| {
+            file_name(t, None, i, w)
+                .map(|p| p.display().to_string())
+                .ok()
+        };
+        assert_eq!(name(0, None).as_deref(), Some("/tmp/cap.pcap"));
+        assert_eq!(name(3, None).as_deref(), Some("/tmp/cap.pcap3"));
+        assert_eq!(name(0, Some(1)).as_deref(), Some("/tmp/cap.pcap"));
+        assert_eq!(name(0, Some(10)).as_deref(), Some("/tmp/cap.pcap0"));
+        assert_eq!(name(9, Some(10)).as_deref(), Some("/tmp/cap.pcap9"));
+        assert_eq!(name(7, Some(11)).as_deref(), Some("/tmp/cap.pcap07"));
+        assert_eq!(name(7, Some(101)).as_deref(), Some("/tmp/cap.pcap007"));
+    }
+
+    #[test]
+    fn strftime_in_names() {
+        // 2026-12-05 10:20:30 UTC, seen as UTC whatever the machine's zone is.
+        let ns = 1_796_466_030_000_000_000u64;
+        let when = jiff::Timestamp::from_nanosecond(i128::from(ns)).map(|t| t.as_second());
+        assert_eq!(when.ok(), Some(1_796_466_030));
+        let got = strftime(Path::new("cap-%s.pcap"), ns).ok();
+        assert_eq!(got.as_deref(), Some("cap-1796466030.pcap"));
+    }
+}

@@ -1,0 +1,399 @@
+//! `-C`, `-G`, `-W`, `-z`: the `-w` file rotated as tcpdump rotates it. Every file is
+//! checked by tcpdump and tshark, and the files together hold exactly the frames of an
+//! unrotated `-w`, in order. The size tests read a file (no privileges); the clock
+//! tests capture on a quiet veth (`cargo xtask test`).
+mod common;
+mod netcap_proc;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use common::VethPair;
+use netcap_proc::{read_pcap, tempdir, write_pcap, Netcap};
+
+/// `n` Ethernet/IPv4/UDP frames of 1,000 bytes, each different.
+fn frames(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let dst = std::net::Ipv4Addr::new(198, 51, 100, 2);
+            let src = std::net::Ipv4Addr::new(198, 51, 100, 1);
+            let payload = vec![(i % 251) as u8; 958];
+            common::eth_ipv4_udp(
+                common::test_mac(1),
+                common::test_mac(2),
+                src,
+                dst,
+                1024 + i as u16,
+                9,
+                &payload,
+            )
+        })
+        .collect()
+}
+
+/// The files in `dir` whose names start with `prefix`, sorted by name.
+fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Frames tcpdump and tshark read from `file`; both must accept it whole.
+fn oracle_count(file: &Path) -> usize {
+    let tcpdump = Command::new("tcpdump")
+        .args(["-n", "-r"])
+        .arg(file)
+        .output()
+        .expect("tcpdump (installed by .ci/run)");
+    assert!(
+        tcpdump.status.success(),
+        "tcpdump -r {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&tcpdump.stderr)
+    );
+    let tshark = Command::new("tshark")
+        .args(["-n", "-T", "fields", "-e", "frame.number", "-r"])
+        .arg(file)
+        .output()
+        .expect("tshark (installed by .ci/run)");
+    assert!(
+        tshark.status.success(),
+        "tshark -r {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&tshark.stderr)
+    );
+    let n = String::from_utf8_lossy(&tcpdump.stdout).lines().count();
+    let m = String::from_utf8_lossy(&tshark.stdout).lines().count();
+    assert_eq!(n, m, "{}: tcpdump and tshark disagree", file.display());
+    n
+}
+
+#[test]
+fn size_rotation_splits_the_frames_without_loss_and_never_passes_the_size() {
+    let dir = tempdir();
+    let input = dir.join("in.pcap");
+    let sent = frames(500);
+    write_pcap(&input, &sent);
+    let base = dir.join("part.pcap");
+    let out = Netcap::run(&[
+        "read",
+        input.to_str().expect("utf-8"),
+        "-w",
+        base.to_str().expect("utf-8"),
+        "-C",
+        "100k",
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let parts = files(&dir, "part.pcap");
+    // part.pcap, part.pcap1, ...: tcpdump's names without -W.
+    let names: Vec<String> = parts
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    let want: Vec<String> = std::iter::once("part.pcap".to_owned())
+        .chain((1..names.len()).map(|i| format!("part.pcap{i}")))
+        .collect();
+    let mut sorted_want = want.clone();
+    sorted_want.sort();
+    assert_eq!(names, sorted_want);
+    assert!(parts.len() >= 5, "500 kB in 100 KiB files: {names:?}");
+    let mut got = Vec::new();
+    for name in &want {
+        let part = dir.join(name);
+        let len = std::fs::metadata(&part).expect("metadata").len();
+        assert!(len <= 100 * 1024, "{name} is {len} bytes, above -C 100k");
+        let frames = read_pcap(&part);
+        assert_eq!(oracle_count(&part), frames.len(), "{name}");
+        got.extend(frames.into_iter().map(|(_, data)| data));
+    }
+    assert!(
+        got == sent,
+        "the files together differ from the frames read"
+    );
+}
+
+#[test]
+fn a_ring_of_files_keeps_the_last_frames_under_padded_names() {
+    let dir = tempdir();
+    let input = dir.join("in.pcap");
+    let sent = frames(500);
+    write_pcap(&input, &sent);
+    let base = dir.join("ring.pcap");
+    let out = Netcap::run(&[
+        "read",
+        input.to_str().expect("utf-8"),
+        "-w",
+        base.to_str().expect("utf-8"),
+        "-C",
+        "100k",
+        "-W",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let names: Vec<String> = files(&dir, "ring.pcap")
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names, ["ring.pcap0", "ring.pcap1", "ring.pcap2"]);
+    // About five files' worth went round a ring of three: the three hold the last
+    // three files of the sequence, which, put in the order they were begun, end with
+    // the last frame read.
+    let mut parts: Vec<Vec<Vec<u8>>> = Vec::new();
+    for name in &names {
+        let part = dir.join(name);
+        let frames: Vec<Vec<u8>> = read_pcap(&part).into_iter().map(|(_, d)| d).collect();
+        assert_eq!(oracle_count(&part), frames.len(), "{name}");
+        parts.push(frames);
+    }
+    let begun_at = |p: &Vec<Vec<u8>>| p.first().and_then(|f| sent.iter().position(|s| s == f));
+    parts.sort_by_key(begun_at);
+    let kept: Vec<Vec<u8>> = parts.concat();
+    assert!(
+        kept.len() > 100 && kept.len() < sent.len(),
+        "{}",
+        kept.len()
+    );
+    assert!(
+        sent.ends_with(&kept),
+        "the ring does not hold the last frames in order"
+    );
+}
+
+#[test]
+fn the_post_rotate_command_runs_on_each_closed_file() {
+    let dir = tempdir();
+    let input = dir.join("in.pcap");
+    write_pcap(&input, &frames(500));
+    let log = dir.join("closed.log");
+    let script = dir.join("post.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", log.display()),
+    )
+    .expect("script");
+    let chmod = Command::new("chmod").arg("755").arg(&script).status();
+    assert!(chmod.is_ok_and(|s| s.success()));
+    let base = dir.join("z.pcap");
+    let out = Netcap::run(&[
+        "read",
+        input.to_str().expect("utf-8"),
+        "-w",
+        base.to_str().expect("utf-8"),
+        "-C",
+        "100k",
+        "-z",
+        script.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let parts = files(&dir, "z.pcap");
+    // Every file but the last (still open at exit, as tcpdump) was handed to -z.
+    let want = parts.len() - 1;
+    let t0 = Instant::now();
+    let mut seen: Vec<String> = Vec::new();
+    while t0.elapsed() < Duration::from_secs(10) {
+        seen = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if seen.len() >= want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    seen.sort();
+    let mut closed: Vec<String> = parts[..].iter().map(|p| p.display().to_string()).collect();
+    closed.retain(|p| !p.ends_with(&format!("z.pcap{}", want)));
+    closed.sort();
+    assert_eq!(seen, closed);
+}
+
+#[test]
+fn rotation_flags_are_checked_before_the_run() {
+    let dir = tempdir();
+    let input = dir.join("in.pcap");
+    write_pcap(&input, &frames(3));
+    let input = input.to_str().expect("utf-8");
+    let file = dir.join("x.pcap");
+    let file = file.to_str().expect("utf-8");
+    for (args, says) in [
+        (vec!["-C", "1"], "need -w FILE"),
+        (vec!["-w", "-", "-G", "5"], "need -w FILE"),
+        (vec!["-w", file, "-W", "3"], "need -C SIZE or -G SECS"),
+        (vec!["-w", file, "-C", "0"], "above 0"),
+        (vec!["-w", file, "-C", "5x"], "suffix"),
+    ] {
+        let mut all = vec!["read", input];
+        all.extend(args.iter().copied());
+        let out = Netcap::run(&all);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn w_does_not_follow_a_symbolic_link() {
+    let dir = tempdir();
+    let input = dir.join("in.pcap");
+    write_pcap(&input, &frames(3));
+    let target = dir.join("precious");
+    std::fs::write(&target, b"keep me").expect("target");
+    let link = dir.join("planted.pcap");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let out = Netcap::run(&[
+        "read",
+        input.to_str().expect("utf-8"),
+        "-w",
+        link.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&target).expect("target"), b"keep me");
+}
+
+/// The numbers in the names of `-G 1 -w DIR/t-%s.pcap` files: seconds since the epoch.
+fn stamps(dir: &Path) -> Vec<u64> {
+    let mut s: Vec<u64> = files(dir, "t-")
+        .iter()
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            name.strip_prefix("t-")?.strip_suffix(".pcap")?.parse().ok()
+        })
+        .collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn time_rotation_goes_on_the_clock_on_a_quiet_link() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let veth = VethPair::new();
+    let dir = tempdir();
+    let template = dir.join("t-%s.pcap");
+    let nc = Netcap::start(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "-w",
+        template.to_str().expect("utf-8"),
+        "-G",
+        "1",
+    ]);
+    std::thread::sleep(Duration::from_millis(3500));
+    nc.signal(libc::SIGINT);
+    let out = nc.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    let s = stamps(&dir);
+    // No frame arrived: the files were begun by the clock alone, one a second.
+    assert!(s.len() >= 3, "3.5 s of -G 1 gave {s:?}");
+    assert!(
+        s.windows(2).all(|w| w[1] == w[0] + 1),
+        "not one a second: {s:?}"
+    );
+    for stamp in &s {
+        let f = dir.join(format!("t-{stamp}.pcap"));
+        assert_eq!(oracle_count(&f), 0, "{}", f.display());
+    }
+}
+
+#[test]
+fn time_rotation_with_w_stops_after_that_many_files() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let veth = VethPair::new();
+    let dir = tempdir();
+    let template = dir.join("t-%s.pcap");
+    let nc = Netcap::start(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "-F",
+        "json",
+        "-w",
+        template.to_str().expect("utf-8"),
+        "-G",
+        "1",
+        "-W",
+        "2",
+    ]);
+    // The run ends by itself within the two periods (at most 2 s), and normally.
+    let out = nc.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("maximum file limit reached: 2"),
+        "{}",
+        out.stderr
+    );
+    let s = stamps(&dir);
+    assert_eq!(s.len(), 2, "{s:?}");
+    for stamp in &s {
+        assert_eq!(oracle_count(&dir.join(format!("t-{stamp}.pcap"))), 0);
+    }
+}
+
+#[test]
+fn time_rotation_under_traffic_loses_and_repeats_no_frame() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    for extra in [&[][..], &["-F", "json"][..]] {
+        let veth = VethPair::new();
+        let dir = tempdir();
+        let template = dir.join("t-%s.pcap");
+        let mut args = vec![
+            "capture",
+            "-i",
+            &veth.host_if,
+            "-w",
+            template.to_str().expect("utf-8"),
+            "-G",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        let nc = Netcap::start(&args);
+        let sent = frames(240);
+        // 2.4 s of traffic, 20 frames every 200 ms: at least two boundaries crossed.
+        for chunk in sent.chunks(20) {
+            common::send_frames(&veth.ns, &veth.ns_if, chunk);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        nc.signal(libc::SIGINT);
+        let out = nc.wait();
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("240 captured"),
+            "{extra:?}: {}",
+            out.stderr
+        );
+        let s = stamps(&dir);
+        assert!(s.len() >= 3, "{extra:?}: {s:?}");
+        let mut got = Vec::new();
+        for stamp in &s {
+            let f = dir.join(format!("t-{stamp}.pcap"));
+            let frames = read_pcap(&f);
+            assert_eq!(oracle_count(&f), frames.len(), "{}", f.display());
+            got.extend(frames.into_iter().map(|(_, d)| d));
+        }
+        assert!(
+            got == sent,
+            "{extra:?}: the files together differ from what was sent"
+        );
+    }
+}
