@@ -64,6 +64,18 @@ pub trait FrameSink: Send {
     /// comes before the first frame (`-l`, or a run that captured nothing), so the file
     /// is valid and empty, as tcpdump writes it.
     fn set_link_hint(&mut self, link: Option<LinkType>);
+
+    /// The interface the frames come from and the filter they passed, for the files'
+    /// metadata (pcapng `if_name`, `if_filter`); live captures only.
+    fn set_interface(&mut self, _iface: &Interface) {}
+}
+
+/// What a capture file says about the interface its frames came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    /// The filter expression, as the user wrote it.
+    pub filter: Option<String>,
 }
 
 /// Creates (or truncates) a `-w` file with the process umask. Never through a symbolic

@@ -4,22 +4,26 @@
 //! stage (or on the capture thread, on the direct path), so the file holds frames in
 //! capture order. Classic pcap is written by hand (16 bytes of header a record into a
 //! large buffer); pcapng goes through `pcap-file`, with one interface block per link
-//! type and `if_tsresol = 9` so nanosecond timestamps survive.
+//! type and `if_tsresol = 9` so nanosecond timestamps survive. The pcapng file says
+//! what dumpcap's say: the OS, the application and the machine in the section header;
+//! the interface's name, the filter and the snap length in its interface block; and
+//! each frame's direction in its packet block's `epb_flags`.
 use std::{borrow::Cow, io::Write, time::Duration};
 
 use pcap_file::{
     pcapng::{
         blocks::{
-            enhanced_packet::EnhancedPacketBlock,
+            enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption},
             interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption},
+            section_header::{SectionHeaderBlock, SectionHeaderOption},
         },
         PcapNgWriter,
     },
     DataLink,
 };
 
-use super::FrameSink;
-use crate::packet::{Frame, LinkType};
+use super::{FrameSink, Interface};
+use crate::packet::{Direction, Frame, LinkType};
 
 /// Magic of a pcap file with nanosecond timestamps.
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
@@ -51,6 +55,8 @@ pub struct PcapSink<W: Write> {
     skipped_link: u64,
     /// See [`FrameSink::set_link_hint`].
     link_hint: Option<LinkType>,
+    /// See [`FrameSink::set_interface`].
+    iface: Option<Interface>,
 }
 
 impl<W: Write> PcapSink<W> {
@@ -61,6 +67,7 @@ impl<W: Write> PcapSink<W> {
             snaplen,
             skipped_link: 0,
             link_hint: None,
+            iface: None,
         }
     }
 
@@ -69,7 +76,7 @@ impl<W: Write> PcapSink<W> {
             return Ok(());
         };
         if self.pcapng {
-            let w = PcapNgWriter::new(out).map_err(to_io)?;
+            let w = PcapNgWriter::with_section_header(out, section_header()).map_err(to_io)?;
             self.inner = Inner::PcapNg {
                 out: Box::new(w),
                 links: Vec::new(),
@@ -122,13 +129,19 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
                 out.write_all(frame.data)
             }
             Inner::PcapNg { out, links } => {
-                let id = interface_id(out, links, frame.meta.link, self.snaplen)?;
+                let id = interface_id(out, links, frame.meta.link, self.snaplen, &self.iface)?;
+                // epb_flags bits 0-1: 1 inbound, 2 outbound (0: not known).
+                let options = match frame.meta.direction {
+                    Direction::In => vec![EnhancedPacketOption::Flags(1)],
+                    Direction::Out => vec![EnhancedPacketOption::Flags(2)],
+                    Direction::Unknown => Vec::new(),
+                };
                 let epb = EnhancedPacketBlock {
                     interface_id: id as u32,
                     timestamp: Duration::from_nanos(frame.meta.ts_ns),
                     original_len: frame.meta.orig_len,
                     data: Cow::Borrowed(frame.data),
-                    options: Vec::new(),
+                    options,
                 };
                 out.write_pcapng_block(epb).map(|_| ()).map_err(to_io)
             }
@@ -141,7 +154,7 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
             self.start(link)?;
             // libpcap refuses a pcapng file without an interface block.
             if let Inner::PcapNg { out, links } = &mut self.inner {
-                interface_id(out, links, link, self.snaplen)?;
+                interface_id(out, links, link, self.snaplen, &self.iface)?;
             }
         }
         match &mut self.inner {
@@ -158,6 +171,36 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
     fn set_link_hint(&mut self, link: Option<LinkType>) {
         self.link_hint = link;
     }
+
+    fn set_interface(&mut self, iface: &Interface) {
+        self.iface = Some(iface.clone());
+    }
+}
+
+/// The section header: pcapng 1.0, with `shb_os`, `shb_userappl` and `shb_hardware`.
+fn section_header() -> SectionHeaderBlock<'static> {
+    let mut options = vec![SectionHeaderOption::UserApplication(Cow::Borrowed(
+        concat!("netcap ", env!("CARGO_PKG_VERSION")),
+    ))];
+    if let Some((os, machine)) = uname() {
+        options.push(SectionHeaderOption::OS(Cow::Owned(os)));
+        options.push(SectionHeaderOption::Hardware(Cow::Owned(machine)));
+    }
+    SectionHeaderBlock {
+        options,
+        ..SectionHeaderBlock::default()
+    }
+}
+
+/// "Linux 6.18.0-..." and "x86_64", from uname(2) as /proc exposes it.
+fn uname() -> Option<(String, String)> {
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("/proc/sys/kernel/{f}"))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    };
+    let os = format!("{} {}", read("ostype")?, read("osrelease")?);
+    Some((os, std::env::consts::ARCH.to_owned()))
 }
 
 /// The pcapng interface id for `link`, writing its interface block the first time.
@@ -166,14 +209,28 @@ fn interface_id<W: Write>(
     links: &mut Vec<LinkType>,
     link: LinkType,
     snaplen: u32,
+    iface: &Option<Interface>,
 ) -> std::io::Result<usize> {
     if let Some(i) = links.iter().position(|&l| l == link) {
         return Ok(i);
     }
+    let mut options = Vec::new();
+    if let Some(iface) = iface {
+        options.push(InterfaceDescriptionOption::IfName(Cow::Owned(
+            iface.name.clone(),
+        )));
+        if let Some(f) = &iface.filter {
+            // if_filter: a first byte of 0 says the rest is a libpcap filter string.
+            let mut v = vec![0u8];
+            v.extend_from_slice(f.as_bytes());
+            options.push(InterfaceDescriptionOption::IfFilter(Cow::Owned(v)));
+        }
+    }
+    options.push(InterfaceDescriptionOption::IfTsResol(9));
     let idb = InterfaceDescriptionBlock {
         linktype: DataLink::from(link.to_linktype()),
         snaplen,
-        options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+        options,
     };
     out.write_pcapng_block(idb).map_err(to_io)?;
     links.push(link);

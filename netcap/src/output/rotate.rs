@@ -31,7 +31,7 @@ use std::{
     time::Duration,
 };
 
-use super::{create_file, pcap::PcapSink, FrameSink};
+use super::{create_file, pcap::PcapSink, FrameSink, Interface};
 use crate::packet::{Frame, LinkType};
 
 /// What to rotate on, from `-C`, `-G`, `-W` and `-z`.
@@ -85,6 +85,7 @@ pub struct RotatingSink {
     pcapng: bool,
     snaplen: u32,
     link_hint: Option<LinkType>,
+    iface: Option<Interface>,
     current: Option<Current>,
     /// The `-C` number of the current file.
     index: u32,
@@ -111,6 +112,7 @@ impl RotatingSink {
             pcapng,
             snaplen,
             link_hint: None,
+            iface: None,
             current: None,
             index: 0,
             periods: 1,
@@ -152,6 +154,9 @@ impl RotatingSink {
         };
         let mut sink = PcapSink::new(out, self.pcapng, self.snaplen);
         sink.set_link_hint(self.link_hint);
+        if let Some(iface) = &self.iface {
+            sink.set_interface(iface);
+        }
         self.current = Some(Current {
             sink,
             path,
@@ -270,6 +275,13 @@ impl FrameSink for RotatingSink {
         self.link_hint = link;
         if let Some(cur) = self.current.as_mut() {
             cur.sink.set_link_hint(link);
+        }
+    }
+
+    fn set_interface(&mut self, iface: &Interface) {
+        self.iface = Some(iface.clone());
+        if let Some(cur) = self.current.as_mut() {
+            cur.sink.set_interface(iface);
         }
     }
 }

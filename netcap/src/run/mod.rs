@@ -51,7 +51,11 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         cfg.snaplen
     );
     let if_drops = IfDrops::start(&live.ifname);
-    outs.set_link(sources.first().and_then(|s| s.link()));
+    let iface = crate::output::Interface {
+        name: live.ifname.clone(),
+        filter: cfg.expr.clone(),
+    };
+    outs.set_source(sources.first().and_then(|s| s.link()), &iface);
     let started = Instant::now();
     let stop = Stop::default();
     let mut driver = Driver::new(stop.clone())?;

@@ -9,7 +9,7 @@ use crate::{
         create_file,
         pcap::{BoxedPcapSink, PcapSink},
         rotate::{RotatingSink, Rotation},
-        Format, FrameSink,
+        Format, FrameSink, Interface,
     },
     packet::LinkType,
     pipeline::PipelineConfig,
@@ -53,10 +53,12 @@ impl Outputs {
         Ok(Self { text, frames })
     }
 
-    /// Tells the `-w` sink the link type the source reports, once it is open.
-    pub fn set_link(&mut self, link: Option<LinkType>) {
+    /// Tells the `-w` sink what the live source is, once it is open: its link type,
+    /// and the interface and filter for the file's metadata.
+    pub fn set_source(&mut self, link: Option<LinkType>, iface: &Interface) {
         if let Some(sink) = self.frames.as_mut() {
             sink.set_link_hint(link);
+            sink.set_interface(iface);
         }
     }
 
