@@ -1,7 +1,8 @@
 //! The pcapng file `-w --pcapng` writes says what dumpcap's say, checked with tshark
 //! and capinfos (privileged, `cargo xtask test`): the OS, the application and the
 //! machine; the interface's name, the filter and the snap length; and each frame's
-//! direction, on both backends.
+//! direction, on both backends; and the interface statistics block it ends with holds
+//! the summary's counts.
 mod common;
 mod netcap_proc;
 
@@ -50,8 +51,11 @@ fn pcapng_names_the_interface_the_filter_and_each_frames_direction() {
         let dir = netcap_proc::tempdir();
         let file = dir.join("meta.pcapng");
         let path = file.to_str().expect("utf-8");
+        let stats_file = dir.join("stats.json");
         let nc = Netcap::start(&[
             "capture",
+            "--stats-json",
+            stats_file.to_str().expect("utf-8"),
             "-i",
             &veth.host_if,
             "--backend",
@@ -100,5 +104,70 @@ fn pcapng_names_the_interface_the_filter_and_each_frames_direction() {
         ] {
             assert!(info.contains(&want), "{backend}: no {want:?} in\n{info}");
         }
+        assert!(
+            info.contains("Number of stat entries = 1"),
+            "{backend}: {info}"
+        );
+        let stats = netcap_proc::stats(&stats_file);
+        let isb = last_isb(&std::fs::read(&file).expect("read back"));
+        let count = |k: &str| stats[k].as_u64().unwrap_or(u64::MAX);
+        // isb_ifrecv, isb_ifdrop, isb_usrdeliv
+        assert_eq!(isb.get(&4), Some(&count("seen")), "{backend}: {isb:?}");
+        assert_eq!(isb.get(&5), Some(&count("lost")), "{backend}: {isb:?}");
+        assert_eq!(isb.get(&8), Some(&count("captured")), "{backend}: {isb:?}");
+        assert_eq!(count("captured"), 5, "{backend}");
     }
+}
+
+/// The 8-byte options of the last interface statistics block of a pcapng file, by
+/// option code, read by hand (not by the library that wrote it).
+fn last_isb(file: &[u8]) -> std::collections::BTreeMap<u16, u64> {
+    let big = file.get(8..12) == Some(&[0x1a, 0x2b, 0x3c, 0x4d][..]);
+    let u32_at = |b: &[u8], i: usize| {
+        let w: [u8; 4] = b[i..i + 4].try_into().expect("4 bytes");
+        if big {
+            u32::from_be_bytes(w)
+        } else {
+            u32::from_le_bytes(w)
+        }
+    };
+    let u16_at = |b: &[u8], i: usize| {
+        let w: [u8; 2] = b[i..i + 2].try_into().expect("2 bytes");
+        if big {
+            u16::from_be_bytes(w)
+        } else {
+            u16::from_le_bytes(w)
+        }
+    };
+    let mut found = std::collections::BTreeMap::new();
+    let mut at = 0;
+    while at + 12 <= file.len() {
+        let (kind, len) = (u32_at(file, at), u32_at(file, at + 4) as usize);
+        assert!(len >= 12 && at + len <= file.len(), "bad block at {at}");
+        if kind == 5 {
+            found.clear();
+            let body = &file[at + 8..at + len - 4];
+            let mut o = 12;
+            while o + 4 <= body.len() {
+                let (code, olen) = (u16_at(body, o), u16_at(body, o + 2) as usize);
+                if code == 0 {
+                    break;
+                }
+                if olen == 8 {
+                    // A 64-bit value in the section's byte order, read as two words.
+                    let hi = u64::from(u32_at(body, o + 4));
+                    let lo = u64::from(u32_at(body, o + 8));
+                    let v = if big {
+                        (hi << 32) | lo
+                    } else {
+                        (lo << 32) | hi
+                    };
+                    found.insert(code, v);
+                }
+                o += 4 + olen.div_ceil(4) * 4;
+            }
+        }
+        at += len;
+    }
+    found
 }

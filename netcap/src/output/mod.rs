@@ -68,6 +68,49 @@ pub trait FrameSink: Send {
     /// The interface the frames come from and the filter they passed, for the files'
     /// metadata (pcapng `if_name`, `if_filter`); live captures only.
     fn set_interface(&mut self, _iface: &Interface) {}
+
+    /// Where the capture's counts are published while it runs, for the statistics a
+    /// file ends with (pcapng's interface statistics block).
+    fn set_stats(&mut self, _stats: &FileStats) {}
+
+    /// Ends the output: what the format puts last (pcapng statistics), then a flush.
+    fn close(&mut self) -> std::io::Result<()> {
+        self.flush()
+    }
+}
+
+/// The counts of a live capture so far, as a pcapng interface statistics block holds
+/// them; the run publishes them (every second, and once more when the hooks are
+/// detached), and each file closed takes the latest. `None` until first published.
+#[derive(Clone, Debug, Default)]
+pub struct FileStats(std::sync::Arc<std::sync::Mutex<Option<Counts>>>);
+
+/// See [`FileStats`]; every count is since the capture began.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub start_ns: u64,
+    /// Frames the hooks saw (isb_ifrecv).
+    pub seen: u64,
+    /// Frames the filter took (isb_filteraccept).
+    pub accepted: u64,
+    /// Frames netcap lost: kernel ring, copy, user-space queue (isb_ifdrop).
+    pub lost: u64,
+    /// Frames the interface itself dropped (isb_osdrop), when it counts them.
+    pub if_dropped: Option<u64>,
+    /// Frames delivered to netcap (isb_usrdeliv).
+    pub delivered: u64,
+}
+
+impl FileStats {
+    pub fn publish(&self, counts: Counts) {
+        if let Ok(mut c) = self.0.lock() {
+            *c = Some(counts);
+        }
+    }
+
+    pub fn latest(&self) -> Option<Counts> {
+        self.0.lock().ok().and_then(|c| *c)
+    }
 }
 
 /// What a capture file says about the interface its frames came from.

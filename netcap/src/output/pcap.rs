@@ -15,6 +15,7 @@ use pcap_file::{
         blocks::{
             enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption},
             interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption},
+            interface_statistics::{InterfaceStatisticsBlock, InterfaceStatisticsOption},
             section_header::{SectionHeaderBlock, SectionHeaderOption},
         },
         PcapNgWriter,
@@ -22,7 +23,7 @@ use pcap_file::{
     DataLink,
 };
 
-use super::{FrameSink, Interface};
+use super::{FileStats, FrameSink, Interface};
 use crate::packet::{Direction, Frame, LinkType};
 
 /// Magic of a pcap file with nanosecond timestamps.
@@ -57,6 +58,8 @@ pub struct PcapSink<W: Write> {
     link_hint: Option<LinkType>,
     /// See [`FrameSink::set_interface`].
     iface: Option<Interface>,
+    /// See [`FrameSink::set_stats`].
+    stats: Option<FileStats>,
 }
 
 impl<W: Write> PcapSink<W> {
@@ -68,6 +71,7 @@ impl<W: Write> PcapSink<W> {
             skipped_link: 0,
             link_hint: None,
             iface: None,
+            stats: None,
         }
     }
 
@@ -174,6 +178,41 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
 
     fn set_interface(&mut self, iface: &Interface) {
         self.iface = Some(iface.clone());
+    }
+
+    fn set_stats(&mut self, stats: &FileStats) {
+        self.stats = Some(stats.clone());
+    }
+
+    /// pcapng: an interface statistics block per interface, with the capture's counts
+    /// so far (as dumpcap ends its files), then a flush.
+    fn close(&mut self) -> std::io::Result<()> {
+        self.flush()?;
+        let counts = self.stats.as_ref().and_then(FileStats::latest);
+        if let (Inner::PcapNg { out, links }, Some(c)) = (&mut self.inner, counts) {
+            let now = crate::capture::realtime_ns();
+            for id in 0..links.len() {
+                let mut options = vec![
+                    InterfaceStatisticsOption::IsbStartTime(c.start_ns),
+                    InterfaceStatisticsOption::IsbEndTime(now),
+                    InterfaceStatisticsOption::IsbIfRecv(c.seen),
+                    InterfaceStatisticsOption::IsbIfDrop(c.lost),
+                    InterfaceStatisticsOption::IsbFilterAccept(c.accepted),
+                ];
+                if let Some(d) = c.if_dropped {
+                    options.push(InterfaceStatisticsOption::IsbOsDrop(d));
+                }
+                options.push(InterfaceStatisticsOption::IsbUsrDeliv(c.delivered));
+                let isb = InterfaceStatisticsBlock {
+                    interface_id: id as u32,
+                    timestamp: now,
+                    options,
+                };
+                out.write_pcapng_block(isb).map_err(to_io)?;
+            }
+            out.get_mut().flush()?;
+        }
+        Ok(())
     }
 }
 

@@ -31,7 +31,7 @@ use std::{
     time::Duration,
 };
 
-use super::{create_file, pcap::PcapSink, FrameSink, Interface};
+use super::{create_file, pcap::PcapSink, FileStats, FrameSink, Interface};
 use crate::packet::{Frame, LinkType};
 
 /// What to rotate on, from `-C`, `-G`, `-W` and `-z`.
@@ -86,6 +86,7 @@ pub struct RotatingSink {
     snaplen: u32,
     link_hint: Option<LinkType>,
     iface: Option<Interface>,
+    stats: Option<FileStats>,
     current: Option<Current>,
     /// The `-C` number of the current file.
     index: u32,
@@ -113,6 +114,7 @@ impl RotatingSink {
             snaplen,
             link_hint: None,
             iface: None,
+            stats: None,
             current: None,
             index: 0,
             periods: 1,
@@ -157,6 +159,9 @@ impl RotatingSink {
         if let Some(iface) = &self.iface {
             sink.set_interface(iface);
         }
+        if let Some(stats) = &self.stats {
+            sink.set_stats(stats);
+        }
         self.current = Some(Current {
             sink,
             path,
@@ -171,7 +176,7 @@ impl RotatingSink {
         let Some(mut cur) = self.current.take() else {
             return Ok(());
         };
-        cur.sink.flush()?;
+        cur.sink.close()?;
         self.skipped += cur.sink.skipped();
         drop(cur.sink);
         if let (true, Some(cmd)) = (post, &self.rotation.post) {
@@ -282,6 +287,20 @@ impl FrameSink for RotatingSink {
         self.iface = Some(iface.clone());
         if let Some(cur) = self.current.as_mut() {
             cur.sink.set_interface(iface);
+        }
+    }
+
+    fn set_stats(&mut self, stats: &FileStats) {
+        self.stats = Some(stats.clone());
+        if let Some(cur) = self.current.as_mut() {
+            cur.sink.set_stats(stats);
+        }
+    }
+
+    fn close(&mut self) -> std::io::Result<()> {
+        match self.current.as_mut() {
+            Some(cur) => cur.sink.close(),
+            None => Ok(()),
         }
     }
 }

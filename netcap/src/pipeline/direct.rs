@@ -103,6 +103,11 @@ impl Direct {
 
     pub fn finish(mut self) -> Finished {
         self.flush();
+        if !self.closed {
+            if let Some(Err(e)) = self.pcap.as_mut().map(|p| p.close()) {
+                self.fail(e);
+            }
+        }
         Finished {
             decode: self.stats,
             decoded_frames: false,

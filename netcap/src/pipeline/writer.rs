@@ -231,7 +231,10 @@ impl Destinations {
         }
         self.write_text(&text);
         if !self.failed {
-            if let Err(e) = self.flush_all() {
+            let closed = self
+                .flush_all()
+                .and_then(|()| self.pcap.as_mut().map_or(Ok(()), |p| p.close()));
+            if let Err(e) = closed {
                 if !is_broken_pipe(&e) {
                     self.error = Some(format!("writing output: {e}"));
                 }

@@ -8,12 +8,13 @@
 use std::{
     ops::ControlFlow,
     sync::{atomic::AtomicU64, Arc},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use super::driver::{exit_on_second_signal, Driver, LiveLine, Step, Wake};
 use crate::{
     capture::{self, CaptureCounters, Fill, Source},
+    output::{Counts, FileStats},
     pipeline::{direct::Direct, fanout, Finished, Pipeline, PipelineConfig, BATCH_BYTES},
     stats::LiveCounters,
     stop::{End, Stop},
@@ -36,7 +37,20 @@ pub struct Single {
     pub sink: Sink,
     pub left: Option<u64>,
     pub live: Arc<LiveCounters>,
+    /// Where the counts go for the files' statistics, when `-w` is given.
+    pub publish: Option<Publish>,
 }
+
+/// Publishes the capture's counts for the `-w` files ([`FileStats`]) every
+/// [`PUBLISH_EVERY`] and once at the end.
+pub struct Publish {
+    pub stats: FileStats,
+    pub start_ns: u64,
+    pub if_drops: super::IfDrops,
+    pub last: Instant,
+}
+
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 impl Single {
     /// Runs the capture until a signal, `-c`, a closed output or a failed source; then
@@ -113,7 +127,42 @@ impl Single {
             d.flush_if_due();
         }
         self.live.add(frames, bytes);
+        if self
+            .publish
+            .as_ref()
+            .is_some_and(|p| p.last.elapsed() >= PUBLISH_EVERY)
+        {
+            let kernel = self.source.counters();
+            self.publish(&kernel);
+        }
         result
+    }
+
+    /// Publishes `kernel` (with the queue drops) for the `-w` files' statistics.
+    pub fn publish(&mut self, kernel: &CaptureCounters) {
+        let dropped = self.dropped();
+        let Some(p) = self.publish.as_mut() else {
+            return;
+        };
+        p.last = Instant::now();
+        p.stats.publish(Counts {
+            start_ns: p.start_ns,
+            seen: kernel.seen,
+            accepted: kernel.seen.saturating_sub(kernel.filtered),
+            lost: kernel.lost_total() + dropped,
+            if_dropped: p.if_drops.since_start(),
+            delivered: kernel.captured.saturating_sub(dropped),
+        });
+    }
+
+    /// Frames the pipeline dropped on a full queue so far.
+    pub fn dropped(&self) -> u64 {
+        match &self.sink {
+            Sink::Pipeline(p) => p
+                .dropped_queue_full
+                .load(std::sync::atomic::Ordering::Relaxed),
+            Sink::Direct(..) => 0,
+        }
     }
 
     fn closed(&self) -> bool {
@@ -144,15 +193,10 @@ impl Single {
     }
 
     /// The pipeline's (or the direct path's) results, and its queue drops.
-    pub fn finish(self) -> (Box<dyn Source>, Finished, u64) {
+    pub fn finish(self) -> (Box<dyn Source>, Finished) {
         match self.sink {
-            Sink::Pipeline(p) => {
-                let dropped = p
-                    .dropped_queue_full
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                (self.source, p.finish(), dropped)
-            }
-            Sink::Direct(d, _) => (self.source, d.finish(), 0),
+            Sink::Pipeline(p) => (self.source, p.finish()),
+            Sink::Direct(d, _) => (self.source, d.finish()),
         }
     }
 }

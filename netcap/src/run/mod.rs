@@ -56,6 +56,10 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         filter: cfg.expr.clone(),
     };
     outs.set_source(sources.first().and_then(|s| s.link()), &iface);
+    let file_stats = crate::output::FileStats::default();
+    if let Some(sink) = outs.frames.as_mut() {
+        sink.set_stats(&file_stats);
+    }
     let started = Instant::now();
     let stop = Stop::default();
     let mut driver = Driver::new(stop.clone())?;
@@ -81,16 +85,22 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
             Sink::Direct(Direct::new(outs.frames), cfg.line_buffered)
         };
         let live = Arc::default();
+        let publish = cfg.write.is_some().then(|| live::Publish {
+            stats: file_stats,
+            start_ns: capture::realtime_ns(),
+            if_drops: if_drops.clone(),
+            last: started,
+        });
         let mut single = Single {
             source,
             sink,
             left: cfg.count,
             live,
+            publish,
         };
         let end = single.run(&mut driver, cfg.tick, cfg.stats_interval);
         let handled = single.live.read().0;
-        let (source, finished, dropped) = single.finish();
-        let mut kernel = source.counters();
+        let mut kernel = single.source.counters();
         // Frames the hooks took after `-c` was reached were never read (or were cut
         // from the last batch): as with `read -c`, they are neither seen nor captured,
         // so the counts agree with `-c`.
@@ -99,6 +109,10 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
             kernel.seen = kernel.seen.min(accounted);
             kernel.captured = handled;
         }
+        // The last counts, for the statistics the -w file ends with.
+        single.publish(&kernel);
+        let dropped = single.dropped();
+        let (source, finished) = single.finish();
         (end, kernel, dropped, finished, source.delay_us().cloned())
     };
     drop(promisc);
@@ -165,6 +179,7 @@ fn report(
 }
 
 /// The interface's own drop counter at the start of a capture.
+#[derive(Clone)]
 struct IfDrops {
     ifname: String,
     at_start: Option<u64>,
