@@ -555,3 +555,65 @@ fn seen_captured_and_decoded_agree_with_c() {
         assert_eq!(s[key].as_u64(), Some(5), "{key}: {s}");
     }
 }
+
+/// `tcpdump -tt` of `file`, at `precision`.
+fn tcpdump_times(file: &Path, precision: &str) -> String {
+    let out = Command::new("tcpdump")
+        .args(["-n", "-tt", "--time-stamp-precision", precision, "-r"])
+        .arg(file)
+        .output()
+        .expect("tcpdump (installed by .ci/run)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn w_writes_microseconds_as_tcpdump_does_and_nanoseconds_with_nano() {
+    let dir = tempdir();
+    // A nanosecond capture file, as the kernel stamps frames.
+    let input = dir.join("ns.pcap");
+    let out = Netcap::run(&[
+        "read",
+        golden("dns_udp.pcap").to_str().expect("utf-8"),
+        "--nano",
+        "-w",
+        input.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    for (flags, magic, precision) in [
+        (&[][..], [0xd4, 0xc3, 0xb2, 0xa1], "micro"),
+        (
+            &["--time-stamp-precision", "micro"][..],
+            [0xd4, 0xc3, 0xb2, 0xa1],
+            "micro",
+        ),
+        (&["--nano"][..], [0x4d, 0x3c, 0xb2, 0xa1], "nano"),
+        (
+            &["--time-stamp-precision", "nano"][..],
+            [0x4d, 0x3c, 0xb2, 0xa1],
+            "nano",
+        ),
+    ] {
+        let file = dir.join("out.pcap");
+        let mut args = vec![
+            "read",
+            input.to_str().expect("utf-8"),
+            "-w",
+            file.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(flags);
+        let out = Netcap::run(&args);
+        assert!(out.status.success(), "{flags:?}: {}", out.stderr);
+        let bytes = std::fs::read(&file).expect("written");
+        assert_eq!(bytes.get(..4), Some(&magic[..]), "{flags:?}");
+        assert_eq!(
+            tcpdump_times(&file, precision),
+            tcpdump_times(&input, precision),
+            "{flags:?}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use super::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, ReadArgs, XdpModeArg};
+use super::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, Precision, ReadArgs, XdpModeArg};
 use crate::{
     capture::{self, Backend, CaptureConfig, DirectionFilter, XdpMode},
     filter::Filter,
@@ -91,6 +91,8 @@ pub struct Config {
     pub format: Format,
     pub write: Option<WriteTo>,
     pub pcapng: bool,
+    /// Classic pcap with nanosecond timestamps (`--nano`); microseconds otherwise.
+    pub nano: bool,
     /// `-C`, `-G`, `-W`, `-z` (with `-w FILE`); all `None` when the file is not rotated.
     pub rotation: Rotation,
     /// `-l`: flush stdout after every batch.
@@ -198,6 +200,7 @@ impl Config {
             format,
             write,
             pcapng: c.pcapng,
+            nano: c.nano || c.precision == Some(Precision::Nano),
             rotation,
             line_buffered: c.line_buffered,
             stdout_is_terminal: std::io::stdout().is_terminal(),

@@ -29,6 +29,12 @@ pub enum Command {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Precision {
+    Micro,
+    Nano,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum XdpModeArg {
     /// Native (driver) mode, else generic.
     Auto,
@@ -112,6 +118,16 @@ pub struct CommonArgs {
     /// Write pcapng instead of pcap with -w.
     #[arg(long)]
     pub pcapng: bool,
+    /// Time stamps in a classic pcap -w file: micro (the default, as tcpdump writes
+    /// them) or nano. pcapng always has nanoseconds.
+    #[arg(long = "time-stamp-precision", value_enum, value_name = "PRECISION")]
+    pub precision: Option<Precision>,
+    /// Same as --time-stamp-precision nano.
+    #[arg(long, conflicts_with_all = ["precision", "micro"])]
+    pub nano: bool,
+    /// Same as --time-stamp-precision micro.
+    #[arg(long, conflicts_with = "precision")]
+    pub micro: bool,
     /// With -w FILE: a new file before this one would pass SIZE bytes: millions of
     /// bytes, or with a suffix k, m, g (KiB, MiB, GiB), as tcpdump's -C.
     #[arg(short = 'C', value_name = "SIZE", value_parser = parse_file_size)]

@@ -1,4 +1,6 @@
-//! `-w`: writes frames to a pcap (nanosecond timestamps) or pcapng file, or to stdout.
+//! `-w`: writes frames to a pcap or pcapng file, or to stdout. Classic pcap has
+//! microsecond timestamps by default, as tcpdump writes it (and as every reader
+//! expects); `--nano` (`--time-stamp-precision nano`) writes nanoseconds.
 //!
 //! [`PcapSink`] is the [`FrameSink`] for both. It runs in the single ordered writer
 //! stage (or on the capture thread, on the direct path), so the file holds frames in
@@ -28,6 +30,17 @@ use crate::packet::{Direction, Frame, LinkType};
 
 /// Magic of a pcap file with nanosecond timestamps.
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
+/// Magic of a pcap file with microsecond timestamps.
+const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
+
+/// How a `-w` file is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileFormat {
+    pub pcapng: bool,
+    /// Classic pcap with nanosecond timestamps (pcapng always has them).
+    pub nano: bool,
+    pub snaplen: u32,
+}
 
 enum Inner<W: Write> {
     /// Header not yet written: it needs the first frame's link type.
@@ -51,6 +64,7 @@ pub type BoxedPcapSink = Box<dyn FrameSink>;
 pub struct PcapSink<W: Write> {
     inner: Inner<W>,
     pcapng: bool,
+    nano: bool,
     snaplen: u32,
     /// Frames not written because their link type differs from the pcap file's.
     skipped_link: u64,
@@ -63,10 +77,16 @@ pub struct PcapSink<W: Write> {
 }
 
 impl<W: Write> PcapSink<W> {
-    pub fn new(out: W, pcapng: bool, snaplen: u32) -> Self {
+    pub fn new(out: W, format: FileFormat) -> Self {
+        let FileFormat {
+            pcapng,
+            nano,
+            snaplen,
+        } = format;
         Self {
             inner: Inner::Pending(out),
             pcapng,
+            nano,
             snaplen,
             skipped_link: 0,
             link_hint: None,
@@ -87,7 +107,12 @@ impl<W: Write> PcapSink<W> {
             };
         } else {
             let mut hdr = [0u8; 24];
-            hdr[0..4].copy_from_slice(&PCAP_MAGIC_NS.to_le_bytes());
+            let magic = if self.nano {
+                PCAP_MAGIC_NS
+            } else {
+                PCAP_MAGIC_US
+            };
+            hdr[0..4].copy_from_slice(&magic.to_le_bytes());
             hdr[4..6].copy_from_slice(&2u16.to_le_bytes());
             hdr[6..8].copy_from_slice(&4u16.to_le_bytes());
             hdr[16..20].copy_from_slice(&self.snaplen.to_le_bytes());
@@ -124,9 +149,10 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
                 }
                 let secs = (frame.meta.ts_ns / 1_000_000_000) as u32;
                 let nanos = (frame.meta.ts_ns % 1_000_000_000) as u32;
+                let frac = if self.nano { nanos } else { nanos / 1000 };
                 let mut rec = [0u8; 16];
                 rec[0..4].copy_from_slice(&secs.to_le_bytes());
-                rec[4..8].copy_from_slice(&nanos.to_le_bytes());
+                rec[4..8].copy_from_slice(&frac.to_le_bytes());
                 rec[8..12].copy_from_slice(&(frame.data.len() as u32).to_le_bytes());
                 rec[12..16].copy_from_slice(&frame.meta.orig_len.to_le_bytes());
                 out.write_all(&rec)?;
@@ -291,12 +317,17 @@ mod tests {
         packet::{Batch, Direction, FrameMeta},
     };
 
-    fn round_trip(pcapng: bool) {
+    fn round_trip(pcapng: bool, nano: bool) {
         let frames: Vec<(u64, Vec<u8>)> = vec![
             (1_700_000_000_123_456_789, vec![1, 2, 3, 4]),
             (1_700_000_001_000_000_001, vec![]),
         ];
-        let mut sink = PcapSink::new(Vec::new(), pcapng, 9216);
+        let format = FileFormat {
+            pcapng,
+            nano,
+            snaplen: 9216,
+        };
+        let mut sink = PcapSink::new(Vec::new(), format);
         for (ts, data) in &frames {
             let meta = FrameMeta {
                 ts_ns: *ts,
@@ -307,9 +338,17 @@ mod tests {
             };
             sink.write(&Frame { meta, data }).expect("writes");
         }
+        // Microseconds are cut, as libpcap cuts them.
+        let want: Vec<(u64, Vec<u8>)> = frames
+            .iter()
+            .map(|(ts, d)| match pcapng || nano {
+                true => (*ts, d.clone()),
+                false => (ts - ts % 1000, d.clone()),
+            })
+            .collect();
         match sink.inner {
-            Inner::Pcap { out, .. } => check(out, &frames),
-            Inner::PcapNg { out, .. } => check(out.into_inner(), &frames),
+            Inner::Pcap { out, .. } => check(out, &want),
+            Inner::PcapNg { out, .. } => check(out.into_inner(), &want),
             _ => panic!("writer state"),
         }
     }
@@ -328,11 +367,16 @@ mod tests {
 
     #[test]
     fn pcap_round_trip_keeps_nanoseconds_and_lengths() {
-        round_trip(false);
+        round_trip(false, true);
+    }
+
+    #[test]
+    fn pcap_round_trip_keeps_microseconds_and_lengths() {
+        round_trip(false, false);
     }
 
     #[test]
     fn pcapng_round_trip_keeps_nanoseconds_and_lengths() {
-        round_trip(true);
+        round_trip(true, false);
     }
 }

@@ -31,7 +31,11 @@ use std::{
     time::Duration,
 };
 
-use super::{create_file, pcap::PcapSink, FileStats, FrameSink, Interface};
+use super::{
+    create_file,
+    pcap::{FileFormat, PcapSink},
+    FileStats, FrameSink, Interface,
+};
 use crate::packet::{Frame, LinkType};
 
 /// What to rotate on, from `-C`, `-G`, `-W` and `-z`.
@@ -82,8 +86,7 @@ struct Current {
 pub struct RotatingSink {
     template: PathBuf,
     rotation: Rotation,
-    pcapng: bool,
-    snaplen: u32,
+    format: FileFormat,
     link_hint: Option<LinkType>,
     iface: Option<Interface>,
     stats: Option<FileStats>,
@@ -104,14 +107,12 @@ impl RotatingSink {
     pub fn create(
         template: &Path,
         rotation: Rotation,
-        pcapng: bool,
-        snaplen: u32,
+        format: FileFormat,
     ) -> std::io::Result<Self> {
         let mut sink = Self {
             template: template.to_owned(),
             rotation,
-            pcapng,
-            snaplen,
+            format,
             link_hint: None,
             iface: None,
             stats: None,
@@ -154,7 +155,7 @@ impl RotatingSink {
             out: BufWriter::with_capacity(1 << 20, file),
             bytes: bytes.clone(),
         };
-        let mut sink = PcapSink::new(out, self.pcapng, self.snaplen);
+        let mut sink = PcapSink::new(out, self.format);
         sink.set_link_hint(self.link_hint);
         if let Some(iface) = &self.iface {
             sink.set_interface(iface);
@@ -213,11 +214,11 @@ impl RotatingSink {
 
     /// Bytes a record of `frame` takes in the file.
     fn record_len(&self, frame: &Frame<'_>) -> u64 {
-        let cap = match self.snaplen {
+        let cap = match self.format.snaplen {
             0 => frame.data.len(),
             n => frame.data.len().min(n as usize),
         } as u64;
-        if self.pcapng {
+        if self.format.pcapng {
             32 + cap.next_multiple_of(4)
         } else {
             16 + cap

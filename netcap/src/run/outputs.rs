@@ -7,7 +7,7 @@ use crate::{
     cli::{config::WriteTo, Config},
     output::{
         create_file,
-        pcap::{BoxedPcapSink, PcapSink},
+        pcap::{BoxedPcapSink, FileFormat, PcapSink},
         rotate::{RotatingSink, Rotation},
         Format, FrameSink, Interface,
     },
@@ -26,12 +26,16 @@ pub struct Outputs {
 impl Outputs {
     /// Opens what `cfg` asks for; `link` is the frames' link type when it is known now.
     pub fn open(cfg: &Config, link: Option<LinkType>) -> Result<Self, Error> {
+        let format = FileFormat {
+            pcapng: cfg.pcapng,
+            nano: cfg.nano,
+            snaplen: cfg.snaplen,
+        };
         let frames = match &cfg.write {
             None => None,
             Some(WriteTo::File(path)) if cfg.rotation != Rotation::default() => {
-                let mut sink =
-                    RotatingSink::create(path, cfg.rotation.clone(), cfg.pcapng, cfg.snaplen)
-                        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+                let mut sink = RotatingSink::create(path, cfg.rotation.clone(), format)
+                    .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
                 sink.set_link_hint(link);
                 Some(Box::new(sink) as BoxedPcapSink)
             }
@@ -44,7 +48,7 @@ impl Outputs {
                         Box::new(BufWriter::with_capacity(1 << 20, f))
                     }
                 };
-                let mut sink: BoxedPcapSink = Box::new(PcapSink::new(w, cfg.pcapng, cfg.snaplen));
+                let mut sink: BoxedPcapSink = Box::new(PcapSink::new(w, format));
                 sink.set_link_hint(link);
                 Some(sink)
             }
