@@ -34,6 +34,18 @@ fn frames(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// `netcap read INPUT -w OUT EXTRA...`.
+fn read_to(input: &Path, out: &Path, extra: &[&str]) -> netcap_proc::Output {
+    let mut args = vec![
+        "read",
+        input.to_str().expect("utf-8"),
+        "-w",
+        out.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    Netcap::run(&args)
+}
+
 /// The files in `dir` whose names start with `prefix`, sorted by name.
 fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -86,14 +98,7 @@ fn size_rotation_splits_the_frames_without_loss_and_never_passes_the_size() {
     let sent = frames(500);
     write_pcap(&input, &sent);
     let base = dir.join("part.pcap");
-    let out = Netcap::run(&[
-        "read",
-        input.to_str().expect("utf-8"),
-        "-w",
-        base.to_str().expect("utf-8"),
-        "-C",
-        "100k",
-    ]);
+    let out = read_to(&input, &base, &["-C", "100k"]);
     assert!(out.status.success(), "{}", out.stderr);
     let parts = files(&dir, "part.pcap");
     // part.pcap, part.pcap1, ...: tcpdump's names without -W.
@@ -130,16 +135,7 @@ fn a_ring_of_files_keeps_the_last_frames_under_padded_names() {
     let sent = frames(500);
     write_pcap(&input, &sent);
     let base = dir.join("ring.pcap");
-    let out = Netcap::run(&[
-        "read",
-        input.to_str().expect("utf-8"),
-        "-w",
-        base.to_str().expect("utf-8"),
-        "-C",
-        "100k",
-        "-W",
-        "3",
-    ]);
+    let out = read_to(&input, &base, &["-C", "100k", "-W", "3"]);
     assert!(out.status.success(), "{}", out.stderr);
     let names: Vec<String> = files(&dir, "ring.pcap")
         .iter()
@@ -185,16 +181,11 @@ fn the_post_rotate_command_runs_on_each_closed_file() {
     let chmod = Command::new("chmod").arg("755").arg(&script).status();
     assert!(chmod.is_ok_and(|s| s.success()));
     let base = dir.join("z.pcap");
-    let out = Netcap::run(&[
-        "read",
-        input.to_str().expect("utf-8"),
-        "-w",
-        base.to_str().expect("utf-8"),
-        "-C",
-        "100k",
-        "-z",
-        script.to_str().expect("utf-8"),
-    ]);
+    let out = read_to(
+        &input,
+        &base,
+        &["-C", "100k", "-z", script.to_str().expect("utf-8")],
+    );
     assert!(out.status.success(), "{}", out.stderr);
     let parts = files(&dir, "z.pcap");
     // Every file but the last (still open at exit, as tcpdump) was handed to -z.
@@ -251,12 +242,7 @@ fn w_does_not_follow_a_symbolic_link() {
     std::fs::write(&target, b"keep me").expect("target");
     let link = dir.join("planted.pcap");
     std::os::unix::fs::symlink(&target, &link).expect("symlink");
-    let out = Netcap::run(&[
-        "read",
-        input.to_str().expect("utf-8"),
-        "-w",
-        link.to_str().expect("utf-8"),
-    ]);
+    let out = read_to(&input, &link, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("symbolic link"), "{}", out.stderr);
     assert_eq!(std::fs::read(&target).expect("target"), b"keep me");
@@ -395,5 +381,71 @@ fn time_rotation_under_traffic_loses_and_repeats_no_frame() {
             got == sent,
             "{extra:?}: the files together differ from what was sent"
         );
+    }
+}
+
+/// A small tmpfs, unmounted on drop (also when the test fails).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: PathBuf, size: &str) -> Self {
+        std::fs::create_dir_all(&at).expect("mount point");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount tmpfs on {}", at.display());
+        Self(at)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_ends_the_run_with_an_error_and_a_file_every_reader_takes() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let dir = tempdir();
+    let input = dir.join("in.pcap");
+    let sent = frames(500);
+    write_pcap(&input, &sent);
+    for format in [&[][..], &["--pcapng"][..]] {
+        let disk = SmallDisk::mount(dir.join("disk"), "64k");
+        let file = disk.0.join("full.pcap");
+        let mut args = vec![
+            "read",
+            input.to_str().expect("utf-8"),
+            "-w",
+            file.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(format);
+        let out = Netcap::run(&args);
+        assert_eq!(out.status.code(), Some(1), "{format:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("No space left on device"),
+            "{format:?}: {}",
+            out.stderr
+        );
+        // Cut back to the last complete frame: no reader finds a cut record.
+        let n = oracle_count(&file);
+        let tcpdump = Command::new("tcpdump").arg("-r").arg(&file).output();
+        let complaint = tcpdump.map(|o| String::from_utf8_lossy(&o.stderr).into_owned());
+        assert!(
+            complaint.as_ref().is_ok_and(|e| !e.contains("truncated")),
+            "{format:?}: {complaint:?}"
+        );
+        assert!(n > 10 && n < sent.len(), "{format:?}: {n} frames");
+        if format.is_empty() {
+            let got: Vec<Vec<u8>> = read_pcap(&file).into_iter().map(|(_, d)| d).collect();
+            assert!(sent.starts_with(&got), "not the first frames, in order");
+        }
+        drop(disk);
     }
 }

@@ -95,6 +95,15 @@ impl<W: Write> PcapSink<W> {
         }
     }
 
+    /// The destination, while the sink has not failed.
+    pub fn get_ref(&self) -> Option<&W> {
+        match &self.inner {
+            Inner::Pending(out) | Inner::Pcap { out, .. } => Some(out),
+            Inner::PcapNg { out, .. } => Some(out.get_ref()),
+            Inner::Failed => None,
+        }
+    }
+
     fn start(&mut self, link: LinkType) -> std::io::Result<()> {
         let Inner::Pending(mut out) = std::mem::replace(&mut self.inner, Inner::Failed) else {
             return Ok(());

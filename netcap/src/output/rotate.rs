@@ -25,7 +25,7 @@ use std::{
     io::{BufWriter, Write},
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
         Arc,
     },
     time::Duration,
@@ -59,14 +59,37 @@ pub struct LimitReached(pub u32);
 
 /// Where a file's bytes go: the file, counting what it was given.
 struct Counted {
-    out: BufWriter<File>,
-    bytes: Arc<AtomicU64>,
+    out: BufWriter<FailClosed>,
+    bytes: u64,
+}
+
+/// The file under the buffer: after its first write error (a full disk) it takes
+/// nothing more, so the buffer's last flush on drop cannot add to a file that
+/// [`cut_to_last_record`] has repaired.
+struct FailClosed {
+    file: File,
+    failed: Arc<AtomicBool>,
+}
+
+impl Write for FailClosed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("the file failed before"));
+        }
+        self.file.write(buf).inspect_err(|_| {
+            self.failed.store(true, Ordering::Relaxed);
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 impl Write for Counted {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.out.write(buf)?;
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        self.bytes += n as u64;
         Ok(n)
     }
 
@@ -78,8 +101,75 @@ impl Write for Counted {
 struct Current {
     sink: PcapSink<Counted>,
     path: PathBuf,
-    bytes: Arc<AtomicU64>,
+    pcapng: bool,
     frames: u64,
+    failed: Arc<AtomicBool>,
+}
+
+impl Drop for Current {
+    /// A file whose write failed ends with part of a record: it is cut back to its
+    /// last complete one, so every reader takes it whole.
+    fn drop(&mut self) {
+        if self.failed.load(Ordering::Relaxed) {
+            match cut_to_last_record(&self.path, self.pcapng) {
+                Ok(0) => {}
+                Ok(n) => eprintln!(
+                    "netcap: {}: cut back to its last complete frame after the write error \
+                     ({n} bytes)",
+                    self.path.display()
+                ),
+                Err(e) => eprintln!("netcap: {}: cannot repair: {e}", self.path.display()),
+            }
+        }
+    }
+}
+
+/// Truncates a pcap or pcapng file netcap wrote to its last complete record (block);
+/// returns its new length. Reads only the record headers; leaves anything that is not
+/// a regular file (`-w /dev/full`) alone.
+fn cut_to_last_record(path: &Path, pcapng: bool) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(0);
+    }
+    let size = meta.len();
+    let word = |at: u64, big: bool| -> Option<u64> {
+        let mut w = [0u8; 4];
+        file.read_exact_at(&mut w, at).ok()?;
+        Some(u64::from(if big {
+            u32::from_be_bytes(w)
+        } else {
+            u32::from_le_bytes(w)
+        }))
+    };
+    let mut end = 0u64;
+    if pcapng {
+        // Blocks: type, total length (a multiple of 4, at least 12), body, length.
+        let mut bom = [0u8; 4];
+        let big = file.read_exact_at(&mut bom, 8).is_ok() && bom == [0x1a, 0x2b, 0x3c, 0x4d];
+        while let Some(len) = word(end + 4, big) {
+            if len < 12 || len % 4 != 0 || end + len > size {
+                break;
+            }
+            end += len;
+        }
+    } else if size >= 24 {
+        // The 24-byte header, then records of a 16-byte header and caplen bytes.
+        end = 24;
+        while let Some(caplen) = word(end + 8, false) {
+            if end + 16 + caplen > size {
+                break;
+            }
+            end += 16 + caplen;
+        }
+    }
+    file.set_len(end)?;
+    Ok(end)
 }
 
 /// A [`FrameSink`] that writes a sequence of files; see the module doc.
@@ -150,10 +240,14 @@ impl RotatingSink {
             self.rotation.files.filter(|_| self.rotation.size.is_some()),
         )?;
         let file = create_file(&path)?;
-        let bytes = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicBool::new(false));
+        let file = FailClosed {
+            file,
+            failed: failed.clone(),
+        };
         let out = Counted {
             out: BufWriter::with_capacity(1 << 20, file),
-            bytes: bytes.clone(),
+            bytes: 0,
         };
         let mut sink = PcapSink::new(out, self.format);
         sink.set_link_hint(self.link_hint);
@@ -166,8 +260,9 @@ impl RotatingSink {
         self.current = Some(Current {
             sink,
             path,
-            bytes,
+            pcapng: self.format.pcapng,
             frames: 0,
+            failed,
         });
         Ok(())
     }
@@ -179,9 +274,10 @@ impl RotatingSink {
         };
         cur.sink.close()?;
         self.skipped += cur.sink.skipped();
-        drop(cur.sink);
+        let path = cur.path.clone();
+        drop(cur);
         if let (true, Some(cmd)) = (post, &self.rotation.post) {
-            run_post(cmd, &cur.path);
+            run_post(cmd, &path);
         }
         Ok(())
     }
@@ -242,7 +338,8 @@ impl FrameSink for RotatingSink {
             self.rotate_by_time(self.period_of(frame.meta.ts_ns))?;
         }
         if let (Some(limit), Some(cur)) = (self.rotation.size, &self.current) {
-            let after = cur.bytes.load(Ordering::Relaxed) + self.record_len(frame);
+            let written = cur.sink.get_ref().map_or(0, |c| c.bytes);
+            let after = written + self.record_len(frame);
             if cur.frames > 0 && after > limit {
                 self.rotate_by_size()?;
             }

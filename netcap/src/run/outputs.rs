@@ -6,9 +6,8 @@ use std::io::{BufWriter, Write};
 use crate::{
     cli::{config::WriteTo, Config},
     output::{
-        create_file,
         pcap::{BoxedPcapSink, FileFormat, PcapSink},
-        rotate::{RotatingSink, Rotation},
+        rotate::RotatingSink,
         Format, FrameSink, Interface,
     },
     packet::LinkType,
@@ -33,22 +32,15 @@ impl Outputs {
         };
         let frames = match &cfg.write {
             None => None,
-            Some(WriteTo::File(path)) if cfg.rotation != Rotation::default() => {
+            // A plain -w FILE too: a sequence of one file, repaired after a full disk.
+            Some(WriteTo::File(path)) => {
                 let mut sink = RotatingSink::create(path, cfg.rotation.clone(), format)
                     .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
                 sink.set_link_hint(link);
                 Some(Box::new(sink) as BoxedPcapSink)
             }
-            Some(to) => {
-                let w: Box<dyn Write + Send> = match to {
-                    WriteTo::Stdout => stdout(cfg),
-                    WriteTo::File(path) => {
-                        let f = create_file(path)
-                            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-                        Box::new(BufWriter::with_capacity(1 << 20, f))
-                    }
-                };
-                let mut sink: BoxedPcapSink = Box::new(PcapSink::new(w, format));
+            Some(WriteTo::Stdout) => {
+                let mut sink: BoxedPcapSink = Box::new(PcapSink::new(stdout(cfg), format));
                 sink.set_link_hint(link);
                 Some(sink)
             }
