@@ -7,16 +7,17 @@
 //! merge, writer flushes) -> summary and `--stats-json`.
 //!
 //! Where things are: `driver` (the runtime, signals and the live line, once), `live`
-//! (the single-source and fanout loops), `outputs` (stdout and `-w`). Which backend
+//! (the single-source and fanout loops), `file` (`netcap read`), `outputs` (stdout
+//! and `-w`), `report` (the summary's inputs and the flow outputs). Which backend
 //! opens is `capture::open`'s business, and what the flags mean is `cli::config`'s.
 use std::{sync::Arc, time::Instant};
 
 use crate::{
-    capture::{self, CaptureConfig, CaptureCounters, Opened},
-    cli::{config::Flows, config::Input, Config},
+    capture::{self, CaptureConfig, Opened},
+    cli::{config::Input, Config},
     packet::Batch,
-    pipeline::{direct::Direct, Finished, Pipeline},
-    stats::{self, Report},
+    pipeline::{direct::Direct, Pipeline},
+    stats::Report,
     stop::{End, Stop},
     Error,
 };
@@ -25,10 +26,13 @@ pub mod driver;
 mod file;
 mod live;
 mod outputs;
+mod report;
 
 use driver::Driver;
 use live::{Single, Sink};
 use outputs::Outputs;
+pub use report::write_flows;
+use report::{report, IfDrops, Origin};
 
 /// `netcap capture` or `netcap read`, as `cfg.input` says.
 pub fn run(cfg: &Config) -> Result<Report, Error> {
@@ -146,81 +150,4 @@ fn limit(batch: &mut Batch, left: &mut Option<u64>) -> u64 {
         *n -= batch.len() as u64;
     }
     cut
-}
-
-/// Where the frames of a report came from.
-struct Origin {
-    backend: String,
-    /// Kernel-to-user-space delays (live captures).
-    delay: Option<hdrhistogram::Histogram<u64>>,
-    /// The interface's own drops during a live capture.
-    dropped_by_interface: Option<u64>,
-    /// See [`stats::Inputs::abnormal_end`].
-    abnormal_end: bool,
-}
-
-fn report(
-    kernel: CaptureCounters,
-    dropped_queue_full: u64,
-    finished: Finished,
-    started: Instant,
-    origin: Origin,
-) -> Report {
-    Report::new(stats::Inputs {
-        backend: origin.backend,
-        kernel,
-        dropped_queue_full,
-        finished,
-        elapsed: started.elapsed(),
-        delay_us: origin.delay,
-        dropped_by_interface: origin.dropped_by_interface,
-        abnormal_end: origin.abnormal_end,
-    })
-}
-
-/// The interface's own drop counter at the start of a capture.
-#[derive(Clone)]
-struct IfDrops {
-    ifname: String,
-    at_start: Option<u64>,
-}
-
-impl IfDrops {
-    fn start(ifname: &str) -> Self {
-        Self {
-            ifname: ifname.to_owned(),
-            at_start: capture::interface_drops(ifname),
-        }
-    }
-
-    /// Drops since `start`; `None` when the interface has no counters (or vanished).
-    fn since_start(&self) -> Option<u64> {
-        let now = capture::interface_drops(&self.ifname)?;
-        Some(now.saturating_sub(self.at_start?))
-    }
-}
-
-/// How many flows `--flows` prints.
-const TOP_FLOWS: usize = 20;
-
-/// `--flows` (top flows to stderr) and `--flows-json` (every flow, one JSON line each).
-pub fn write_flows(report: &mut Report, want: &Flows) -> Result<(), Error> {
-    if !want.counted() {
-        return Ok(());
-    }
-    let flows = crate::flow::FlowStats::merge(&mut report.inputs.finished.flows);
-    if want.top {
-        let mut err = std::io::stderr().lock();
-        crate::flow::write_top(&mut err, &flows, TOP_FLOWS)
-            .map_err(|e| Error::io("writing the flow table to stderr", e))?;
-    }
-    if let Some(path) = &want.json {
-        let f = std::fs::File::create(path)
-            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        let mut w = std::io::BufWriter::new(f);
-        crate::flow::write_json_lines(&mut w, &flows)
-            .and_then(|()| std::io::Write::flush(&mut w))
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    }
-    Ok(())
 }
