@@ -123,6 +123,8 @@ fn frame(data: &[u8], i: usize) -> Frame<'_> {
             ifindex: 1,
             direction: Direction::In,
             link: LinkType::Ethernet,
+            iface: 0,
+            drops: 0,
         },
         data,
     }
@@ -149,7 +151,7 @@ fn bench(c: &mut Criterion) {
         ("turtle", Format::Turtle),
         ("turtle_ext", Format::TurtleExt),
     ] {
-        let mut p = printer(format).expect("printer");
+        let mut p = printer(format, &Default::default()).expect("printer");
         let mut out = Vec::with_capacity(16 << 20);
         // Returns the number of frames decoded without an issue.
         let mut render = |out: &mut Vec<u8>| {
@@ -180,7 +182,7 @@ fn bench(c: &mut Criterion) {
     }
     g.throughput(Throughput::Elements(FRAMES as u64));
     for (name, format) in [("line", Format::Line), ("json", Format::Json)] {
-        let mut p = printer(format).expect("printer");
+        let mut p = printer(format, &Default::default()).expect("printer");
         let mut out = Vec::with_capacity(4 << 20);
         g.bench_function(name, |b| {
             b.iter(|| {

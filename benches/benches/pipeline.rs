@@ -50,6 +50,8 @@ fn batches() -> Vec<Batch> {
                     ifindex: 1,
                     direction: Direction::In,
                     link: LinkType::Ethernet,
+                    iface: 0,
+                    drops: 0,
                 };
                 batch.push(meta, &frame(n));
             }
@@ -74,9 +76,11 @@ fn run(workers: usize, input: &[Batch]) -> Duration {
         flows: true,
         max_flows: 1_000_000,
         text_out: None,
+        text_buffer: 0,
         line_buffered: false,
         pcap: None,
         stop: Default::default(),
+        interfaces: Default::default(),
     });
     for b in copies.drain(..) {
         p.submit(b, true);

@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
         Format::Line,
         Format::Json,
     ] {
-        let Some(mut p) = printer(format) else {
+        let Some(mut p) = printer(format, &Default::default()) else {
             continue;
         };
         let mut out = Vec::new();

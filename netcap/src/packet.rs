@@ -3,6 +3,10 @@
 //! Frames travel in [`Batch`]es: one contiguous byte buffer holding many frames plus a
 //! small index, so a hand-off between threads costs one allocation per batch, not per
 //! frame, and a batch is returned to its pool when the writer is done with it.
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, RwLock,
+};
 
 /// Link-layer header type, numbered as pcap's `LINKTYPE_*` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,6 +90,82 @@ pub struct FrameMeta {
     pub ifindex: u32,
     pub direction: Direction,
     pub link: LinkType,
+    /// The frame's interface in the run's [`Interfaces`] (0: the first, or the only).
+    pub iface: u16,
+    /// Frames lost between the previous frame of this interface and this one, when the
+    /// source says (a pcapng file's `epb_dropcount`); 0 otherwise.
+    pub drops: u32,
+}
+
+/// The interfaces of a run, in the order they were met: the live interface, or the
+/// interface blocks of a pcapng file (one per section and interface). Frames refer to
+/// them by index ([`FrameMeta::iface`]); printers look the names up through a
+/// [`InterfaceNames`] cache, so the lock is taken only when an interface is new.
+#[derive(Clone, Debug, Default)]
+pub struct Interfaces(Arc<InterfacesInner>);
+
+#[derive(Debug, Default)]
+struct InterfacesInner {
+    names: RwLock<Vec<Arc<str>>>,
+    len: AtomicUsize,
+}
+
+impl Interfaces {
+    /// Adds an interface (`""` when it has no name) and returns its index. Past
+    /// `u16::MAX` interfaces, the last index is shared.
+    pub fn add(&self, name: &str) -> u16 {
+        let Ok(mut names) = self.0.names.write() else {
+            return 0;
+        };
+        names.push(Arc::from(name));
+        self.0.len.store(names.len(), Ordering::Release);
+        u16::try_from(names.len() - 1).unwrap_or(u16::MAX)
+    }
+
+    /// How many interfaces there are so far.
+    pub fn len(&self) -> usize {
+        self.0.len.load(Ordering::Acquire)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every name so far, in index order.
+    pub fn names(&self) -> Vec<Arc<str>> {
+        self.0.names.read().map(|n| n.clone()).unwrap_or_default()
+    }
+}
+
+/// A printer's view of [`Interfaces`]: names are copied on first use of a new index.
+#[derive(Clone, Debug, Default)]
+pub struct InterfaceNames {
+    table: Interfaces,
+    cache: Vec<Arc<str>>,
+}
+
+impl InterfaceNames {
+    pub fn new(table: Interfaces) -> Self {
+        Self {
+            table,
+            cache: Vec::new(),
+        }
+    }
+
+    /// The name of interface `iface`; `None` when it is unknown or has no name.
+    pub fn name(&mut self, iface: u16) -> Option<&str> {
+        let i = usize::from(iface);
+        if i >= self.cache.len() && i < self.table.len() {
+            self.cache = self.table.names();
+        }
+        self.cache.get(i).map(|n| &**n).filter(|n| !n.is_empty())
+    }
+
+    /// True when the run has more than one interface (frames are then marked with
+    /// theirs, as `tcpdump -i any` marks them).
+    pub fn several(&self) -> bool {
+        self.table.len() > 1
+    }
 }
 
 /// A frame borrowed from a batch.
@@ -184,6 +264,8 @@ mod tests {
             ifindex: 2,
             direction: Direction::In,
             link: LinkType::Ethernet,
+            iface: 0,
+            drops: 0,
         };
         let mut b = Batch::default();
         b.push(meta, &[1, 2, 3]);
@@ -192,5 +274,21 @@ mod tests {
         let got: Vec<_> = b.iter().map(|f| (f.meta.ts_ns, f.data.to_vec())).collect();
         assert_eq!(got, vec![(1, vec![1, 2, 3]), (2, vec![]), (3, vec![9])]);
         assert_eq!(b.bytes(), 4);
+    }
+
+    #[test]
+    fn interface_names_follow_the_table_as_it_grows() {
+        let table = Interfaces::default();
+        let mut names = InterfaceNames::new(table.clone());
+        assert_eq!(names.name(0), None);
+        assert_eq!(table.add("eth0"), 0);
+        assert!(!names.several());
+        assert_eq!(names.name(0), Some("eth0"));
+        assert_eq!(table.add(""), 1);
+        assert_eq!(table.add("lo"), 2);
+        assert!(names.several());
+        assert_eq!(names.name(1), None);
+        assert_eq!(names.name(2), Some("lo"));
+        assert_eq!(names.name(3), None);
     }
 }

@@ -14,7 +14,10 @@ use std::{
 
 use serde_json::json;
 
-use crate::{capture::CaptureCounters, pipeline::Finished};
+use crate::{
+    capture::{pcapng_read::IfStats, CaptureCounters},
+    pipeline::Finished,
+};
 
 pub struct Inputs {
     pub backend: String,
@@ -29,6 +32,9 @@ pub struct Inputs {
     /// The run ended abnormally (a cut or corrupt file, a vanished interface, a socket
     /// error): the exit status is 1.
     pub abnormal_end: bool,
+    /// `netcap read` of pcapng: the last interface statistics block of each interface
+    /// that has one, with the interface's name.
+    pub file_stats: Vec<(String, IfStats)>,
 }
 
 pub struct Report {
@@ -105,6 +111,24 @@ impl Report {
                     .collect::<Vec<_>>()
             }),
             "frame_size": percentiles(&i.finished.frame_sizes),
+            // What the file's own statistics blocks say (pcapng ISB; null when none).
+            "file_stats": (!i.file_stats.is_empty()).then(|| {
+                i.file_stats
+                    .iter()
+                    .map(|(name, st)| {
+                        json!({
+                            "interface": name,
+                            "start_ns": st.start_ns,
+                            "end_ns": st.end_ns,
+                            "ifrecv": st.ifrecv,
+                            "ifdrop": st.ifdrop,
+                            "filteraccept": st.filteraccept,
+                            "osdrop": st.osdrop,
+                            "usrdeliv": st.usrdeliv,
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            }),
             "flows": (!i.finished.flows.is_empty()).then(|| {
                 let f = crate::flow::FlowStats::sum(&i.finished.flows);
                 json!({
@@ -142,6 +166,21 @@ impl Report {
         );
         if let Some(n) = i.dropped_by_interface {
             s.push_str(&format!("{n} frames dropped by interface\n"));
+        }
+        for (name, st) in &i.file_stats {
+            let n = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+            s.push_str(&format!(
+                "the file's statistics for {}: {} received, {} dropped by the capture, {} \
+                 by the interface\n",
+                if name.is_empty() {
+                    "its interface"
+                } else {
+                    name
+                },
+                n(st.ifrecv),
+                n(st.ifdrop),
+                n(st.osdrop),
+            ));
         }
         if !i.finished.decode.malformed.is_empty() {
             let parts: Vec<String> = i

@@ -22,6 +22,8 @@ fn meta(ts_ns: u64, orig_len: u32, link: LinkType) -> FrameMeta {
         ifindex: 0,
         direction: Direction::Unknown,
         link,
+        iface: 0,
+        drops: 0,
     }
 }
 
@@ -92,7 +94,7 @@ fn exercise(frames: &Frames) -> usize {
         Format::Json,
     ]
     .into_iter()
-    .filter_map(printer)
+    .filter_map(|f| printer(f, &Default::default()))
     .collect();
     let mut out = Vec::new();
     let links = [

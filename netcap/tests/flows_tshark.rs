@@ -98,6 +98,8 @@ fn netcap_convs(path: &Path, shards: usize, cfg: FlowConfig) -> Convs {
             ifindex: 0,
             direction: Direction::Unknown,
             link,
+            iface: 0,
+            drops: 0,
         };
         let frame = Frame {
             meta,

@@ -65,6 +65,8 @@ fn read_frames<R: std::io::Read>(mut r: PcapReader<R>) -> Vec<(FrameMeta, Vec<u8
             ifindex: 0,
             direction: Direction::Unknown,
             link,
+            iface: 0,
+            drops: 0,
         };
         frames.push((meta, p.data.into_owned()));
     }
@@ -77,7 +79,7 @@ fn read_pcap(path: &Path) -> Vec<(FrameMeta, Vec<u8>)> {
 }
 
 fn render(format: Format, frames: &[(FrameMeta, Vec<u8>)]) -> Vec<u8> {
-    let mut p = printer(format).expect("a printer");
+    let mut p = printer(format, &Default::default()).expect("a printer");
     let mut out = Vec::new();
     for (meta, data) in frames {
         let frame = Frame { meta: *meta, data };

@@ -46,25 +46,31 @@ fn pcapng_names_the_interface_the_filter_and_each_frames_direction() {
         eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
         return;
     }
-    for backend in ["afpacket", "xdp"] {
+    // The fanout group's workers publish their sockets' counts themselves.
+    let fanout: &[&str] = &["--backend", "afpacket", "--workers", "2", "-F", "json"];
+    for (backend, args) in [
+        ("afpacket", &["--backend", "afpacket"][..]),
+        ("xdp", &["--backend", "xdp"][..]),
+        ("afpacket fanout", fanout),
+    ] {
         let veth = VethPair::new();
         let dir = netcap_proc::tempdir();
         let file = dir.join("meta.pcapng");
         let path = file.to_str().expect("utf-8");
         let stats_file = dir.join("stats.json");
-        let nc = Netcap::start(&[
+        let mut cmd = vec![
             "capture",
             "--stats-json",
             stats_file.to_str().expect("utf-8"),
             "-i",
             &veth.host_if,
-            "--backend",
-            backend,
             "--pcapng",
             "-w",
             path,
-            "udp and port 9",
-        ]);
+        ];
+        cmd.extend_from_slice(args);
+        cmd.push("udp and port 9");
+        let nc = Netcap::start(&cmd);
         // Three received on the host's end, two sent from it.
         common::send_frames(&veth.ns, &veth.ns_if, &frames(3));
         common::send_frames_from_host(&veth.host_if, &frames(2));
@@ -116,6 +122,10 @@ fn pcapng_names_the_interface_the_filter_and_each_frames_direction() {
         assert_eq!(isb.get(&5), Some(&count("lost")), "{backend}: {isb:?}");
         assert_eq!(isb.get(&8), Some(&count("captured")), "{backend}: {isb:?}");
         assert_eq!(count("captured"), 5, "{backend}");
+        if backend.ends_with("fanout") {
+            let sockets = stats["fanout_captured"].as_array().map(Vec::len);
+            assert_eq!(sockets, Some(2), "{backend}: {stats}");
+        }
     }
 }
 

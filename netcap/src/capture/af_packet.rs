@@ -380,6 +380,8 @@ impl Source for AfPacket {
                     ifindex: u32::try_from(fr.ifindex).unwrap_or(self.ifindex),
                     direction,
                     link: self.link,
+                    iface: 0,
+                    drops: 0,
                 };
                 let data = match vlan_tag(&fr.hdr) {
                     Some((tpid, tci)) if self.link == LinkType::Ethernet && fr.data.len() >= 12 => {

@@ -15,10 +15,10 @@ use std::{
 };
 
 use super::{
-    pcapng_read::{self, read_full, Next},
+    pcapng_read::{self, read_full, units_to_ns, Next},
     CaptureCounters, Error, Fill, Source,
 };
-use crate::packet::{Batch, Direction, Frame, FrameMeta, LinkType};
+use crate::packet::{Batch, Direction, Frame, FrameMeta, Interfaces, LinkType};
 
 /// Largest record accepted: libpcap's `MAXIMUM_SNAPLEN` (256 KiB).
 pub const MAX_RECORD: u32 = 262_144;
@@ -50,6 +50,9 @@ pub struct FileSource {
     /// Set when the file ended abnormally (cut short, a bad record or block, a read
     /// error): the run then exits with status 1, as tcpdump does.
     faulted: std::cell::Cell<bool>,
+    /// The file's interfaces: one without a name for classic pcap, the interface
+    /// blocks of pcapng as they are read.
+    interfaces: Interfaces,
 }
 
 impl FileSource {
@@ -66,6 +69,7 @@ impl FileSource {
     }
 
     pub fn from_reader(name: String, mut input: Box<dyn Read + Send>) -> Result<Self, Error> {
+        let interfaces = Interfaces::default();
         let mut magic = [0u8; 4];
         input
             .read_exact(&mut magic)
@@ -89,6 +93,7 @@ impl FileSource {
                 };
                 // The link type is the low 16 bits (the high bits hold FCS flags).
                 let link = LinkType::from_linktype(field(&rest[16..20]) & 0xffff);
+                interfaces.add("");
                 (
                     Format::Pcap {
                         swapped,
@@ -100,7 +105,7 @@ impl FileSource {
             }
             PCAPNG_MAGIC => {
                 let chained: Box<dyn Read + Send> = Box::new(io::Cursor::new(magic).chain(input));
-                let reader = pcapng_read::Reader::new(chained);
+                let reader = pcapng_read::Reader::new(chained, interfaces.clone());
                 (Format::PcapNg(Box::new(reader)), None)
             }
             _ => {
@@ -118,7 +123,22 @@ impl FileSource {
             done: false,
             unvisited: None,
             faulted: std::cell::Cell::new(false),
+            interfaces,
         })
+    }
+
+    /// The file's interfaces, for the printers (names grow as pcapng is read).
+    pub fn interfaces(&self) -> Interfaces {
+        self.interfaces.clone()
+    }
+
+    /// The statistics the file holds (pcapng interface statistics blocks read so far:
+    /// the last one of each interface).
+    pub fn file_stats(&self) -> &[pcapng_read::IfStats] {
+        match &self.format {
+            Some(Format::PcapNg(r)) => r.stats(),
+            _ => &[],
+        }
     }
 
     /// The link type of a classic pcap file (pcapng has one per interface).
@@ -206,6 +226,8 @@ impl FileSource {
                 ifindex: 0,
                 direction: Direction::Unknown,
                 link,
+                iface: 0,
+                drops: 0,
             };
             batch.push(meta, &scratch);
             self.frames += 1;
@@ -244,6 +266,8 @@ impl FileSource {
                 ifindex: 0,
                 direction: p.direction,
                 link: iface.link,
+                iface: iface.id,
+                drops: p.drops,
             };
             batch.push(meta, p.data);
             self.frames += 1;
@@ -256,20 +280,6 @@ impl FileSource {
         } else {
             Fill::Some
         }
-    }
-}
-
-/// Converts pcapng timestamp units to nanoseconds: `if_tsresol` is a power of 10, or
-/// of 2 when its top bit is set.
-fn units_to_ns(units: u64, resol: u8) -> u64 {
-    let (base2, exp) = (resol & 0x80 != 0, u32::from(resol & 0x7f));
-    if base2 {
-        let exp = exp.min(63);
-        ((u128::from(units) * 1_000_000_000) >> exp) as u64
-    } else if exp <= 9 {
-        units.saturating_mul(10u64.pow(9 - exp))
-    } else {
-        units / 10u64.pow((exp - 9).min(19))
     }
 }
 
@@ -412,12 +422,5 @@ mod tests {
     fn garbage_is_not_a_capture_file() {
         let r = FileSource::from_reader("t".into(), Box::new(io::Cursor::new(vec![0u8; 64])));
         assert!(r.is_err());
-    }
-
-    #[test]
-    fn pcapng_resolutions() {
-        assert_eq!(units_to_ns(5, 6), 5_000);
-        assert_eq!(units_to_ns(5, 9), 5);
-        assert_eq!(units_to_ns(1 << 10, 0x80 | 10), 1_000_000_000);
     }
 }

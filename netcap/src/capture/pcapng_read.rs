@@ -4,14 +4,15 @@
 //! tcpdump and tshark read (a section header whose options lack the end-of-options
 //! marker: `ospf-sr.pcapng` in tcpdump's own tests), and drops what netcap shows: the
 //! direction in `epb_flags`. Only what a reader of packets needs is parsed: section
-//! headers (byte order), interface descriptions (link type, `if_tsresol`), enhanced,
-//! simple and obsolete packet blocks. Every other block is skipped by its length.
+//! headers (byte order), interface descriptions (link type, `if_name`, `if_tsresol`),
+//! enhanced, simple and obsolete packet blocks (with their direction and drop count),
+//! and interface statistics blocks. Every other block is skipped by its length.
 //!
 //! Memory is bounded: a block may claim at most [`MAX_BLOCK`] bytes; a larger claim, a
 //! length that is not a multiple of 4 or a block cut short ends the file with a message.
 use std::io::{self, Read};
 
-use crate::packet::{Direction, LinkType};
+use crate::packet::{Direction, Interfaces, LinkType};
 
 /// Largest block accepted: a packet of libpcap's largest snap length with headroom
 /// for options (Wireshark's limit is 16 MiB; no real packet block is near it).
@@ -21,6 +22,7 @@ const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 0x0000_0001;
 const OBSOLETE_PB: u32 = 0x0000_0002;
 const SPB: u32 = 0x0000_0003;
+const ISB: u32 = 0x0000_0005;
 const EPB: u32 = 0x0000_0006;
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 
@@ -30,6 +32,25 @@ pub struct Interface {
     pub link: LinkType,
     /// `if_tsresol` (default 6: microseconds).
     pub tsresol: u8,
+    /// Its index in the run's [`Interfaces`], where its `if_name` is.
+    pub id: u16,
+}
+
+/// What the file's last interface statistics block said of one interface (absent
+/// options are `None`), as `capinfos` and Wireshark's capture properties show it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfStats {
+    /// The interface, as an index in the run's [`Interfaces`].
+    pub id: u16,
+    /// The block's own timestamp, and `isb_starttime` / `isb_endtime`, in ns.
+    pub ts_ns: u64,
+    pub start_ns: Option<u64>,
+    pub end_ns: Option<u64>,
+    pub ifrecv: Option<u64>,
+    pub ifdrop: Option<u64>,
+    pub filteraccept: Option<u64>,
+    pub osdrop: Option<u64>,
+    pub usrdeliv: Option<u64>,
 }
 
 /// A packet read from the file.
@@ -42,13 +63,20 @@ pub struct Packet<'a> {
     pub ts_units: u64,
     pub orig_len: u32,
     pub direction: Direction,
+    /// Frames lost before this one (`epb_dropcount`, or the obsolete block's field).
+    pub drops: u32,
     pub data: &'a [u8],
 }
 
 pub struct Reader {
     input: Box<dyn Read + Send>,
     big_endian: bool,
+    /// The interfaces of the current section.
     interfaces: Vec<Interface>,
+    /// Every interface of the file, across sections.
+    table: Interfaces,
+    /// The last statistics block of each interface that had one, by id.
+    stats: Vec<IfStats>,
     body: Vec<u8>,
 }
 
@@ -62,18 +90,45 @@ pub enum Next<'a> {
 }
 
 impl Reader {
-    /// `input` is positioned at the start of the first section header block.
-    pub fn new(input: Box<dyn Read + Send>) -> Self {
+    /// `input` is positioned at the start of the first section header block; each
+    /// interface description met is added to `table`.
+    pub fn new(input: Box<dyn Read + Send>, table: Interfaces) -> Self {
         Self {
             input,
             big_endian: false,
             interfaces: Vec::new(),
+            table,
+            stats: Vec::new(),
             body: Vec::new(),
         }
     }
 
     pub fn interfaces(&self) -> &[Interface] {
         &self.interfaces
+    }
+
+    /// The last statistics block read for each interface that had one.
+    pub fn stats(&self) -> &[IfStats] {
+        &self.stats
+    }
+
+    fn dword(&self, b: &[u8]) -> Option<u64> {
+        let b = b.get(..8)?;
+        let (hi, lo) = (
+            u64::from(self.word(&b[0..4])),
+            u64::from(self.word(&b[4..8])),
+        );
+        Some((hi << 32) | lo)
+    }
+
+    /// A 64-bit count option: pcapng writes it in the section's byte order, whole.
+    fn count(&self, b: &[u8]) -> Option<u64> {
+        let b: [u8; 8] = b.get(..8)?.try_into().ok()?;
+        Some(if self.big_endian {
+            u64::from_be_bytes(b)
+        } else {
+            u64::from_le_bytes(b)
+        })
     }
 
     fn word(&self, b: &[u8]) -> u32 {
@@ -128,21 +183,57 @@ impl Reader {
         match block_type {
             IDB if body.len() >= 8 => {
                 let link = LinkType::from_linktype(u32::from(self.half(&body[0..2])));
-                let tsresol = self
-                    .options(&body[8..])
-                    .find_map(|(code, v)| (code == 9 && !v.is_empty()).then(|| v[0]))
-                    .unwrap_or(6);
-                self.interfaces.push(Interface { link, tsresol });
+                let (mut tsresol, mut name) = (6, String::new());
+                for (code, v) in self.options(&body[8..]) {
+                    match code {
+                        2 => name = String::from_utf8_lossy(v).trim_end_matches('\0').into(),
+                        9 if !v.is_empty() => tsresol = v[0],
+                        _ => {}
+                    }
+                }
+                let id = self.table.add(&name);
+                self.interfaces.push(Interface { link, tsresol, id });
+                Ok(Next::Other)
+            }
+            ISB if body.len() >= 12 => {
+                let Some(iface) = self.interfaces.get(self.word(&body[0..4]) as usize) else {
+                    return Ok(Next::Other);
+                };
+                let ns = |units: Option<u64>| units.map(|u| units_to_ns(u, iface.tsresol));
+                let mut st = IfStats {
+                    id: iface.id,
+                    ts_ns: units_to_ns(self.dword(&body[4..12]).unwrap_or(0), iface.tsresol),
+                    ..IfStats::default()
+                };
+                for (code, v) in self.options(&body[12..]) {
+                    match code {
+                        2 => st.start_ns = ns(self.dword(v)),
+                        3 => st.end_ns = ns(self.dword(v)),
+                        4 => st.ifrecv = self.count(v),
+                        5 => st.ifdrop = self.count(v),
+                        6 => st.filteraccept = self.count(v),
+                        7 => st.osdrop = self.count(v),
+                        8 => st.usrdeliv = self.count(v),
+                        _ => {}
+                    }
+                }
+                match self.stats.iter_mut().find(|s| s.id == st.id) {
+                    Some(old) => *old = st,
+                    None => self.stats.push(st),
+                }
                 Ok(Next::Other)
             }
             // The enhanced packet block and the obsolete packet block share a layout
             // but for the interface field (32 bits; 16 bits and a drop count) and name
             // their flags option (epb_flags, pack_flags) with the same code and bits.
             EPB | OBSOLETE_PB if body.len() >= 20 => {
-                let interface = if block_type == EPB {
-                    self.word(&body[0..4])
+                let (interface, mut drops) = if block_type == EPB {
+                    (self.word(&body[0..4]), 0)
                 } else {
-                    u32::from(self.half(&body[0..2]))
+                    (
+                        u32::from(self.half(&body[0..2])),
+                        u32::from(self.half(&body[2..4])),
+                    )
                 };
                 let ts =
                     (u64::from(self.word(&body[4..8])) << 32) | u64::from(self.word(&body[8..12]));
@@ -152,9 +243,17 @@ impl Reader {
                     .get(20..20 + cap)
                     .ok_or_else(|| format!("packet block claims {cap} bytes it does not hold"))?;
                 let opts = body.get(20 + cap.next_multiple_of(4)..).unwrap_or(&[]);
-                let flags = self
-                    .options(opts)
-                    .find_map(|(code, v)| (code == 2 && v.len() >= 4).then(|| self.word(v)));
+                let mut flags = None;
+                for (code, v) in self.options(opts) {
+                    match code {
+                        2 if v.len() >= 4 => flags = Some(self.word(v)),
+                        4 => {
+                            let n = self.count(v).unwrap_or(0);
+                            drops = u32::try_from(n).unwrap_or(u32::MAX);
+                        }
+                        _ => {}
+                    }
+                }
                 let direction = match flags.map(|f| f & 3) {
                     Some(1) => Direction::In,
                     Some(2) => Direction::Out,
@@ -166,6 +265,7 @@ impl Reader {
                     ts_units: ts,
                     orig_len,
                     direction,
+                    drops,
                     data,
                 }))
             }
@@ -178,10 +278,11 @@ impl Reader {
                     ts_units: 0,
                     orig_len,
                     direction: Direction::Unknown,
+                    drops: 0,
                     data: &body[4..4 + cap],
                 }))
             }
-            IDB | EPB | SPB | OBSOLETE_PB => Err(format!(
+            IDB | ISB | EPB | SPB | OBSOLETE_PB => Err(format!(
                 "block of type {block_type} too short ({} bytes)",
                 body.len()
             )),
@@ -223,6 +324,20 @@ impl Reader {
             b = b.get(4 + len.next_multiple_of(4)..).unwrap_or(&[]);
             Some((code, value))
         })
+    }
+}
+
+/// Converts pcapng timestamp units to nanoseconds: `if_tsresol` is a power of 10, or
+/// of 2 when its top bit is set.
+pub fn units_to_ns(units: u64, resol: u8) -> u64 {
+    let (base2, exp) = (resol & 0x80 != 0, u32::from(resol & 0x7f));
+    if base2 {
+        let exp = exp.min(63);
+        ((u128::from(units) * 1_000_000_000) >> exp) as u64
+    } else if exp <= 9 {
+        units.saturating_mul(10u64.pow(9 - exp))
+    } else {
+        units / 10u64.pow((exp - 9).min(19))
     }
 }
 
@@ -277,7 +392,7 @@ mod tests {
     }
 
     fn first_packet(bytes: Vec<u8>) -> (Vec<Interface>, u64, u32, Direction, Vec<u8>) {
-        let mut r = Reader::new(Box::new(io::Cursor::new(bytes)));
+        let mut r = Reader::new(Box::new(io::Cursor::new(bytes)), Interfaces::default());
         loop {
             match r.next_block().expect("readable") {
                 Next::Packet(p) => {
@@ -300,7 +415,8 @@ mod tests {
             ifaces,
             [Interface {
                 link: LinkType::from_linktype(1),
-                tsresol: 9
+                tsresol: 9,
+                id: 0,
             }]
         );
         assert_eq!((ts, len, dir), (1_500_000_000, 60, Direction::In));
@@ -315,7 +431,7 @@ mod tests {
     fn bad_lengths_end_the_file_with_a_message() {
         let mut bytes = file(&[], None);
         bytes.truncate(bytes.len() - 6);
-        let mut r = Reader::new(Box::new(io::Cursor::new(bytes)));
+        let mut r = Reader::new(Box::new(io::Cursor::new(bytes)), Interfaces::default());
         let mut err = None;
         for _ in 0..4 {
             match r.next_block() {
@@ -330,7 +446,14 @@ mod tests {
         assert!(err.is_some_and(|e| e.contains("cut short")));
         let mut huge = file(&[], None);
         huge[4..8].copy_from_slice(&(MAX_BLOCK + 4).to_le_bytes());
-        let mut r = Reader::new(Box::new(io::Cursor::new(huge)));
+        let mut r = Reader::new(Box::new(io::Cursor::new(huge)), Interfaces::default());
         assert!(r.next_block().is_err());
+    }
+
+    #[test]
+    fn pcapng_resolutions() {
+        assert_eq!(units_to_ns(5, 6), 5_000);
+        assert_eq!(units_to_ns(5, 9), 5);
+        assert_eq!(units_to_ns(1 << 10, 0x80 | 10), 1_000_000_000);
     }
 }

@@ -292,6 +292,8 @@ impl Source for XdpSource {
                         Direction::In
                     },
                     link: LinkType::Ethernet,
+                    iface: 0,
+                    drops: 0,
                 },
                 data,
             })

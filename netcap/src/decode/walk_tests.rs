@@ -12,6 +12,8 @@ fn frame(link: LinkType, data: &[u8]) -> Frame<'_> {
             ifindex: 0,
             direction: Direction::Unknown,
             link,
+            iface: 0,
+            drops: 0,
         },
         data,
     }

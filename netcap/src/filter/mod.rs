@@ -225,6 +225,8 @@ mod tests {
             ifindex: 0,
             direction: Direction::Unknown,
             link: LinkType::Ethernet,
+            iface: 0,
+            drops: 0,
         };
         let mut b = Batch::default();
         for (ts, port) in [(1, 53), (2, 80), (3, 53)] {

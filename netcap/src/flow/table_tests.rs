@@ -192,6 +192,8 @@ fn update_frame_counts_frames_without_a_tuple_as_untracked() {
         ifindex: 0,
         direction: Direction::Unknown,
         link: LinkType::Ethernet,
+        iface: 0,
+        drops: 0,
     };
     let frame = Frame {
         meta,

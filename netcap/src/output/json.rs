@@ -15,7 +15,9 @@
 //! | `len` | integer | length on the wire |
 //! | `caplen` | integer | bytes captured |
 //! | `ifindex` | integer | interface index, 0 when unknown |
+//! | `ifname` | string | the interface's name, when known (live captures, pcapng `if_name`) |
 //! | `dir` | string | `in`, `out` or `unknown` |
+//! | `drops` | integer | frames lost just before this one, when the source says (pcapng `epb_dropcount`); absent when 0 |
 //! | `link` | string | `ethernet`, `raw`, `linux_sll`, `linux_sll2`, `ipv4`, `ipv6`, `unknown` |
 //! | `linktype` | integer | pcap `LINKTYPE_*` number |
 //! | `eth` | object | `src`, `dst` (`aa:bb:..`), `type` (outer EtherType / length field) |
@@ -41,11 +43,13 @@ use crate::decode::tcp::{self, TcpInfo, TcpOption, TcpOptions};
 use crate::decode::{
     icmp::IcmpInfo, icmpv6, Decoded, IssueKind, Layer, LinkHeader, Net, Transport,
 };
-use crate::packet::{Frame, LinkType};
+use crate::packet::{Frame, InterfaceNames, LinkType};
 
-/// The `json` printer (stateless).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Json;
+/// The `json` printer; it keeps only the interface names.
+#[derive(Clone, Debug, Default)]
+pub struct Json {
+    pub names: InterfaceNames,
+}
 
 /// Appends `s` as a JSON string, escaping what JSON requires.
 pub fn push_str(out: &mut Vec<u8>, s: &str) {
@@ -121,8 +125,15 @@ impl Printer for Json {
         num(out, k!("len"), m.orig_len.into());
         num(out, k!("caplen"), frame.data.len() as u64);
         num(out, k!("ifindex"), m.ifindex.into());
+        if let Some(name) = self.names.name(m.iface) {
+            out.extend_from_slice(k!("ifname"));
+            push_str(out, name);
+        }
         out.extend_from_slice(k!("dir"));
         push_str(out, m.direction.as_str());
+        if m.drops > 0 {
+            num(out, k!("drops"), m.drops.into());
+        }
         out.extend_from_slice(k!("link"));
         push_str(out, link_name(m.link));
         num(out, k!("linktype"), m.link.to_linktype().into());
@@ -423,11 +434,13 @@ mod tests {
                 ifindex: 3,
                 direction: Direction::In,
                 link: LinkType::Raw,
+                iface: 0,
+                drops: 0,
             },
             data: &p,
         };
         let mut out = Vec::new();
-        Json.print(&frame, &decode(&frame), &mut out);
+        Json::default().print(&frame, &decode(&frame), &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
         assert_eq!(v["ts"].as_f64(), Some(1_700_000_000.000_001));
         assert_eq!(v["ts_ns"].as_u64(), Some(1_700_000_000_000_001_000));

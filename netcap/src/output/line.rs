@@ -16,21 +16,44 @@
 //! [`Layer::as_str`](crate::decode::Layer::as_str). Frames with an EtherType netcap does
 //! not decode print `ethertype 0xNNNN, length N`, link types it does not decode
 //! `link type N, length N` (N the wire length).
+//!
+//! When the run has more than one interface (a pcapng file with several), each line
+//! names the frame's interface and direction after the time, as `tcpdump -i any`
+//! does: `veth0 In  IP ...` (the name padded to 5, the direction to 3).
 use super::{push_hex_u16, push_ipv4, push_ipv6, push_mac, push_time_of_day, push_u64, Printer};
 use crate::decode::arp::ArpInfo;
 use crate::decode::icmp::{self, IcmpInfo};
 use crate::decode::tcp::{self, TcpInfo, TcpOption, TcpOptions};
 use crate::decode::{icmpv6, Decoded, Net, Transport};
-use crate::packet::{Frame, LinkType};
+use crate::packet::{Direction, Frame, InterfaceNames, LinkType};
 
-/// The `line` printer (stateless).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Line;
+/// The `line` printer; it keeps only the interface names.
+#[derive(Clone, Debug, Default)]
+pub struct Line {
+    pub names: InterfaceNames,
+}
+
+impl Line {
+    /// `NAME  Dir ` as tcpdump's `sll2_if_print` writes it (`?` for what is unknown).
+    fn push_interface(&mut self, frame: &Frame<'_>, out: &mut Vec<u8>) {
+        let name = self.names.name(frame.meta.iface).unwrap_or("?");
+        out.extend_from_slice(name.as_bytes());
+        out.resize(out.len() + 5usize.saturating_sub(name.len()), b' ');
+        out.extend_from_slice(match frame.meta.direction {
+            Direction::In => b" In  ",
+            Direction::Out => b" Out ",
+            Direction::Unknown => b" ?   ",
+        });
+    }
+}
 
 impl Printer for Line {
     fn print(&mut self, frame: &Frame<'_>, d: &Decoded, out: &mut Vec<u8>) {
         push_time_of_day(out, frame.meta.ts_ns);
         out.push(b' ');
+        if self.names.several() {
+            self.push_interface(frame, out);
+        }
         if let LinkType::Unknown(n) = frame.meta.link {
             out.extend_from_slice(b"link type ");
             push_u64(out, n.into());
@@ -328,7 +351,7 @@ mod tests {
     use super::*;
 
     fn line(link: LinkType, data: &[u8]) -> String {
-        crate::output::render(&mut Line, link, 43_200_000_001_000, data)
+        crate::output::render(&mut Line::default(), link, 43_200_000_001_000, data)
     }
 
     #[test]

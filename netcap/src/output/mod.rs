@@ -22,7 +22,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::{
     decode::Decoded,
-    packet::{Frame, LinkType},
+    packet::{Frame, InterfaceNames, Interfaces, LinkType},
 };
 
 /// Appends the text for one frame to a buffer.
@@ -157,13 +157,15 @@ pub enum Format {
     None,
 }
 
-/// A fresh printer for `format`, or `None` for [`Format::None`].
-pub fn printer(format: Format) -> Option<Box<dyn Printer>> {
+/// A fresh printer for `format`, or `None` for [`Format::None`]; `interfaces` are the
+/// run's, for the formats that name them.
+pub fn printer(format: Format, interfaces: &Interfaces) -> Option<Box<dyn Printer>> {
+    let names = InterfaceNames::new(interfaces.clone());
     match format {
         Format::Turtle => Some(Box::new(turtle::Turtle)),
         Format::TurtleExt => Some(Box::new(turtle_ext::TurtleExt)),
-        Format::Line => Some(Box::new(line::Line)),
-        Format::Json => Some(Box::new(json::Json)),
+        Format::Line => Some(Box::new(line::Line { names })),
+        Format::Json => Some(Box::new(json::Json { names })),
         Format::None => None,
     }
 }
@@ -383,6 +385,8 @@ pub(crate) fn render(
             ifindex: 0,
             direction: crate::packet::Direction::Unknown,
             link,
+            iface: 0,
+            drops: 0,
         },
         data,
     };
@@ -465,8 +469,8 @@ mod tests {
             Format::Line,
             Format::Json,
         ] {
-            assert!(printer(f).is_some());
+            assert!(printer(f, &Interfaces::default()).is_some());
         }
-        assert!(printer(Format::None).is_none());
+        assert!(printer(Format::None, &Interfaces::default()).is_none());
     }
 }

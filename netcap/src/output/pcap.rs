@@ -344,6 +344,8 @@ mod tests {
                 ifindex: 1,
                 direction: Direction::In,
                 link: LinkType::Ethernet,
+                iface: 0,
+                drops: 0,
             };
             sink.write(&Frame { meta, data }).expect("writes");
         }

@@ -21,7 +21,10 @@
 //! output is gone, a worker on a socket error); each worker detaches its socket
 //! (`Source::stop`), waits the settle time so the last partly filled block is handed
 //! over, drains the ring and ends its stream.
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use crossbeam_channel::Receiver;
 
@@ -43,6 +46,44 @@ pub struct Shared {
     pub read: Arc<LiveCounters>,
     /// The interface, for messages.
     pub ifname: String,
+    /// Where the sockets' counts go while the capture runs, when someone needs them
+    /// (the statistics the `-w` files end with).
+    pub counts: Option<SocketCounts>,
+}
+
+/// Each socket's counts, summed and handed on every [`PUBLISH_EVERY`] and once more
+/// when a socket is drained, so the last file closed (after every socket ended) has
+/// the capture's final counts.
+pub struct SocketCounts {
+    per_socket: Mutex<Vec<CaptureCounters>>,
+    publish: Box<dyn Fn(&CaptureCounters) + Send + Sync>,
+}
+
+/// How often a socket publishes its counts.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+impl SocketCounts {
+    /// `publish` receives the sum over `sockets` sockets.
+    pub fn new(sockets: usize, publish: Box<dyn Fn(&CaptureCounters) + Send + Sync>) -> Self {
+        Self {
+            per_socket: Mutex::new(vec![CaptureCounters::default(); sockets]),
+            publish,
+        }
+    }
+
+    fn update(&self, socket: usize, counters: CaptureCounters) {
+        let Ok(mut all) = self.per_socket.lock() else {
+            return;
+        };
+        if let Some(slot) = all.get_mut(socket) {
+            *slot = counters;
+        }
+        let mut sum = CaptureCounters::default();
+        for c in all.iter() {
+            sum.add(c);
+        }
+        (self.publish)(&sum);
+    }
 }
 
 /// What a fanout worker's socket did, for the summary.
@@ -61,6 +102,9 @@ enum State {
 /// One worker's socket, read as a sequence of [`Work`] items.
 pub struct SocketInput {
     source: Box<dyn Source>,
+    /// Which socket of the group (for [`SocketCounts`]).
+    index: usize,
+    last_published: Instant,
     shared: Arc<Shared>,
     stop: Stop,
     pool: Receiver<Batch>,
@@ -73,6 +117,7 @@ pub struct SocketInput {
 impl SocketInput {
     pub fn new(
         source: Box<dyn Source>,
+        index: usize,
         shared: Arc<Shared>,
         stop: Stop,
         pool: Receiver<Batch>,
@@ -80,6 +125,8 @@ impl SocketInput {
         let lag = source.settle_time();
         Self {
             source,
+            index,
+            last_published: Instant::now(),
             shared,
             stop,
             pool,
@@ -128,6 +175,12 @@ impl SocketInput {
         self.shared
             .read
             .add(batch.len() as u64, batch.bytes() as u64);
+        if let Some(counts) = &self.shared.counts {
+            if ended || self.last_published.elapsed() >= PUBLISH_EVERY {
+                self.last_published = Instant::now();
+                counts.update(self.index, self.source.counters());
+            }
+        }
         let watermark = if ended {
             self.state = State::Done;
             u64::MAX

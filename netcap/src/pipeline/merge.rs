@@ -154,6 +154,8 @@ mod tests {
                 ifindex: 0,
                 direction: Direction::In,
                 link: LinkType::Ethernet,
+                iface: 0,
+                drops: 0,
             };
             batch.push(meta, &[t as u8]);
         }

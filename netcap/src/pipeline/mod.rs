@@ -125,13 +125,17 @@ pub struct PipelineConfig {
     pub format: Format,
     pub flows: bool,
     pub max_flows: usize,
-    /// Text output (stdout), when the format prints something.
+    /// Text output (stdout, unbuffered), when the format prints something.
     pub text_out: Option<Box<dyn Write + Send>>,
+    /// The text output's buffer, in bytes.
+    pub text_buffer: usize,
     /// Flush the text output after every batch (`-l`).
     pub line_buffered: bool,
     pub pcap: Option<BoxedPcapSink>,
     /// The run's stop handle: the writer stops the run when the output is gone.
     pub stop: Stop,
+    /// The run's interfaces, which the frames name (`FrameMeta::iface`).
+    pub interfaces: crate::packet::Interfaces,
 }
 
 /// What a worker hands the writer for one batch: the frames' text and the batch itself
@@ -188,9 +192,11 @@ impl Pipeline {
         let (pool_tx, pool_rx) = bounded::<Batch>(POOL_BATCHES);
         let inputs = sockets
             .into_iter()
-            .map(|source| {
+            .enumerate()
+            .map(|(index, source)| {
                 Input::Socket(Box::new(fanout::SocketInput::new(
                     source,
+                    index,
                     shared.clone(),
                     cfg.stop.clone(),
                     pool_rx.clone(),
@@ -226,7 +232,7 @@ impl Pipeline {
                 flow_rx,
                 flow_txs: flow_txs.clone(),
                 out: out_tx.clone(),
-                printer: output::printer(cfg.format),
+                printer: output::printer(cfg.format, &cfg.interfaces),
                 flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
             };
             let handle = std::thread::Builder::new()
@@ -240,7 +246,7 @@ impl Pipeline {
         let stop = cfg.stop.clone();
         let flush_requested = Arc::new(AtomicBool::new(false));
         let dest = Destinations::new(
-            cfg.text_out,
+            (cfg.text_out, cfg.text_buffer),
             cfg.line_buffered,
             cfg.pcap,
             cfg.format,

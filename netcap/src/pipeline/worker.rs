@@ -104,7 +104,10 @@ impl WorkerCtx {
             } else {
                 0
             });
-            let mut ends = Vec::with_capacity(if self.merge { batch.len() } else { 0 });
+            // Where each frame's text ends: for the fanout merge, and for the writer to
+            // count the frames whose text reached stdout.
+            let keep_ends = self.merge || self.printer.is_some();
+            let mut ends = Vec::with_capacity(if keep_ends { batch.len() } else { 0 });
             for frame in batch.iter() {
                 stats.bytes += frame.data.len() as u64;
                 stats.wire_bytes += u64::from(frame.meta.orig_len);
@@ -122,7 +125,7 @@ impl WorkerCtx {
                         stats.panicked += 1;
                     }
                 }
-                if self.merge {
+                if keep_ends {
                     ends.push(text.len() as u32);
                 }
             }

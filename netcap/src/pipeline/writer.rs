@@ -10,7 +10,10 @@
 //! Flushing: after every output with `-l`; when
 //! [`Pipeline::request_flush`](super::Pipeline::request_flush) asks (served within
 //! [`FLUSH_POLL`]); when the oldest unflushed write is [`FLUSH_AFTER`] old; and once at
-//! the end. Frames count as written only once a flush after them has succeeded.
+//! the end. Frames count as written only once they reached their destination: with a
+//! `-w` file, once a flush after them has succeeded; with text alone, once the last
+//! byte of their text was taken by stdout (counted under the buffer, so a pipe that
+//! closes before a flush, `-F json | head -c 1000`, still counts what it read).
 //!
 //! Errors: the first write or flush error stops all output and stops the run (`End::OutputClosed`), so
 //! the run ends; it is reported unless it is a closed pipe.
@@ -19,8 +22,8 @@
 //! from a printer of the writer's own, written once: the header before the first
 //! output, the trailer before the final flush.
 use std::{
-    collections::BTreeMap,
-    io::Write,
+    collections::{BTreeMap, VecDeque},
+    io::{BufWriter, Write},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -74,12 +77,35 @@ impl Drop for Recycle<'_> {
     }
 }
 
+/// Stdout under the text buffer: counts the bytes it took.
+struct Reached {
+    out: Box<dyn Write + Send>,
+    bytes: u64,
+}
+
+impl Write for Reached {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// The writer's destinations and what happened to them.
 pub(super) struct Destinations {
     flush_requested: Arc<AtomicBool>,
     /// When the oldest write not yet flushed happened.
     dirty_since: Option<std::time::Instant>,
-    text_out: Option<Box<dyn Write + Send>>,
+    text_out: Option<BufWriter<Reached>>,
+    /// Bytes of text put into the buffer so far.
+    text_put: u64,
+    /// Text alone: where the text of each frame not yet known to have reached stdout
+    /// ends, in bytes since the start (at most a buffer's worth of frames).
+    text_ends: VecDeque<u64>,
     line_buffered: bool,
     pcap: Option<BoxedPcapSink>,
     /// Only for the text format's header and trailer: workers print the frames.
@@ -97,7 +123,7 @@ impl Destinations {
     /// `stop` stops the run when an output fails; `flush_requested` is polled and
     /// cleared.
     pub(super) fn new(
-        text_out: Option<Box<dyn Write + Send>>,
+        (text_out, text_buffer): (Option<Box<dyn Write + Send>>, usize),
         line_buffered: bool,
         pcap: Option<BoxedPcapSink>,
         format: Format,
@@ -107,10 +133,13 @@ impl Destinations {
         Self {
             flush_requested,
             dirty_since: None,
-            text_out,
+            text_out: text_out
+                .map(|out| BufWriter::with_capacity(text_buffer, Reached { out, bytes: 0 })),
+            text_put: 0,
+            text_ends: VecDeque::new(),
             line_buffered,
             pcap,
-            printer: output::printer(format),
+            printer: output::printer(format, &crate::packet::Interfaces::default()),
             stop,
             written: 0,
             unflushed: 0,
@@ -125,17 +154,46 @@ impl Destinations {
         self.text_out.as_mut().map_or(Ok(()), |w| w.flush())?;
         self.pcap.as_mut().map_or(Ok(()), |p| p.flush())?;
         self.written += std::mem::take(&mut self.unflushed);
+        self.count_reached();
         Ok(())
     }
 
-    /// Writes `text` and then `frames` of `out` to the pcap file.
-    fn write(&mut self, text: &[u8], out: &Output, frames: std::ops::Range<usize>) {
+    /// True when text is all there is: frames then count as written by their text.
+    fn text_only(&self) -> bool {
+        self.pcap.is_none() && self.text_out.is_some()
+    }
+
+    /// Text alone: counts as written the frames whose text stdout has taken.
+    fn count_reached(&mut self) {
+        let Some(reached) = self.text_out.as_ref().map(|w| w.get_ref().bytes) else {
+            return;
+        };
+        while self.text_ends.front().is_some_and(|&end| end <= reached) {
+            self.text_ends.pop_front();
+            self.written += 1;
+        }
+    }
+
+    /// Writes `text` (each frame's text ending at its `ends`, relative to `text`) and
+    /// then `frames` of `out` to the pcap file.
+    fn write(&mut self, text: &[u8], ends: &[u32], out: &Output, frames: std::ops::Range<usize>) {
         if self.failed {
             return;
         }
+        let text_only = self.text_only();
+        if text_only {
+            let put = self.text_put;
+            let all = put + text.len() as u64;
+            let at = |i: usize| ends.get(i).map_or(all, |&e| put + u64::from(e));
+            self.text_ends.extend((0..frames.len()).map(at));
+        }
+        self.text_put += text.len() as u64;
         let mut result = Ok(());
         if let Some(w) = self.text_out.as_mut() {
             result = w.write_all(text);
+        }
+        if text_only {
+            self.count_reached();
         }
         if let (Ok(()), Some(p)) = (&result, self.pcap.as_mut()) {
             for frame in frames.clone().filter_map(|i| out.batch.get(i)) {
@@ -146,6 +204,13 @@ impl Destinations {
             }
         }
         match result {
+            Ok(()) if text_only => {
+                if self.dirty_since.is_none() {
+                    self.dirty_since = Some(std::time::Instant::now());
+                }
+            }
+            // With neither text nor a file, nothing is written.
+            Ok(()) if self.pcap.is_none() => {}
             Ok(()) => {
                 self.unflushed += frames.len() as u64;
                 if self.dirty_since.is_none() {
@@ -184,10 +249,7 @@ impl Destinations {
         if self.line_buffered && !self.failed {
             match self.text_out.as_mut().map(|w| w.flush()) {
                 Some(Err(e)) => self.fail(e),
-                // Without a -w file the text is all there is to reach its destination.
-                Some(Ok(())) if self.pcap.is_none() => {
-                    self.written += std::mem::take(&mut self.unflushed);
-                }
+                Some(Ok(())) => self.count_reached(),
                 _ => {}
             }
         }
@@ -216,6 +278,7 @@ impl Destinations {
     }
 
     fn fail(&mut self, e: std::io::Error) {
+        self.count_reached();
         self.failed = true;
         self.stop.stop(End::OutputClosed);
         if !is_broken_pipe(&e) {
@@ -235,6 +298,7 @@ impl Destinations {
                 .flush_all()
                 .and_then(|()| self.pcap.as_mut().map_or(Ok(()), |p| p.close()));
             if let Err(e) = closed {
+                self.count_reached();
                 if !is_broken_pipe(&e) {
                     self.error = Some(format!("writing output: {e}"));
                 }
@@ -266,14 +330,14 @@ pub(super) fn writer(
             while let Some(out) = pending.remove(&next) {
                 next += 1;
                 let out = recycled(out, &pool);
-                dest.write(&out.text, &out, 0..out.batch.len());
+                dest.write(&out.text, &out.ends, &out, 0..out.batch.len());
                 dest.flush_line();
             }
         }
         // Only a worker that panicked leaves a gap: write what came after it.
         for (_, out) in std::mem::take(&mut pending) {
             let out = recycled(out, &pool);
-            dest.write(&out.text, &out, 0..out.batch.len());
+            dest.write(&out.text, &out.ends, &out, 0..out.batch.len());
         }
         return dest.finish();
     };
@@ -314,5 +378,5 @@ fn write_frame(dest: &mut Destinations, out: &Output, i: usize) {
         .get(i)
         .and_then(|&end| out.text.get(start..end as usize))
         .unwrap_or(&[]);
-    dest.write(text, out, i..i + 1);
+    dest.write(text, &[text.len() as u32], out, i..i + 1);
 }

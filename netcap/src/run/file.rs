@@ -40,7 +40,7 @@ pub fn read(cfg: &Config, path: &Path) -> Result<Report, Error> {
     let outs = Outputs::open(cfg, link)?;
     let started = Instant::now();
     let stop = Stop::default();
-    let mut pipeline = Pipeline::start(outs.pipeline(cfg, stop.clone()));
+    let mut pipeline = Pipeline::start(outs.pipeline(cfg, stop.clone(), source.interfaces()));
     let (mut left, mut beyond_count, mut rejected) = (cfg.count, 0u64, 0u64);
     loop {
         let mut batch = pipeline.empty_batch(BATCH_BYTES + 65536, 1024);
@@ -71,6 +71,15 @@ pub fn read(cfg: &Config, path: &Path) -> Result<Report, Error> {
         delay: None,
         dropped_by_interface: None,
         abnormal_end: source.faulted(),
+        file_stats: {
+            let names = source.interfaces().names();
+            let name = |id: u16| names.get(usize::from(id)).map_or("", |n| &**n).to_owned();
+            source
+                .file_stats()
+                .iter()
+                .map(|st| (name(st.id), *st))
+                .collect()
+        },
     };
     Ok(report(counters, dropped, finished, started, origin))
 }

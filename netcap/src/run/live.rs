@@ -52,6 +52,21 @@ pub struct Publish {
 
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
+impl Publish {
+    /// The counts of a capture whose hooks counted `kernel` and whose user-space
+    /// queue dropped `dropped`.
+    fn counts(&self, kernel: &CaptureCounters, dropped: u64) -> Counts {
+        Counts {
+            start_ns: self.start_ns,
+            seen: kernel.seen,
+            accepted: kernel.seen.saturating_sub(kernel.filtered),
+            lost: kernel.lost_total() + dropped,
+            if_dropped: self.if_drops.since_start(),
+            delivered: kernel.captured.saturating_sub(dropped),
+        }
+    }
+}
+
 impl Single {
     /// Runs the capture until a signal, `-c`, a closed output or a failed source; then
     /// detaches the hooks and takes what the kernel had already queued.
@@ -145,14 +160,7 @@ impl Single {
             return;
         };
         p.last = Instant::now();
-        p.stats.publish(Counts {
-            start_ns: p.start_ns,
-            seen: kernel.seen,
-            accepted: kernel.seen.saturating_sub(kernel.filtered),
-            lost: kernel.lost_total() + dropped,
-            if_dropped: p.if_drops.since_start(),
-            delivered: kernel.captured.saturating_sub(dropped),
-        });
+        p.stats.publish(p.counts(kernel, dropped));
     }
 
     /// Frames the pipeline dropped on a full queue so far.
@@ -239,18 +247,24 @@ fn to_direct(
 }
 
 /// The fanout capture: the workers read their own sockets; this thread waits for a
-/// signal, a closed output or a socket error, then the workers drain and end.
+/// signal, a closed output or a socket error, then the workers drain and end. The
+/// workers publish their counts themselves (`publish`, for the `-w` files).
 pub fn fanout(
     driver: &mut Driver,
     cfg: PipelineConfig,
     sources: Vec<Box<dyn Source>>,
     ifname: &str,
-    tick: Duration,
-    every: Option<Duration>,
+    publish: Option<Publish>,
+    (tick, every): (Duration, Option<Duration>),
 ) -> (End, Finished, CaptureCounters, hdrhistogram::Histogram<u64>) {
     let stop: Stop = cfg.stop.clone();
+    let counts = publish.map(|p| {
+        let send = move |k: &CaptureCounters| p.stats.publish(p.counts(k, 0));
+        fanout::SocketCounts::new(sources.len(), Box::new(send))
+    });
     let shared = Arc::new(fanout::Shared {
         ifname: ifname.to_owned(),
+        counts,
         ..fanout::Shared::default()
     });
     let pipeline = Pipeline::start_fanout(cfg, sources, shared.clone());

@@ -60,6 +60,8 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         filter: cfg.expr.clone(),
     };
     outs.set_source(sources.first().and_then(|s| s.link()), &iface);
+    let interfaces = crate::packet::Interfaces::default();
+    interfaces.add(&live.ifname);
     let file_stats = crate::output::FileStats::default();
     if let Some(sink) = outs.frames.as_mut() {
         sink.set_stats(&file_stats);
@@ -67,16 +69,22 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
     let started = Instant::now();
     let stop = Stop::default();
     let mut driver = Driver::new(stop.clone())?;
+    let publish = cfg.write.is_some().then(|| live::Publish {
+        stats: file_stats,
+        start_ns: capture::realtime_ns(),
+        if_drops: if_drops.clone(),
+        last: started,
+    });
     let (end, kernel, dropped, finished, delay) = if sources.len() > 1 {
-        let pipeline = outs.pipeline(cfg, stop);
+        let pipeline = outs.pipeline(cfg, stop, interfaces);
         let every = cfg.stats_interval;
         let (end, finished, kernel, delay) = live::fanout(
             &mut driver,
             pipeline,
             sources,
             &live.ifname,
-            cfg.tick,
-            every,
+            publish,
+            (cfg.tick, every),
         );
         (end, kernel, 0, finished, Some(delay))
     } else {
@@ -84,17 +92,11 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
             .pop()
             .ok_or_else(|| capture::Error::Unsupported("no capture source was opened".into()))?;
         let sink = if cfg.decodes() {
-            Sink::Pipeline(Pipeline::start(outs.pipeline(cfg, stop)))
+            Sink::Pipeline(Pipeline::start(outs.pipeline(cfg, stop, interfaces)))
         } else {
             Sink::Direct(Direct::new(outs.frames), cfg.line_buffered)
         };
         let live = Arc::default();
-        let publish = cfg.write.is_some().then(|| live::Publish {
-            stats: file_stats,
-            start_ns: capture::realtime_ns(),
-            if_drops: if_drops.clone(),
-            last: started,
-        });
         let mut single = Single {
             source,
             sink,
@@ -135,6 +137,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         delay,
         dropped_by_interface: if_drops.since_start(),
         abnormal_end: failed.is_some(),
+        file_stats: Vec::new(),
     };
     Ok(report(kernel, dropped, finished, started, origin))
 }

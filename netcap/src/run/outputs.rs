@@ -10,7 +10,7 @@ use crate::{
         rotate::RotatingSink,
         Format, FrameSink, Interface,
     },
-    packet::LinkType,
+    packet::{Interfaces, LinkType},
     pipeline::PipelineConfig,
     stop::Stop,
     Error,
@@ -45,7 +45,9 @@ impl Outputs {
                 Some(sink)
             }
         };
-        let text = (cfg.format != Format::None).then(|| stdout(cfg));
+        // Unbuffered: the writer buffers it, and counts what reaches stdout.
+        let text = (cfg.format != Format::None)
+            .then(|| Box::new(std::io::stdout()) as Box<dyn Write + Send>);
         Ok(Self { text, frames })
     }
 
@@ -58,27 +60,37 @@ impl Outputs {
         }
     }
 
-    /// The decoder pipeline's configuration for these outputs.
-    pub fn pipeline(self, cfg: &Config, stop: Stop) -> PipelineConfig {
+    /// The decoder pipeline's configuration for these outputs, for frames from
+    /// `interfaces`.
+    pub fn pipeline(self, cfg: &Config, stop: Stop, interfaces: Interfaces) -> PipelineConfig {
         PipelineConfig {
             workers: cfg.workers,
             format: cfg.format,
             flows: cfg.flows.counted(),
             max_flows: cfg.flows.max_flows,
             text_out: self.text,
+            text_buffer: buffer_size(cfg),
             line_buffered: cfg.flush_each_batch(),
             pcap: self.frames,
             stop,
+            interfaces,
         }
     }
 }
 
-/// Stdout, buffered: 64 KiB when it is flushed often (`-l`, a terminal), else 1 MiB.
-fn stdout(cfg: &Config) -> Box<dyn Write + Send> {
-    let cap = if cfg.line_buffered || cfg.stdout_is_terminal {
+/// The stdout buffer: 64 KiB when it is flushed often (`-l`, a terminal), else 1 MiB.
+fn buffer_size(cfg: &Config) -> usize {
+    if cfg.line_buffered || cfg.stdout_is_terminal {
         64 * 1024
     } else {
         1 << 20
-    };
-    Box::new(BufWriter::with_capacity(cap, std::io::stdout()))
+    }
+}
+
+/// Stdout, buffered, for frames (`-w -`).
+fn stdout(cfg: &Config) -> Box<dyn Write + Send> {
+    Box::new(BufWriter::with_capacity(
+        buffer_size(cfg),
+        std::io::stdout(),
+    ))
 }

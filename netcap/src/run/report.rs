@@ -19,6 +19,8 @@ pub(super) struct Origin {
     pub(super) dropped_by_interface: Option<u64>,
     /// See [`stats::Inputs::abnormal_end`].
     pub(super) abnormal_end: bool,
+    /// See [`stats::Inputs::file_stats`].
+    pub(super) file_stats: Vec<(String, capture::pcapng_read::IfStats)>,
 }
 
 pub(super) fn report(
@@ -37,6 +39,7 @@ pub(super) fn report(
         delay_us: origin.delay,
         dropped_by_interface: origin.dropped_by_interface,
         abnormal_end: origin.abnormal_end,
+        file_stats: origin.file_stats,
     })
 }
 

@@ -167,6 +167,31 @@ pub fn read_pcap(path: &Path) -> Vec<(u32, Vec<u8>)> {
     }
 }
 
+/// `n` Ethernet/IPv4/UDP frames of `size` bytes, numbered.
+pub fn udp_frames(n: usize, size: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut f = vec![0u8; size.max(42)];
+            f[..12].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+            f[14] = 0x45;
+            f[16..18].copy_from_slice(&((size.max(42) - 14) as u16).to_be_bytes());
+            f[22] = 64;
+            f[23] = 17;
+            f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+            f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+            f[34..36].copy_from_slice(&(1000 + (i % 50) as u16).to_be_bytes());
+            f[36..38].copy_from_slice(&53u16.to_be_bytes());
+            f[38..40].copy_from_slice(&((size.max(42) - 34) as u16).to_be_bytes());
+            f[42..]
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, b)| *b = (i + j) as u8);
+            f
+        })
+        .collect()
+}
+
 /// Writes an Ethernet pcap (microsecond timestamps, as the reference decoder reads).
 pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     let f = std::fs::File::create(path).expect("create pcap");

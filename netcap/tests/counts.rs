@@ -1,0 +1,104 @@
+//! What the counters say at the end of a run is what happened: frames count as
+//! written only once they reached their destination, and `-c` bounds every count.
+//! Needs no privileges.
+mod netcap_proc;
+
+use std::{
+    io::Read,
+    process::{Command, Stdio},
+};
+
+use netcap_proc::{stats, tempdir, udp_frames, write_pcap, Netcap};
+
+#[test]
+fn written_counts_only_frames_that_reached_the_file() {
+    // /dev/full takes nothing: no frame was written, whatever went into the buffer.
+    let dir = tempdir();
+    let input = dir.join("in.pcap");
+    write_pcap(&input, &udp_frames(600, 100));
+    let out = Netcap::run(&["read", input.to_str().expect("utf-8"), "-w", "/dev/full"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains(", 0 written"), "{}", out.stderr);
+    assert!(out.stderr.contains("No space left"), "{}", out.stderr);
+}
+
+#[test]
+fn seen_captured_and_decoded_agree_with_c() {
+    let dir = tempdir();
+    let (input, stats_path) = (dir.join("in.pcap"), dir.join("s.json"));
+    write_pcap(&input, &udp_frames(1000, 100));
+    let out = Netcap::run(&[
+        "read",
+        input.to_str().expect("utf-8"),
+        "-c",
+        "5",
+        "-F",
+        "line",
+        "--stats-json",
+        stats_path.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    let s = stats(&stats_path);
+    for key in ["seen", "captured", "decoded", "written"] {
+        assert_eq!(s[key].as_u64(), Some(5), "{key}: {s}");
+    }
+}
+
+/// A pipe that closes before the first flush (`| head -c 1000`): the frames whose
+/// text the pipe took still count as written (they used to count 0), and never more
+/// than the pipe took.
+#[test]
+fn written_counts_the_text_a_pipe_took_before_it_closed() {
+    let dir = tempdir();
+    let (input, stats_path) = (dir.join("in.pcap"), dir.join("s.json"));
+    write_pcap(&input, &udp_frames(200_000, 100));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netcap"))
+        .args(["read", input.to_str().expect("utf-8"), "-F", "json"])
+        .args([
+            "--workers",
+            "1",
+            "--stats-json",
+            stats_path.to_str().expect("utf-8"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("netcap starts");
+    let mut head = vec![0u8; 1000];
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_exact(&mut head)
+        .expect("1000 bytes of output");
+    // The pipe is closed here, as `head -c 1000` closes it.
+    let status = child.wait().expect("netcap ends");
+    assert_eq!(status.code(), Some(0));
+    let lines = head.iter().filter(|&&b| b == b'\n').count() as u64;
+    let s = stats(&stats_path);
+    let written = s["written"].as_u64().unwrap_or(0);
+    assert!(lines > 0 && written >= lines, "{lines} lines read, {s}");
+    // A pipe holds at most 1 MiB here (64 KiB by default): far fewer than all frames.
+    assert!(written < 200_000, "{s}");
+}
+
+/// With nothing to print and no `-w`, nothing is written.
+#[test]
+fn nothing_is_written_without_a_destination() {
+    let dir = tempdir();
+    let (input, stats_path) = (dir.join("in.pcap"), dir.join("s.json"));
+    write_pcap(&input, &udp_frames(100, 100));
+    let out = Netcap::run(&[
+        "read",
+        input.to_str().expect("utf-8"),
+        "-F",
+        "none",
+        "--stats-json",
+        stats_path.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let s = stats(&stats_path);
+    assert_eq!(s["decoded"].as_u64(), Some(100), "{s}");
+    assert_eq!(s["written"].as_u64(), Some(0), "{s}");
+}
