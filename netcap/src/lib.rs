@@ -54,6 +54,7 @@ pub mod pipeline;
 pub mod run;
 pub mod stats;
 pub mod stop;
+pub mod top;
 
 /// What can end a run before it starts or while it goes: each kind says what failed
 /// and how, in words for the user; the capture kinds carry the errno they came from.

@@ -15,6 +15,7 @@ fn main() {
     let config = match &cli.cmd {
         Command::Capture(a) => Config::capture(a),
         Command::Read(a) => Config::read(a),
+        Command::Top(a) => std::process::exit(top(a)),
     };
     let result = config.and_then(|cfg| netcap::run::run(&cfg).map(|r| (cfg, r)));
     let (config, mut report) = match result {
@@ -44,4 +45,25 @@ fn main() {
         code = 1;
     }
     std::process::exit(code);
+}
+
+/// `netcap top`: its own loop and screen; the exit status as for a capture (0 for a
+/// normal end, 1 for a failure, 2 for bad usage, such as stdout not a terminal).
+fn top(args: &netcap::cli::CaptureArgs) -> i32 {
+    match netcap::top::run(args) {
+        Ok(k) => {
+            eprintln!(
+                "netcap: {} frames seen, {} captured, {} filtered, {} lost",
+                k.seen,
+                k.captured,
+                k.filtered,
+                k.lost_total()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("netcap: {e}");
+            e.exit_code()
+        }
+    }
 }

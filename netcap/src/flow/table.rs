@@ -286,6 +286,15 @@ impl FlowTable {
         &self.finished
     }
 
+    /// The live flows as records (`evicted: false`), in no particular order, leaving
+    /// the table as it is: for a view of the table while it fills (`netcap top`),
+    /// where [`FlowTable::flush`] would end every flow it shows.
+    pub fn live(&self) -> impl Iterator<Item = Flow> + '_ {
+        self.map
+            .values()
+            .map(|&i| self.slots[i as usize].to_flow(false))
+    }
+
     /// Takes the retired records, e.g. to write them out while capturing; otherwise
     /// they accumulate until [`FlowStats::merge`].
     pub fn take_finished(&mut self) -> Vec<Flow> {

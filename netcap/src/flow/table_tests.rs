@@ -290,3 +290,27 @@ fn a_flood_of_new_flows_keeps_the_finished_list_bounded_and_counts_what_it_drops
     assert_eq!(stats.records_dropped, n - 10 - FINISHED_FLOOR as u64);
     assert_eq!(stats.frames, n);
 }
+
+#[test]
+fn live_shows_the_flows_without_taking_them() {
+    let mut t = small(10);
+    let ab = tcp(1, 1000, 2, 80);
+    t.update(&ab, Some(SYN), 60, S);
+    t.update(&rev(&ab), Some(SYN | ACK), 70, 2 * S);
+    t.update(&tcp(3, 53, 4, 53), None, 100, 3 * S);
+    let mut live: Vec<Flow> = t.live().collect();
+    live.sort_by_key(|f| f.first_ns);
+    assert_eq!(live.len(), 2);
+    let f = live[0];
+    assert_eq!((f.a_addr, f.a_port, f.b_port), (v4(1), 1000, 80));
+    assert_eq!(
+        (f.packets_ab, f.packets_ba, f.bytes_ab, f.bytes_ba),
+        (1, 1, 60, 70)
+    );
+    assert!(!f.evicted);
+    // Still in the table: a later update adds to the same record.
+    assert_eq!(t.len(), 2);
+    t.update(&ab, Some(ACK), 60, 4 * S);
+    let f = t.live().find(|f| f.a_port == 1000).expect("still live");
+    assert_eq!(f.packets_ab, 2);
+}

@@ -1,0 +1,102 @@
+//! `netcap top`'s command line: the capture options of `netcap capture` (interface,
+//! backend, direction, buffer, snap length, `--max-flows`, the filter), validated as
+//! for a capture, less the options about output and files, which a full-screen view
+//! has no use for and refuses rather than ignores.
+use super::{config::Input, CaptureArgs, CommonArgs, Config, ConfigError};
+use crate::Error;
+
+impl Config {
+    /// `netcap top`: [`Config::capture`], after refusing the output options, with one
+    /// socket (the view's loop is the only reader of the ring).
+    pub fn top(args: &CaptureArgs) -> Result<Self, Error> {
+        if let Some(flag) = output_flag(&args.common) {
+            return Err(ConfigError::Usage(format!(
+                "netcap top shows its output on the screen: {flag} is for netcap capture"
+            ))
+            .into());
+        }
+        let mut cfg = Self::capture(args)?;
+        if let Input::Live(live) = &mut cfg.input {
+            live.sockets = 1;
+        }
+        Ok(cfg)
+    }
+}
+
+/// The first output option given, by name. Destructured, so that a new option has to
+/// be sorted into those `top` takes and those it refuses.
+fn output_flag(c: &CommonArgs) -> Option<&'static str> {
+    let CommonArgs {
+        count,
+        format,
+        snaplen: _,
+        write,
+        pcapng,
+        precision,
+        nano,
+        micro,
+        file_size,
+        rotate_secs,
+        file_count,
+        post_rotate,
+        line_buffered,
+        workers,
+        stats_json,
+        stats_interval,
+        flows,
+        flows_json,
+        max_flows: _,
+        filter: _,
+        expr: _,
+    } = c;
+    [
+        (count.is_some(), "-c"),
+        (format.is_some(), "-F"),
+        (write.is_some(), "-w"),
+        (*pcapng, "--pcapng"),
+        (
+            precision.is_some() || *nano || *micro,
+            "--time-stamp-precision",
+        ),
+        (file_size.is_some(), "-C"),
+        (rotate_secs.is_some(), "-G"),
+        (file_count.is_some(), "-W"),
+        (post_rotate.is_some(), "-z"),
+        (*line_buffered, "-l"),
+        (workers.is_some(), "--workers"),
+        (stats_json.is_some(), "--stats-json"),
+        (stats_interval.is_some(), "--stats-interval"),
+        (*flows, "--flows"),
+        (flows_json.is_some(), "--flows-json"),
+    ]
+    .into_iter()
+    .find_map(|(given, name)| given.then_some(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cli, Command};
+    use super::*;
+    use clap::Parser;
+
+    fn common(args: &[&str]) -> CommonArgs {
+        let mut all = vec!["netcap", "top"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).expect("parses").cmd {
+            Command::Top(a) => a.common,
+            _ => panic!("not top"),
+        }
+    }
+
+    #[test]
+    fn top_takes_capture_options_and_refuses_output_ones() {
+        assert_eq!(
+            output_flag(&common(&["-s", "96", "--max-flows", "10", "udp"])),
+            None
+        );
+        assert_eq!(output_flag(&common(&["-w", "x.pcap"])), Some("-w"));
+        assert_eq!(output_flag(&common(&["-F", "json"])), Some("-F"));
+        assert_eq!(output_flag(&common(&["--flows"])), Some("--flows"));
+        assert_eq!(output_flag(&common(&["-c", "5"])), Some("-c"));
+    }
+}
