@@ -1,5 +1,6 @@
 //! `cargo xtask bench capture|offline [--quick]`: end-to-end benchmarks of the release
-//! binary against tcpdump (and xdpdump live; offline, the reference turtle decoder).
+//! binary against tcpdump (and xdpdump live; offline, the reference turtle decoder);
+//! `cargo xtask bench soak [--secs N]`: a long run that checks itself (not in CI).
 //!
 //! - `capture` (root): a namespace and a veth pair ([`netns::Veth`]); `trafgen` in the
 //!   namespace sends UDP/IPv4 frames of fixed sizes at top rate (from one core and from
@@ -9,10 +10,14 @@
 //!   programs' kernel time ([`bpfstats`]) and the whole machine's busy time.
 //! - `offline`: a generated pcap of a realistic mix ([`pcapgen`]), read by netcap in
 //!   every output format, by tcpdump, and by the reference decoder; wall and CPU time.
+//! - `soak` (root): netcap with `--flows` and a rotating `-w` ring for `--secs` (600)
+//!   of mixed traffic and flow floods; fails unless its RSS stays within the bound its
+//!   flags give, every frame is accounted for and every file reads ([`soak`]).
 //!
-//! Results go to `target/bench/{capture,offline}.{json,md}` and `target/bench/capture.svg`.
-//! Benchmarks report; they never assert a time. Every run is repeated (3 times, once
-//! with `--quick`) and reported as median and min–max.
+//! Results go to `target/bench/{capture,offline,soak}.{json,md}` and
+//! `target/bench/capture.svg`. Benchmarks report; they never assert a time (the soak
+//! asserts memory and counts, not time). Every capture and offline run is repeated (3
+//! times, once with `--quick`) and reported as median and min–max.
 //!
 //! Cleanup: the veth pair and namespace are removed by a guard's `Drop` on every path,
 //! and so is `kernel.bpf_stats_enabled` restored; Ctrl-C is caught
@@ -26,6 +31,7 @@ mod offline;
 mod pcapgen;
 mod plot;
 mod proc;
+mod soak;
 
 use std::{
     path::{Path, PathBuf},
@@ -42,6 +48,8 @@ pub enum Kind {
     Capture,
     /// Reading a generated pcap: netcap's formats vs tcpdump vs the reference decoder.
     Offline,
+    /// netcap for --secs with flows, rotation and flow floods; checks RSS and the counts (root).
+    Soak,
 }
 
 /// What to run.
@@ -55,6 +63,8 @@ pub struct Options {
     pub top_rate_only: bool,
     /// Repetitions (default 3, 1 with `quick`).
     pub runs: Option<usize>,
+    /// Soak: seconds of traffic.
+    pub secs: u64,
 }
 
 /// Runs one benchmark with the release binary `bin`; results under `target/bench/`.
@@ -71,6 +81,7 @@ pub fn run(root: &Path, bin: &Path, kind: Kind, opts: &Options) -> Result<()> {
     let result = match kind {
         Kind::Capture => capture::run(root, &copy, &out, &machine, opts),
         Kind::Offline => offline::run(root, &copy, &out, &machine, quick),
+        Kind::Soak => soak::run(root, &copy, &out, &machine, opts.secs),
     };
     let _ = std::fs::remove_file(&copy);
     eprintln!("bench: load average at the end: {}", load_average());

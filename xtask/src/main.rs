@@ -7,8 +7,8 @@
 //! - `run [-- ARGS]`: build, then `netcap capture ARGS` (as root, through sudo if needed).
 //! - `test`: build, then every test, with the privileged (veth, XDP) ones enabled.
 //! - `fuzz [--secs N]`: every cargo-fuzz target for N seconds (CI: 60), see `fuzz.rs`.
-//! - `bench capture|offline [--quick]`: build, then the end-to-end benchmarks (see
-//!   `bench.rs`); results under `target/bench/`.
+//! - `bench capture|offline [--quick]`, `bench soak [--secs N]`: build, then the
+//!   end-to-end benchmarks (see `bench.rs`); results under `target/bench/`.
 mod bench;
 mod fuzz;
 mod setup;
@@ -67,6 +67,9 @@ enum Cmd {
         /// Repetitions of each run (default 3, 1 with --quick).
         #[arg(long)]
         runs: Option<usize>,
+        /// Soak: seconds of traffic.
+        #[arg(long, default_value_t = 600)]
+        secs: u64,
     },
 }
 
@@ -98,6 +101,7 @@ fn real_main() -> Result<()> {
             only,
             top_rate_only,
             runs,
+            secs,
         } => {
             let bin = build(&root)?;
             let opts = bench::Options {
@@ -105,6 +109,7 @@ fn real_main() -> Result<()> {
                 only,
                 top_rate_only,
                 runs,
+                secs,
             };
             bench::run(&root, &bin, kind, &opts)
         }

@@ -1,8 +1,9 @@
-//! The capture bench's private network: a namespace `ncb<pid>` holding `ncbp<pid>`, the
-//! peer of `ncbh<pid>` in the root namespace. Nothing is ever attached to or sent on
-//! another interface. IPv6 is off on both ends before they go up (no DAD or router
-//! solicitation), and the host end has no address, so the host stack sends nothing.
-use std::process::Command;
+//! The live benches' private network (capture, soak): a namespace `ncb<pid>` holding
+//! `ncbp<pid>`, the peer of `ncbh<pid>` in the root namespace. Nothing is ever attached
+//! to or sent on another interface. IPv6 is off on both ends before they go up (no DAD
+//! or router solicitation), and the host end has no address, so the host stack sends
+//! nothing.
+use std::{path::Path, process::Command};
 
 use anyhow::{bail, Context, Result};
 
@@ -69,6 +70,24 @@ impl Veth {
         run(&["ip", "link", "set", "dev", host_if, "up"])?;
         run(&["ip", "-n", ns, "link", "set", "dev", ns_if, "up"])?;
         Ok(veth)
+    }
+
+    /// `trafgen` in the namespace, sending on its end of the pair what `cfg` describes,
+    /// with the system's socket memory left alone; the caller adds count, rate, CPUs.
+    pub fn trafgen(&self, cfg: &Path) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &self.ns,
+            "trafgen",
+            "-o",
+            &self.ns_if,
+            "-i",
+        ])
+        .arg(cfg)
+        .arg("--no-sock-mem");
+        cmd
     }
 
     /// A counter of the host end from /sys/class/net/IF/statistics (e.g. `rx_packets`).

@@ -124,18 +124,8 @@ const PUSHED_BACK: &str = "Flushing TX_RING failed";
 pub fn send(veth: &Veth, sc: &Scenario, out: &Path, peer_tx0: u64) -> Result<Sent> {
     check_interrupted()?;
     let cfg = cfg_path(out, sc.size);
-    let mut cmd = Command::new("ip");
-    cmd.args([
-        "netns",
-        "exec",
-        &veth.ns,
-        "trafgen",
-        "-o",
-        &veth.ns_if,
-        "-i",
-    ])
-    .arg(&cfg)
-    .args(["-n", &sc.frames.to_string(), "--no-sock-mem"]);
+    let mut cmd = veth.trafgen(&cfg);
+    cmd.args(["-n", &sc.frames.to_string()]);
     if !sc.all_cores {
         cmd.args(["-P", "1"]);
     }
