@@ -39,6 +39,10 @@
 //! - AF_PACKET with N > 1 workers: `pipeline::fanout` gives each worker its own socket
 //!   of a `PACKET_FANOUT` group, and the writer merges their outputs by timestamp.
 //!
+//! `netcap top` ([`top`]) reuses the same pieces on one thread: `capture::open`, the
+//! driver, `decode` and one `flow::FlowTable`, with a ratatui view in place of the
+//! pipeline and the printers.
+//!
 //! Shutdown is a cascade: a signal (or `-c`, EOF, a write error) stops the source and
 //! detaches the kernel programs; the workers drain their queues; flows are flushed;
 //! sinks are flushed; the summary is printed.

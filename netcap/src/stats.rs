@@ -5,10 +5,7 @@
 //! `captured` (delivered to the decoders), or `lost` (by cause: `ring_full`, `copy` in
 //! the kernel; `queue_full` in user space), so `seen == filtered + captured + lost`.
 use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
+    sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
@@ -238,26 +235,110 @@ impl LiveCounters {
     }
 }
 
-/// Prints a statistics line to stderr every `every` until the task is dropped.
-pub async fn live_line(
-    every: Duration,
-    read: impl Fn() -> (u64, u64) + Send + 'static,
-    dropped: Arc<AtomicU64>,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.tick().await;
-    let (mut last_f, mut last_b) = read();
-    loop {
-        tick.tick().await;
-        let (f, b) = read();
-        let secs = every.as_secs_f64();
-        eprintln!(
-            "netcap: {:.0} frames/s, {:.0} bytes/s, {} frames total, {} dropped (queue full)",
-            (f - last_f) as f64 / secs,
-            (b - last_b) as f64 / secs,
-            f,
-            dropped.load(Ordering::Relaxed),
+/// What the live statistics line reads, all counted since the capture began.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LiveSample {
+    /// Frames and bytes handed on by the capture loop.
+    pub handled: (u64, u64),
+    /// The hooks' (or sockets') counters.
+    pub kernel: CaptureCounters,
+    /// Frames user space dropped on a full decoder queue.
+    pub queue_full: u64,
+    /// What the interface itself dropped, when it counts.
+    pub if_dropped: Option<u64>,
+}
+
+/// The live statistics line (`--stats-interval`, `-v`): rates since the previous line,
+/// and every loss so far by cause, the kernel ring's and the interface's included, in
+/// the words of the summary:
+///
+/// ```text
+/// Got 1234567; 120345 frames/s, 61.6 Mbit/s; 0 filtered; 6337 lost (ring full 4443, copy failed 0, queue full 1894); 0 dropped by interface
+/// ```
+///
+/// `Got N` (frames delivered so far) is what tcpdump's `-v -w` prints once a second.
+#[derive(Debug, Default)]
+pub struct LiveLine {
+    last: Option<(std::time::Instant, (u64, u64))>,
+}
+
+impl LiveLine {
+    pub fn line(&mut self, now: std::time::Instant, s: &LiveSample) -> String {
+        let (frames, bytes) = s.handled;
+        let (fps, bps) = match self.last {
+            Some((at, (f0, b0))) => {
+                let secs = now.saturating_duration_since(at).as_secs_f64().max(1e-9);
+                (
+                    frames.saturating_sub(f0) as f64 / secs,
+                    bytes.saturating_sub(b0) as f64 * 8.0 / secs,
+                )
+            }
+            None => (0.0, 0.0),
+        };
+        self.last = Some((now, s.handled));
+        let k = &s.kernel;
+        let mut line = format!(
+            "Got {}; {fps:.0} frames/s, {}; {} filtered; {} lost (ring full {}, copy failed {}, \
+             queue full {})",
+            k.captured.saturating_sub(s.queue_full),
+            bit_rate(bps),
+            k.filtered,
+            k.lost_total() + s.queue_full,
+            k.lost_ring_full,
+            k.lost_copy,
+            s.queue_full,
         );
-        (last_f, last_b) = (f, b);
+        if let Some(n) = s.if_dropped {
+            line.push_str(&format!("; {n} dropped by interface"));
+        }
+        line
+    }
+}
+
+/// `bits` per second in the largest unit that keeps a digit before the point.
+fn bit_rate(bits: f64) -> String {
+    match bits {
+        b if b >= 1e9 => format!("{:.2} Gbit/s", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} Mbit/s", b / 1e6),
+        b if b >= 1e3 => format!("{:.1} kbit/s", b / 1e3),
+        b => format!("{b:.0} bit/s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_line_has_rates_and_every_loss_by_cause() {
+        let mut l = LiveLine::default();
+        let t0 = std::time::Instant::now();
+        let mut s = LiveSample {
+            handled: (1000, 100_000),
+            kernel: CaptureCounters {
+                seen: 1500,
+                filtered: 100,
+                captured: 1010,
+                lost_ring_full: 390,
+                ..CaptureCounters::default()
+            },
+            queue_full: 10,
+            if_dropped: Some(7),
+        };
+        let first = l.line(t0, &s);
+        assert_eq!(
+            first,
+            "Got 1000; 0 frames/s, 0 bit/s; 100 filtered; 400 lost (ring full 390, copy \
+             failed 0, queue full 10); 7 dropped by interface"
+        );
+        s.handled = (3000, 1_350_000);
+        let second = l.line(t0 + Duration::from_secs(2), &s);
+        assert!(second.contains("; 1000 frames/s, 5.0 Mbit/s;"), "{second}");
+        s.if_dropped = None;
+        assert!(!l
+            .line(t0 + Duration::from_secs(3), &s)
+            .contains("interface"));
+        assert_eq!(bit_rate(2.5e9), "2.50 Gbit/s");
+        assert_eq!(bit_rate(1500.0), "1.5 kbit/s");
     }
 }

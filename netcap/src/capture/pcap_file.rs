@@ -12,6 +12,10 @@ use std::{
     io::{self, BufReader, Read},
     os::fd::BorrowedFd,
     path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
 };
 
 use super::{
@@ -53,19 +57,53 @@ pub struct FileSource {
     /// The file's interfaces: one without a name for classic pcap, the interface
     /// blocks of pcapng as they are read.
     interfaces: Interfaces,
+    /// Bytes taken from the file so far, and its size when it has one (progress).
+    read: Arc<AtomicU64>,
+    size: Option<u64>,
+}
+
+/// The file under the read buffer, counting the bytes taken from it.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 impl FileSource {
     /// Opens `path` (`-` = stdin) and reads its header.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let name = path.display().to_string();
-        let input: Box<dyn Read + Send> = if name == "-" {
-            Box::new(BufReader::with_capacity(1 << 20, io::stdin()))
+        let read = Arc::new(AtomicU64::new(0));
+        let (input, size): (Box<dyn Read + Send>, _) = if name == "-" {
+            let inner = Counting {
+                inner: io::stdin(),
+                read: read.clone(),
+            };
+            (Box::new(BufReader::with_capacity(1 << 20, inner)), None)
         } else {
             let f = File::open(path).map_err(|e| Error::io(format!("opening {name}"), e))?;
-            Box::new(BufReader::with_capacity(1 << 20, f))
+            let size = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            let inner = Counting {
+                inner: f,
+                read: read.clone(),
+            };
+            (Box::new(BufReader::with_capacity(1 << 20, inner)), size)
         };
-        Self::from_reader(name, input)
+        let mut source = Self::from_reader(name, input)?;
+        (source.read, source.size) = (read, size);
+        Ok(source)
+    }
+
+    /// Bytes read from the file so far, and its size when known (not for stdin).
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        (self.read.load(Ordering::Relaxed), self.size)
     }
 
     pub fn from_reader(name: String, mut input: Box<dyn Read + Send>) -> Result<Self, Error> {
@@ -124,6 +162,8 @@ impl FileSource {
             unvisited: None,
             faulted: std::cell::Cell::new(false),
             interfaces,
+            read: Arc::default(),
+            size: None,
         })
     }
 

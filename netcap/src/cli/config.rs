@@ -102,6 +102,8 @@ pub struct Config {
     pub flows: Flows,
     pub stats_json: Option<PathBuf>,
     pub stats_interval: Option<Duration>,
+    /// `netcap read`: a progress bar on stderr (a terminal, and no `-q`).
+    pub progress: bool,
     /// How often a live capture loop wakes without a frame: [`TICK`] or [`QUIET_TICK`].
     pub tick: Duration,
 }
@@ -125,6 +127,9 @@ impl Config {
             .ok_or_else(|| capture::Error::NoInterface(ifname.clone()))?;
         if cfg.decodes() || cfg.line_buffered {
             cfg.tick = TICK;
+        }
+        if args.verbose && cfg.write.is_some() && cfg.stats_interval.is_none() {
+            cfg.stats_interval = Some(Duration::from_secs(1));
         }
         // AF_PACKET with decoding to do: one fanout socket per decoder thread. Not with
         // -c, which needs one count over frames in capture order.
@@ -168,6 +173,7 @@ impl Config {
     pub fn read(args: &ReadArgs) -> Result<Self, Error> {
         let mut cfg = Self::common(&args.common)?;
         cfg.input = Input::File(args.file.clone());
+        cfg.progress = !args.quiet && std::io::stderr().is_terminal();
         cfg.check_report_files()?;
         Ok(cfg)
     }
@@ -215,6 +221,7 @@ impl Config {
                 .stats_interval
                 .filter(|s| *s > 0.0)
                 .map(Duration::from_secs_f64),
+            progress: false,
             tick: QUIET_TICK,
         })
     }

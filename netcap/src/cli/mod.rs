@@ -11,6 +11,7 @@ use netcap_common::MAX_SNAPLEN;
 use crate::output::Format;
 
 pub mod config;
+mod top;
 pub use config::{Config, ConfigError};
 
 #[derive(Parser, Debug)]
@@ -26,6 +27,9 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Read a pcap or pcapng file (`-` for stdin) through the same decoders and outputs.
     Read(ReadArgs),
+    /// A live full-screen view of an interface: rates, losses and the top flows
+    /// (takes the capture options; keys: q quit, s sort, p pause, / filter, h hosts).
+    Top(CaptureArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -89,6 +93,10 @@ pub struct CaptureArgs {
     /// the kernel's default way, per frame when idle (for benchmarking the batching).
     #[arg(long, hide = true)]
     pub wakeup_bytes: Option<u64>,
+    /// With -w FILE: the live statistics line every second, as tcpdump's `-v -w`
+    /// prints "Got N" (unless --stats-interval sets another interval).
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -97,6 +105,9 @@ pub struct CaptureArgs {
 pub struct ReadArgs {
     /// The capture file: pcap or pcapng; `-` reads stdin.
     pub file: PathBuf,
+    /// No progress bar on stderr (it is shown only when stderr is a terminal).
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }

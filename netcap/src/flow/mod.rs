@@ -30,11 +30,13 @@ use std::sync::OnceLock;
 
 use crate::decode::FlowTuple;
 
+mod config;
 mod report;
 mod table;
 
+pub use config::FlowConfig;
 pub use report::{write_json_lines, write_top};
-pub use table::{FlowConfig, FlowStats, FlowTable};
+pub use table::{FlowStats, FlowTable};
 
 /// TCP flag bits, as in the TCP header's flags byte (RFC 9293).
 pub mod tcp_flags {

@@ -46,43 +46,55 @@ pub struct Shared {
     pub read: Arc<LiveCounters>,
     /// The interface, for messages.
     pub ifname: String,
-    /// Where the sockets' counts go while the capture runs, when someone needs them
-    /// (the statistics the `-w` files end with).
+    /// The sockets' counts while the capture runs (the live line, the statistics the
+    /// `-w` files end with).
     pub counts: Option<SocketCounts>,
 }
 
-/// Each socket's counts, summed and handed on every [`PUBLISH_EVERY`] and once more
-/// when a socket is drained, so the last file closed (after every socket ended) has
-/// the capture's final counts.
+/// Each socket's counts, updated every [`PUBLISH_EVERY`] and once more when the socket
+/// is drained, so the last file closed (after every socket ended) has the capture's
+/// final counts; their sum goes to `publish` at each update.
 pub struct SocketCounts {
     per_socket: Mutex<Vec<CaptureCounters>>,
-    publish: Box<dyn Fn(&CaptureCounters) + Send + Sync>,
+    publish: Option<PublishFn>,
 }
 
-/// How often a socket publishes its counts.
-const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// Receives the sum of the sockets' counts at each update.
+pub type PublishFn = Box<dyn Fn(&CaptureCounters) + Send + Sync>;
+
+/// How often a socket updates its counts: often enough for a live line every 0.25 s,
+/// and a `getsockopt` each time costs nothing at that rate.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
 impl SocketCounts {
     /// `publish` receives the sum over `sockets` sockets.
-    pub fn new(sockets: usize, publish: Box<dyn Fn(&CaptureCounters) + Send + Sync>) -> Self {
+    pub fn new(sockets: usize, publish: Option<PublishFn>) -> Self {
         Self {
             per_socket: Mutex::new(vec![CaptureCounters::default(); sockets]),
             publish,
         }
     }
 
-    fn update(&self, socket: usize, counters: CaptureCounters) {
-        let Ok(mut all) = self.per_socket.lock() else {
-            return;
-        };
-        if let Some(slot) = all.get_mut(socket) {
-            *slot = counters;
-        }
+    /// The sum over the sockets, as of their last updates.
+    pub fn sum(&self) -> CaptureCounters {
         let mut sum = CaptureCounters::default();
-        for c in all.iter() {
-            sum.add(c);
+        if let Ok(all) = self.per_socket.lock() {
+            for c in all.iter() {
+                sum.add(c);
+            }
         }
-        (self.publish)(&sum);
+        sum
+    }
+
+    fn update(&self, socket: usize, counters: CaptureCounters) {
+        if let Ok(mut all) = self.per_socket.lock() {
+            if let Some(slot) = all.get_mut(socket) {
+                *slot = counters;
+            }
+        }
+        if let Some(publish) = &self.publish {
+            publish(&self.sum());
+        }
     }
 }
 

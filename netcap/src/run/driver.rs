@@ -1,22 +1,16 @@
-//! The driver of a live capture: builds the tokio runtime, the signal handlers and the
-//! live statistics line once, and runs a capture loop until the run's [`Stop`] says it
-//! is over.
+//! The driver of a live capture: builds the tokio runtime and the signal handlers once,
+//! wakes the capture loop for the live statistics line, and runs the loop until the
+//! run's [`Stop`] says it is over.
 //!
 //! Signals, as tcpdump: SIGINT, SIGTERM and SIGHUP end the capture cleanly (summary,
 //! complete files); SIGUSR1 prints the counts so far to stderr; SIGUSR2 flushes the
 //! output (`-w`) and goes on. After the capture has stopped, a second SIGINT, SIGTERM
 //! or SIGHUP ends netcap at once ([`exit_on_second_signal`]).
-use std::{
-    ops::ControlFlow,
-    os::fd::OwnedFd,
-    sync::{atomic::AtomicU64, Arc},
-    time::Duration,
-};
+use std::{ops::ControlFlow, os::fd::OwnedFd, time::Duration};
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::{
-    stats::LiveCounters,
     stop::{End, Stop},
     Error,
 };
@@ -30,6 +24,9 @@ pub enum Wake {
     Progress,
     /// SIGUSR2: flush the output.
     Flush,
+    /// Time for the live statistics line (`--stats-interval`, `-v`). The loop prints
+    /// it: only the loop can read the source's own counters (the kernel ring's losses).
+    Live,
 }
 
 /// What a loop step did: [`Step::More`] when it stopped at its work bound with frames
@@ -38,13 +35,6 @@ pub enum Wake {
 pub enum Step {
     Idle,
     More,
-}
-
-/// The `--stats-interval` line: how often, what it reads, and the drops it reports.
-pub struct LiveLine {
-    pub every: Duration,
-    pub counters: Arc<LiveCounters>,
-    pub dropped: Arc<AtomicU64>,
 }
 
 pub struct Driver {
@@ -71,13 +61,14 @@ impl Driver {
     }
 
     /// Calls `step` whenever `ready` (the source's descriptor, a duplicate) becomes
-    /// readable, `tick` passes or a signal asks for something, until a signal, `step`
-    /// or anyone holding the [`Stop`] ends the run; returns why it ended.
+    /// readable, `tick` passes, a signal asks for something or the live line is due
+    /// (every `live`), until a signal, `step` or anyone holding the [`Stop`] ends the
+    /// run; returns why it ended.
     pub fn run(
         &mut self,
         ready: Option<OwnedFd>,
         tick: Duration,
-        live: Option<LiveLine>,
+        live: Option<Duration>,
         mut step: impl FnMut(Wake) -> ControlFlow<End, Step>,
     ) -> Result<End, Error> {
         let Self {
@@ -93,10 +84,10 @@ impl Driver {
                 ),
                 None => None,
             };
-            let _stats_task = live.map(|l| {
-                let counters = l.counters;
-                let read = move || counters.read();
-                tokio::spawn(crate::stats::live_line(l.every, read, l.dropped))
+            let mut live = live.map(|every| {
+                let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
             });
             let mut more = false;
             loop {
@@ -107,6 +98,12 @@ impl Driver {
                     _ = signals.hup.recv() => break,
                     _ = signals.usr1.recv() => Wake::Progress,
                     _ = signals.usr2.recv() => Wake::Flush,
+                    _ = async {
+                        match live.as_mut() {
+                            Some(i) => i.tick().await,
+                            None => std::future::pending().await,
+                        }
+                    } => Wake::Live,
                     () = async {
                         if more {
                             return;

@@ -1,5 +1,6 @@
 //! `netcap read FILE`: a pcap or pcapng file through the same pipeline, blocking
-//! rather than dropping when the decoders fall behind.
+//! rather than dropping when the decoders fall behind; on a terminal, with a progress
+//! bar on stderr ([`Progress`]).
 use std::{path::Path, time::Instant};
 
 use super::{limit, report, Origin};
@@ -42,7 +43,11 @@ pub fn read(cfg: &Config, path: &Path) -> Result<Report, Error> {
     let stop = Stop::default();
     let mut pipeline = Pipeline::start(outs.pipeline(cfg, stop.clone(), source.interfaces()));
     let (mut left, mut beyond_count, mut rejected) = (cfg.count, 0u64, 0u64);
+    let mut progress = cfg.progress.then(|| Progress::new(source.progress().1));
     loop {
+        if let Some(p) = progress.as_mut() {
+            p.update(source.progress().0, source.counters().captured);
+        }
         let mut batch = pipeline.empty_batch(BATCH_BYTES + 65536, 1024);
         let fill = source.fill(&mut batch, BATCH_BYTES)?;
         if let Some(f) = filter.as_mut() {
@@ -54,6 +59,9 @@ pub fn read(cfg: &Config, path: &Path) -> Result<Report, Error> {
         if fill == Fill::End || left == Some(0) || stop.is_stopped() {
             break;
         }
+    }
+    if let Some(p) = progress {
+        p.bar.finish_and_clear();
     }
     let dropped = pipeline
         .dropped_queue_full
@@ -82,4 +90,44 @@ pub fn read(cfg: &Config, path: &Path) -> Result<Report, Error> {
         },
     };
     Ok(report(counters, dropped, finished, started, origin))
+}
+
+/// The progress bar of `netcap read` on a terminal: bytes read of the file's size (a
+/// byte count for stdin), frames and frames per second, and the time left. indicatif
+/// draws it at most 20 times a second, so an update per batch costs nothing.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(size: Option<u64>) -> Self {
+        let target = indicatif::ProgressDrawTarget::stderr();
+        let (bar, template) = match size {
+            Some(n) => (
+                indicatif::ProgressBar::with_draw_target(Some(n), target),
+                "{bytes}/{total_bytes} [{bar:30}] {percent}% {msg}, ETA {eta}",
+            ),
+            None => (
+                indicatif::ProgressBar::with_draw_target(None, target),
+                "{bytes} read, {msg}",
+            ),
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Self {
+            bar,
+            started: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, bytes: u64, frames: u64) {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_position(bytes);
+        self.bar.set_message(format!(
+            "{frames} frames, {:.0} frames/s",
+            frames as f64 / secs
+        ));
+    }
 }

@@ -7,16 +7,16 @@
 //! is read still lets the driver serve a signal between steps.
 use std::{
     ops::ControlFlow,
-    sync::{atomic::AtomicU64, Arc},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use super::driver::{exit_on_second_signal, Driver, LiveLine, Step, Wake};
+use super::driver::{exit_on_second_signal, Driver, Step, Wake};
 use crate::{
     capture::{self, CaptureCounters, Fill, Source},
     output::{Counts, FileStats},
     pipeline::{direct::Direct, fanout, Finished, Pipeline, PipelineConfig, BATCH_BYTES},
-    stats::LiveCounters,
+    stats::{LiveCounters, LiveLine, LiveSample},
     stop::{End, Stop},
 };
 
@@ -39,6 +39,9 @@ pub struct Single {
     pub live: Arc<LiveCounters>,
     /// Where the counts go for the files' statistics, when `-w` is given.
     pub publish: Option<Publish>,
+    /// The interface's own drops, for the live line.
+    pub if_drops: super::IfDrops,
+    pub line: LiveLine,
 }
 
 /// Publishes the capture's counts for the `-w` files ([`FileStats`]) every
@@ -72,12 +75,7 @@ impl Single {
     /// detaches the hooks and takes what the kernel had already queued.
     pub fn run(&mut self, driver: &mut Driver, tick: Duration, every: Option<Duration>) -> End {
         let ready = self.source.fd().and_then(|fd| fd.try_clone_to_owned().ok());
-        let live = every.map(|every| LiveLine {
-            every,
-            counters: self.live.clone(),
-            dropped: self.dropped_counter(),
-        });
-        let end = match driver.run(ready, tick, live, |wake| self.step(wake)) {
+        let end = match driver.run(ready, tick, every, |wake| self.step(wake)) {
             Ok(end) => end,
             Err(e) => End::Failed(e.to_string()),
         };
@@ -94,6 +92,15 @@ impl Single {
         match wake {
             Wake::Ready => {}
             Wake::Progress => eprintln!("netcap: {}", self.so_far()),
+            Wake::Live => {
+                let sample = LiveSample {
+                    handled: self.live.read(),
+                    kernel: self.source.counters(),
+                    queue_full: self.dropped(),
+                    if_dropped: self.if_drops.since_start(),
+                };
+                eprintln!("netcap: {}", self.line.line(Instant::now(), &sample));
+            }
             Wake::Flush => match &mut self.sink {
                 Sink::Pipeline(p) => p.request_flush(),
                 Sink::Direct(d, _) => d.flush(),
@@ -180,13 +187,6 @@ impl Single {
         }
     }
 
-    fn dropped_counter(&self) -> Arc<AtomicU64> {
-        match &self.sink {
-            Sink::Pipeline(p) => p.dropped_queue_full.clone(),
-            Sink::Direct(..) => Arc::default(),
-        }
-    }
-
     /// The SIGUSR1 line: what the hooks counted so far.
     fn so_far(&self) -> String {
         let k = self.source.counters();
@@ -254,29 +254,34 @@ pub fn fanout(
     cfg: PipelineConfig,
     sources: Vec<Box<dyn Source>>,
     ifname: &str,
-    publish: Option<Publish>,
+    (publish, if_drops): (Option<Publish>, &super::IfDrops),
     (tick, every): (Duration, Option<Duration>),
 ) -> (End, Finished, CaptureCounters, hdrhistogram::Histogram<u64>) {
     let stop: Stop = cfg.stop.clone();
-    let counts = publish.map(|p| {
+    let publish = publish.map(|p| {
         let send = move |k: &CaptureCounters| p.stats.publish(p.counts(k, 0));
-        fanout::SocketCounts::new(sources.len(), Box::new(send))
+        Box::new(send) as fanout::PublishFn
     });
     let shared = Arc::new(fanout::Shared {
         ifname: ifname.to_owned(),
-        counts,
+        counts: Some(fanout::SocketCounts::new(sources.len(), publish)),
         ..fanout::Shared::default()
     });
     let pipeline = Pipeline::start_fanout(cfg, sources, shared.clone());
-    let live = every.map(|every| LiveLine {
-        every,
-        counters: shared.read.clone(),
-        dropped: Arc::default(),
-    });
-    let ran = driver.run(None, tick, live, |wake| {
+    let mut line = LiveLine::default();
+    let ran = driver.run(None, tick, every, |wake| {
         match wake {
             Wake::Ready => {}
             Wake::Progress => eprintln!("netcap: {} frames captured so far", shared.read.read().0),
+            Wake::Live => {
+                let sample = LiveSample {
+                    handled: shared.read.read(),
+                    kernel: shared.counts.as_ref().map(|c| c.sum()).unwrap_or_default(),
+                    queue_full: 0,
+                    if_dropped: if_drops.since_start(),
+                };
+                eprintln!("netcap: {}", line.line(Instant::now(), &sample));
+            }
             Wake::Flush => pipeline.request_flush(),
         }
         ControlFlow::Continue(Step::Idle)

@@ -83,7 +83,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
             pipeline,
             sources,
             &live.ifname,
-            publish,
+            (publish, &if_drops),
             (cfg.tick, every),
         );
         (end, kernel, 0, finished, Some(delay))
@@ -103,6 +103,8 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
             left: cfg.count,
             live,
             publish,
+            if_drops: if_drops.clone(),
+            line: crate::stats::LiveLine::default(),
         };
         let end = single.run(&mut driver, cfg.tick, cfg.stats_interval);
         let handled = single.live.read().0;
