@@ -83,6 +83,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The exit status this error ends netcap with: 2 for bad usage, 1 for the rest.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Config(c) => c.exit_code(),
+            _ => 1,
+        }
+    }
+
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             what: what.into(),

@@ -22,13 +22,13 @@ fn main() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("netcap: {e}");
-            std::process::exit(1);
+            std::process::exit(e.exit_code());
         }
     };
     eprint!("netcap: {}", report.summary());
     // 0: a normal end (a signal, -c, end of file, stdout closed); 1: an abnormal one
     // (a cut or corrupt file, a vanished interface, a write error); 2: bad usage
-    // (clap's own status).
+    // (clap's own status, and Error::exit_code before anything ran).
     let mut code = i32::from(report.inputs.abnormal_end);
     if let Some(err) = &report.inputs.finished.write_error {
         eprintln!("netcap: {err}");

@@ -420,16 +420,21 @@ fn no_interface_and_bad_flags_get_clear_messages() {
     );
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     // Paths and flag combinations are checked before anything is attached.
-    for bad in [
-        &["--stats-json", "/nonexistent-netcap-dir/s.json"][..],
-        &["--flows-json", "/nonexistent-netcap-dir/f.json"][..],
-        &["-w", "/tmp"][..],
-        &["-w", "-", "-F", "line"][..],
+    // Status 1 for a destination that cannot be written, 2 for bad usage.
+    for (bad, status) in [
+        (&["--stats-json", "/nonexistent-netcap-dir/s.json"][..], 1),
+        (&["--flows-json", "/nonexistent-netcap-dir/f.json"][..], 1),
+        (&["-w", "/tmp"][..], 1),
+        (&["-w", "-", "-F", "line"][..], 2),
+        (&["-s", "262145"][..], 2),
+        (&["--workers", "0"][..], 2),
+        (&["--workers", "257"][..], 2),
+        (&["--stats-interval", "inf"][..], 2),
     ] {
         let mut args = vec!["capture", "-i", "lo", "-c", "1"];
         args.extend_from_slice(bad);
         let out = Netcap::run(&args);
-        assert_eq!(out.status.code(), Some(1), "{bad:?}: {}", out.stderr);
+        assert_eq!(out.status.code(), Some(status), "{bad:?}: {}", out.stderr);
         assert!(
             !out.stderr.contains("capturing with"),
             "{bad:?} was refused only after attaching: {}",

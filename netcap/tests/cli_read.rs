@@ -557,3 +557,62 @@ fn w_writes_microseconds_as_tcpdump_does_and_nanoseconds_with_nano() {
         );
     }
 }
+
+/// Every kind of broken file ends `read` with status 1 and one message, never a panic,
+/// and what came before the fault is still printed: a pcapng cut inside a block, a
+/// pcap record claiming 0xFFFFFFFF bytes, a pcapng block whose length is not a
+/// multiple of 4 or shorter than a block can be.
+#[test]
+fn broken_files_end_with_status_one_after_what_was_complete() {
+    let dir = tempdir();
+    let corpus =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
+    let good = std::fs::read(corpus.join("msnlb2.pcapng")).expect("corpus pcapng");
+    // The section header's length sits at offset 4 (little- or big-endian, as the
+    // byte-order magic says); the first block after it starts there.
+    let le = good[8..12] == [0x4d, 0x3c, 0x2b, 0x1a];
+    let word = |b: &[u8], at: usize| {
+        let w = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if le {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        }
+    };
+    let put = |b: &mut Vec<u8>, at: usize, v: u32| {
+        let w = if le { v.to_le_bytes() } else { v.to_be_bytes() };
+        b[at..at + 4].copy_from_slice(&w);
+    };
+    let shb_len = word(&good, 4) as usize;
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    cases.push(("cut.pcapng", good[..good.len() - 7].to_vec()));
+    let mut odd = good.clone();
+    put(&mut odd, shb_len + 4, 13);
+    cases.push(("odd-length.pcapng", odd));
+    let mut tiny = good.clone();
+    put(&mut tiny, shb_len + 4, 4);
+    cases.push(("tiny-block.pcapng", tiny));
+    let pcap = dir.join("ok.pcap");
+    write_pcap(&pcap, &udp_frames(3, 100));
+    let mut huge = std::fs::read(&pcap).expect("read");
+    // The third record's caplen (24-byte file header, 16-byte record headers).
+    let third = 24 + 2 * (16 + 100);
+    huge[third + 8..third + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    cases.push(("huge-caplen.pcap", huge));
+    for (name, bytes) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, &bytes).expect("write");
+        let out = Netcap::run(&["read", path.to_str().expect("utf-8"), "-F", "json"]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("frames seen"),
+            "{name}: no summary: {}",
+            out.stderr
+        );
+        if name == "huge-caplen.pcap" {
+            let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+            assert_eq!(lines, 2, "{name}: the two good records come first");
+        }
+    }
+}

@@ -180,6 +180,19 @@ fn a_second_sigint_ends_a_capture_whose_output_is_stalled() {
     assert_eq!(status.code(), Some(0));
     let text = std::fs::read_to_string(&err_path).unwrap_or_default();
     assert!(text.contains("second signal"), "{text}");
+    // The summary comes with it: what the hooks saw, and at least the frames sent
+    // before the first signal.
+    let seen: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("netcap: ")?
+                .split(" frames seen")
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no summary after the second signal:\n{text}"));
+    assert!(seen >= 20_000, "{seen} frames seen:\n{text}");
 }
 
 #[test]

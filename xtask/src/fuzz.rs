@@ -2,10 +2,11 @@
 //! runs them on each submission.
 //!
 //! cargo-fuzz is installed once under `$CARGO_HOME/netcap-tools/` (pinned version).
-//! Each target starts from its corpus in `fuzz/corpus/TARGET` (kept in the repository,
-//! seeded from `fuzz/seeds/TARGET`) and writes what it finds there; a crash leaves its
-//! input in `fuzz/artifacts/TARGET/` and fails the run: commit it and replay it as a
-//! unit test next to the code it broke.
+//! Each target starts from the corpus kept in the repository, `fuzz/seeds/TARGET` (a
+//! `cargo fuzz cmin` of earlier runs), copied into the working corpus
+//! `fuzz/corpus/TARGET` (not kept: it grows with every run); a crash leaves its input
+//! in `fuzz/artifacts/TARGET/` (kept: not ignored by git) and fails the run: commit it
+//! and replay it as a unit test next to the code it broke.
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};

@@ -47,6 +47,17 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// 2 for a command line that makes no sense (as clap's own refusals), 1 for a
+    /// sensible one the machine cannot serve (no default route, a file it cannot write).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Usage(_) | Self::PcapAndTextOnStdout => 2,
+            Self::NoDefaultRoute | Self::ReportFile { .. } => 1,
+        }
+    }
+}
+
 /// Where `-w` writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteTo {
@@ -173,7 +184,7 @@ impl Config {
     pub fn read(args: &ReadArgs) -> Result<Self, Error> {
         let mut cfg = Self::common(&args.common)?;
         cfg.input = Input::File(args.file.clone());
-        cfg.progress = !args.quiet && std::io::stderr().is_terminal();
+        cfg.progress = !args.quiet && cfg.progress_fits();
         cfg.check_report_files()?;
         Ok(cfg)
     }
@@ -226,6 +237,17 @@ impl Config {
         })
     }
 
+    /// Where `netcap read`'s progress bar can go: stderr is a terminal, and stdout is
+    /// not that same terminal carrying the output. As with pv, the bar is there while
+    /// the frames go to a pipe, a file or nowhere (`-F none`, `-w FILE`); as with
+    /// tcpdump -r, text printed to the terminal comes alone, for a bar redrawn between
+    /// its lines would break them (and scroll away with them).
+    fn progress_fits(&self) -> bool {
+        let stdout_busy = self.format != Format::None || self.write == Some(WriteTo::Stdout);
+        std::io::stderr().is_terminal()
+            && !(stdout_busy && self.stdout_is_terminal && stdout_is_stderr())
+    }
+
     /// True when frames must be decoded: something is printed or flows are counted.
     pub fn decodes(&self) -> bool {
         self.format != Format::None || self.flows.counted()
@@ -274,6 +296,23 @@ fn rotation(c: &CommonArgs, write: Option<&WriteTo>) -> Result<Rotation, ConfigE
             .map_err(|e| ConfigError::Usage(format!("-G: {e}")))?;
     }
     Ok(r)
+}
+
+/// True when stdout and stderr are the same device (one terminal), or when that
+/// cannot be told.
+fn stdout_is_stderr() -> bool {
+    use std::os::{fd::AsFd, unix::fs::MetadataExt};
+    let device = |fd: std::os::fd::BorrowedFd<'_>| {
+        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        file.metadata().ok().map(|m| m.rdev())
+    };
+    match (
+        device(std::io::stdout().as_fd()),
+        device(std::io::stderr().as_fd()),
+    ) {
+        (Some(out), Some(err)) => out == err,
+        _ => true,
+    }
 }
 
 fn open_append(path: &Path) -> std::io::Result<std::fs::File> {

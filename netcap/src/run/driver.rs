@@ -11,6 +11,7 @@ use std::{ops::ControlFlow, os::fd::OwnedFd, time::Duration};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::{
+    capture::CaptureCounters,
     stop::{End, Stop},
     Error,
 };
@@ -160,9 +161,10 @@ impl Signals {
 
 /// After the capture has stopped, a second SIGINT, SIGTERM or SIGHUP ends netcap at
 /// once, even while its output is stalled (`netcap ... | sleep 60`): the hooks are
-/// already detached, so only unwritten output is lost, and the user is told so.
-/// `handled` is the number of frames to name in that message.
-pub fn exit_on_second_signal(handled: u64) {
+/// already detached, so only unwritten output is lost, and the user is told so, with
+/// the capture's counts (`counts`: what the hooks saw, final once they are detached,
+/// and the frames handled), the summary the normal end would have printed.
+pub fn exit_on_second_signal(counts: impl Fn() -> (CaptureCounters, u64) + Send + 'static) {
     let guard = move || -> Option<()> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -177,9 +179,15 @@ pub fn exit_on_second_signal(handled: u64) {
             }
             Some(())
         })?;
+        let (k, handled) = counts();
         eprintln!(
             "netcap: second signal: exiting without writing the rest of the output (it is \
-             not being read); {handled} frames were handled"
+             not being read)\nnetcap: {} frames seen, {} captured, {} filtered, {} lost; \
+             {handled} handled before the exit",
+            k.seen,
+            k.captured,
+            k.filtered,
+            k.lost_total()
         );
         std::process::exit(0);
     };

@@ -84,7 +84,8 @@ impl Single {
             std::thread::sleep(self.source.settle_time());
             while let ControlFlow::Continue(Step::More) = self.drain() {}
         }
-        exit_on_second_signal(self.live.read().0);
+        let (kernel, live) = (self.source.counters(), self.live.clone());
+        exit_on_second_signal(move || (kernel, live.read().0));
         end
     }
 
@@ -290,7 +291,11 @@ pub fn fanout(
         stop.stop(End::Failed(e.to_string()));
     }
     stop.stop(End::Signal);
-    exit_on_second_signal(shared.read.read().0);
+    let counted = shared.clone();
+    exit_on_second_signal(move || {
+        let kernel = counted.counts.as_ref().map(|c| c.sum()).unwrap_or_default();
+        (kernel, counted.read.read().0)
+    });
     let finished = pipeline.finish();
     let mut kernel = CaptureCounters::default();
     let mut delay = capture::delay_histogram();

@@ -82,7 +82,8 @@ impl Error {
     /// 2 for bad usage (no terminal, a flag top does not take), as clap's; else 1.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::NotATerminal | Self::Setup(crate::Error::Config(_)) => 2,
+            Self::NotATerminal => 2,
+            Self::Setup(e) => e.exit_code(),
             _ => 1,
         }
     }
