@@ -1,11 +1,14 @@
 //! What the counters say at the end of a run is what happened: frames count as
 //! written only once they reached their destination, and `-c` bounds every count.
-//! Needs no privileges.
+//! Needs no privileges, except the live case (`cargo xtask test`).
+mod common;
 mod netcap_proc;
 
 use std::{
     io::Read,
+    net::Ipv4Addr,
     process::{Command, Stdio},
+    time::{Duration, Instant},
 };
 
 use netcap_proc::{stats, tempdir, udp_frames, write_pcap, Netcap};
@@ -101,4 +104,77 @@ fn nothing_is_written_without_a_destination() {
     let s = stats(&stats_path);
     assert_eq!(s["decoded"].as_u64(), Some(100), "{s}");
     assert_eq!(s["written"].as_u64(), Some(0), "{s}");
+}
+
+/// The same, live, as the report had it: `netcap capture -F json | head -c 1000` on the
+/// default path (AF_PACKET, a fanout socket per worker, the merging writer).
+#[test]
+fn a_live_capture_counts_the_text_a_pipe_took_before_it_closed() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let veth = common::VethPair::new();
+    let dir = tempdir();
+    let (stats_path, err_path) = (dir.join("s.json"), dir.join("stderr"));
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netcap"))
+        .args([
+            "capture",
+            "-i",
+            &veth.host_if,
+            "-F",
+            "json",
+            "--workers",
+            "2",
+        ])
+        .args(["--stats-json", stats_path.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .expect("netcap starts");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&err_path)
+        .unwrap_or_default()
+        .contains("capturing with")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "netcap did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let frames: Vec<Vec<u8>> = (0..2000u16)
+        .map(|i| {
+            common::eth_ipv4_udp(
+                common::test_mac(2),
+                common::test_mac(1),
+                Ipv4Addr::new(10, 253, 0, 2),
+                Ipv4Addr::new(10, 253, 0, 1),
+                1000 + i,
+                9,
+                &[7; 60],
+            )
+        })
+        .collect();
+    common::send_frames(&veth.ns, &veth.ns_if, &frames);
+    let mut head = vec![0u8; 1000];
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_exact(&mut head)
+        .expect("1000 bytes of output");
+    // The pipe is closed here; netcap notices at its next flush, within a second.
+    let status = child.wait().expect("netcap ends");
+    let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{text}");
+    let lines = head.iter().filter(|&&b| b == b'\n').count() as u64;
+    let s = stats(&stats_path);
+    let written = s["written"].as_u64().unwrap_or(0);
+    assert!(
+        lines > 0 && written >= lines,
+        "{lines} lines read, {s}\n{text}"
+    );
+    assert!(written <= 2000, "{s}");
 }
