@@ -13,7 +13,9 @@
 //! rotating per repetition) so that the machine's noise spreads over all tools alike.
 //!
 //! `kernel.bpf_stats_enabled` is 1 for the whole bench ([`bpfstats::StatsEnabled`]).
+mod plan;
 mod report;
+mod summary;
 mod tools;
 mod trafgen;
 
@@ -26,6 +28,8 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use self::plan::{calibrate, frames_for, scenarios};
+use self::summary::summarise;
 use self::tools::{Account, Family, Tool, BASELINE, TCPDUMP_REF};
 use super::{
     bpfstats::{self, ProgDelta},
@@ -359,58 +363,6 @@ impl Drop for TempFiles {
     }
 }
 
-/// The top rate of one core of trafgen with no capture: the better of two blasts of
-/// 64-byte frames (the first also warms up the veth pair and the page cache).
-fn calibrate(veth: &Veth, out: &Path) -> Result<f64> {
-    let sc = Scenario {
-        size: SIZES[0],
-        rate_pps: None,
-        all_cores: false,
-        frames: CALIBRATION_FRAMES,
-    };
-    let mut best = 0.0f64;
-    for _ in 0..2 {
-        let sent = trafgen::send(veth, &sc, out, 0)?;
-        best = best.max(sent.frames as f64 / sent.secs.max(1e-6));
-    }
-    Ok(best)
-}
-
-/// Frames for `secs` of traffic at `pps`, in steps of 100k, within the bounds.
-fn frames_for(pps: f64, secs: f64) -> u64 {
-    let n = (pps * secs / 100_000.0).round() as u64 * 100_000;
-    n.clamp(FRAMES_MIN, FRAMES_MAX)
-}
-
-/// Top rate for every size from one core, the smallest size from all cores, then the
-/// stepped rates (unless `top_rate_only`).
-fn scenarios(frames: u64, step_secs: f64, top_rate_only: bool) -> Vec<Scenario> {
-    let mut v: Vec<Scenario> = SIZES
-        .iter()
-        .map(|&size| Scenario {
-            size,
-            rate_pps: None,
-            all_cores: false,
-            frames,
-        })
-        .collect();
-    v.push(Scenario {
-        size: SIZES[0],
-        rate_pps: None,
-        all_cores: true,
-        frames,
-    });
-    for rate in RATES.iter().copied().filter(|_| !top_rate_only) {
-        v.push(Scenario {
-            size: SIZES[0],
-            rate_pps: Some(rate),
-            all_cores: false,
-            frames: ((rate as f64 * step_secs) as u64).min(frames),
-        });
-    }
-    v
-}
-
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         f64::NAN
@@ -523,105 +475,4 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
         programs: bpfstats::deltas(&progs0, &progs1, &names),
         exit_code: exited.code,
     })
-}
-
-/// The runs of one tool on one scenario; `baseline` is the median machine ns/frame of
-/// the no-capture runs of that scenario. `vs_tcpdump` is filled in by the caller.
-fn summarise(tool: &str, scenario: Scenario, samples: Vec<Sample>, baseline: f64) -> Summary {
-    let sp = |f: &dyn Fn(&Sample) -> f64| Spread::of(samples.iter().map(f));
-    let is_baseline = tool == BASELINE;
-    Summary {
-        tool: tool.to_owned(),
-        scenario,
-        backend: samples
-            .first()
-            .map(|s| s.backend.clone())
-            .unwrap_or_default(),
-        offered: sp(&|s| s.offered as f64),
-        offered_pps: sp(&|s| s.offered_pps),
-        captured: sp(&|s| {
-            if is_baseline {
-                f64::NAN
-            } else {
-                s.captured as f64
-            }
-        }),
-        capture_pct: sp(&|s| {
-            if is_baseline {
-                f64::NAN
-            } else {
-                pct(s.captured + s.filtered, s.offered)
-            }
-        }),
-        lost_own: sp(&|s| {
-            if is_baseline {
-                f64::NAN
-            } else {
-                s.lost_own as f64
-            }
-        }),
-        lost_vs_offered: sp(&|s| {
-            if is_baseline {
-                f64::NAN
-            } else {
-                s.offered as f64 - (s.captured + s.filtered) as f64
-            }
-        }),
-        delivered_pct: sp(&|s| pct(s.host_rx, s.offered)),
-        sent_of_asked_pct: sp(&|s| pct(s.offered, s.asked)),
-        generator_aborted_runs: samples
-            .iter()
-            .filter(|s| s.generator_aborted.is_some())
-            .count(),
-        cpu_s: sp(&|s| if is_baseline { f64::NAN } else { s.cpu_s }),
-        cpu_ns_per_frame: sp(&|s| {
-            if is_baseline {
-                f64::NAN
-            } else {
-                s.cpu_s * 1e9 / (s.captured + s.filtered).max(1) as f64
-            }
-        }),
-        machine_cpu_s: sp(&|s| s.machine_cpu_s),
-        foreign_cpu_s: sp(&|s| s.foreign_cpu_s),
-        raw_machine_ns_per_frame: sp(&Sample::raw_machine_ns_per_frame),
-        machine_ns_per_frame: sp(&Sample::machine_ns_per_frame),
-        baseline_ns_per_frame: baseline,
-        machine_ns_over_baseline: sp(&|s| s.machine_ns_per_frame() - baseline),
-        vs_tcpdump: None,
-        kernel: kernel_programs(&samples),
-        samples,
-    }
-}
-
-/// Per program name (in order of appearance), over the runs; programs of one name
-/// (one per fanout worker, say) are added up.
-fn kernel_programs(samples: &[Sample]) -> Vec<KernelProg> {
-    let mut names: Vec<&str> = Vec::new();
-    for p in samples.iter().flat_map(|s| &s.programs) {
-        if !names.contains(&p.name.as_str()) {
-            names.push(&p.name);
-        }
-    }
-    names
-        .into_iter()
-        .map(|name| {
-            let per_run: Vec<(f64, f64, f64)> = samples
-                .iter()
-                .map(|s| {
-                    let (t, n) = s
-                        .programs
-                        .iter()
-                        .filter(|p| p.name == name)
-                        .fold((0u64, 0u64), |(t, n), p| (t + p.run_time_ns, n + p.run_cnt));
-                    (t as f64, n as f64, s.offered.max(1) as f64)
-                })
-                .collect();
-            KernelProg {
-                name: name.to_owned(),
-                ns_per_run: Spread::of(per_run.iter().map(|&(t, n, _)| t / n)),
-                runs_per_offered: Spread::of(per_run.iter().map(|&(_, n, o)| n / o)),
-                ns_per_offered: Spread::of(per_run.iter().map(|&(t, _, o)| t / o)),
-            }
-        })
-        .collect()
 }
