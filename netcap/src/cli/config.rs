@@ -113,7 +113,8 @@ pub struct Config {
     pub flows: Flows,
     pub stats_json: Option<PathBuf>,
     pub stats_interval: Option<Duration>,
-    /// `netcap read`: a progress bar on stderr (a terminal, and no `-q`).
+    /// `netcap read`: a progress bar on stderr (no `-q`, and where it garbles nothing:
+    /// `Config::progress_fits`).
     pub progress: bool,
     /// How often a live capture loop wakes without a frame: [`TICK`] or [`QUIET_TICK`].
     pub tick: Duration,

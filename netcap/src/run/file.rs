@@ -93,29 +93,41 @@ pub fn read(cfg: &Config, path: &Path) -> Result<Report, Error> {
 }
 
 /// The progress bar of `netcap read` on a terminal: bytes read of the file's size (a
-/// byte count for stdin), frames and frames per second, and the time left. indicatif
-/// draws it at most 20 times a second, so an update per batch costs nothing.
+/// byte count for stdin), frames and frames per second, the time spent and the time
+/// left. indicatif draws it at most 20 times a second, so an update per batch costs
+/// nothing; between updates it is redrawn every [`Progress::TICK`], so the time goes on
+/// while `fill` waits on a slow pipe or the pipeline on a slow reader of the output
+/// (the counts are those of the batches handed on: a batch still filling is not in them).
+/// Dropped, on an error too, it clears itself: the message or the summary replaces it.
 struct Progress {
     bar: indicatif::ProgressBar,
     started: Instant,
 }
 
 impl Progress {
+    /// How often the bar is redrawn without an update: the elapsed time and the ETA
+    /// move on every second, which needs a few draws a second; indicatif's ticker
+    /// thread costs nothing at 5.
+    const TICK: std::time::Duration = std::time::Duration::from_millis(200);
+
     fn new(size: Option<u64>) -> Self {
         let target = indicatif::ProgressDrawTarget::stderr();
         let (bar, template) = match size {
             Some(n) => (
                 indicatif::ProgressBar::with_draw_target(Some(n), target),
-                "{bytes}/{total_bytes} [{bar:30}] {percent}% {msg}, ETA {eta}",
+                "{bytes}/{total_bytes} [{bar:20}] {percent}% {msg}, {elapsed} elapsed, \
+                 ETA {eta}",
             ),
             None => (
                 indicatif::ProgressBar::with_draw_target(None, target),
-                "{bytes} read, {msg}",
+                "{bytes} read, {msg}, {elapsed} elapsed",
             ),
         };
         if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
+        let bar = bar.with_finish(indicatif::ProgressFinish::AndClear);
+        bar.enable_steady_tick(Self::TICK);
         Self {
             bar,
             started: Instant::now(),
