@@ -184,6 +184,12 @@ fn shows(screen: &str, a: &str, b: &str, packets: &str) -> bool {
 const SMALL_A: &str = "203.0.113.1:1111";
 const BIG_A: &str = "203.0.113.2:3333";
 
+/// N in the totals' "seen N".
+fn seen(screen: &str) -> Option<u64> {
+    let rest = screen.split("seen ").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// Which of the two flows' rows comes first.
 fn first(screen: &str) -> &'static str {
     let small = row(screen, SMALL_A).map(|r| r.0);
@@ -225,6 +231,35 @@ fn top_on(backend: &str) {
         },
     );
     assert!(s.contains("open"), "the TCP flow's state:\n{s}");
+    assert!(
+        s.contains("lost 0 (ring full 0, copy failed 0)  dropped by interface 0"),
+        "every loss by cause, the interface's too:\n{s}"
+    );
+
+    // `p` freezes the screen: the flows sent while paused are counted, not shown,
+    // until `p` again.
+    tmux.keys(&["p"]);
+    let paused = tmux.wait(Duration::from_secs(2), "PAUSED", |s| s.contains("PAUSED"));
+    send_flows(&veth);
+    std::thread::sleep(Duration::from_millis(2500));
+    let s = tmux.screen();
+    assert!(
+        s.contains("PAUSED")
+            && shows(&s, SMALL_A, "198.51.100.1:2222", "30")
+            && shows(&s, BIG_A, "198.51.100.2:80", "10"),
+        "the counts moved while paused:\n{s}"
+    );
+    assert_eq!(seen(&s), seen(&paused), "seen moved while paused:\n{s}");
+    tmux.keys(&["p"]);
+    tmux.wait(
+        Duration::from_secs(3),
+        "the new counts once unpaused",
+        |s| {
+            !s.contains("PAUSED")
+                && shows(s, SMALL_A, "198.51.100.1:2222", "60")
+                && shows(s, BIG_A, "198.51.100.2:80", "20")
+        },
+    );
 
     tmux.keys(&["3"]);
     let s = tmux.wait(Duration::from_secs(2), "sorted by packets", |s| {
@@ -274,6 +309,11 @@ fn top_on(backend: &str) {
             .is_some_and(|l| l.starts_with(PROMPT)),
         "a prompt last:\n{s}"
     );
+    // The terminal is out of raw mode: what is typed is echoed, and Enter runs it.
+    tmux.keys(&["echo ok-$((6*7))", "Enter"]);
+    tmux.wait(Duration::from_secs(3), "a command echoed and run", |s| {
+        s.contains("echo ok-$((6*7))") && s.lines().any(|l| l.trim() == "ok-42")
+    });
     assert_detached(&veth.host_if);
 }
 
@@ -345,6 +385,30 @@ fn top_ends_cleanly_on_ctrl_c_sigterm_and_a_closed_terminal() {
         }
         assert_detached(&veth.host_if);
     }
+}
+
+/// `-v` (the live line of `netcap capture -w`) is refused as the other output flags
+/// are: a terminal, so the flags are what is refused; before anything is opened, so
+/// no privilege is needed.
+#[test]
+fn top_refuses_v_with_status_2() {
+    let tmux = Tmux::new();
+    tmux.wait(Duration::from_secs(5), "a shell prompt", |s| {
+        s.contains(PROMPT)
+    });
+    let cmd = format!(
+        "{} top -v -i lo; echo status=$?",
+        env!("CARGO_BIN_EXE_netcap")
+    );
+    tmux.keys(&[&cmd, "Enter"]);
+    let s = tmux.wait(Duration::from_secs(5), "netcap's status", |s| {
+        s.lines().any(|l| l.starts_with("status="))
+    });
+    assert!(
+        s.contains("netcap top shows its output on the screen: -v is for netcap capture")
+            && s.contains("status=2"),
+        "{s}"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ impl Config {
     /// `netcap top`: [`Config::capture`], after refusing the output options, with one
     /// socket (the view's loop is the only reader of the ring).
     pub fn top(args: &CaptureArgs) -> Result<Self, Error> {
-        if let Some(flag) = output_flag(&args.common) {
+        if let Some(flag) = output_flag(args) {
             return Err(ConfigError::Usage(format!(
                 "netcap top shows its output on the screen: {flag} is for netcap capture"
             ))
@@ -25,7 +25,18 @@ impl Config {
 
 /// The first output option given, by name. Destructured, so that a new option has to
 /// be sorted into those `top` takes and those it refuses.
-fn output_flag(c: &CommonArgs) -> Option<&'static str> {
+fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
+    let CaptureArgs {
+        interface: _,
+        backend: _,
+        xdp_mode: _,
+        direction: _,
+        no_promisc: _,
+        buffer_kib: _,
+        wakeup_bytes: _,
+        verbose,
+        common,
+    } = args;
     let CommonArgs {
         count,
         format,
@@ -48,8 +59,9 @@ fn output_flag(c: &CommonArgs) -> Option<&'static str> {
         max_flows: _,
         filter: _,
         expr: _,
-    } = c;
+    } = common;
     [
+        (*verbose, "-v"),
         (count.is_some(), "-c"),
         (format.is_some(), "-F"),
         (write.is_some(), "-w"),
@@ -79,24 +91,38 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn common(args: &[&str]) -> CommonArgs {
+    fn top(args: &[&str]) -> CaptureArgs {
         let mut all = vec!["netcap", "top"];
         all.extend_from_slice(args);
         match Cli::try_parse_from(all).expect("parses").cmd {
-            Command::Top(a) => a.common,
+            Command::Top(a) => a,
             _ => panic!("not top"),
         }
     }
 
     #[test]
     fn top_takes_capture_options_and_refuses_output_ones() {
-        assert_eq!(
-            output_flag(&common(&["-s", "96", "--max-flows", "10", "udp"])),
-            None
+        let capture = ["-s", "96", "--max-flows", "10", "-B", "64", "-p", "udp"];
+        assert_eq!(output_flag(&top(&capture)), None);
+        assert_eq!(output_flag(&top(&["-w", "x.pcap"])), Some("-w"));
+        assert_eq!(output_flag(&top(&["-F", "json"])), Some("-F"));
+        assert_eq!(output_flag(&top(&["--flows"])), Some("--flows"));
+        assert_eq!(output_flag(&top(&["-c", "5"])), Some("-c"));
+        // tcpdump's -v (the live line with -w) is an option of capture's, not common.
+        assert_eq!(output_flag(&top(&["-v"])), Some("-v"));
+    }
+
+    #[test]
+    fn a_refused_flag_is_a_usage_error() {
+        let err = Config::top(&top(&["-v", "-i", "lo"])).expect_err("-v refused");
+        assert!(
+            err.to_string()
+                .contains("netcap top shows its output on the screen: -v is for netcap capture"),
+            "{err}"
         );
-        assert_eq!(output_flag(&common(&["-w", "x.pcap"])), Some("-w"));
-        assert_eq!(output_flag(&common(&["-F", "json"])), Some("-F"));
-        assert_eq!(output_flag(&common(&["--flows"])), Some("--flows"));
-        assert_eq!(output_flag(&common(&["-c", "5"])), Some("-c"));
+        assert!(
+            matches!(err, Error::Config(ConfigError::Usage(_))),
+            "status 2, as the other output flags: {err:?}"
+        );
     }
 }

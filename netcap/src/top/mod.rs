@@ -114,6 +114,7 @@ pub fn run(args: &CaptureArgs) -> Result<CaptureCounters, Error> {
         ..FlowConfig::default()
     });
     let start = Instant::now();
+    let if_drops = IfDrops::start(&live.ifname);
     let mut top = Top {
         screen,
         source,
@@ -127,6 +128,8 @@ pub fn run(args: &CaptureArgs) -> Result<CaptureCounters, Error> {
         second: Rates::default(),
         shown: Rates::default(),
         counters: CaptureCounters::default(),
+        if_dropped: if_drops.since_start(),
+        if_drops,
         history: VecDeque::with_capacity(HISTORY),
     };
     top.draw().map_err(Error::Terminal)?;
@@ -150,6 +153,28 @@ pub fn run(args: &CaptureArgs) -> Result<CaptureCounters, Error> {
     }
 }
 
+/// The interface's own drop counter (sysfs, as libpcap's "dropped by interface")
+/// at the start, and what it counted since.
+struct IfDrops {
+    ifname: String,
+    at_start: Option<u64>,
+}
+
+impl IfDrops {
+    fn start(ifname: &str) -> Self {
+        Self {
+            ifname: ifname.to_owned(),
+            at_start: capture::interface_drops(ifname),
+        }
+    }
+
+    /// `None` when the interface counts no drops (or is gone).
+    fn since_start(&self) -> Option<u64> {
+        let now = capture::interface_drops(&self.ifname)?;
+        Some(now.saturating_sub(self.at_start?))
+    }
+}
+
 /// The loop's state: the source and the table it fills, what is on the screen.
 struct Top {
     screen: term::Screen,
@@ -167,6 +192,9 @@ struct Top {
     /// The numbers on the screen (frozen while paused).
     shown: Rates,
     counters: CaptureCounters,
+    if_drops: IfDrops,
+    /// The interface's drops on the screen (frozen while paused).
+    if_dropped: Option<u64>,
     /// Frames per second, oldest first.
     history: VecDeque<u64>,
 }
@@ -264,6 +292,7 @@ impl Top {
         }
         self.shown = rates;
         self.counters = self.source.counters();
+        self.if_dropped = self.if_drops.since_start();
         if self.history.len() == HISTORY {
             self.history.pop_front();
         }
@@ -281,6 +310,7 @@ impl Top {
             expr,
             shown,
             counters,
+            if_dropped,
             history,
             table,
             ..
@@ -291,6 +321,7 @@ impl Top {
             expr: expr.as_deref(),
             rates: *shown,
             counters: *counters,
+            if_dropped: *if_dropped,
             live_flows: table.len() as u64,
             history,
         };

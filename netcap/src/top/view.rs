@@ -5,7 +5,7 @@
 //!  ┌ netcap top ───────────────────────────────────────────────┐
 //!  │ backend and mode, the filter                               │  totals
 //!  │ frames/s and bit/s in and out, live flows                  │
-//!  │ seen, captured, filtered, lost by cause                    │
+//!  │ seen, captured, filtered, lost by cause, interface drops   │
 //!  └────────────────────────────────────────────────────────────┘
 //!  ┌ frames/s, last 60 s ───────────────────────────────────────┐
 //!  │ ▁▂▃▅▇█                                                     │  sparkline
@@ -45,6 +45,9 @@ pub struct Status<'a> {
     pub rates: Rates,
     /// The source's counters since the start.
     pub counters: CaptureCounters,
+    /// What the interface itself dropped since the start, when it counts drops. (No
+    /// queue-full losses: top decodes on the thread that reads, with no queue between.)
+    pub if_dropped: Option<u64>,
     pub live_flows: u64,
     /// Frames per second, oldest first.
     pub history: &'a [u64],
@@ -94,19 +97,28 @@ fn totals<'a>(s: &Status<'a>, ui: &Ui) -> Paragraph<'a> {
             si(r.bits_out),
             s.live_flows,
         )),
-        Line::from(format!(
-            "seen {}  captured {}  filtered {}  lost {} (ring full {}, copy failed {})  \
-             filter errors {}",
-            k.seen,
-            k.captured,
-            k.filtered,
-            k.lost_total(),
-            k.lost_ring_full,
-            k.lost_copy,
-            k.filter_error,
-        )),
+        Line::from(losses(&k, s.if_dropped)),
     ];
     Paragraph::new(lines).block(Block::bordered().title(" netcap top ".bold()))
+}
+
+/// The counts line: every loss by cause, in the words of the summary and the live
+/// line, the interface's drops when it counts them.
+fn losses(k: &CaptureCounters, if_dropped: Option<u64>) -> String {
+    let mut line = format!(
+        "seen {}  captured {}  filtered {}  lost {} (ring full {}, copy failed {})",
+        k.seen,
+        k.captured,
+        k.filtered,
+        k.lost_total(),
+        k.lost_ring_full,
+        k.lost_copy,
+    );
+    if let Some(n) = if_dropped {
+        line.push_str(&format!("  dropped by interface {n}"));
+    }
+    line.push_str(&format!("  filter errors {}", k.filter_error));
+    line
 }
 
 /// The flows or hosts table, `fit` rows at most.
@@ -276,5 +288,22 @@ mod tests {
         assert_eq!(bytes(1023), "1023 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn the_counts_line_has_every_loss_the_interface_s_too() {
+        let k = CaptureCounters {
+            seen: 100,
+            captured: 90,
+            lost_ring_full: 7,
+            lost_copy: 3,
+            ..CaptureCounters::default()
+        };
+        assert_eq!(
+            losses(&k, Some(12)),
+            "seen 100  captured 90  filtered 0  lost 10 (ring full 7, copy failed 3)  \
+             dropped by interface 12  filter errors 0"
+        );
+        assert!(!losses(&k, None).contains("interface"));
     }
 }
