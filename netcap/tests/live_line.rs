@@ -1,6 +1,7 @@
 //! Privileged tests of the live statistics line (`cargo xtask test`): it shows the
 //! losses in the kernel ring, which the old line (fed by user-space counters alone)
-//! never saw, and `-v -w` prints it every second as tcpdump's "Got N".
+//! never saw (on the single-socket and the fanout path), and `-v -w` prints it every
+//! second as tcpdump's "Got N".
 mod common;
 mod netcap_proc;
 
@@ -97,6 +98,67 @@ fn the_live_line_counts_losses_in_the_kernel_ring() {
             );
         }
     }
+}
+
+/// The fanout path (AF_PACKET, decoding, no `-c`: one socket per worker, this thread
+/// only answering signals) reads the sockets' counts for the live line: stopped while
+/// frames arrive, the sockets' rings fill, and the line shows it.
+#[test]
+fn the_fanout_live_line_counts_losses_in_the_sockets_rings() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let veth = VethPair::new();
+    let nc = Netcap::start(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "--backend",
+        "afpacket",
+        "--workers",
+        "2",
+        "-B",
+        "64",
+        "-s",
+        "128",
+        "-F",
+        "line",
+        "--stats-interval",
+        "0.2",
+    ]);
+    assert!(
+        nc.stderr_so_far().contains("fanout"),
+        "not the fanout path: {}",
+        nc.stderr_so_far()
+    );
+    nc.signal(libc::SIGSTOP);
+    common::send_frames(&veth.ns, &veth.ns_if, &frames(20_000));
+    nc.signal(libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(800));
+    nc.signal(libc::SIGINT);
+    let out = nc.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    assert!(!out.stdout.is_empty(), "the frames are printed");
+    let last = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("netcap: Got "))
+        .last()
+        .unwrap_or_default();
+    let seen_live = ring_full(last).unwrap_or(0);
+    assert!(seen_live > 0, "no ring losses live:\n{}", out.stderr);
+    let summary = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("frames seen"))
+        .unwrap_or_default();
+    let at_end = ring_full(summary).unwrap_or(0);
+    assert!(
+        seen_live <= at_end,
+        "live {seen_live} > summary {at_end}:\n{}",
+        out.stderr
+    );
 }
 
 /// `-v` with `-w`: a "Got N" line every second, N the frames delivered so far.
