@@ -143,8 +143,7 @@ fn the_fanout_live_line_counts_losses_in_the_sockets_rings() {
     let last = out
         .stderr
         .lines()
-        .filter(|l| l.starts_with("netcap: Got "))
-        .last()
+        .rfind(|l| l.starts_with("netcap: Got "))
         .unwrap_or_default();
     let seen_live = ring_full(last).unwrap_or(0);
     assert!(seen_live > 0, "no ring losses live:\n{}", out.stderr);
