@@ -103,7 +103,8 @@ fn totals<'a>(s: &Status<'a>, ui: &Ui) -> Paragraph<'a> {
 }
 
 /// The counts line: every loss by cause, in the words of the summary and the live
-/// line, the interface's drops when it counts them.
+/// line, the interface's drops when it counts them, and the filter's errors when
+/// there are any (they are rare, and the line has to fit 100 columns).
 fn losses(k: &CaptureCounters, if_dropped: Option<u64>) -> String {
     let mut line = format!(
         "seen {}  captured {}  filtered {}  lost {} (ring full {}, copy failed {})",
@@ -117,7 +118,9 @@ fn losses(k: &CaptureCounters, if_dropped: Option<u64>) -> String {
     if let Some(n) = if_dropped {
         line.push_str(&format!("  dropped by interface {n}"));
     }
-    line.push_str(&format!("  filter errors {}", k.filter_error));
+    if k.filter_error > 0 {
+        line.push_str(&format!("  filter errors {}", k.filter_error));
+    }
     line
 }
 
@@ -302,8 +305,13 @@ mod tests {
         assert_eq!(
             losses(&k, Some(12)),
             "seen 100  captured 90  filtered 0  lost 10 (ring full 7, copy failed 3)  \
-             dropped by interface 12  filter errors 0"
+             dropped by interface 12"
         );
         assert!(!losses(&k, None).contains("interface"));
+        let k = CaptureCounters {
+            filter_error: 2,
+            ..k
+        };
+        assert!(losses(&k, None).ends_with("copy failed 3)  filter errors 2"));
     }
 }
