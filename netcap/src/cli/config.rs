@@ -71,15 +71,22 @@ pub enum WriteTo {
 pub struct Flows {
     /// Print the top flows to stderr at exit.
     pub top: bool,
-    /// Write every flow as a JSON line to this file at exit.
+    /// Write every flow record as a JSON line to this file as it ends (`-`: stdout).
     pub json: Option<PathBuf>,
     pub max_flows: usize,
+    /// The table's limits and timeouts (`--max-flows`, `--flow-idle`, `--flow-active`).
+    pub table: crate::flow::FlowConfig,
 }
 
 impl Flows {
     /// True when flows are counted at all.
     pub fn counted(&self) -> bool {
         self.top || self.json.is_some()
+    }
+
+    /// `--flows-json -`: the records go to stdout.
+    pub fn json_to_stdout(&self) -> bool {
+        self.json.as_ref().is_some_and(|p| p.as_os_str() == "-")
     }
 }
 
@@ -200,14 +207,35 @@ impl Config {
                 WriteTo::File(p.clone())
             }
         });
-        // Like tcpdump, with -w nothing is printed unless a format is asked for.
-        let format = c.format.unwrap_or(if write.is_some() {
+        // Like tcpdump, with -w nothing is printed unless a format is asked for; the
+        // same with the flow records on stdout.
+        let flows_stdout = c.flows_json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+        let format = c.format.unwrap_or(if write.is_some() || flows_stdout {
             Format::None
         } else {
             Format::Turtle
         });
         if write == Some(WriteTo::Stdout) && format != Format::None {
             return Err(ConfigError::PcapAndTextOnStdout.into());
+        }
+        if flows_stdout && (format != Format::None || write == Some(WriteTo::Stdout)) {
+            return Err(ConfigError::Usage(
+                "--flows-json - puts the flow records on stdout: it cannot also hold text (-F) \
+                 or frames (-w -)"
+                    .into(),
+            )
+            .into());
+        }
+        let mut table = crate::flow::FlowConfig {
+            max_flows: c.max_flows,
+            ..crate::flow::FlowConfig::default()
+        };
+        const S: u64 = 1_000_000_000;
+        if let Some(idle) = c.flow_idle {
+            table = table.with_idle(idle * S);
+        }
+        if let Some(active) = c.flow_active {
+            table.active_ns = active * S;
         }
         let rotation = rotation(c, write.as_ref())?;
         Ok(Self {
@@ -227,6 +255,7 @@ impl Config {
                 top: c.flows,
                 json: c.flows_json.clone(),
                 max_flows: c.max_flows,
+                table,
             },
             stats_json: c.stats_json.clone(),
             stats_interval: c
@@ -263,10 +292,15 @@ impl Config {
     /// rather than after it. Opens each for appending (creating it, truncating
     /// nothing); the report itself is written at the end.
     fn check_report_files(&self) -> Result<(), ConfigError> {
-        let paths = [&self.stats_json, &self.flows.json];
+        let flows_json = self
+            .flows
+            .json
+            .as_ref()
+            .filter(|_| !self.flows.json_to_stdout());
+        let paths = [self.stats_json.as_ref(), flows_json];
         for path in paths.into_iter().flatten() {
             open_append(path).map_err(|source| ConfigError::ReportFile {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })?;
         }

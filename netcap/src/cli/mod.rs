@@ -168,12 +168,21 @@ pub struct CommonArgs {
     /// Print the top flows by bytes to stderr at exit.
     #[arg(long)]
     pub flows: bool,
-    /// Write every flow as one JSON line to this file at exit.
+    /// Write every flow record as one JSON line to this file as the flow ends (`-`:
+    /// stdout, which then holds nothing else).
     #[arg(long, value_name = "FILE")]
     pub flows_json: Option<PathBuf>,
     /// Bound on the flow table; idle and least recently seen flows are evicted first.
     #[arg(long, default_value_t = 1_000_000)]
     pub max_flows: usize,
+    /// End a flow after SECS without a frame, whatever its protocol [default: TCP 3600,
+    /// after a FIN 300, after a RST 120, other protocols 300, as softflowd].
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub flow_idle: Option<u64>,
+    /// End a flow's record SECS after its first frame even while it goes on; the
+    /// conversation continues in a new record [default: 1800].
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub flow_active: Option<u64>,
     /// Filter expression (pcap-filter syntax); also accepted as trailing arguments.
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     pub filter: Option<String>,
@@ -192,6 +201,14 @@ fn parse_workers(s: &str) -> Result<usize, String> {
         _ => Err(format!(
             "expected a number of threads from 1 to {MAX_WORKERS}"
         )),
+    }
+}
+
+/// `--flow-idle`, `--flow-active`: whole seconds, 1 to a year.
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if (1..=365 * 86_400).contains(&n) => Ok(n),
+        _ => Err("expected whole seconds from 1 to 31536000 (a year)".into()),
     }
 }
 

@@ -57,6 +57,8 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         flows,
         flows_json,
         max_flows: _,
+        flow_idle: _,
+        flow_active: _,
         filter: _,
         expr: _,
     } = common;

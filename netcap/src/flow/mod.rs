@@ -31,10 +31,12 @@ use std::sync::OnceLock;
 use crate::decode::FlowTuple;
 
 mod config;
+mod frame;
 mod report;
 mod table;
 
 pub use config::FlowConfig;
+pub use frame::{EndReason, FlowFrame, TcpSeg};
 pub use report::{write_json_lines, write_top};
 pub use table::{FlowStats, FlowTable};
 
@@ -278,9 +280,56 @@ pub struct Flow {
     /// OR of the TCP flags seen in both directions; 0 for other protocols.
     pub tcp_flags: u8,
     pub state: FlowState,
-    /// True when the record left the table early (idle timeout or a full table): a
-    /// later record may continue the same conversation.
+    /// True when the record left the table before the end of the capture (a timeout or
+    /// a full table): a later record may continue the same conversation.
     pub evicted: bool,
+    /// Why the record ended.
+    pub end: EndReason,
+    /// IP bytes (header and payload, RFC 7012 octets), A to B and B to A.
+    pub ip_bytes_ab: u64,
+    pub ip_bytes_ba: u64,
+    /// IPv4 TOS or IPv6 traffic class of the first frame.
+    pub tos: u8,
+    /// Ethernet addresses of A and B, as their frames carried them (zero if none).
+    pub a_mac: [u8; 6],
+    pub b_mac: [u8; 6],
+    /// The interface index of the first frame (0 for files), and which way the first
+    /// frame went on it.
+    pub ifindex: u32,
+    pub direction: crate::packet::Direction,
+}
+
+/// An empty record between unspecified addresses (0.0.0.0): for building records by
+/// hand with `..Flow::default()`.
+impl Default for Flow {
+    fn default() -> Self {
+        let any = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        Self {
+            vlan: 0,
+            proto: 0,
+            a_addr: any,
+            a_port: 0,
+            b_addr: any,
+            b_port: 0,
+            packets_ab: 0,
+            packets_ba: 0,
+            bytes_ab: 0,
+            bytes_ba: 0,
+            first_ns: 0,
+            last_ns: 0,
+            tcp_flags: 0,
+            state: FlowState::Open,
+            evicted: false,
+            end: EndReason::Forced,
+            ip_bytes_ab: 0,
+            ip_bytes_ba: 0,
+            tos: 0,
+            a_mac: [0; 6],
+            b_mac: [0; 6],
+            ifindex: 0,
+            direction: crate::packet::Direction::Unknown,
+        }
+    }
 }
 
 impl Flow {

@@ -8,11 +8,12 @@ use std::net::IpAddr;
 use super::{proto_name, Flow};
 
 /// Writes the `n` flows with the most bytes (both directions; ties by packets) as an
-/// aligned table, one header line, then a line saying how many flows were left out.
+/// aligned table, one header line, then a line saying how many of the `total` flows
+/// were left out (`flows` may be the largest few of them).
 ///
 /// Columns: `PROTO A B PKTS_A>B PKTS_B>A BYTES DURATION STATE`, plus `VLAN` when any
 /// flow is tagged. Addresses print as `addr:port`, IPv6 as `[addr]:port`.
-pub fn write_top(w: &mut impl Write, flows: &[Flow], n: usize) -> io::Result<()> {
+pub fn write_top(w: &mut impl Write, flows: &[Flow], total: u64, n: usize) -> io::Result<()> {
     let mut order: Vec<&Flow> = flows.iter().collect();
     order.sort_by(|x, y| {
         (y.bytes(), y.packets())
@@ -74,8 +75,9 @@ pub fn write_top(w: &mut impl Write, flows: &[Flow], n: usize) -> io::Result<()>
         }
         writeln!(w, "{line}")?;
     }
-    if flows.len() > order.len() {
-        writeln!(w, "... {} more flows", flows.len() - order.len())?;
+    let total = total.max(flows.len() as u64);
+    if total > order.len() as u64 {
+        writeln!(w, "... {} more flows", total - order.len() as u64)?;
     }
     Ok(())
 }
@@ -103,12 +105,18 @@ fn endpoint(addr: IpAddr, port: u16) -> String {
 /// | `first_ts`, `last_ts` | number | first and last frame time, seconds since the UNIX epoch with 9 decimals (exact ns) |
 /// | `tcp_flags` | number | OR of the TCP flags byte seen both ways (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32); 0 when not TCP |
 /// | `state` | string | `"open"`, `"closed"` (FIN each way) or `"reset"` (any RST); always `"open"` when not TCP |
-/// | `evicted` | bool | the record left the table early (idle timeout or full table); the conversation may continue in a later record |
+/// | `evicted` | bool | the record left the table before the capture ended (a timeout or a full table); the conversation may continue in a later record |
+/// | `end` | string | why the record ended: `"idle"`, `"active"` (active timeout), `"end"` (FIN or RST, then its timeout), `"forced"` (the capture ended), `"resources"` (a full table) |
+/// | `ip_bytes_ab`, `ip_bytes_ba` | number | IP bytes (header and payload, RFC 7012 octets: no link header, no padding), per direction |
+/// | `tos` | number | IPv4 TOS or IPv6 traffic class of the first frame |
+/// | `a_mac`, `b_mac` | string | Ethernet addresses of A and B (`"00:00:00:00:00:00"` when the link has none) |
+/// | `ifindex` | number | interface index of the first frame, 0 when unknown (files) |
 ///
 /// Example: `{"proto":6,"proto_name":"tcp","vlan":0,"a_addr":"10.0.0.1","a_port":5000,
 /// "b_addr":"10.0.0.2","b_port":80,"packets_ab":3,"packets_ba":2,"bytes_ab":200,
 /// "bytes_ba":120,"first_ts":1.000000000,"last_ts":1.250000000,"tcp_flags":27,
-/// "state":"closed","evicted":false}`
+/// "state":"closed","evicted":false,"end":"forced","ip_bytes_ab":158,"ip_bytes_ba":92,
+/// "tos":0,"a_mac":"02:00:00:00:00:01","b_mac":"02:00:00:00:00:02","ifindex":0}`
 pub fn write_json_lines(w: &mut impl Write, flows: &[Flow]) -> io::Result<()> {
     for f in flows {
         let Flow {
@@ -127,6 +135,14 @@ pub fn write_json_lines(w: &mut impl Write, flows: &[Flow]) -> io::Result<()> {
             tcp_flags,
             state,
             evicted,
+            end,
+            ip_bytes_ab,
+            ip_bytes_ba,
+            tos,
+            a_mac,
+            b_mac,
+            ifindex,
+            direction: _,
         } = *f;
         // Handwritten: every value is a number, a bool, a fixed name or an address
         // text, none of which needs escaping; and the timestamps keep exact ns, which
@@ -141,15 +157,27 @@ pub fn write_json_lines(w: &mut impl Write, flows: &[Flow]) -> io::Result<()> {
             ",\"vlan\":{vlan},\"a_addr\":\"{a_addr}\",\"a_port\":{a_port},\"b_addr\":\"{b_addr}\",\
              \"b_port\":{b_port},\"packets_ab\":{packets_ab},\"packets_ba\":{packets_ba},\
              \"bytes_ab\":{bytes_ab},\"bytes_ba\":{bytes_ba},\"first_ts\":{}.{:09},\
-             \"last_ts\":{}.{:09},\"tcp_flags\":{tcp_flags},\"state\":\"{}\",\"evicted\":{evicted}}}",
+             \"last_ts\":{}.{:09},\"tcp_flags\":{tcp_flags},\"state\":\"{}\",\"evicted\":{evicted},\"end\":\"{}\",\
+             \"ip_bytes_ab\":{ip_bytes_ab},\"ip_bytes_ba\":{ip_bytes_ba},\"tos\":{tos},\
+             \"a_mac\":\"{}\",\"b_mac\":\"{}\",\"ifindex\":{ifindex}}}",
             first_ns / 1_000_000_000,
             first_ns % 1_000_000_000,
             last_ns / 1_000_000_000,
             last_ns % 1_000_000_000,
             state.as_str(),
+            end.as_str(),
+            mac(a_mac),
+            mac(b_mac),
         )?;
     }
     Ok(())
+}
+
+fn mac(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 #[cfg(test)]
@@ -175,6 +203,7 @@ mod tests {
             tcp_flags: 0x1b,
             state: FlowState::ClosedFin,
             evicted: false,
+            ..Flow::default()
         }
     }
 
@@ -205,7 +234,9 @@ mod tests {
         assert_eq!(v["state"], "closed");
         assert_eq!(v["evicted"], false);
         assert!(lines[0].contains("\"first_ts\":1.000000007,\"last_ts\":2.500000000,"));
-        assert_eq!(v.as_object().map(|o| o.len()), Some(16));
+        assert_eq!(v["end"], "forced");
+        assert_eq!(v["a_mac"], "00:00:00:00:00:00");
+        assert_eq!(v.as_object().map(|o| o.len()), Some(23));
         let w: serde_json::Value = serde_json::from_str(lines[1]).expect("valid JSON");
         assert_eq!(w["proto_name"], serde_json::Value::Null);
         assert_eq!(
@@ -218,7 +249,7 @@ mod tests {
     fn top_sorts_by_bytes_aligns_and_counts_the_rest() {
         let flows = [flow(10, 1), flow(3000, 2), flow(500, 3)];
         let mut out = Vec::new();
-        write_top(&mut out, &flows, 2).expect("write to a Vec");
+        write_top(&mut out, &flows, flows.len() as u64, 2).expect("write to a Vec");
         let text = String::from_utf8(out).expect("utf-8");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");

@@ -1,18 +1,23 @@
 //! One shard of the flow table: bounded, lock-free (owned by one worker), sans-IO.
 //!
 //! Layout: a keyed `HashMap<RawKey, u32>` (five-word keys) points into a slab of slots; the slots are
-//! threaded on two intrusive LRU lists, `ACTIVE` and `CLOSED` (TCP flows that saw a
-//! RST, or a FIN each way). Every update moves its slot to the front of its list, so
-//! each list's tail is its least recently updated flow. That makes both kinds of
-//! removal O(1) per flow removed, with no scan of the table:
+//! threaded on four intrusive LRU lists, one per idle timeout ([`FlowConfig`]): open
+//! TCP, other protocols, TCP after a FIN, TCP after a RST. Every update moves its slot
+//! to the front of its list, so each list's tail is its least recently updated flow.
+//! A fifth list holds every slot in the order the flows started, for the active
+//! timeout. That makes every kind of removal O(1) per flow removed, with no scan of the
+//! table:
 //!
-//! - **Expiry** (`idle_timeout_ns`, `closed_timeout_ns`): before a new flow is
-//!   inserted, up to [`EXPIRE_PER_INSERT`] flows are taken off the list tails if they
-//!   have been idle longer than their list's timeout. [`FlowTable::expire`] does the
-//!   same without a bound, for a worker with spare time.
-//! - **Eviction** (`max_flows`): a new flow in a full table replaces the tail of
-//!   `CLOSED` if there is one (the connection is over), else the tail of `ACTIVE`
-//!   (the least recently seen flow).
+//! - **Expiry**: before a new flow is inserted, up to [`EXPIRE_PER_INSERT`] flows are
+//!   taken off the list tails if they have been idle longer than their list's timeout
+//!   (`Idle`, or `EndOfFlow` after a FIN or RST), or off the start list if they began
+//!   longer ago than the active timeout (`Active`). [`FlowTable::expire`] does the same
+//!   without a bound: the worker calls it about once a second, with the wall clock on a
+//!   live capture, so flows end on a quiet link too. A frame of a flow past its active
+//!   timeout ends that record and starts the next.
+//! - **Eviction** (`max_flows`, `LackOfResources`): a new flow in a full table
+//!   replaces the least recently seen reset flow if there is one, else one that saw a
+//!   FIN, else the least recently seen open flow.
 //!
 //! Removed flows become [`Flow`] records with `evicted: true` in the shard's finished
 //! list, which holds at most `max(max_flows, FINISHED_FLOOR)` of them (beyond that a
@@ -21,15 +26,19 @@
 //! timestamps (the newest one seen), never the wall clock.
 use std::collections::HashMap;
 
-use super::{Flow, FlowConfig, FlowState, RawKey};
+use super::{EndReason, Flow, FlowConfig, FlowFrame, FlowState, RawKey};
 use crate::decode::{Decoded, FlowTuple};
-use crate::packet::Frame;
+use crate::packet::{Direction, Frame};
 
 /// End of a list.
 const NIL: u32 = u32::MAX;
-const ACTIVE: u8 = 0;
-const CLOSED: u8 = 1;
-const FREE: u8 = 2;
+/// The idle lists, by kind of flow (see the module doc).
+const TCP: u8 = 0;
+const OTHER: u8 = 1;
+const FIN: u8 = 2;
+const RST: u8 = 3;
+const LISTS: usize = 4;
+const FREE: u8 = 4;
 
 /// Flows expired per new-flow insert at most: enough to outrun the arrival of new
 /// flows (each insert can retire several), small enough to bound the latency of one
@@ -56,6 +65,8 @@ pub struct FlowStats {
     /// Retired records not kept because the finished list already held `max_flows`
     /// (memory stays bounded whatever the traffic); their frames are in `frames`.
     pub records_dropped: u64,
+    /// Records ended by the active timeout (the conversation went on in a new one).
+    pub active_timeouts: u64,
     /// Flows in the table now.
     pub live: u64,
 }
@@ -69,6 +80,7 @@ impl std::ops::AddAssign for FlowStats {
             expired,
             evicted_full,
             records_dropped,
+            active_timeouts,
             live,
         } = o;
         self.frames += frames;
@@ -77,6 +89,7 @@ impl std::ops::AddAssign for FlowStats {
         self.expired += expired;
         self.evicted_full += evicted_full;
         self.records_dropped += records_dropped;
+        self.active_timeouts += active_timeouts;
         self.live += live;
     }
 }
@@ -125,18 +138,27 @@ struct Slot {
     /// `FlowTable::moves` when this slot last went to the front of its list.
     moved_at: u32,
     list: u8,
-    /// Index 0 is A->B, 1 is B->A.
+    tos: u8,
+    direction: Direction,
+    /// Index 0 is A->B (or A's), 1 is B->A (or B's).
     flags: [u8; 2],
+    macs: [[u8; 6]; 2],
     packets: [u64; 2],
     bytes: [u64; 2],
+    ip_bytes: [u64; 2],
     first_ns: u64,
     last_ns: u64,
+    ifindex: u32,
+    /// Links of the idle list.
     prev: u32,
     next: u32,
+    /// Links of the start list.
+    sprev: u32,
+    snext: u32,
 }
 
 impl Slot {
-    fn to_flow(self, evicted: bool) -> Flow {
+    fn to_flow(self, end: EndReason) -> Flow {
         let k = self.key.to_key();
         let (a, b) = if self.a_is_lo {
             ((k.lo_addr, k.lo_port), (k.hi_addr, k.hi_port))
@@ -158,12 +180,34 @@ impl Slot {
             last_ns: self.last_ns,
             tcp_flags: self.flags[0] | self.flags[1],
             state: self.state(),
-            evicted,
+            evicted: end != EndReason::Forced,
+            end,
+            ip_bytes_ab: self.ip_bytes[0],
+            ip_bytes_ba: self.ip_bytes[1],
+            tos: self.tos,
+            a_mac: self.macs[0],
+            b_mac: self.macs[1],
+            ifindex: self.ifindex,
+            direction: self.direction,
         }
     }
 
     fn state(&self) -> FlowState {
         FlowState::from_flags(self.key.proto(), self.flags[0], self.flags[1])
+    }
+
+    /// The idle list this flow belongs on now.
+    fn kind(&self) -> u8 {
+        let flags = self.flags[0] | self.flags[1];
+        if self.key.proto() != 6 {
+            OTHER
+        } else if flags & super::tcp_flags::RST != 0 {
+            RST
+        } else if flags & super::tcp_flags::FIN != 0 {
+            FIN
+        } else {
+            TCP
+        }
     }
 }
 
@@ -187,7 +231,9 @@ pub struct FlowTable {
     map: HashMap<RawKey, u32, foldhash::fast::RandomState>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    lists: [List; 2],
+    lists: [List; LISTS],
+    /// Every live slot, newest flow at the head (links `sprev`/`snext`).
+    started: List,
     finished: Vec<Flow>,
     /// Moves to the front of a list so far (wrapping): a slot moved less than
     /// `len / 4` moves ago is still in the front quarter of its list.
@@ -210,7 +256,8 @@ impl FlowTable {
             map: HashMap::with_capacity_and_hasher(initial, Default::default()),
             slots: Vec::with_capacity(initial),
             free: Vec::new(),
-            lists: [EMPTY; 2],
+            lists: [EMPTY; LISTS],
+            started: EMPTY,
             finished: Vec::new(),
             moves: 0,
             now_ns: 0,
@@ -251,13 +298,13 @@ impl FlowTable {
         &self.finished
     }
 
-    /// The live flows as records (`evicted: false`), in no particular order, leaving
+    /// The live flows as records (`evicted: false`, `Forced`), in no particular order, leaving
     /// the table as it is: for a view of the table while it fills (`netcap top`),
     /// where [`FlowTable::flush`] would end every flow it shows.
     pub fn live(&self) -> impl Iterator<Item = Flow> + '_ {
         self.map
             .values()
-            .map(|&i| self.slots[i as usize].to_flow(false))
+            .map(|&i| self.slots[i as usize].to_flow(EndReason::Forced))
     }
 
     /// Takes the retired records, e.g. to write them out while capturing; otherwise
@@ -269,14 +316,9 @@ impl FlowTable {
     /// Counts one decoded frame: its wire length (`orig_len`), timestamp and TCP
     /// flags. Returns false (and counts it as untracked) when it has no flow tuple.
     pub fn update_frame(&mut self, frame: &Frame<'_>, decoded: &Decoded) -> bool {
-        match decoded.flow_tuple() {
-            Some(t) => {
-                self.update(
-                    &t,
-                    decoded.tcp_flags(),
-                    frame.meta.orig_len,
-                    frame.meta.ts_ns,
-                );
+        match FlowFrame::new(frame, decoded) {
+            Some(f) => {
+                self.update_with(&f);
                 true
             }
             None => {
@@ -286,29 +328,51 @@ impl FlowTable {
         }
     }
 
-    /// Counts one frame of `tuple`'s conversation, in the direction the tuple says.
+    /// Counts one frame of `tuple`'s conversation, in the direction the tuple says,
+    /// knowing only its flags, length and time (tests, benches).
     #[inline]
     pub fn update(&mut self, tuple: &FlowTuple, tcp_flags: Option<u8>, frame_len: u32, ts_ns: u64) {
+        self.update_with(&FlowFrame::basic(*tuple, tcp_flags, frame_len, ts_ns));
+    }
+
+    /// Counts one frame of its conversation, in the direction its tuple says.
+    #[inline]
+    pub fn update_with(&mut self, f: &FlowFrame) {
         self.stats.frames += 1;
+        let ts_ns = f.ts_ns;
         self.now_ns = self.now_ns.max(ts_ns);
-        let (key, src_is_lo) = RawKey::new(tuple);
+        let (key, src_is_lo) = RawKey::new(&f.tuple);
         let idx = match self.map.get(&key) {
-            Some(&i) => i,
-            None => self.insert(key, src_is_lo, ts_ns),
+            Some(&i) => match self.timed_out(i, ts_ns) {
+                // The record timed out before this frame (whether or not `expire` ran
+                // in between, so a replay gives the same records): it ends, and this
+                // frame starts the next one, with the same endpoint as A.
+                Some(why) => {
+                    let a_is_lo = self.slots[i as usize].a_is_lo;
+                    self.retire(i, why);
+                    self.count_end(why);
+                    self.insert(key, a_is_lo, f)
+                }
+                None => i,
+            },
+            None => self.insert(key, src_is_lo, f),
         };
         let slot = &mut self.slots[idx as usize];
         let dir = usize::from(slot.a_is_lo != src_is_lo);
         slot.packets[dir] += 1;
-        slot.bytes[dir] += u64::from(frame_len);
-        slot.flags[dir] |= tcp_flags.unwrap_or(0);
+        slot.bytes[dir] += u64::from(f.wire_len);
+        slot.ip_bytes[dir] += u64::from(f.ip_len);
+        slot.flags[dir] |= f.tcp_flags().unwrap_or(0);
+        if slot.macs[dir] == [0; 6] {
+            slot.macs[dir] = f.src_mac;
+        }
+        if slot.macs[1 - dir] == [0; 6] {
+            slot.macs[1 - dir] = f.dst_mac;
+        }
         slot.first_ns = slot.first_ns.min(ts_ns);
         slot.last_ns = slot.last_ns.max(ts_ns);
-        let list = if slot.state().is_closed() {
-            CLOSED
-        } else {
-            ACTIVE
-        };
-        self.touch(idx, list);
+        let kind = slot.kind();
+        self.touch(idx, kind);
     }
 
     /// Retires every flow idle past its timeout at time `now_ns` (or the newest frame
@@ -318,50 +382,50 @@ impl FlowTable {
         self.expire_some(usize::MAX)
     }
 
-    /// Moves every live flow to the finished list (`evicted: false`), emptying the
-    /// table: the end-of-capture flush.
+    /// Moves every live flow to the finished list (`evicted: false`, `Forced`), oldest
+    /// first, emptying the table: the end-of-capture flush.
     pub fn flush(&mut self) {
-        for list in [CLOSED, ACTIVE] {
-            let mut i = self.lists[usize::from(list)].tail;
-            while i != NIL {
-                let slot = &self.slots[i as usize];
-                self.finished.push(slot.to_flow(false));
-                i = slot.prev;
-            }
+        let mut i = self.started.tail;
+        while i != NIL {
+            let slot = &self.slots[i as usize];
+            self.finished.push(slot.to_flow(EndReason::Forced));
+            i = slot.sprev;
         }
         self.map.clear();
         self.slots.clear();
         self.free.clear();
-        self.lists = [EMPTY; 2];
+        self.lists = [EMPTY; LISTS];
+        self.started = EMPTY;
     }
 
     /// Makes a slot for a new flow, retiring old ones first as the limits require.
-    fn insert(&mut self, key: RawKey, src_is_lo: bool, ts_ns: u64) -> u32 {
+    fn insert(&mut self, key: RawKey, a_is_lo: bool, f: &FlowFrame) -> u32 {
         self.expire_some(EXPIRE_PER_INSERT);
         if self.map.len() >= self.cfg.max_flows {
-            let closed = self.lists[usize::from(CLOSED)].tail;
-            let victim = if closed != NIL {
-                closed
-            } else {
-                self.lists[usize::from(ACTIVE)].tail
-            };
-            if victim != NIL {
-                self.retire(victim);
+            if let Some(victim) = self.victim() {
+                self.retire(victim, EndReason::LackOfResources);
                 self.stats.evicted_full += 1;
             }
         }
         let slot = Slot {
             key,
-            a_is_lo: src_is_lo,
+            a_is_lo,
             list: FREE,
             moved_at: 0,
+            tos: f.tos,
+            direction: f.direction,
             flags: [0; 2],
+            macs: [[0; 6]; 2],
             packets: [0; 2],
             bytes: [0; 2],
-            first_ns: ts_ns,
-            last_ns: ts_ns,
+            ip_bytes: [0; 2],
+            first_ns: f.ts_ns,
+            last_ns: f.ts_ns,
+            ifindex: f.ifindex,
             prev: NIL,
             next: NIL,
+            sprev: NIL,
+            snext: NIL,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -374,28 +438,108 @@ impl FlowTable {
             }
         };
         self.map.insert(key, idx);
+        // At the head of the start list: the newest flow.
+        let old_head = self.started.head;
+        self.started.head = idx;
+        if old_head == NIL {
+            self.started.tail = idx;
+        } else {
+            self.slots[old_head as usize].sprev = idx;
+        }
+        self.slots[idx as usize].snext = old_head;
         self.stats.created += 1;
         idx
+    }
+
+    /// Why the flow in slot `i` has ended by time `ts_ns`, if it has.
+    #[inline]
+    fn timed_out(&self, i: u32, ts_ns: u64) -> Option<EndReason> {
+        let s = &self.slots[i as usize];
+        let c = &self.cfg;
+        let (idle, why) = match s.list {
+            TCP => (c.tcp_idle_ns, EndReason::Idle),
+            FIN => (c.fin_ns, EndReason::EndOfFlow),
+            RST => (c.rst_ns, EndReason::EndOfFlow),
+            _ => (c.other_idle_ns, EndReason::Idle),
+        };
+        if ts_ns.saturating_sub(s.last_ns) > idle {
+            Some(why)
+        } else if ts_ns.saturating_sub(s.first_ns) > c.active_ns {
+            Some(EndReason::Active)
+        } else {
+            None
+        }
+    }
+
+    fn count_end(&mut self, why: EndReason) {
+        match why {
+            EndReason::Active => self.stats.active_timeouts += 1,
+            EndReason::LackOfResources => self.stats.evicted_full += 1,
+            _ => self.stats.expired += 1,
+        }
+    }
+
+    /// The flow a full table gives up: the least recently seen reset flow, else one
+    /// after a FIN, else the least recently seen open flow of any protocol.
+    fn victim(&self) -> Option<u32> {
+        for list in [RST, FIN] {
+            let tail = self.lists[usize::from(list)].tail;
+            if tail != NIL {
+                return Some(tail);
+            }
+        }
+        let (t, o) = (
+            self.lists[usize::from(TCP)].tail,
+            self.lists[usize::from(OTHER)].tail,
+        );
+        match (t, o) {
+            (NIL, NIL) => None,
+            (x, NIL) | (NIL, x) => Some(x),
+            (t, o) => {
+                let last = |i: u32| self.slots[i as usize].last_ns;
+                Some(if last(o) < last(t) { o } else { t })
+            }
+        }
     }
 
     /// Retires up to `limit` timed-out flows from the list tails.
     fn expire_some(&mut self, limit: usize) -> usize {
         let mut done = 0;
-        for (list, timeout) in [
-            (CLOSED, self.cfg.closed_timeout_ns),
-            (ACTIVE, self.cfg.idle_timeout_ns),
+        let c = self.cfg;
+        for (list, timeout, why) in [
+            (RST, c.rst_ns, EndReason::EndOfFlow),
+            (FIN, c.fin_ns, EndReason::EndOfFlow),
+            (OTHER, c.other_idle_ns, EndReason::Idle),
+            (TCP, c.tcp_idle_ns, EndReason::Idle),
         ] {
             while done < limit {
                 let tail = self.lists[usize::from(list)].tail;
                 if tail == NIL
-                    || self.now_ns - self.slots[tail as usize].last_ns.min(self.now_ns) <= timeout
+                    || self
+                        .now_ns
+                        .saturating_sub(self.slots[tail as usize].last_ns)
+                        <= timeout
                 {
                     break;
                 }
-                self.retire(tail);
+                self.retire(tail, why);
                 self.stats.expired += 1;
                 done += 1;
             }
+        }
+        while done < limit {
+            let oldest = self.started.tail;
+            if oldest == NIL
+                || self
+                    .now_ns
+                    .saturating_sub(self.slots[oldest as usize].first_ns)
+                    <= c.active_ns
+            {
+                break;
+            }
+            self.retire(oldest, EndReason::Active);
+            self.stats.active_timeouts += 1;
+            done += 1;
         }
         done
     }
@@ -403,15 +547,26 @@ impl FlowTable {
     /// Removes a live flow, keeping its record while the finished list has room: at
     /// most [`FlowTable::finished_limit`] records wait there to be taken, so a flood of
     /// new flows costs a bounded table, not a record per flow ever seen.
-    fn retire(&mut self, idx: u32) {
+    fn retire(&mut self, idx: u32, end: EndReason) {
         let slot = self.slots[idx as usize];
         if self.finished.len() < self.finished_limit() {
-            self.finished.push(slot.to_flow(true));
+            self.finished.push(slot.to_flow(end));
         } else {
             self.stats.records_dropped += 1;
         }
         self.map.remove(&slot.key);
         self.unlink(idx);
+        let (sprev, snext) = (slot.sprev, slot.snext);
+        if sprev == NIL {
+            self.started.head = snext;
+        } else {
+            self.slots[sprev as usize].snext = snext;
+        }
+        if snext == NIL {
+            self.started.tail = sprev;
+        } else {
+            self.slots[snext as usize].sprev = sprev;
+        }
         self.slots[idx as usize].list = FREE;
         self.free.push(idx);
     }

@@ -156,8 +156,12 @@ fn full_table_evicts_closed_flows_first() {
 fn idle_and_closed_flows_expire_on_their_timeouts() {
     let cfg = FlowConfig {
         max_flows: 100,
-        idle_timeout_ns: 60 * S,
-        closed_timeout_ns: 5 * S,
+        ..FlowConfig::default()
+    }
+    .with_idle(60 * S);
+    let cfg = FlowConfig {
+        fin_ns: 5 * S,
+        ..cfg
     };
     let mut t = FlowTable::new(cfg);
     let idle = tcp(1, 1, 2, 80);
@@ -217,8 +221,13 @@ fn churn_keeps_the_bound_and_loses_no_frame() {
     let shards = 3;
     let cfg = FlowConfig {
         max_flows: 50,
-        idle_timeout_ns: 2 * S,
-        closed_timeout_ns: S / 2,
+        ..FlowConfig::default()
+    }
+    .with_idle(2 * S);
+    let cfg = FlowConfig {
+        fin_ns: S / 2,
+        rst_ns: S / 2,
+        ..cfg
     };
     let mut tables: Vec<_> = (0..shards)
         .map(|_| FlowTable::new(cfg.per_shard(shards)))
@@ -313,4 +322,139 @@ fn live_shows_the_flows_without_taking_them() {
     t.update(&ab, Some(ACK), 60, 4 * S);
     let f = t.live().find(|f| f.a_port == 1000).expect("still live");
     assert_eq!(f.packets_ab, 2);
+}
+
+fn udp(sport: u16) -> FlowTuple {
+    FlowTuple {
+        proto: 17,
+        ..tcp(1, sport, 2, 53)
+    }
+}
+
+/// Each kind of flow ends on its own idle timeout with its reason, softflowd's
+/// defaults: open TCP 3600 s, after a FIN 300 s, after a RST 120 s, UDP 300 s.
+#[test]
+fn each_kind_of_flow_has_its_idle_timeout_and_end_reason() {
+    let mut t = small(100);
+    t.update(&tcp(1, 1, 2, 80), Some(ACK), 60, 0);
+    t.update(&tcp(1, 2, 2, 80), Some(FIN | ACK), 60, 0);
+    t.update(&tcp(1, 3, 2, 80), Some(RST), 60, 0);
+    t.update(&udp(4), None, 60, 0);
+    let ended = |t: &FlowTable| {
+        let mut v: Vec<_> = t.finished().iter().map(|f| (f.a_port, f.end)).collect();
+        v.sort_unstable();
+        v
+    };
+    t.expire(120 * S);
+    assert!(
+        t.finished().is_empty(),
+        "nothing is past its timeout at 120 s"
+    );
+    t.expire(121 * S);
+    assert_eq!(ended(&t), vec![(3, EndReason::EndOfFlow)]);
+    t.expire(301 * S);
+    assert_eq!(
+        ended(&t),
+        vec![
+            (2, EndReason::EndOfFlow),
+            (3, EndReason::EndOfFlow),
+            (4, EndReason::Idle)
+        ]
+    );
+    t.expire(3601 * S);
+    assert_eq!(ended(&t).first(), Some(&(1, EndReason::Idle)));
+    assert!(t.is_empty());
+    assert_eq!(t.stats().expired, 4);
+}
+
+/// A long flow's record ends at the active timeout and the conversation goes on in a
+/// new record, whether `expire` ran in between or not: the records are the same.
+#[test]
+fn the_active_timeout_splits_a_long_flow_the_same_way_with_or_without_expire() {
+    let cfg = FlowConfig {
+        max_flows: 10,
+        active_ns: 10 * S,
+        ..FlowConfig::default()
+    };
+    let run = |expire_between: bool| {
+        let mut t = FlowTable::new(cfg);
+        for s in 0..25 {
+            if expire_between {
+                t.expire(s * S);
+            }
+            t.update(&rev(&udp(9)), None, 100, s * S);
+        }
+        t.flush();
+        t.take_finished()
+            .into_iter()
+            .map(|f| (f.first_ns / S, f.last_ns / S, f.packets_ab, f.end, f.a_port))
+            .collect::<Vec<_>>()
+    };
+    let plain = run(false);
+    assert_eq!(
+        plain,
+        vec![
+            (0, 10, 11, EndReason::Active, 53),
+            (11, 21, 11, EndReason::Active, 53),
+            (22, 24, 3, EndReason::Forced, 53),
+        ]
+    );
+    assert_eq!(run(true), plain);
+}
+
+/// A frame after a gap longer than the idle timeout starts a new record even when
+/// nothing expired the old one in between (a replay gives the same records).
+#[test]
+fn a_frame_after_the_idle_timeout_starts_a_new_record() {
+    let mut t = FlowTable::new(FlowConfig::default().with_idle(5 * S));
+    t.update(&udp(7), None, 60, 0);
+    t.update(&udp(7), None, 60, 6 * S);
+    let f = t.finished();
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].end, f[0].packets_ab), (EndReason::Idle, 1));
+    assert_eq!(t.len(), 1);
+}
+
+/// A full table gives up a reset flow first, then one after a FIN, then the least
+/// recently seen open flow, each record saying it was for lack of room.
+#[test]
+fn a_full_table_says_lack_of_resources() {
+    let mut t = small(3);
+    t.update(&udp(1), None, 60, 1);
+    t.update(&tcp(1, 2, 2, 80), Some(FIN), 60, 2);
+    t.update(&tcp(1, 3, 2, 80), Some(RST), 60, 3);
+    for (i, port) in [10u16, 11, 12].into_iter().enumerate() {
+        t.update(&udp(port), None, 60, 4 + i as u64);
+    }
+    let gone: Vec<_> = t.finished().iter().map(|f| (f.a_port, f.end)).collect();
+    assert_eq!(
+        gone,
+        vec![
+            (3, EndReason::LackOfResources),
+            (2, EndReason::LackOfResources),
+            (1, EndReason::LackOfResources)
+        ]
+    );
+}
+
+/// IP bytes (not frame bytes), the first frame's TOS, and each side's MAC address.
+#[test]
+fn records_keep_ip_bytes_tos_and_mac_addresses() {
+    let mut t = small(10);
+    let mut f = FlowFrame::basic(udp(5), None, 60, 1);
+    f.ip_len = 28;
+    f.tos = 0xb8;
+    f.src_mac = [2, 0, 0, 0, 0, 1];
+    f.dst_mac = [2, 0, 0, 0, 0, 2];
+    t.update_with(&f);
+    let mut back = FlowFrame::basic(rev(&udp(5)), None, 74, 2);
+    back.ip_len = 42;
+    back.tos = 0;
+    t.update_with(&back);
+    t.flush();
+    let r = &t.finished()[0];
+    assert_eq!((r.bytes_ab, r.bytes_ba), (60, 74));
+    assert_eq!((r.ip_bytes_ab, r.ip_bytes_ba), (28, 42));
+    assert_eq!(r.tos, 0xb8);
+    assert_eq!((r.a_mac, r.b_mac), ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]));
 }

@@ -113,6 +113,7 @@ impl Direct {
             decoded_frames: false,
             frame_sizes: self.sizes.histogram(),
             flows: Vec::new(),
+            exported: None,
             written: self.written,
             write_error: self.error,
             pcap_skipped: self.pcap.map_or(0, |p| p.skipped()),

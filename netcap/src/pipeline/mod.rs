@@ -45,6 +45,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
 use flows::FlowUpdate;
 
 pub mod direct;
+pub mod export;
 pub mod fanout;
 mod flows;
 mod merge;
@@ -110,6 +111,9 @@ pub struct Finished {
     /// Frame sizes (captured length) histogram.
     pub frame_sizes: hdrhistogram::Histogram<u64>,
     pub flows: Vec<FlowTable>,
+    /// What the flow exporter did (`--flows`, `--flows-json`); `None` when flows were
+    /// not counted.
+    pub exported: Option<export::Exported>,
     /// Frames handed to the writer (after `-c`).
     pub written: u64,
     /// The output error that ended the run early, if any (a closed pipe is not one).
@@ -124,7 +128,12 @@ pub struct PipelineConfig {
     pub workers: usize,
     pub format: Format,
     pub flows: bool,
-    pub max_flows: usize,
+    /// The flow table's limits and timeouts (all shards together).
+    pub flow_cfg: FlowConfig,
+    /// Where flow records go as they end; with flows counted there is one.
+    pub flow_export: Option<export::Exporter>,
+    /// Expire flows by the wall clock too (a live capture).
+    pub wall_clock: bool,
     /// Text output (stdout, unbuffered), when the format prints something.
     pub text_out: Option<Box<dyn Write + Send>>,
     /// The text output's buffer, in bytes.
@@ -165,6 +174,7 @@ pub struct Pipeline {
     pool: Receiver<Batch>,
     /// Set by [`Pipeline::request_flush`]; the writer flushes and clears it.
     flush_requested: Arc<AtomicBool>,
+    flow_export: Option<export::Exporter>,
 }
 
 impl Pipeline {
@@ -218,11 +228,8 @@ impl Pipeline {
         let flow_channels: Vec<_> = (0..n).map(|_| unbounded::<Vec<FlowUpdate>>()).collect();
         let flow_txs: Vec<Sender<Vec<FlowUpdate>>> =
             flow_channels.iter().map(|(tx, _)| tx.clone()).collect();
-        let flow_cfg = FlowConfig {
-            max_flows: cfg.max_flows,
-            ..FlowConfig::default()
-        }
-        .per_shard(n);
+        let flow_cfg = cfg.flow_cfg.per_shard(n);
+        let flow_out = cfg.flow_export.as_ref().map(export::Exporter::sender);
         let mut workers = Vec::with_capacity(n);
         for (me, ((_, flow_rx), input)) in flow_channels.into_iter().zip(inputs).enumerate() {
             let ctx = WorkerCtx {
@@ -234,6 +241,8 @@ impl Pipeline {
                 out: out_tx.clone(),
                 printer: output::printer(cfg.format, &cfg.interfaces),
                 flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
+                flow_out: flow_out.clone(),
+                wall_clock: cfg.wall_clock,
             };
             let handle = std::thread::Builder::new()
                 .name(format!("netcap-worker-{me}"))
@@ -243,6 +252,8 @@ impl Pipeline {
         }
         drop(out_tx);
         drop(flow_txs);
+        drop(flow_out);
+        let flow_export = cfg.flow_export;
         let stop = cfg.stop.clone();
         let flush_requested = Arc::new(AtomicBool::new(false));
         let dest = Destinations::new(
@@ -268,6 +279,7 @@ impl Pipeline {
             stop,
             dropped_queue_full: Arc::new(AtomicU64::new(0)),
             flush_requested,
+            flow_export,
         }
     }
 
@@ -335,6 +347,12 @@ impl Pipeline {
                 sources.extend(r.source);
             }
         }
+        // The flows still open end here, oldest first: they go the way of every
+        // record, and the tables keep their counters for the report.
+        let exported = self
+            .flow_export
+            .take()
+            .map(|exporter| exporter.finish(crate::flow::FlowStats::merge(&mut flows)));
         let wr = self.writer.take().and_then(|w| w.join().ok());
         let (written, write_error, pcap_skipped) = wr
             .map_or((0, Some("writer thread panicked".into()), 0), |r| {
@@ -345,6 +363,7 @@ impl Pipeline {
             decoded_frames: true,
             frame_sizes: sizes,
             flows,
+            exported,
             written,
             write_error,
             pcap_skipped,

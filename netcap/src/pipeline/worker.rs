@@ -7,18 +7,26 @@
 //! batch. A frame the decoder or printer panics on loses its text and flow update and is
 //! counted in [`DecodeStats::panicked`]; the worker goes on with the next frame.
 //!
+//! Flows end while the capture runs: about once a second ([`EXPIRE_EVERY`]) a worker
+//! retires its shard's timed-out flows (by the wall clock on a live capture, so a quiet
+//! link still ends them; by the frames' time in a file) and sends every retired record
+//! to the flow exporter ([`super::export`]).
+//!
 //! End: when its input ends, the worker drops its flow senders and drains its own flow
 //! channel until every worker has done so (so every cross-shard update has arrived), and
 //! hands its table and counters back. A fanout worker's stream end is sent to the
 //! merging writer on drop ([`StreamEnd`]), so also when the worker panicked.
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::{fanout, flows::FlowUpdate, DecodeStats, Output, SizeCounts};
 use crate::{
     decode::{self, Layer},
-    flow::FlowTable,
+    flow::{Flow, FlowTable},
     output,
     packet::Batch,
 };
@@ -44,15 +52,31 @@ pub(super) enum Input {
     Socket(Box<fanout::SocketInput>),
 }
 
+/// How often a worker retires timed-out flows: timeouts are whole seconds, so a
+/// record ends at most a second after its timeout.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
+
+enum Next {
+    Work(Work),
+    /// Nothing came for [`EXPIRE_EVERY`] (a quiet link).
+    Idle,
+    End,
+}
+
 impl Input {
-    fn next(&mut self) -> Option<Work> {
+    fn next(&mut self) -> Next {
         match self {
-            Input::Jobs(rx) => rx.recv().ok().map(|Job::Batch(seq, batch)| Work {
-                seq,
-                batch,
-                watermark: 0,
-            }),
-            Input::Socket(s) => s.next_work(),
+            Input::Jobs(rx) => match rx.recv_timeout(EXPIRE_EVERY) {
+                Ok(Job::Batch(seq, batch)) => Next::Work(Work {
+                    seq,
+                    batch,
+                    watermark: 0,
+                }),
+                Err(RecvTimeoutError::Timeout) => Next::Idle,
+                Err(RecvTimeoutError::Disconnected) => Next::End,
+            },
+            // A fanout socket returns (maybe an empty batch) at every poll timeout.
+            Input::Socket(s) => s.next_work().map_or(Next::End, Next::Work),
         }
     }
 }
@@ -78,6 +102,10 @@ pub(super) struct WorkerCtx {
     pub(super) out: Sender<Output>,
     pub(super) printer: Option<Box<dyn output::Printer>>,
     pub(super) flows: Option<FlowTable>,
+    /// Where retired flow records go while the run goes on.
+    pub(super) flow_out: Option<Sender<Vec<Flow>>>,
+    /// Expire flows by the wall clock (live), not only by the frames' time (files).
+    pub(super) wall_clock: bool,
 }
 
 impl WorkerCtx {
@@ -92,12 +120,21 @@ impl WorkerCtx {
         let mut size_counts = SizeCounts::new();
         let mut outbox: Vec<Vec<FlowUpdate>> = vec![Vec::new(); self.shards];
         let mut malformed = [0u64; LAYERS.len()];
-        while let Some(Work {
-            seq,
-            batch,
-            watermark,
-        }) = input.next()
-        {
+        let mut expired_at = Instant::now();
+        loop {
+            let Work {
+                seq,
+                batch,
+                watermark,
+            } = match input.next() {
+                Next::Work(w) => w,
+                Next::Idle => {
+                    self.apply_remote_flows();
+                    self.export_flows(&mut expired_at);
+                    continue;
+                }
+                Next::End => break,
+            };
             self.apply_remote_flows();
             let mut text = Vec::with_capacity(if self.printer.is_some() {
                 batch.bytes() * 4
@@ -134,6 +171,7 @@ impl WorkerCtx {
                     let _ = self.flow_txs[shard].send(std::mem::take(updates));
                 }
             }
+            self.export_flows(&mut expired_at);
             let out = Output {
                 seq,
                 stream: self.me,
@@ -157,7 +195,7 @@ impl WorkerCtx {
         while let Ok(updates) = self.flow_rx.recv() {
             if let Some(table) = self.flows.as_mut() {
                 for u in &updates {
-                    u.apply(table);
+                    table.update_with(u);
                 }
             }
         }
@@ -192,19 +230,37 @@ impl WorkerCtx {
         if let Some(p) = self.printer.as_mut() {
             p.print(frame, &d, text);
         }
-        if let Some((table, tuple)) = self.flows.as_mut().and_then(|t| Some((t, d.flow_tuple()?))) {
-            let update = FlowUpdate {
-                tuple,
-                tcp_flags: d.tcp_flags(),
-                wire_len: frame.meta.orig_len,
-                ts_ns: frame.meta.ts_ns,
-            };
-            let shard = crate::flow::shard_of(&tuple, self.shards);
+        if let Some((table, update)) = self
+            .flows
+            .as_mut()
+            .and_then(|t| Some((t, FlowUpdate::new(frame, &d)?)))
+        {
+            let shard = crate::flow::shard_of(&update.tuple, self.shards);
             if shard == self.me {
-                update.apply(table);
+                table.update_with(&update);
             } else {
                 outbox[shard].push(update);
             }
+        }
+    }
+
+    /// Retires timed-out flows once per [`EXPIRE_EVERY`], and sends the retired
+    /// records (timeouts, a full table) to the exporter.
+    fn export_flows(&mut self, expired_at: &mut Instant) {
+        let (Some(table), Some(tx)) = (self.flows.as_mut(), &self.flow_out) else {
+            return;
+        };
+        if expired_at.elapsed() >= EXPIRE_EVERY {
+            *expired_at = Instant::now();
+            let now = if self.wall_clock {
+                crate::capture::realtime_ns()
+            } else {
+                0
+            };
+            table.expire(now);
+        }
+        if !table.finished().is_empty() {
+            let _ = tx.send(table.take_finished());
         }
     }
 
@@ -212,7 +268,7 @@ impl WorkerCtx {
         while let Ok(updates) = self.flow_rx.try_recv() {
             if let Some(table) = self.flows.as_mut() {
                 for u in &updates {
-                    u.apply(table);
+                    table.update_with(u);
                 }
             }
         }

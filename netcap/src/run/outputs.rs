@@ -1,6 +1,6 @@
 //! The destinations of a run, opened before anything is attached (so a bad `-w` path
 //! fails before the capture starts, not after it ends): stdout for the text format,
-//! and the `-w` file or stdout for the frames.
+//! the `-w` file or stdout for the frames, and the flow exporter's destinations.
 use std::io::{BufWriter, Write};
 
 use crate::{
@@ -11,7 +11,10 @@ use crate::{
         Format, FrameSink, Interface,
     },
     packet::{Interfaces, LinkType},
-    pipeline::PipelineConfig,
+    pipeline::{
+        export::{Exporter, FlowSink, JsonLines},
+        PipelineConfig,
+    },
     stop::Stop,
     Error,
 };
@@ -20,7 +23,12 @@ use crate::{
 pub struct Outputs {
     pub text: Option<Box<dyn Write + Send>>,
     pub frames: Option<BoxedPcapSink>,
+    /// Started when flows are counted.
+    pub flows: Option<Exporter>,
 }
+
+/// How many flows `--flows` prints.
+pub const TOP_FLOWS: usize = 20;
 
 impl Outputs {
     /// Opens what `cfg` asks for; `link` is the frames' link type when it is known now.
@@ -48,7 +56,16 @@ impl Outputs {
         // Unbuffered: the writer buffers it, and counts what reaches stdout.
         let text = (cfg.format != Format::None)
             .then(|| Box::new(std::io::stdout()) as Box<dyn Write + Send>);
-        Ok(Self { text, frames })
+        let flows = if cfg.flows.counted() {
+            Some(flow_exporter(cfg)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            text,
+            frames,
+            flows,
+        })
     }
 
     /// Tells the `-w` sink what the live source is, once it is open: its link type,
@@ -67,7 +84,9 @@ impl Outputs {
             workers: cfg.workers,
             format: cfg.format,
             flows: cfg.flows.counted(),
-            max_flows: cfg.flows.max_flows,
+            flow_cfg: cfg.flows.table,
+            flow_export: self.flows,
+            wall_clock: matches!(cfg.input, crate::cli::config::Input::Live(_)),
             text_out: self.text,
             text_buffer: buffer_size(cfg),
             line_buffered: cfg.flush_each_batch(),
@@ -76,6 +95,23 @@ impl Outputs {
             interfaces,
         }
     }
+}
+
+/// The flow exporter and its sinks: `--flows-json` (a file, or stdout with `-`).
+fn flow_exporter(cfg: &Config) -> Result<Exporter, Error> {
+    let mut sinks: Vec<Box<dyn FlowSink>> = Vec::new();
+    if let Some(path) = &cfg.flows.json {
+        let name = format!("--flows-json {}", path.display());
+        if cfg.flows.json_to_stdout() {
+            sinks.push(Box::new(JsonLines::new(name, std::io::stdout())));
+        } else {
+            let f = crate::output::create_file(path)
+                .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+            sinks.push(Box::new(JsonLines::new(name, f)));
+        }
+    }
+    let keep = if cfg.flows.top { TOP_FLOWS } else { 0 };
+    Exporter::start(sinks, keep).map_err(|e| Error::io("starting the flow exporter", e))
 }
 
 /// The stdout buffer: 64 KiB when it is flushed often (`-l`, a terminal), else 1 MiB.

@@ -65,27 +65,23 @@ impl IfDrops {
     }
 }
 
-/// How many flows `--flows` prints.
-const TOP_FLOWS: usize = 20;
-
-/// `--flows` (top flows to stderr) and `--flows-json` (every flow, one JSON line each).
+/// `--flows`: the largest flows to stderr; and what the flow exporter could not do
+/// (`--flows-json` cut short by a full disk, say), as an error. The records themselves
+/// went out while the run went on.
 pub fn write_flows(report: &mut Report, want: &Flows) -> Result<(), Error> {
-    if !want.counted() {
+    let Some(done) = report.inputs.finished.exported.as_ref() else {
         return Ok(());
-    }
-    let flows = crate::flow::FlowStats::merge(&mut report.inputs.finished.flows);
+    };
     if want.top {
         let mut err = std::io::stderr().lock();
-        crate::flow::write_top(&mut err, &flows, TOP_FLOWS)
+        crate::flow::write_top(&mut err, &done.top, done.records, super::outputs::TOP_FLOWS)
             .map_err(|e| Error::io("writing the flow table to stderr", e))?;
     }
-    if let Some(path) = &want.json {
-        let f = std::fs::File::create(path)
-            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        let mut w = std::io::BufWriter::new(f);
-        crate::flow::write_json_lines(&mut w, &flows)
-            .and_then(|()| std::io::Write::flush(&mut w))
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    match done.errors.first() {
+        Some(first) => Err(Error::io(
+            first.clone(),
+            std::io::Error::other("flow records lost"),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -306,6 +306,7 @@ mod tests {
             tcp_flags: 0,
             state: FlowState::Open,
             evicted: false,
+            ..Flow::default()
         }
     }
 
