@@ -2,9 +2,10 @@
 //! runs them on each submission.
 //!
 //! cargo-fuzz is installed once under `$CARGO_HOME/netcap-tools/` (pinned version).
-//! Each target starts from the corpus kept in the repository, `fuzz/seeds/TARGET` (a
-//! `cargo fuzz cmin` of earlier runs), copied into the working corpus
-//! `fuzz/corpus/TARGET` (not kept: it grows with every run); a crash leaves its input
+//! Each target starts from the corpus kept in the repository, `fuzz/seeds/TARGET`
+//! (chosen corpus captures; inputs worth keeping from a run go there, minimised with
+//! `cargo fuzz cmin`), and the working corpus `fuzz/corpus/TARGET` (not kept: it grows
+//! with every run); a crash leaves its input
 //! in `fuzz/artifacts/TARGET/` (kept: not ignored by git) and fails the run: commit it
 //! and replay it as a unit test next to the code it broke.
 use std::path::{Path, PathBuf};
