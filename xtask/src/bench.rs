@@ -10,11 +10,14 @@
 //!   programs' kernel time ([`bpfstats`]) and the whole machine's busy time.
 //! - `offline`: a generated pcap of a realistic mix ([`pcapgen`]), read by netcap in
 //!   every output format, by tcpdump, and by the reference decoder; wall and CPU time.
+//! - `flows`: the same kind of generated pcap, read by netcap counting flows and
+//!   exporting them (`--flows-json`, IPFIX over UDP), with 1 and 2 workers, beside
+//!   `softflowd -r` exporting IPFIX ([`flows`]).
 //! - `soak` (root): netcap with `--flows` and a rotating `-w` ring for `--secs` (600)
 //!   of mixed traffic and flow floods; fails unless its RSS stays within the bound its
 //!   flags give, every frame is accounted for and every file reads ([`soak`]).
 //!
-//! Results go to `target/bench/{capture,offline,soak}.{json,md}` and
+//! Results go to `target/bench/{capture,offline,flows,soak}.{json,md}` and
 //! `target/bench/capture.svg`. Benchmarks report; they never assert a time (the soak
 //! asserts memory and counts, not time). Every capture and offline run is repeated (3
 //! times, once with `--quick`) and reported as median and min–max.
@@ -26,6 +29,7 @@
 //! gone) are removed at the next start.
 mod bpfstats;
 mod capture;
+mod flows;
 mod netns;
 mod offline;
 mod pcapgen;
@@ -50,6 +54,8 @@ pub enum Kind {
     Offline,
     /// netcap for --secs with flows, rotation and flow floods; checks RSS and the counts (root).
     Soak,
+    /// Flow accounting and export from a file (1 and 2 workers) beside softflowd -r.
+    Flows,
 }
 
 /// What to run.
@@ -82,6 +88,7 @@ pub fn run(root: &Path, bin: &Path, kind: Kind, opts: &Options) -> Result<()> {
         Kind::Capture => capture::run(root, &copy, &out, &machine, opts),
         Kind::Offline => offline::run(root, &copy, &out, &machine, quick),
         Kind::Soak => soak::run(root, &copy, &out, &machine, opts.secs),
+        Kind::Flows => flows::run(&copy, &out, &machine, quick),
     };
     let _ = std::fs::remove_file(&copy);
     eprintln!("bench: load average at the end: {}", load_average());
