@@ -32,6 +32,7 @@ use crate::decode::FlowTuple;
 
 mod config;
 mod frame;
+pub mod ipfix;
 mod report;
 mod table;
 
