@@ -183,6 +183,27 @@ pub struct CommonArgs {
     /// conversation continues in a new record [default: 1800].
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub flow_active: Option<u64>,
+    /// Export every flow record as IPFIX (RFC 7011) to a collector at HOST:PORT as the
+    /// flow ends: UDP (nfcapd, pmacct, goflow2), or TCP with --ipfix-tcp.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ipfix: Option<String>,
+    /// With --ipfix: over TCP, reconnecting with backoff when the collector goes away.
+    #[arg(long)]
+    pub ipfix_tcp: bool,
+    /// Write the IPFIX records to this file (RFC 5655: the messages one after another).
+    #[arg(long, value_name = "FILE")]
+    pub ipfix_file: Option<PathBuf>,
+    /// The IPFIX observation domain id: one per exporter in a fleet [default: 1].
+    #[arg(long, value_name = "N")]
+    pub ipfix_domain: Option<u32>,
+    /// One RFC 5103 biflow record per flow (B's counts in reverse elements) instead of
+    /// a record per direction.
+    #[arg(long)]
+    pub ipfix_biflow: bool,
+    /// With --ipfix over UDP: send the templates again every SECS seconds (and every
+    /// 16 messages), so a collector that restarts can read the records [default: 600].
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub ipfix_template_secs: Option<u64>,
     /// Filter expression (pcap-filter syntax); also accepted as trailing arguments.
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     pub filter: Option<String>,

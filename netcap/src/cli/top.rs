@@ -59,6 +59,12 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         max_flows: _,
         flow_idle: _,
         flow_active: _,
+        ipfix,
+        ipfix_tcp,
+        ipfix_file,
+        ipfix_domain,
+        ipfix_biflow,
+        ipfix_template_secs,
         filter: _,
         expr: _,
     } = common;
@@ -82,6 +88,12 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         (stats_interval.is_some(), "--stats-interval"),
         (*flows, "--flows"),
         (flows_json.is_some(), "--flows-json"),
+        (ipfix.is_some(), "--ipfix"),
+        (*ipfix_tcp, "--ipfix-tcp"),
+        (ipfix_file.is_some(), "--ipfix-file"),
+        (ipfix_domain.is_some(), "--ipfix-domain"),
+        (*ipfix_biflow, "--ipfix-biflow"),
+        (ipfix_template_secs.is_some(), "--ipfix-template-secs"),
     ]
     .into_iter()
     .find_map(|(given, name)| given.then_some(name))
@@ -110,6 +122,16 @@ mod tests {
         assert_eq!(output_flag(&top(&["-F", "json"])), Some("-F"));
         assert_eq!(output_flag(&top(&["--flows"])), Some("--flows"));
         assert_eq!(output_flag(&top(&["-c", "5"])), Some("-c"));
+        let ipfix = ["--ipfix", "127.0.0.1:4739"];
+        assert_eq!(output_flag(&top(&ipfix)), Some("--ipfix"));
+        assert_eq!(
+            output_flag(&top(&["--ipfix-file", "f"])),
+            Some("--ipfix-file")
+        );
+        assert_eq!(
+            output_flag(&top(&["--ipfix-biflow"])),
+            Some("--ipfix-biflow")
+        );
         // tcpdump's -v (the live line with -w) is an option of capture's, not common.
         assert_eq!(output_flag(&top(&["-v"])), Some("-v"));
     }

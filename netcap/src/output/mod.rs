@@ -11,6 +11,7 @@
 //! The helpers at the bottom of this file write numbers and addresses straight into the
 //! output buffer from lookup tables: the formats aim at about 1 GB/s of text per core,
 //! which rules out `format!` (and `write!`'s formatting machinery) per field.
+pub mod ipfix;
 pub mod json;
 pub mod line;
 pub mod pcap;

@@ -4,8 +4,12 @@
 use std::io::{BufWriter, Write};
 
 use crate::{
-    cli::{config::WriteTo, Config},
+    cli::{
+        config::{Ipfix, WriteTo},
+        Config,
+    },
     output::{
+        ipfix,
         pcap::{BoxedPcapSink, FileFormat, PcapSink},
         rotate::RotatingSink,
         Format, FrameSink, Interface,
@@ -97,7 +101,8 @@ impl Outputs {
     }
 }
 
-/// The flow exporter and its sinks: `--flows-json` (a file, or stdout with `-`).
+/// The flow exporter and its sinks: `--flows-json` (a file, or stdout with `-`), and
+/// IPFIX (a collector, a file).
 fn flow_exporter(cfg: &Config) -> Result<Exporter, Error> {
     let mut sinks: Vec<Box<dyn FlowSink>> = Vec::new();
     if let Some(path) = &cfg.flows.json {
@@ -110,8 +115,34 @@ fn flow_exporter(cfg: &Config) -> Result<Exporter, Error> {
             sinks.push(Box::new(JsonLines::new(name, f)));
         }
     }
+    if let Some(ipfix) = &cfg.flows.ipfix {
+        ipfix_sinks(ipfix, &mut sinks)?;
+    }
     let keep = if cfg.flows.top { TOP_FLOWS } else { 0 };
     Exporter::start(sinks, keep).map_err(|e| Error::io("starting the flow exporter", e))
+}
+
+/// `--ipfix` (UDP, or TCP) and `--ipfix-file`. Templates are refreshed over UDP only:
+/// TCP and files lose nothing, and carry them once at the start of each session.
+fn ipfix_sinks(ipfix: &Ipfix, sinks: &mut Vec<Box<dyn FlowSink>>) -> Result<(), Error> {
+    let enc = |refresh| ipfix::encoder_config(ipfix.domain, ipfix.biflow, refresh);
+    if let Some((addr, text)) = &ipfix.collector {
+        if ipfix.tcp {
+            let name = format!("IPFIX to {text} (TCP)");
+            sinks.push(Box::new(ipfix::TcpExporter::new(name, *addr, enc(None))));
+        } else {
+            let name = format!("IPFIX to {text}");
+            let sink = ipfix::UdpExporter::new(name, *addr, enc(Some(ipfix.template_every)))
+                .map_err(|e| Error::io(format!("--ipfix {text}: UDP socket"), e))?;
+            sinks.push(Box::new(sink));
+        }
+    }
+    if let Some(path) = &ipfix.file {
+        let sink = ipfix::IpfixFile::create(path, enc(None))
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        sinks.push(Box::new(sink));
+    }
+    Ok(())
 }
 
 /// The stdout buffer: 64 KiB when it is flushed often (`-l`, a terminal), else 1 MiB.
