@@ -1,0 +1,315 @@
+//! `-F line` against `tcpdump -n` (4.99), line for line, on tcpdump's own test captures.
+//!
+//! Every capture of `shared/corpus/tcpdump-tests` is read by `netcap read F -F line` and
+//! by `tcpdump -n -r F`, both under the same `TZ` ([`TZ`]). Lines are paired by frame
+//! index: netcap prints one line per frame; tcpdump's output is cut into records at the
+//! lines that start with a time stamp (a continuation line joins the record before it).
+//! The test prints the share of identical lines among the frames in scope, the
+//! mismatches per category (and `NETCAP_LINE_DIFFS=FILE` writes every mismatched pair
+//! there), and fails when the share falls below [`FLOOR`]: a ratchet, raised as the
+//! printer gets closer, never lowered to make a change pass.
+//!
+//! # Scope: the frames whose protocols netcap decodes
+//!
+//! A frame is in scope when netcap's own decoder ([`netcap::decode::decode`], on the
+//! frames of netcap's own reader) finds, and tcpdump does not go beyond:
+//!
+//! - a link netcap decodes: Ethernet (with 802.1Q/802.1ad tags), Linux cooked v1/v2,
+//!   raw IPv4/IPv6;
+//! - then ARP, or IPv4/IPv6 (with IPv6 extension headers) carrying TCP, UDP, ICMP or
+//!   ICMPv6, or a later fragment of one of those;
+//! - a frame cut short or invalid in one of those layers (category `truncated`);
+//! - and no application payload that tcpdump dissects and netcap does not: a UDP
+//!   datagram is out when tcpdump's record does not say `: UDP, ` (it named an
+//!   application protocol: NTP, SNMP, ...); a TCP segment with data is out when tcpdump
+//!   prints more after its `, length N` than a truncation mark (`: HTTP: ...`, `: BGP`).
+//!   DNS (port 53, UDP and TCP) is in scope once netcap prints it ([`DNS_PRINTED`]),
+//!   as category `dns`.
+//!
+//! Everything else (other link types, EtherTypes and IP protocols: STP, LLC, GRE, OSPF,
+//! ...) is counted per reason and left out. Frames only one side printed (the two
+//! readers give up on a broken file at different places) are counted, not compared.
+//!
+//! Needs `tcpdump` on the PATH and the corpus next to the repository (`../shared`); the
+//! test says so and passes when either is missing. Files run on all cores; the whole
+//! corpus takes a few seconds.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use netcap::capture::pcap_file::FileSource;
+use netcap::capture::{Fill, Source};
+use netcap::decode::{decode, Decoded, IpProtocol, Net, Transport};
+use netcap::packet::LinkType;
+
+/// Least share of identical lines in scope, in percent (measured, rounded down).
+const FLOOR: f64 = 56.81;
+
+/// True once netcap prints DNS summaries: port 53 is then in scope.
+const DNS_PRINTED: bool = false;
+
+/// The time zone both tools run under.
+const TZ: &str = "UTC";
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests")
+}
+
+fn tcpdump_version() -> Option<String> {
+    let out = Command::new("tcpdump").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().next().map(str::to_owned)
+}
+
+/// What one frame is, for the comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    In(&'static str),
+    Out(&'static str),
+}
+
+/// The netcap side of the scope: what netcap's decoder found.
+fn decoded_scope(link: LinkType, d: &Decoded) -> Scope {
+    if let LinkType::Unknown(_) = link {
+        return Scope::Out("link type");
+    }
+    if d.issue.is_some() {
+        return Scope::In("truncated");
+    }
+    let ip_proto = d.ip_proto.map(u8::from);
+    match (&d.net, &d.transport) {
+        (Net::None, _) => Scope::Out("network protocol"),
+        (Net::Arp(_), _) => Scope::In("arp"),
+        (_, Transport::Tcp(_)) => Scope::In("tcp"),
+        (_, Transport::Udp(_)) => Scope::In("udp"),
+        (_, Transport::Icmp(_)) => Scope::In("icmp"),
+        (_, Transport::Icmpv6(_)) => Scope::In("icmp6"),
+        (_, Transport::None) => match ip_proto.map(IpProtocol::from) {
+            Some(IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Icmp | IpProtocol::Icmpv6) => {
+                Scope::In("fragment")
+            }
+            _ => Scope::Out("ip protocol"),
+        },
+    }
+}
+
+/// The tcpdump side: whether tcpdump went on into a payload netcap does not decode.
+fn scope(link: LinkType, d: &Decoded, record: &str) -> Scope {
+    let s = decoded_scope(link, d);
+    let dns = d.ports.is_some_and(|(a, b)| a == 53 || b == 53);
+    match s {
+        Scope::In("udp") if dns => {
+            if DNS_PRINTED {
+                Scope::In("dns")
+            } else {
+                Scope::Out("udp payload (dns)")
+            }
+        }
+        Scope::In("udp") if !record.contains(": UDP, ") => Scope::Out("udp payload"),
+        Scope::In("tcp") if tcp_payload_dissected(record) => {
+            if !dns {
+                Scope::Out("tcp payload")
+            } else if DNS_PRINTED {
+                Scope::In("dns")
+            } else {
+                Scope::Out("tcp payload (dns)")
+            }
+        }
+        s => s,
+    }
+}
+
+/// True when tcpdump printed more after a TCP segment's `, length N` than a truncation
+/// mark: the name and summary of an application protocol.
+fn tcp_payload_dissected(record: &str) -> bool {
+    let Some(flags) = record.find("Flags [") else {
+        return false;
+    };
+    let Some(len) = record[flags..].find(", length ") else {
+        return false;
+    };
+    let rest = &record[flags + len + ", length ".len()..];
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    !(rest.is_empty() || rest.starts_with(" [|") || rest.starts_with(" [remaining caplen"))
+}
+
+/// netcap's decoding of every frame of `path`, by index.
+fn frames(path: &Path) -> Vec<(LinkType, Decoded)> {
+    let mut out = Vec::new();
+    let Ok(mut src) = FileSource::open(path) else {
+        return out;
+    };
+    loop {
+        let fill = src.visit(&mut |frame| {
+            out.push((frame.meta.link, decode(frame)));
+            true
+        });
+        if !matches!(fill, Ok(Fill::Some)) {
+            return out;
+        }
+    }
+}
+
+/// tcpdump's records: a line starting with `HH:MM:SS.ffffff ` starts one.
+fn records(text: &str) -> Vec<String> {
+    let stamp = |l: &str| {
+        let b = l.as_bytes();
+        b.len() > 16
+            && b[2] == b':'
+            && b[5] == b':'
+            && b[8] == b'.'
+            && b[15] == b' '
+            && [0, 1, 3, 4, 6, 7, 9, 10, 11, 12, 13, 14]
+                .iter()
+                .all(|&i| b[i].is_ascii_digit())
+    };
+    let mut recs: Vec<String> = Vec::new();
+    for line in text.lines() {
+        match recs.last_mut() {
+            Some(r) if !stamp(line) => {
+                r.push('\n');
+                r.push_str(line);
+            }
+            _ => recs.push(line.to_owned()),
+        }
+    }
+    recs
+}
+
+#[derive(Default)]
+struct Tally {
+    /// (identical, total) per in-scope category.
+    cats: BTreeMap<&'static str, (u64, u64)>,
+    /// Frames left out, per reason.
+    out: BTreeMap<&'static str, u64>,
+    /// Frames only one side printed.
+    unpaired: u64,
+    /// Identical and paired lines, in scope or not.
+    same_all: u64,
+    paired_all: u64,
+    /// Mismatched pairs: (file, frame, category, netcap, tcpdump).
+    diffs: Vec<(String, usize, &'static str, String, String)>,
+}
+
+fn compare(file: &Path, tally: &Mutex<Tally>) {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let run = |cmd: &mut Command| {
+        cmd.env("TZ", TZ)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let ours = run(Command::new(env!("CARGO_BIN_EXE_netcap"))
+        .args(["read", "-F", "line"])
+        .arg(file));
+    let theirs = run(Command::new("tcpdump").arg("-n").arg("-r").arg(file));
+    let ours: Vec<&str> = ours.lines().collect();
+    let theirs = records(&theirs);
+    let decoded = frames(file);
+    let paired = ours.len().min(theirs.len()).min(decoded.len());
+    let mut t = tally.lock().expect("no test thread panics holding it");
+    t.unpaired += (ours.len().max(theirs.len()) - paired) as u64;
+    for (i, ((a, b), (link, d))) in ours.iter().zip(&theirs).zip(&decoded).enumerate() {
+        t.paired_all += 1;
+        t.same_all += u64::from(a == b);
+        match scope(*link, d, b) {
+            Scope::Out(why) => *t.out.entry(why).or_default() += 1,
+            Scope::In(cat) => {
+                let c = t.cats.entry(cat).or_default();
+                c.1 += 1;
+                if a == b {
+                    c.0 += 1;
+                } else {
+                    t.diffs
+                        .push((name.clone(), i, cat, (*a).to_owned(), b.clone()));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn line_matches_tcpdump_on_the_corpus() {
+    let Some(version) = tcpdump_version() else {
+        eprintln!("skipped: no tcpdump on the PATH");
+        return;
+    };
+    let dir = corpus();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: no corpus at {}", dir.display());
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    files.sort();
+    let tally = Mutex::new(Tally::default());
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while let Some(f) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    compare(f, &tally);
+                }
+            });
+        }
+    });
+    let mut t = tally.into_inner().expect("no test thread panicked");
+    let (same, total) = t
+        .cats
+        .values()
+        .fold((0, 0), |(s, n), &(a, b)| (s + a, n + b));
+    let pct = 100.0 * same as f64 / total.max(1) as f64;
+    let mut report = format!(
+        "{version}, TZ={TZ}, {} files: {same} of {total} lines in scope identical ({pct:.2}%); \
+         {} of {} paired lines in all\n",
+        files.len(),
+        t.same_all,
+        t.paired_all
+    );
+    for (cat, (s, n)) in &t.cats {
+        let _ = writeln!(
+            report,
+            "  {cat:<10} {s:>6} of {n:>6} identical, {:>5} differ",
+            n - s
+        );
+    }
+    let out: u64 = t.out.values().sum();
+    let _ = writeln!(report, "  left out: {out} frames");
+    for (why, n) in &t.out {
+        let _ = writeln!(report, "    {why:<20} {n:>6}");
+    }
+    let _ = writeln!(report, "  printed by one side only: {}", t.unpaired);
+    t.diffs.sort();
+    let mut shown = BTreeMap::<&str, usize>::new();
+    for (file, i, cat, a, b) in &t.diffs {
+        let n = shown.entry(cat).or_default();
+        if *n < 2 {
+            *n += 1;
+            let _ = writeln!(
+                report,
+                "  e.g. {cat} {file} #{i}\n    netcap:  {a}\n    tcpdump: {b}"
+            );
+        }
+    }
+    eprint!("{report}");
+    if let Some(path) = std::env::var_os("NETCAP_LINE_DIFFS") {
+        let mut all = String::new();
+        for (file, i, cat, a, b) in &t.diffs {
+            let _ = writeln!(all, "{file}\t{i}\t{cat}\n  netcap:  {a}\n  tcpdump: {b}");
+        }
+        std::fs::write(&path, all).expect("writing NETCAP_LINE_DIFFS");
+    }
+    assert!(
+        pct >= FLOOR,
+        "identical lines fell to {pct:.2}%, under the floor of {FLOOR}%"
+    );
+}
