@@ -55,7 +55,8 @@ const _: () = assert!(core::mem::size_of::<Record<128>>() == 24 + 128);
 /// Indexes into the per-CPU counter array `COUNTERS`.
 ///
 /// Every frame the hooks see ends in exactly one of `Filtered`, `Captured`,
-/// `LostRingFull`, `LostCopy`, so `Seen == Filtered + Captured + LostRingFull + LostCopy`.
+/// `LostRingFull`, `LostCopy`, `Aggregated`, so
+/// `Seen == Filtered + Captured + LostRingFull + LostCopy + Aggregated`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
@@ -67,9 +68,63 @@ pub enum Counter {
     /// The classic BPF filter hit its instruction budget or an invalid instruction:
     /// the frame is captured (fail open), and this says how often.
     FilterError = 5,
+    /// In-kernel flow mode: a frame of a new flow the full `FLOWS` map could not take;
+    /// it went to the ring (and is counted there too), for user space to count.
+    FlowOverflow = 6,
+    /// In-kernel flow mode: the frame was counted into its flow in the `FLOWS` map and
+    /// not copied.
+    Aggregated = 7,
 }
 /// Number of slots in the counter array (room to grow without an ABI break).
 pub const NUM_COUNTERS: u32 = 8;
+
+/// The key of the in-kernel flow map `FLOWS`: a conversation with its two endpoints in
+/// a fixed order (the `lo` one compares lower as (address words, port)), so both
+/// directions meet in one entry. Addresses are the 4 or 16 bytes of the header as on
+/// the wire, IPv4 in the first 4 bytes and the rest zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlowKeyAbi {
+    pub lo_addr: [u8; 16],
+    pub hi_addr: [u8; 16],
+    pub lo_port: u16,
+    pub hi_port: u16,
+    /// Innermost 802.1Q VLAN id, 0 when untagged.
+    pub vlan: u16,
+    pub proto: u8,
+    /// 4 or 6.
+    pub family: u8,
+}
+const _: () = assert!(core::mem::size_of::<FlowKeyAbi>() == 40);
+
+/// One CPU's counters of a conversation in `FLOWS`. Index 0 of each pair is the
+/// direction `lo -> hi`, 1 is `hi -> lo`; user space adds the CPUs' copies up.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowValueAbi {
+    pub packets: [u64; 2],
+    /// Frame bytes on the wire.
+    pub bytes: [u64; 2],
+    /// IP bytes (IPv4 total length, IPv6 40 + payload length).
+    pub ip_bytes: [u64; 2],
+    /// `bpf_ktime_get_ns()` of this CPU's first and last frame of the flow.
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Ethernet address of `lo` and of `hi`, as their frames carried them.
+    pub macs: [[u8; 6]; 2],
+    /// Interface of this CPU's first frame.
+    pub ifindex: u32,
+    /// OR of the TCP flags byte, per direction.
+    pub flags: [u8; 2],
+    /// Direction index (0 or 1) of this CPU's first frame: who spoke first.
+    pub first_dir: u8,
+    /// IPv4 TOS or IPv6 traffic class of this CPU's first frame.
+    pub tos: u8,
+    /// [`DIR_IN`] or [`DIR_OUT`]: the hook of this CPU's first frame.
+    pub hook: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<FlowValueAbi>() == 88);
 
 /// One classic BPF instruction, the layout of the kernel's `struct sock_filter`.
 #[repr(C)]
@@ -92,4 +147,8 @@ mod user {
     unsafe impl aya::Pod for super::RecordHeader {}
     // SAFETY: plain-old-data, `#[repr(C)]`, no padding, no pointers.
     unsafe impl aya::Pod for super::CbpfInsn {}
+    // SAFETY: plain-old-data, `#[repr(C)]`, no implicit padding (40 bytes of fields).
+    unsafe impl aya::Pod for super::FlowKeyAbi {}
+    // SAFETY: plain-old-data, `#[repr(C)]`, explicit padding, no pointers.
+    unsafe impl aya::Pod for super::FlowValueAbi {}
 }

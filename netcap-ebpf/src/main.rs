@@ -6,7 +6,8 @@
 //! - **Fail open.** Both programs always let the frame go on (`XDP_PASS`, `TCX_NEXT`);
 //!   nothing here can drop or alter traffic.
 //! - **Every frame accounted for.** Each frame seen bumps `Seen` and exactly one of
-//!   `Filtered`, `Captured`, `LostRingFull`, `LostCopy` in the per-CPU `COUNTERS`.
+//!   `Filtered`, `Captured`, `LostRingFull`, `LostCopy`, `Aggregated` (in-kernel flow
+//!   mode, [`flows`]) in the per-CPU `COUNTERS`.
 //! - **Batched wake-ups.** Records are submitted with `BPF_RB_NO_WAKEUP`; the reader is
 //!   woken only when the ring's unread data crosses `WAKEUP_BYTES` (user space also
 //!   drains on a short timer), so a busy capture costs no wake-up per frame.
@@ -15,6 +16,7 @@
 #![no_main]
 
 mod filter;
+mod flows;
 
 use aya_ebpf::{
     bindings::{xdp_action, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
@@ -37,6 +39,11 @@ static SNAPLEN: Global<u32> = Global::new(MAX_SNAPLEN);
 /// 0 turns batching off (the kernel's own wake-up policy).
 #[no_mangle]
 static WAKEUP_BYTES: Global<u64> = Global::new(1 << 20);
+
+/// 1: in-kernel flow mode ([`flows`]): frames are counted into the `FLOWS` map, and
+/// only those it cannot take are copied. Set by the loader.
+#[no_mangle]
+static FLOW_MODE: Global<u32> = Global::new(0);
 
 /// Resized by the loader (`-B`); this is only the default.
 #[map]
@@ -174,6 +181,13 @@ fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> 
     bump(Counter::Seen);
     if !filter::accepts(frame, frame_len) {
         return Counter::Filtered;
+    }
+    if FLOW_MODE.load() != 0 {
+        match flows::count(frame, frame_len, ifindex, direction) {
+            flows::Outcome::Counted => return Counter::Aggregated,
+            flows::Outcome::Full => bump(Counter::FlowOverflow),
+            flows::Outcome::NotMine => {}
+        }
     }
     let snaplen = SNAPLEN.load();
     let cap = if frame_len < snaplen {

@@ -32,6 +32,8 @@ pub struct Inputs {
     /// `netcap read` of pcapng: the last interface statistics block of each interface
     /// that has one, with the interface's name.
     pub file_stats: Vec<(String, IfStats)>,
+    /// Flows were counted in the kernel hooks (in-kernel flow mode).
+    pub kernel_flows: bool,
 }
 
 pub struct Report {
@@ -88,6 +90,15 @@ impl Report {
                 "queue_full": i.dropped_queue_full,
             },
             "filter_errors": k.filter_error,
+            // Frames counted into their flow by the kernel hooks, never copied; with
+            // them, seen == captured + filtered + lost + aggregated.
+            "aggregated": k.aggregated,
+            "flow_overflow": k.flow_overflow,
+            "flow_mode": i
+                .finished
+                .exported
+                .as_ref()
+                .map(|_| if i.kernel_flows { "kernel" } else { "user" }),
             "dropped_by_interface": i.dropped_by_interface,
             "decoded": d.decoded,
             "written": i.finished.written,
@@ -161,6 +172,13 @@ impl Report {
             },
             i.finished.written,
         );
+        if i.kernel_flows {
+            s.push_str(&format!(
+                "{} frames counted into their flows in the kernel, {} of new flows the full \
+                 flow map could not take (captured instead)\n",
+                k.aggregated, k.flow_overflow
+            ));
+        }
         if let Some(n) = i.dropped_by_interface {
             s.push_str(&format!("{n} frames dropped by interface\n"));
         }

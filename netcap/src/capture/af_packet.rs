@@ -473,6 +473,8 @@ impl Source for AfPacket {
             lost_ring_full: sums.drops,
             lost_copy: 0,
             filter_error: 0,
+            aggregated: 0,
+            flow_overflow: 0,
         }
     }
 }

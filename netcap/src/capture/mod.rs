@@ -7,6 +7,7 @@
 //! drains what is ready without blocking.
 pub mod af_packet;
 pub mod error;
+pub mod kernel_flows;
 pub mod open;
 pub mod pcap_file;
 pub mod pcapng_read;
@@ -43,7 +44,7 @@ impl DirectionFilter {
 
 /// What a source has done, in the shape of `--stats-json`'s counters.
 ///
-/// `seen == filtered + captured + lost_total()` holds for every source.
+/// `seen == filtered + captured + lost_total() + aggregated` holds for every source.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CaptureCounters {
     /// Frames the hook (or socket) saw.
@@ -58,6 +59,11 @@ pub struct CaptureCounters {
     pub lost_copy: u64,
     /// Frames the kernel filter could not evaluate and captured anyway (not a loss).
     pub filter_error: u64,
+    /// In-kernel flow mode: frames counted into their flow in the kernel, not copied.
+    pub aggregated: u64,
+    /// In-kernel flow mode: frames of new flows the full flow map could not take,
+    /// captured instead (they are in `captured` too) and counted in user space.
+    pub flow_overflow: u64,
 }
 
 impl CaptureCounters {
@@ -75,6 +81,8 @@ impl CaptureCounters {
             lost_ring_full,
             lost_copy,
             filter_error,
+            aggregated,
+            flow_overflow,
         } = *o;
         self.seen += seen;
         self.filtered += filtered;
@@ -82,6 +90,8 @@ impl CaptureCounters {
         self.lost_ring_full += lost_ring_full;
         self.lost_copy += lost_copy;
         self.filter_error += filter_error;
+        self.aggregated += aggregated;
+        self.flow_overflow += flow_overflow;
     }
 }
 
@@ -126,6 +136,11 @@ pub trait Source: Send {
     /// Kernel-to-user-space delay per frame in microseconds, where the source knows it.
     fn delay_us(&self) -> Option<&hdrhistogram::Histogram<u64>> {
         None
+    }
+    /// In-kernel flow mode: the records of the flows that ended (when a scan is due;
+    /// cheap to call on every wake-up), or of all of them with `all` (after `stop`).
+    fn take_flows(&mut self, _all: bool) -> Vec<crate::flow::Flow> {
+        Vec::new()
     }
 }
 

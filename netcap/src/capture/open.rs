@@ -71,6 +71,8 @@ pub struct CaptureConfig {
     pub sockets: usize,
     /// AF_PACKET block timeout: how long a frame may wait in a partly filled block.
     pub block_timeout: Duration,
+    /// Count flows in the kernel hooks (XDP backend; nothing printed or written).
+    pub kernel_flows: Option<crate::flow::FlowConfig>,
 }
 
 /// What [`open`] returns: the sources, and what was opened in words.
@@ -99,6 +101,7 @@ pub fn open(cfg: &CaptureConfig) -> Result<Opened, Error> {
                 ring_bytes: xdp::ring_bytes_for(cfg.buffer_kib),
                 wakeup_bytes: cfg.wakeup_bytes,
                 filter: program,
+                kernel_flows: cfg.kernel_flows,
             };
             // The program first: without privileges, its error names all that is missing.
             let src = xdp::XdpSource::open(&xcfg)?;

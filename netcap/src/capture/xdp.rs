@@ -43,6 +43,9 @@ pub struct XdpConfig {
     /// Classic BPF program the kernel runs on each frame before copying it (the
     /// `FILTER` map); empty captures everything.
     pub filter: Vec<CbpfInsn>,
+    /// In-kernel flow mode: count flows in the hooks with these limits and timeouts
+    /// (the map holds `max_flows` entries), copying only what they cannot key.
+    pub kernel_flows: Option<crate::flow::FlowConfig>,
 }
 
 pub struct XdpSource {
@@ -59,6 +62,8 @@ pub struct XdpSource {
     ifname: String,
     ifindex: u32,
     last_iface_check: Instant,
+    /// In-kernel flow mode: the `FLOWS` map, kept after `stop` for the last records.
+    flows: Option<super::kernel_flows::KernelFlows>,
     /// What was attached, for the startup line on stderr.
     pub description: String,
 }
@@ -143,11 +148,17 @@ impl XdpSource {
                     cfg.filter.len()
                 ))
             })?;
+        let flow_mode = u32::from(cfg.kernel_flows.is_some());
+        let flow_entries = cfg
+            .kernel_flows
+            .map_or(1, |f| u32::try_from(f.max_flows).unwrap_or(u32::MAX).max(1));
         let mut ebpf = EbpfLoader::new()
             .override_global("SNAPLEN", &cfg.snaplen, true)
             .override_global("WAKEUP_BYTES", &wakeup, true)
             .override_global("FILTER_LEN", &filter_len, true)
+            .override_global("FLOW_MODE", &flow_mode, true)
             .map_max_entries("RING", cfg.ring_bytes)
+            .map_max_entries("FLOWS", flow_entries)
             .load(EBPF_OBJECT)
             .map_err(|e| Error::bpf("loading the BPF program", e))?;
         // The program is in place before any hook is attached: no frame escapes it.
@@ -230,6 +241,22 @@ impl XdpSource {
         let counters = PerCpuArray::try_from(counters)
             .map_err(|e| Error::bpf("opening the COUNTERS map", e))?;
         let mono_to_real_ns = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC);
+        let flows = match cfg.kernel_flows {
+            Some(fcfg) => {
+                let map = ebpf
+                    .take_map("FLOWS")
+                    .ok_or_else(|| Error::Unsupported("eBPF object has no FLOWS map".into()))?;
+                let map = aya::maps::PerCpuHashMap::try_from(map)
+                    .map_err(|e| Error::bpf("opening the FLOWS map", e))?;
+                parts.push("flows counted in the kernel".to_owned());
+                Some(super::kernel_flows::KernelFlows::new(
+                    map,
+                    fcfg,
+                    mono_to_real_ns,
+                ))
+            }
+            None => None,
+        };
         Ok(Self {
             ebpf: Some(ebpf),
             delay_us: super::delay_histogram(),
@@ -240,6 +267,7 @@ impl XdpSource {
             ifname: cfg.ifname.clone(),
             ifindex: cfg.ifindex,
             last_iface_check: Instant::now(),
+            flows,
             description: parts.join(" + "),
         })
     }
@@ -333,6 +361,12 @@ impl Source for XdpSource {
             lost_ring_full: self.counter(Counter::LostRingFull),
             lost_copy: self.counter(Counter::LostCopy),
             filter_error: self.counter(Counter::FilterError),
+            aggregated: self.counter(Counter::Aggregated),
+            flow_overflow: self.counter(Counter::FlowOverflow),
         }
+    }
+
+    fn take_flows(&mut self, all: bool) -> Vec<crate::flow::Flow> {
+        self.flows.as_mut().map_or(Vec::new(), |f| f.take(all))
     }
 }

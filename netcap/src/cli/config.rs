@@ -180,7 +180,18 @@ impl Config {
         } else {
             1
         };
+        // In-kernel flow mode: the XDP backend asked for, flows the only output (nothing
+        // printed or written), and no -c (the hooks do not hand the frames over to be
+        // counted).
+        let kernel_flows = (args.backend == BackendArg::Xdp
+            && cfg.format == Format::None
+            && cfg.write.is_none()
+            && cfg.flows.counted()
+            && cfg.count.is_none()
+            && !args.user_flows)
+            .then_some(cfg.flows.table);
         cfg.input = Input::Live(CaptureConfig {
+            kernel_flows,
             ifname,
             ifindex,
             backend: match args.backend {

@@ -93,6 +93,10 @@ pub struct CaptureArgs {
     /// the kernel's default way, per frame when idle (for benchmarking the batching).
     #[arg(long, hide = true)]
     pub wakeup_bytes: Option<u64>,
+    /// With --backend xdp, flows are counted in the kernel hooks when nothing is
+    /// printed or written; this counts them in user space instead (for comparison).
+    #[arg(long)]
+    pub user_flows: bool,
     /// With -w FILE: the live statistics line every second, as tcpdump's `-v -w`
     /// prints "Got N" (unless --stats-interval sets another interval).
     #[arg(short = 'v', long = "verbose")]

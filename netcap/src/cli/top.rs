@@ -34,6 +34,7 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         no_promisc: _,
         buffer_kib: _,
         wakeup_bytes: _,
+        user_flows: _,
         verbose,
         common,
     } = args;

@@ -283,6 +283,12 @@ impl Pipeline {
         }
     }
 
+    /// Where flow records made outside the workers go (in-kernel flow mode): the same
+    /// exporter as the workers' records.
+    pub fn flow_sender(&self) -> Option<crossbeam_channel::Sender<Vec<crate::flow::Flow>>> {
+        self.flow_export.as_ref().map(export::Exporter::sender)
+    }
+
     /// True once the writer found stdout or the `-w` file gone.
     pub fn output_closed(&self) -> bool {
         self.stop.reason() == Some(End::OutputClosed)

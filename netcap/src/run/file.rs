@@ -76,6 +76,7 @@ pub fn read(cfg: &Config, path: &Path) -> Result<Report, Error> {
         .saturating_sub(beyond_count);
     let origin = Origin {
         backend: "file".into(),
+        kernel_flows: false,
         delay: None,
         dropped_by_interface: None,
         abnormal_end: source.faulted(),

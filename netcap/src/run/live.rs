@@ -84,12 +84,25 @@ impl Single {
             std::thread::sleep(self.source.settle_time());
             while let ControlFlow::Continue(Step::More) = self.drain() {}
         }
+        self.export_kernel_flows(true);
         let (kernel, live) = (self.source.counters(), self.live.clone());
         exit_on_second_signal(move || (kernel, live.read().0));
         end
     }
 
+    /// In-kernel flow mode: the records the hooks' flow map has ready (all of them
+    /// with `all`) go to the pipeline's flow exporter.
+    fn export_kernel_flows(&mut self, all: bool) {
+        if let Sink::Pipeline(p) = &self.sink {
+            let flows = self.source.take_flows(all);
+            if let (false, Some(tx)) = (flows.is_empty(), p.flow_sender()) {
+                let _ = tx.send(flows);
+            }
+        }
+    }
+
     fn step(&mut self, wake: Wake) -> ControlFlow<End, Step> {
+        self.export_kernel_flows(false);
         match wake {
             Wake::Ready => {}
             Wake::Progress => eprintln!("netcap: {}", self.so_far()),

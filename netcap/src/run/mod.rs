@@ -140,6 +140,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         dropped_by_interface: if_drops.since_start(),
         abnormal_end: failed.is_some(),
         file_stats: Vec::new(),
+        kernel_flows: live.kernel_flows.is_some(),
     };
     Ok(report(kernel, dropped, finished, started, origin))
 }

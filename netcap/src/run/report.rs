@@ -21,6 +21,8 @@ pub(super) struct Origin {
     pub(super) abnormal_end: bool,
     /// See [`stats::Inputs::file_stats`].
     pub(super) file_stats: Vec<(String, capture::pcapng_read::IfStats)>,
+    /// See [`stats::Inputs::kernel_flows`].
+    pub(super) kernel_flows: bool,
 }
 
 pub(super) fn report(
@@ -40,6 +42,7 @@ pub(super) fn report(
         dropped_by_interface: origin.dropped_by_interface,
         abnormal_end: origin.abnormal_end,
         file_stats: origin.file_stats,
+        kernel_flows: origin.kernel_flows,
     })
 }
 
