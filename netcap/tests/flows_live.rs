@@ -50,11 +50,13 @@ fn an_idle_flow_ends_while_the_capture_runs_and_reaches_flows_json() {
         eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
         return;
     }
-    for backend in ["afpacket", "xdp"] {
+    // AF_PACKET; XDP with the flows counted in the kernel (the default there); XDP
+    // with user space counting.
+    for (backend, extra) in [("afpacket", ""), ("xdp", ""), ("xdp", "--user-flows")] {
         let veth = VethPair::new();
         let dir = netcap_proc::tempdir();
         let out = dir.join("flows.jsonl");
-        let nc = Netcap::start(&[
+        let mut args = vec![
             "capture",
             "-i",
             &veth.host_if,
@@ -66,7 +68,12 @@ fn an_idle_flow_ends_while_the_capture_runs_and_reaches_flows_json() {
             out.to_str().expect("utf-8"),
             "--flow-idle",
             "1",
-        ]);
+        ];
+        if !extra.is_empty() {
+            args.push(extra);
+        }
+        let backend = format!("{backend} {extra}");
+        let nc = Netcap::start(&args);
         // 60-byte UDP payloads: 102-byte frames, 88-byte IP packets.
         common::send_frames(&veth.ns, &veth.ns_if, &udp(4001, 10, 60));
         // Nothing more arrives: the record must come out on the wall clock alone,

@@ -2,19 +2,22 @@
 //! count into (see `netcap-ebpf/src/flows.rs`), adds the CPUs' copies up, and turns
 //! the flows that ended into the same [`Flow`] records the user-space table makes.
 //!
-//! When: every [`KernelFlows::scan_every`] during the capture, for the idle and active
-//! timeouts of [`FlowConfig`], and once for every flow after the hooks are detached
-//! (`Forced`). A scan reads each entry (a lookup per flow, about a microsecond), which
-//! is why it runs a tenth of the shortest timeout apart rather than every second: with
-//! softflowd's timeouts, 100,000 flows cost about 10 ms of CPU every 12 s.
+//! When: every [`scan_every`] during the capture, for the idle and active timeouts of
+//! [`FlowConfig`], and once for every flow after the hooks are detached (`Forced`). A
+//! scan reads the whole map in batches ([`super::bpf_batch`], a few thousand entries
+//! per system call) and deletes the ended flows in batches; it runs a tenth of the
+//! shortest timeout apart (12 s with softflowd's timeouts), not every second.
 //!
 //! An entry is deleted after it was read; a frame the hooks count into it in between
 //! (a flow that came back to life within a microsecond of its timeout) is lost to the
 //! record. After the hooks are detached nothing is in flight, so the final records are
 //! exact.
-use std::time::{Duration, Instant};
+use std::{
+    os::fd::AsFd,
+    time::{Duration, Instant},
+};
 
-use aya::maps::{MapData, PerCpuHashMap};
+use aya::maps::MapData;
 use netcap_common::{FlowKeyAbi, FlowValueAbi, DIR_OUT};
 
 use crate::{
@@ -145,7 +148,9 @@ pub(crate) fn to_flow(key: &FlowKeyAbi, m: &Merged, end: EndReason, mono_to_real
 
 /// The map and the rules for ending its flows.
 pub struct KernelFlows {
-    map: PerCpuHashMap<MapData, FlowKeyAbi, FlowValueAbi>,
+    map: MapData,
+    /// Possible CPUs: the per-CPU values of an entry.
+    cpus: usize,
     cfg: FlowConfig,
     mono_to_real_ns: i64,
     last_scan: Instant,
@@ -154,13 +159,10 @@ pub struct KernelFlows {
 }
 
 impl KernelFlows {
-    pub fn new(
-        map: PerCpuHashMap<MapData, FlowKeyAbi, FlowValueAbi>,
-        cfg: FlowConfig,
-        mono_to_real_ns: i64,
-    ) -> Self {
+    pub fn new(map: MapData, cfg: FlowConfig, mono_to_real_ns: i64) -> Self {
         Self {
             map,
+            cpus: aya::util::nr_cpus().unwrap_or(1),
             cfg,
             mono_to_real_ns,
             last_scan: Instant::now(),
@@ -177,27 +179,34 @@ impl KernelFlows {
         }
         self.last_scan = Instant::now();
         let now = super::xdp::monotonic_ns();
-        // The keys first: deleting while walking with get_next_key may skip entries.
-        let keys: Vec<FlowKeyAbi> = self.map.keys().filter_map(Result::ok).collect();
+        let fd = self.map.fd().as_fd();
+        // Read everything first, then delete: a batch walk that deletes as it goes may
+        // skip entries.
+        let entries = match super::bpf_batch::lookup_all(fd, self.cpus) {
+            Ok(e) => e,
+            Err(e) => {
+                log::warn!("reading the kernel's flow map: {e}");
+                return Vec::new();
+            }
+        };
         let mut out = Vec::new();
-        for key in keys {
-            let Ok(values) = self.map.get(&key, 0) else {
-                continue;
-            };
-            let Some(m) = merge(values.iter()) else {
-                let _ = self.map.remove(&key);
+        let mut gone = Vec::new();
+        for (key, values) in &entries {
+            let Some(m) = merge(values) else {
+                gone.push(*key);
                 continue;
             };
             let end = if all {
                 Some(EndReason::Forced)
             } else {
-                ended(&key, &m, &self.cfg, now)
+                ended(key, &m, &self.cfg, now)
             };
             if let Some(end) = end {
-                let _ = self.map.remove(&key);
-                out.push(to_flow(&key, &m, end, self.mono_to_real_ns));
+                gone.push(*key);
+                out.push(to_flow(key, &m, end, self.mono_to_real_ns));
             }
         }
+        super::bpf_batch::delete(fd, &gone);
         self.records += out.len() as u64;
         out
     }

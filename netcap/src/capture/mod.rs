@@ -6,6 +6,7 @@
 //! descriptor is readable or a short timer fires, then calls [`Source::fill`], which
 //! drains what is ready without blocking.
 pub mod af_packet;
+mod bpf_batch;
 pub mod error;
 pub mod kernel_flows;
 pub mod open;

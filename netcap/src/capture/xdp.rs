@@ -246,8 +246,11 @@ impl XdpSource {
                 let map = ebpf
                     .take_map("FLOWS")
                     .ok_or_else(|| Error::Unsupported("eBPF object has no FLOWS map".into()))?;
-                let map = aya::maps::PerCpuHashMap::try_from(map)
-                    .map_err(|e| Error::bpf("opening the FLOWS map", e))?;
+                let Map::PerCpuHashMap(map) = map else {
+                    return Err(Error::Unsupported(
+                        "the FLOWS map is not a per-CPU hash map".into(),
+                    ));
+                };
                 parts.push("flows counted in the kernel".to_owned());
                 Some(super::kernel_flows::KernelFlows::new(
                     map,
