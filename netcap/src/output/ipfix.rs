@@ -305,3 +305,136 @@ impl FlowSink for IpfixFile {
         self.out.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{IpAddr, Ipv4Addr, TcpListener};
+
+    fn flows(n: u16) -> Vec<Flow> {
+        (0..n)
+            .map(|i| Flow {
+                proto: 17,
+                a_addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                a_port: 1000 + i,
+                b_addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                b_port: 53,
+                packets_ab: 1,
+                ip_bytes_ab: 60,
+                ..Flow::default()
+            })
+            .collect()
+    }
+
+    /// The IPFIX messages in a byte stream: (has a template set, sequence number,
+    /// data records by the set lengths of template 256's 72-byte records).
+    fn messages(mut bytes: &[u8]) -> Vec<(bool, u32, usize)> {
+        let mut out = Vec::new();
+        while bytes.len() >= 16 {
+            let len = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+            assert_eq!(bytes[..2], [0, 10]);
+            let (msg, rest) = bytes.split_at(len);
+            let seq = u32::from_be_bytes([msg[8], msg[9], msg[10], msg[11]]);
+            let (mut at, mut templates, mut records) = (16, false, 0);
+            while at + 4 <= msg.len() {
+                let id = u16::from_be_bytes([msg[at], msg[at + 1]]);
+                let slen = usize::from(u16::from_be_bytes([msg[at + 2], msg[at + 3]]));
+                templates |= id == 2;
+                if id == 256 {
+                    records += (slen - 4) / 72;
+                }
+                at += slen;
+            }
+            out.push((templates, seq, records));
+            bytes = rest;
+        }
+        out
+    }
+
+    fn read_all(conn: &mut TcpStream) -> Vec<u8> {
+        let mut buf = Vec::new();
+        conn.read_to_end(&mut buf).expect("read");
+        buf
+    }
+
+    #[test]
+    fn tcp_reconnects_and_starts_each_session_with_the_templates() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut sink = TcpExporter::new("test".into(), addr, encoder_config(1, false, None));
+        let (mut first, _) = listener.accept().expect("accept");
+        sink.write(&flows(3)).expect("write");
+        sink.flush().expect("flush");
+        // The collector goes away: writes fail (at the latest the second, on the RST).
+        drop(listener);
+        first
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        // The templates (172 bytes: 16 + 4 + 2 x (4 + 18 x 4)) and 3 records (16 + 4 + 3 x 72).
+        let mut got = vec![0u8; 172 + 236];
+        first.read_exact(&mut got).expect("read");
+        drop(first);
+        assert_eq!(
+            messages(&got),
+            [(true, 0, 0), (false, 0, 3)],
+            "templates, then the records"
+        );
+        for _ in 0..1000 {
+            sink.write(&flows(1)).expect("write");
+            sink.flush().expect("flush");
+            if sink.conn.is_none() {
+                break;
+            }
+        }
+        assert!(
+            sink.conn.is_none(),
+            "writes to a closed peer kept succeeding"
+        );
+        // It comes back on the same port; the sink retries after its backoff.
+        let listener = TcpListener::bind(addr).expect("bind again");
+        sink.write(&flows(5)).expect("write");
+        std::thread::sleep(BACKOFF_MIN);
+        sink.flush().expect("flush");
+        assert!(sink.conn.is_some(), "reconnected");
+        sink.finish().expect("finish");
+        let (mut second, _) = listener.accept().expect("accept");
+        let msgs = messages(&read_all(&mut second));
+        assert_eq!(
+            msgs[0],
+            (true, 0, 0),
+            "a new session: templates, sequence 0"
+        );
+        assert_eq!(msgs[1..], [(false, 0, 5)]);
+    }
+
+    #[test]
+    fn udp_send_errors_are_counted_and_the_templates_go_again() {
+        // A port nothing listens on: the ICMP errors come back as ECONNREFUSED.
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = probe.local_addr().expect("addr");
+        drop(probe);
+        let cfg = encoder_config(1, false, Some(Duration::from_secs(600)));
+        let mut sink = UdpExporter::new("test".into(), addr, cfg).expect("sink");
+        for _ in 0..100 {
+            sink.write(&flows(1)).expect("not an error");
+            sink.flush().expect("not an error");
+            if sink.failed > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(sink.failed > 0, "no send failed");
+        // The collector is back: its first message holds the templates.
+        let collector = UdpSocket::bind(addr).expect("bind");
+        sink.write(&flows(2)).expect("write");
+        sink.flush().expect("flush");
+        let mut buf = [0u8; 2048];
+        let n = collector.recv(&mut buf).expect("recv");
+        let msgs = messages(&buf[..n]);
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].0, "templates again");
+        assert_eq!(msgs[0].2, 2);
+        sink.finish().expect("finish");
+    }
+}
