@@ -150,7 +150,7 @@ fn traffic(h: u8, base: u16, flows: u16, n: usize) -> Vec<Vec<u8>> {
                 Ipv4Addr::new(10, 251, h, 1),
                 base + f,
                 9,
-                &vec![i as u8; 40],
+                &[i as u8; 40],
             ));
         }
     }
