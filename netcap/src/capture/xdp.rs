@@ -68,6 +68,21 @@ pub struct XdpSource {
     pub description: String,
 }
 
+/// Kernel memory the in-kernel flow map may take: it is preallocated, and each entry
+/// holds a value per possible CPU, so `--max-flows` entries are granted only within
+/// this budget (flows beyond it overflow to user space, counted, none lost).
+const KERNEL_FLOW_MAP_BYTES: u64 = 256 << 20;
+
+/// Entries of the in-kernel flow map: `max_flows`, or fewer within
+/// [`KERNEL_FLOW_MAP_BYTES`] (key 40 bytes, 88 per possible CPU, about 64 of the
+/// kernel's own per entry).
+pub fn kernel_flow_entries(max_flows: usize) -> u32 {
+    let cpus = aya::util::nr_cpus().unwrap_or(1) as u64;
+    let per_entry = 40 + 64 + 88 * cpus;
+    let budget = KERNEL_FLOW_MAP_BYTES / per_entry;
+    (max_flows as u64).min(budget).clamp(1, u64::from(u32::MAX)) as u32
+}
+
 /// Rounds a `-B` size to what the kernel accepts for a ring buffer.
 pub fn ring_bytes_for(kib: u32) -> u32 {
     let bytes = u64::from(kib.max(4)) * 1024;
@@ -149,9 +164,7 @@ impl XdpSource {
                 ))
             })?;
         let flow_mode = u32::from(cfg.kernel_flows.is_some());
-        let flow_entries = cfg
-            .kernel_flows
-            .map_or(1, |f| u32::try_from(f.max_flows).unwrap_or(u32::MAX).max(1));
+        let flow_entries = cfg.kernel_flows.map_or(1, |f| kernel_flow_entries(f.max_flows));
         let mut ebpf = EbpfLoader::new()
             .override_global("SNAPLEN", &cfg.snaplen, true)
             .override_global("WAKEUP_BYTES", &wakeup, true)
