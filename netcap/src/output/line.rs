@@ -1,18 +1,20 @@
-//! The `line` format: one tcpdump-like line per frame, for reading and grepping.
+//! The `line` format: one line per frame, as `tcpdump -n` (4.99) prints it.
 //!
 //! ```text
 //! 12:00:00.000001 IP 10.0.0.1.1234 > 10.0.0.2.80: Flags [S], seq 1, win 512, options [mss 1460], length 0
 //! 12:00:00.000002 IP6 fe80::1 > ff02::1: ICMP6, neighbor solicitation, who has fe80::2, length 32
-//! 12:00:00.000003 vlan 5, ARP, Request who-has 10.0.0.2 tell 10.0.0.1, length 46
+//! 12:00:00.000003 ARP, Request who-has 10.0.0.2 tell 10.0.0.1, length 46
 //! 12:00:00.000004 IP 10.0.0.1.53 > 10.0.0.2.4000: UDP, length 30 [|udp]
 //! ```
 //!
-//! The time is the UTC time of day with microseconds. VLAN tags come first as
-//! `vlan ID, `. As with `tcpdump -n -S`, addresses are numeric and TCP sequence numbers
-//! absolute (netcap keeps no per-connection state here); `seq A:B` shows the data range
-//! of a segment that carries data. Lengths are the payload lengths the IP header
-//! declares, so they do not shrink with the snap length. A frame cut short or invalid
-//! ends with tcpdump's `[|layer]` marker, `layer` being one of the names of
+//! The time is the UTC time of day with microseconds. As with `tcpdump -n`, addresses
+//! are numeric, link-layer headers (and VLAN tags) are not shown, and TCP sequence
+//! numbers are relative to the first seen in each direction of a conversation; the
+//! writer finishes them in capture order ([`seq`] says how and why). The TCP part
+//! follows tcpdump's `tcp_print` ([`tcp`]): flags, options and truncation marks in its
+//! words. Lengths are the payload lengths the IP header declares, so they do not shrink
+//! with the snap length. A frame cut short or invalid ends with tcpdump's `[|layer]`
+//! marker, `layer` being one of the names of
 //! [`Layer::as_str`](crate::decode::Layer::as_str). Frames with an EtherType netcap does
 //! not decode print `ethertype 0xNNNN, length N`, link types it does not decode
 //! `link type N, length N` (N the wire length).
@@ -20,20 +22,55 @@
 //! When the run has more than one interface (a pcapng file with several), each line
 //! names the frame's interface and direction after the time, as `tcpdump -i any`
 //! does: `veth0 In  IP ...` (the name padded to 5, the direction to 3).
-use super::{push_hex_u16, push_ipv4, push_ipv6, push_mac, push_time_of_day, push_u64, Printer};
+mod seq;
+mod tcp;
+
+use std::ops::Range;
+
+pub use seq::Deferred;
+
+use super::{
+    push_hex_u16, push_ipv4, push_ipv6, push_mac, push_time_of_day, push_u64, BatchText, Printer,
+};
 use crate::decode::arp::ArpInfo;
 use crate::decode::icmp::{self, IcmpInfo};
-use crate::decode::tcp::{self, TcpInfo, TcpOption, TcpOptions};
-use crate::decode::{icmpv6, Decoded, Net, Transport};
+use crate::decode::{icmpv6, Decoded, IpProtocol, Layer, Net, Transport};
 use crate::packet::{Direction, Frame, InterfaceNames, LinkType};
 
-/// The `line` printer; it keeps only the interface names.
-#[derive(Clone, Debug, Default)]
+/// The `line` printer. A worker's notes the numbers the writer finishes; the writer's
+/// keeps the conversations' sequence number bases.
+#[derive(Debug)]
 pub struct Line {
     pub names: InterfaceNames,
+    /// TCP sequence numbers relative to each conversation's first (tcpdump without
+    /// `-S`).
+    pub relative: bool,
+    /// What this printer noted for the writer since the last `take_deferred`.
+    deferred: Deferred,
+    /// The output's length after the last frame: a shorter output is a new buffer, and
+    /// the notes about the old one are dropped.
+    text_len: usize,
+    /// The writer's: the bases of every conversation so far.
+    bases: seq::Bases,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Self::new(InterfaceNames::default())
+    }
 }
 
 impl Line {
+    pub fn new(names: InterfaceNames) -> Self {
+        Self {
+            names,
+            relative: true,
+            deferred: Deferred::default(),
+            text_len: 0,
+            bases: seq::Bases::default(),
+        }
+    }
+
     /// `NAME  Dir ` as tcpdump's `sll2_if_print` writes it (`?` for what is unknown).
     fn push_interface(&mut self, frame: &Frame<'_>, out: &mut Vec<u8>) {
         let name = self.names.name(frame.meta.iface).unwrap_or("?");
@@ -49,6 +86,33 @@ impl Line {
 
 impl Printer for Line {
     fn print(&mut self, frame: &Frame<'_>, d: &Decoded, out: &mut Vec<u8>) {
+        if out.len() < self.text_len {
+            self.deferred = Deferred::default();
+        }
+        self.deferred.cut(out.len());
+        let line_at = out.len();
+        self.line(frame, d, out, line_at);
+        self.text_len = out.len();
+    }
+
+    fn take_deferred(&mut self) -> Deferred {
+        std::mem::take(&mut self.deferred)
+    }
+
+    fn resolve(
+        &mut self,
+        batch: BatchText<'_>,
+        frames: Range<usize>,
+        deferred: &Deferred,
+        out: &mut Vec<u8>,
+        out_ends: &mut Vec<u32>,
+    ) {
+        self.bases.resolve(batch, frames, deferred, out, out_ends);
+    }
+}
+
+impl Line {
+    fn line(&mut self, frame: &Frame<'_>, d: &Decoded, out: &mut Vec<u8>, line_at: usize) {
         push_time_of_day(out, frame.meta.ts_ns);
         out.push(b' ');
         if self.names.several() {
@@ -62,12 +126,8 @@ impl Printer for Line {
             out.push(b'\n');
             return;
         }
-        for tag in d.vlan_tags() {
-            out.extend_from_slice(b"vlan ");
-            push_u64(out, tag.vid.into());
-            out.extend_from_slice(b", ");
-        }
         let net_len = (frame.meta.orig_len as usize).saturating_sub(d.net_off as usize);
+        let mut marked = false;
         match &d.net {
             Net::None => match d.ethertype {
                 Some(et) if d.issue.is_none() => {
@@ -97,19 +157,19 @@ impl Printer for Line {
                 out.extend_from_slice(b"IP ");
                 let hl = ip.ihl as usize * 4;
                 let total = ip.total_len as usize;
-                let wire = if total >= hl && hl >= 20 {
-                    Some(total - hl)
-                } else {
-                    None
+                let sane = total >= hl && hl >= 20;
+                let ipv = Ip {
+                    addrs: Addrs::V4(ip.src, ip.dst),
+                    wire: sane.then(|| total - hl),
+                    cap_end: if sane {
+                        (d.net_off as usize + total).min(frame.data.len())
+                    } else {
+                        frame.data.len()
+                    },
+                    frag: ip.is_fragment(),
+                    line_at,
                 };
-                ip_body(
-                    out,
-                    frame,
-                    d,
-                    Addrs::V4(ip.src, ip.dst),
-                    wire,
-                    ip.is_fragment(),
-                );
+                marked = self.ip_body(out, frame, d, &ipv);
                 if ip.frag_offset != 0 || ip.more_frags {
                     out.extend_from_slice(b" (frag ");
                     push_u64(out, ip.ident.into());
@@ -124,19 +184,89 @@ impl Printer for Line {
             Net::Ipv6(ip) => {
                 out.extend_from_slice(b"IP6 ");
                 let ext = (d.transport_off as usize).saturating_sub(d.net_off as usize + 40);
-                let wire =
-                    (ip.payload_len != 0).then(|| (ip.payload_len as usize).saturating_sub(ext));
-                let frag = ip.frag.is_some_and(|f| f.offset != 0);
-                ip_body(out, frame, d, Addrs::V6(ip.src, ip.dst), wire, frag);
+                let plen = ip.payload_len as usize;
+                let ipv = Ip {
+                    addrs: Addrs::V6(ip.src, ip.dst),
+                    wire: (plen != 0).then(|| plen.saturating_sub(ext)),
+                    cap_end: if plen != 0 {
+                        (d.net_off as usize + 40 + plen).min(frame.data.len())
+                    } else {
+                        frame.data.len()
+                    },
+                    frag: ip.frag.is_some_and(|f| f.offset != 0),
+                    line_at,
+                };
+                marked = self.ip_body(out, frame, d, &ipv);
             }
         }
-        if let Some(issue) = d.issue {
+        if let (Some(issue), false) = (d.issue, marked) {
             out.extend_from_slice(b" [|");
             out.extend_from_slice(issue.layer.as_str().as_bytes());
             out.push(b']');
         }
         out.push(b'\n');
     }
+
+    /// `SRC > DST: what`; returns true when it wrote the truncation mark itself.
+    fn ip_body(&mut self, out: &mut Vec<u8>, frame: &Frame<'_>, d: &Decoded, ip: &Ip) -> bool {
+        let a = ip.addrs;
+        let ports = if ip.frag { None } else { d.ports };
+        let ip_whole = d.issue.is_none_or(|i| i.layer == Layer::Tcp);
+        if !ip.frag && ip_whole && d.ip_proto == Some(IpProtocol::Tcp) {
+            let Some((sport, dport)) = ports else {
+                addr(out, a, true, None);
+                out.extend_from_slice(b" > ");
+                addr(out, a, false, None);
+                out.extend_from_slice(b": [|tcp]");
+                return true;
+            };
+            addr(out, a, true, Some(sport));
+            out.extend_from_slice(b" > ");
+            addr(out, a, false, Some(dport));
+            out.extend_from_slice(b": ");
+            let start = (d.transport_off as usize).min(ip.cap_end);
+            let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+            let n = match a {
+                Addrs::V4(s, t) => {
+                    src[..4].copy_from_slice(&s.octets());
+                    dst[..4].copy_from_slice(&t.octets());
+                    4
+                }
+                Addrs::V6(s, t) => {
+                    src = s.octets();
+                    dst = t.octets();
+                    16
+                }
+            };
+            let seg = tcp::Segment {
+                bytes: frame.data.get(start..ip.cap_end).unwrap_or(&[]),
+                length: ip.wire.map_or(ip.cap_end - start, |w| w) as u32,
+                src: &src[..n],
+                dst: &dst[..n],
+                line_at: ip.line_at,
+                relative: self.relative,
+            };
+            if tcp::segment(out, &mut self.deferred, &seg) == tcp::End::Truncated {
+                out.extend_from_slice(b" [|tcp]");
+            }
+            return true;
+        }
+        ip_body(out, frame, d, a, ip.wire, ip.frag);
+        false
+    }
+}
+
+/// The IP layer of a frame, for the transport's text.
+struct Ip {
+    addrs: Addrs,
+    /// The IP payload length after extension headers, from the IP header when sane.
+    wire: Option<usize>,
+    /// Where the IP packet's captured bytes end in the frame.
+    cap_end: usize,
+    /// A fragment without the transport header (IPv4: any fragment).
+    frag: bool,
+    /// Where the frame's text starts in the output.
+    line_at: usize,
 }
 
 fn arp(out: &mut Vec<u8>, a: &ArpInfo, len: usize) {
@@ -204,7 +334,8 @@ fn ip_body(
     let captured = frame.data.len().saturating_sub(d.transport_off as usize);
     let len = wire.unwrap_or(captured);
     match &d.transport {
-        Transport::Tcp(t) => tcp_text(out, frame.data, t, len),
+        // TCP has its own printer (see `Line::ip_body`).
+        Transport::Tcp(_) => {}
         Transport::Udp(u) => {
             out.extend_from_slice(b"UDP, length ");
             push_u64(out, u64::from(u.length.saturating_sub(8)));
@@ -261,91 +392,6 @@ fn icmp_text(out: &mut Vec<u8>, i: &IcmpInfo, name: Option<&str>, len: usize) {
     push_u64(out, len as u64);
 }
 
-fn tcp_text(out: &mut Vec<u8>, data: &[u8], t: &TcpInfo, seg_len: usize) {
-    let data_len = seg_len.saturating_sub(t.data_offset as usize * 4);
-    out.extend_from_slice(b"Flags [");
-    let mut f = [0u8; 9];
-    let n = tcp::flags_str(t.flags, &mut f);
-    out.extend_from_slice(if n == 0 { b"none" } else { &f[..n] });
-    out.extend_from_slice(b"]");
-    if data_len > 0 || t.flags & (tcp::SYN | tcp::FIN | tcp::RST) != 0 {
-        out.extend_from_slice(b", seq ");
-        push_u64(out, t.seq.into());
-        if data_len > 0 {
-            out.push(b':');
-            push_u64(out, u64::from(t.seq.wrapping_add(data_len as u32)));
-        }
-    }
-    if t.flags & tcp::ACK != 0 {
-        out.extend_from_slice(b", ack ");
-        push_u64(out, t.ack.into());
-    }
-    out.extend_from_slice(b", win ");
-    push_u64(out, t.window.into());
-    if t.flags & tcp::URG != 0 {
-        out.extend_from_slice(b", urg ");
-        push_u64(out, t.urgent.into());
-    }
-    let opts = t.options.slice(data);
-    if !opts.is_empty() {
-        out.extend_from_slice(b", options [");
-        for (i, o) in TcpOptions::new(opts).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            tcp_option(out, o);
-        }
-        out.push(b']');
-    }
-    out.extend_from_slice(b", length ");
-    push_u64(out, data_len as u64);
-}
-
-fn tcp_option(out: &mut Vec<u8>, o: TcpOption<'_>) {
-    match o {
-        TcpOption::EndOfList => out.extend_from_slice(b"eol"),
-        TcpOption::NoOperation => out.extend_from_slice(b"nop"),
-        TcpOption::MaxSegmentSize(m) => {
-            out.extend_from_slice(b"mss ");
-            push_u64(out, m.into());
-        }
-        TcpOption::WindowScale(w) => {
-            out.extend_from_slice(b"wscale ");
-            push_u64(out, w.into());
-        }
-        TcpOption::SackPermitted => out.extend_from_slice(b"sackOK"),
-        TcpOption::Sack(blocks) => {
-            out.extend_from_slice(b"sack ");
-            push_u64(out, (blocks.len() / 8) as u64);
-            for b in blocks.chunks_exact(8) {
-                out.extend_from_slice(b" {");
-                push_u64(out, u32::from_be_bytes([b[0], b[1], b[2], b[3]]).into());
-                out.push(b':');
-                push_u64(out, u32::from_be_bytes([b[4], b[5], b[6], b[7]]).into());
-                out.push(b'}');
-            }
-        }
-        TcpOption::Timestamps { tsval, tsecr } => {
-            out.extend_from_slice(b"TS val ");
-            push_u64(out, tsval.into());
-            out.extend_from_slice(b" ecr ");
-            push_u64(out, tsecr.into());
-        }
-        TcpOption::Unknown { kind, data } => {
-            out.extend_from_slice(b"opt-");
-            push_u64(out, kind.into());
-            out.push(b':');
-            for &b in data {
-                out.extend_from_slice(&super::HEX_ESCAPE[b as usize][2..]);
-            }
-        }
-        TcpOption::Malformed { kind } => {
-            out.extend_from_slice(b"bad opt-");
-            push_u64(out, kind.into());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,9 +414,151 @@ mod tests {
         );
         assert_eq!(
             line(LinkType::Raw, &p[..30]),
-            "12:00:00.000001 IP 10.0.0.1.1234 > 10.0.0.2.80: ip-proto-6, length 24 [|tcp]\n"
+            "12:00:00.000001 IP 10.0.0.1.1234 > 10.0.0.2.80:  [|tcp]\n"
+        );
+        assert_eq!(
+            line(LinkType::Raw, &p[..22]),
+            "12:00:00.000001 IP 10.0.0.1 > 10.0.0.2: [|tcp]\n"
         );
         assert_eq!(line(LinkType::Raw, &p[..3]), "12:00:00.000001 IP [|ipv4]\n");
+    }
+
+    /// An IPv4 TCP segment `10.0.0.1:1234 -> 10.0.0.2:80` (or back) with `flags`,
+    /// `options` and `data` bytes of payload.
+    fn segment(back: bool, flags: u8, seq: u32, ack: u32, options: &[u8], data: usize) -> Vec<u8> {
+        let hl = 20 + options.len();
+        let total = (20 + hl + data) as u16;
+        let (a, b) = if back { (2, 1) } else { (1, 2) };
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, a, 10, 0, 0, b,
+        ];
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        let ports: [u8; 4] = if back {
+            [0, 80, 4, 0xd2]
+        } else {
+            [4, 0xd2, 0, 80]
+        };
+        p.extend_from_slice(&ports);
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ack.to_be_bytes());
+        p.extend_from_slice(&[(hl as u8 / 4) << 4, flags, 2, 0, 0, 0, 0, 0]);
+        p.extend_from_slice(options);
+        p.resize(p.len() + data, 0);
+        p
+    }
+
+    #[test]
+    fn tcp_options_as_tcpdump_names_and_cuts_them() {
+        let ts = [1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9];
+        let p = segment(false, 0x18, 5, 6, &ts, 0);
+        let tail = |s: String| s.split_once("win 512, ").map(|(_, t)| t.to_owned());
+        assert_eq!(
+            tail(line(LinkType::Raw, &p)).as_deref(),
+            Some("options [nop,nop,TS val 7 ecr 9], length 0\n")
+        );
+        // A timestamp option cut by the snap length.
+        assert_eq!(
+            tail(line(LinkType::Raw, &p[..p.len() - 3])).as_deref(),
+            Some("options [nop,nop,TS [|tcp]>\n")
+        );
+        // A length past the header, and an unknown kind.
+        let p = segment(false, 0x10, 5, 6, &[30, 9, 0, 0], 0);
+        assert_eq!(
+            tail(line(LinkType::Raw, &p)).as_deref(),
+            Some("options [[bad opt]\n")
+        );
+        let p = segment(false, 0x10, 5, 6, &[99, 4, 0xab, 0xcd], 0);
+        assert_eq!(
+            tail(line(LinkType::Raw, &p)).as_deref(),
+            Some("options [unknown-99 0xabcd], length 0\n")
+        );
+        assert!(line(LinkType::Raw, &segment(false, 0xd1, 5, 6, &[], 0)).contains("Flags [F.EW]"));
+    }
+
+    #[test]
+    fn sequence_numbers_relative_in_the_order_the_writer_sees() {
+        // Two workers print alternate frames; the writer resolves them in capture order.
+        let frames = [
+            segment(false, 0x02, 1000, 0, &[], 0),
+            segment(true, 0x12, 7000, 1001, &[], 0),
+            segment(false, 0x10, 1001, 7001, &[], 0),
+            segment(false, 0x18, 1001, 7001, &[], 100),
+            // A SACK block in the peer's sequence space.
+            segment(
+                true,
+                0x10,
+                7001,
+                1101,
+                &[1, 1, 5, 10, 0, 0, 4, 0x4d, 0, 0, 4, 0x51],
+                0,
+            ),
+        ];
+        let mut workers = [Line::default(), Line::default()];
+        let mut writer = Line::default();
+        let mut texts = [Vec::new(), Vec::new()];
+        let mut at = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            let frame = Frame {
+                meta: crate::packet::FrameMeta {
+                    ts_ns: 0,
+                    orig_len: f.len() as u32,
+                    ifindex: 0,
+                    direction: Direction::Unknown,
+                    link: LinkType::Raw,
+                    iface: 0,
+                    drops: 0,
+                },
+                data: f,
+            };
+            let start = texts[i % 2].len();
+            workers[i % 2].print(&frame, &crate::decode::decode(&frame), &mut texts[i % 2]);
+            at.push((i % 2, start..texts[i % 2].len()));
+        }
+        let deferred = [workers[0].take_deferred(), workers[1].take_deferred()];
+        let ends: Vec<Vec<u32>> = (0..2)
+            .map(|w| {
+                at.iter()
+                    .filter(|(x, _)| *x == w)
+                    .map(|(_, r)| r.end as u32)
+                    .collect()
+            })
+            .collect();
+        let (mut out, mut out_ends) = (Vec::new(), Vec::new());
+        let mut index = [0, 0];
+        for (w, _) in at {
+            let batch = BatchText {
+                text: &texts[w],
+                ends: &ends[w],
+            };
+            writer.resolve(
+                batch,
+                index[w]..index[w] + 1,
+                &deferred[w],
+                &mut out,
+                &mut out_ends,
+            );
+            index[w] += 1;
+        }
+        let text = String::from_utf8(out).expect("ascii");
+        let got: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_once(": ").map_or("", |(_, t)| t))
+            .map(|t| t.split_once(", win").map_or(t, |(h, _)| h))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "Flags [S], seq 1000",
+                "Flags [S.], seq 7000, ack 1001",
+                "Flags [.], ack 1",
+                "Flags [P.], seq 1:101, ack 1",
+                "Flags [.], ack 101",
+            ]
+        );
+        assert!(
+            text.ends_with("options [nop,nop,sack 1 {101:105}], length 0\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -381,13 +569,13 @@ mod tests {
         f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
         assert_eq!(
             line(LinkType::Ethernet, &f),
-            "12:00:00.000001 vlan 5, ARP, Reply 10.0.0.1 is-at 02:00:00:00:00:01, length 28\n"
+            "12:00:00.000001 ARP, Reply 10.0.0.1 is-at 02:00:00:00:00:01, length 28\n"
         );
         f[16] = 0x88;
         f[17] = 0xcc;
         assert_eq!(
             line(LinkType::Ethernet, &f),
-            "12:00:00.000001 vlan 5, ethertype 0x88cc, length 28\n"
+            "12:00:00.000001 ethertype 0x88cc, length 28\n"
         );
         assert_eq!(
             line(LinkType::Unknown(147), &f),

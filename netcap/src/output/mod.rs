@@ -20,6 +20,9 @@ pub mod turtle;
 pub mod turtle_ext;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+
+pub use line::Deferred;
 
 use crate::{
     decode::Decoded,
@@ -29,6 +32,38 @@ use crate::{
 /// Appends the text for one frame to a buffer.
 pub trait Printer: Send {
     fn print(&mut self, frame: &Frame<'_>, decoded: &Decoded, out: &mut Vec<u8>);
+
+    /// Takes what `print` left for the writer since the last call: text that depends
+    /// on the frames before it in capture order, which a worker does not see (the
+    /// `line` format's relative TCP sequence numbers). Empty for the formats whose
+    /// text is final.
+    fn take_deferred(&mut self) -> Deferred {
+        Deferred::default()
+    }
+
+    /// Called by the writer on its own printer, in capture order, for the outputs
+    /// whose `deferred` is not empty: appends the text of `frames` of one worker's
+    /// batch to `out`, with what was deferred finished, and where each frame's text now
+    /// ends in `out` to `out_ends`.
+    fn resolve(
+        &mut self,
+        batch: BatchText<'_>,
+        frames: Range<usize>,
+        _deferred: &Deferred,
+        out: &mut Vec<u8>,
+        out_ends: &mut Vec<u32>,
+    ) {
+        for i in frames {
+            let start = i.checked_sub(1).and_then(|j| batch.ends.get(j)).copied();
+            let end = batch.ends.get(i).copied();
+            let text = match (start, end) {
+                (s, Some(e)) => batch.text.get(s.unwrap_or(0) as usize..e as usize),
+                _ => None,
+            };
+            out.extend_from_slice(text.unwrap_or(&[]));
+            out_ends.push(u32::try_from(out.len()).unwrap_or(u32::MAX));
+        }
+    }
 
     /// Appends the text that goes before the first frame, for a format that needs a
     /// header. The writer calls it once per run, on a printer of its own (not a
@@ -40,6 +75,13 @@ pub trait Printer: Send {
     /// trailer. The writer calls it once per run, after every frame's text and before
     /// its final flush. None of the current formats has one.
     fn finish(&mut self, _out: &mut Vec<u8>) {}
+}
+
+/// The text one worker printed for a batch, and where each frame's text ends in it.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchText<'a> {
+    pub text: &'a [u8],
+    pub ends: &'a [u32],
 }
 
 /// A destination for captured frames (the `-w` file): pcap and pcapng now, file
@@ -165,7 +207,7 @@ pub fn printer(format: Format, interfaces: &Interfaces) -> Option<Box<dyn Printe
     match format {
         Format::Turtle => Some(Box::new(turtle::Turtle)),
         Format::TurtleExt => Some(Box::new(turtle_ext::TurtleExt)),
-        Format::Line => Some(Box::new(line::Line { names })),
+        Format::Line => Some(Box::new(line::Line::new(names))),
         Format::Json => Some(Box::new(json::Json { names })),
         Format::None => None,
     }

@@ -166,6 +166,7 @@ mod tests {
             ends: Vec::new(),
             watermark,
             batch: Arc::new(batch),
+            deferred: Default::default(),
         }
     }
 

@@ -158,6 +158,8 @@ struct Output {
     ends: Vec<u32>,
     watermark: u64,
     batch: Arc<Batch>,
+    /// What the printer left for the writer to finish in capture order.
+    deferred: output::Deferred,
 }
 
 pub struct Pipeline {

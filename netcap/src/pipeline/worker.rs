@@ -172,6 +172,11 @@ impl WorkerCtx {
                 }
             }
             self.export_flows(&mut expired_at);
+            let deferred = self
+                .printer
+                .as_mut()
+                .map(|p| p.take_deferred())
+                .unwrap_or_default();
             let out = Output {
                 seq,
                 stream: self.me,
@@ -179,6 +184,7 @@ impl WorkerCtx {
                 ends,
                 watermark,
                 batch,
+                deferred,
             };
             if self.out.send(out).is_err() {
                 break;
@@ -310,6 +316,7 @@ impl Drop for StreamEnd {
                 ends: Vec::new(),
                 watermark: u64::MAX,
                 batch: Arc::new(Batch::default()),
+                deferred: output::Deferred::default(),
             });
         }
     }

@@ -20,7 +20,10 @@
 //!
 //! The text format's header and trailer ([`Printer::begin`], [`Printer::finish`]) come
 //! from a printer of the writer's own, written once: the header before the first
-//! output, the trailer before the final flush.
+//! output, the trailer before the final flush. The same printer finishes, frame by
+//! frame in the order written, what the workers' printers deferred
+//! ([`Printer::resolve`]: the `line` format's relative TCP sequence numbers), since
+//! this is the one place that sees every frame in capture order.
 use std::{
     collections::{BTreeMap, VecDeque},
     io::{BufWriter, Write},
@@ -108,8 +111,11 @@ pub(super) struct Destinations {
     text_ends: VecDeque<u64>,
     line_buffered: bool,
     pcap: Option<BoxedPcapSink>,
-    /// Only for the text format's header and trailer: workers print the frames.
+    /// For the text format's header and trailer, and to finish what the workers'
+    /// printers deferred: workers print the frames.
     printer: Option<Box<dyn Printer>>,
+    /// The finished text of one output and where its frames end (reused).
+    resolved: (Vec<u8>, Vec<u32>),
     stop: Stop,
     /// Frames known to have reached the output: written before a flush that succeeded.
     written: u64,
@@ -140,6 +146,7 @@ impl Destinations {
             line_buffered,
             pcap,
             printer: output::printer(format, &crate::packet::Interfaces::default()),
+            resolved: (Vec::new(), Vec::new()),
             stop,
             written: 0,
             unflushed: 0,
@@ -219,6 +226,40 @@ impl Destinations {
             }
             Err(e) => self.fail(e),
         }
+    }
+
+    /// Writes `frames` of `out` (all of them, or one with fanout), their text finished
+    /// by the writer's printer when the workers' printers deferred something.
+    fn write_output(&mut self, out: &Output, frames: std::ops::Range<usize>) {
+        let start_of = |i: usize| {
+            i.checked_sub(1)
+                .and_then(|j| out.ends.get(j))
+                .map_or(0, |&e| e as usize)
+        };
+        let end_of = |i: usize| out.ends.get(i).map_or(out.text.len(), |&e| e as usize);
+        let whole = frames.start == 0 && frames.end >= out.batch.len();
+        if out.deferred.is_empty() || self.printer.is_none() {
+            if whole {
+                return self.write(&out.text, &out.ends, out, frames);
+            }
+            let text = out
+                .text
+                .get(start_of(frames.start)..end_of(frames.end.saturating_sub(1)))
+                .unwrap_or(&[]);
+            return self.write(text, &[text.len() as u32], out, frames);
+        }
+        let (mut text, mut ends) = std::mem::take(&mut self.resolved);
+        text.clear();
+        ends.clear();
+        if let Some(p) = self.printer.as_mut() {
+            let batch = output::BatchText {
+                text: &out.text,
+                ends: &out.ends,
+            };
+            p.resolve(batch, frames.clone(), &out.deferred, &mut text, &mut ends);
+        }
+        self.write(&text, &ends, out, frames);
+        self.resolved = (text, ends);
     }
 
     /// Writes text that belongs to no frame (the format's header or trailer).
@@ -330,14 +371,14 @@ pub(super) fn writer(
             while let Some(out) = pending.remove(&next) {
                 next += 1;
                 let out = recycled(out, &pool);
-                dest.write(&out.text, &out.ends, &out, 0..out.batch.len());
+                dest.write_output(&out, 0..out.batch.len());
                 dest.flush_line();
             }
         }
         // Only a worker that panicked leaves a gap: write what came after it.
         for (_, out) in std::mem::take(&mut pending) {
             let out = recycled(out, &pool);
-            dest.write(&out.text, &out.ends, &out, 0..out.batch.len());
+            dest.write_output(&out, 0..out.batch.len());
         }
         return dest.finish();
     };
@@ -369,14 +410,5 @@ fn next_output(rx: &Receiver<Output>, dest: &mut Destinations) -> Option<Option<
 
 /// Writes frame `i` of a fanout output: its text (from `ends`) and its pcap record.
 fn write_frame(dest: &mut Destinations, out: &Output, i: usize) {
-    let start = i
-        .checked_sub(1)
-        .and_then(|j| out.ends.get(j))
-        .map_or(0, |&e| e as usize);
-    let text = out
-        .ends
-        .get(i)
-        .and_then(|&end| out.text.get(start..end as usize))
-        .unwrap_or(&[]);
-    dest.write(text, &[text.len() as u32], out, i..i + 1);
+    dest.write_output(out, i..i + 1);
 }
