@@ -23,8 +23,8 @@
 //!   datagram is out when tcpdump's record does not say `: UDP, ` (it named an
 //!   application protocol: NTP, SNMP, ...); a TCP segment with data is out when tcpdump
 //!   prints more after its `, length N` than a truncation mark (`: HTTP: ...`, `: BGP`).
-//!   DNS (port 53, UDP and TCP) is in scope once netcap prints it ([`DNS_PRINTED`]),
-//!   as category `dns`.
+//!   DNS (port 53, UDP and TCP; multicast DNS, UDP 5353) is in scope once netcap
+//!   prints it ([`DNS_PRINTED`]), as category `dns`.
 //!
 //! Everything else (other link types, EtherTypes and IP protocols: STP, LLC, GRE, OSPF,
 //! ...) is counted per reason and left out. Frames only one side printed (the two
@@ -46,10 +46,10 @@ use netcap::decode::{decode, Decoded, IpProtocol, Net, Transport};
 use netcap::packet::LinkType;
 
 /// Least share of identical lines in scope, in percent (measured, rounded down).
-const FLOOR: f64 = 71.41;
+const FLOOR: f64 = 71.90;
 
 /// True once netcap prints DNS summaries: port 53 is then in scope.
-const DNS_PRINTED: bool = false;
+const DNS_PRINTED: bool = true;
 
 /// The time zone both tools run under.
 const TZ: &str = "UTC";
@@ -99,7 +99,9 @@ fn decoded_scope(link: LinkType, d: &Decoded) -> Scope {
 /// The tcpdump side: whether tcpdump went on into a payload netcap does not decode.
 fn scope(link: LinkType, d: &Decoded, record: &str) -> Scope {
     let s = decoded_scope(link, d);
-    let dns = d.ports.is_some_and(|(a, b)| a == 53 || b == 53);
+    let dns = d
+        .ports
+        .is_some_and(|(a, b)| [a, b].iter().any(|p| *p == 53 || *p == 5353));
     match s {
         Scope::In("udp") if dns => {
             if DNS_PRINTED {

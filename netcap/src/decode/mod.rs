@@ -31,6 +31,7 @@
 use std::net::IpAddr;
 
 pub mod arp;
+pub mod dns;
 pub mod ethernet;
 pub mod icmp;
 pub mod icmpv6;

@@ -22,6 +22,8 @@
 //! When the run has more than one interface (a pcapng file with several), each line
 //! names the frame's interface and direction after the time, as `tcpdump -i any`
 //! does: `veth0 In  IP ...` (the name padded to 5, the direction to 3).
+mod dns;
+mod edns;
 mod seq;
 mod tcp;
 
@@ -167,6 +169,7 @@ impl Line {
                         frame.data.len()
                     },
                     frag: ip.is_fragment(),
+                    more_frags: ip.more_frags,
                     line_at,
                 };
                 marked = self.ip_body(out, frame, d, &ipv);
@@ -194,6 +197,7 @@ impl Line {
                         frame.data.len()
                     },
                     frag: ip.frag.is_some_and(|f| f.offset != 0),
+                    more_frags: ip.frag.is_some_and(|f| f.more_frags),
                     line_at,
                 };
                 marked = self.ip_body(out, frame, d, &ipv);
@@ -251,8 +255,71 @@ impl Line {
             }
             return true;
         }
+        if !ip.frag && ip_whole && d.ip_proto == Some(IpProtocol::Udp) {
+            let start = (d.transport_off as usize).min(ip.cap_end);
+            let bytes = frame.data.get(start..ip.cap_end).unwrap_or(&[]);
+            udp(out, a, bytes, ip.wire.unwrap_or(bytes.len()), ip.more_frags);
+            return true;
+        }
         ip_body(out, frame, d, a, ip.wire, ip.frag);
         false
+    }
+}
+
+/// A UDP datagram as tcpdump's `udp_print`: `SRC.PORT > DST.PORT: ` and the length,
+/// or the DNS summary on port 53 (and multicast DNS on 5353). `bytes` is the datagram
+/// as captured, `length` the IP payload length, `first_fragment` an IP fragment with
+/// more to come. Ends with its own truncation mark.
+fn udp(out: &mut Vec<u8>, a: Addrs, bytes: &[u8], length: usize, first_fragment: bool) {
+    let be16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let (Some(sport), Some(dport)) = (be16(0), be16(2)) else {
+        addr(out, a, true, None);
+        out.extend_from_slice(b" > ");
+        addr(out, a, false, None);
+        out.extend_from_slice(b":  [|udp]");
+        return;
+    };
+    addr(out, a, true, Some(sport));
+    out.extend_from_slice(b" > ");
+    addr(out, a, false, Some(dport));
+    out.extend_from_slice(b": ");
+    if length < 8 {
+        out.extend_from_slice(b"truncated-udp ");
+        return push_u64(out, length as u64);
+    }
+    let Some(mut ulen) = be16(4).map(usize::from) else {
+        return out.extend_from_slice(b" [|udp]");
+    };
+    if ulen == 0 && length > 65535 {
+        ulen = length;
+    }
+    if ulen < 8 {
+        out.extend_from_slice(b"truncated-udplength ");
+        return push_u64(out, ulen as u64);
+    }
+    let ulen = ulen - 8;
+    let length = (length - 8).min(ulen);
+    let Some(payload) = bytes.get(8..) else {
+        return out.extend_from_slice(b" [|udp]");
+    };
+    if sport == 53 || dport == 53 {
+        return dns::message(out, payload, length, false);
+    }
+    if sport == 5353 || dport == 5353 {
+        return dns::message(out, payload, length, true);
+    }
+    if ulen > length && !first_fragment {
+        out.extend_from_slice(b"UDP, bad length ");
+        push_u64(out, ulen as u64);
+        out.extend_from_slice(b" > ");
+        push_u64(out, length as u64);
+    } else {
+        out.extend_from_slice(b"UDP, length ");
+        push_u64(out, ulen as u64);
     }
 }
 
@@ -265,6 +332,8 @@ struct Ip {
     cap_end: usize,
     /// A fragment without the transport header (IPv4: any fragment).
     frag: bool,
+    /// More fragments follow (IPv4's MF bit; IPv6's M flag).
+    more_frags: bool,
     /// Where the frame's text starts in the output.
     line_at: usize,
 }
@@ -336,10 +405,8 @@ fn ip_body(
     match &d.transport {
         // TCP has its own printer (see `Line::ip_body`).
         Transport::Tcp(_) => {}
-        Transport::Udp(u) => {
-            out.extend_from_slice(b"UDP, length ");
-            push_u64(out, u64::from(u.length.saturating_sub(8)));
-        }
+        // UDP has its own printer (see `Line::ip_body`).
+        Transport::Udp(_) => {}
         Transport::Icmp(i) => {
             out.extend_from_slice(b"ICMP ");
             icmp_text(out, i, icmp::type_name(i.msg_type, i.code), len);

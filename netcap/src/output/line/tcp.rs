@@ -3,6 +3,8 @@
 //! tcpdump's words, `length N`, and tcpdump's marks where the capture or a field ends
 //! the header early (`[|tcp]`, `[bad opt]`, `[bad hdr length ...]`).
 //!
+//! A segment from or to port 53 carries DNS ([`super::dns`]), printed after the length.
+//!
 //! The sequence and acknowledgement numbers (and SACK edges) are printed absolute and
 //! noted in the [`Deferred`] for the writer, which makes them relative in capture order
 //! (see [`super::seq`]).
@@ -174,6 +176,10 @@ pub(super) fn segment(out: &mut Vec<u8>, deferred: &mut Deferred, s: &Segment<'_
         push_u64(out, hlen.into());
         out.extend_from_slice(b")]");
         return End::Truncated;
+    }
+    if length > 0 && super::dns::tcp_is_dns(be16(b, 0), be16(b, 2)) {
+        let data = b.get(hlen as usize..).unwrap_or(&[]);
+        super::dns::over_tcp(out, data, length as usize);
     }
     End::Done
 }

@@ -1,0 +1,700 @@
+//! DNS summaries as tcpdump 4.99's `domain_print` (print-domain.c) writes them without
+//! `-v`, over the view of [`crate::decode::dns`]:
+//!
+//! ```text
+//! 43981+ A? example.com. (29)
+//! 43981 2/0/1 A 93.184.216.34, A 93.184.216.35 (77)
+//! 7 NXDomain* 0/1/0 (95)
+//! ```
+//!
+//! A query: ID, opcode, `+` (recursion desired), `%` (checking disabled), odd counts in
+//! brackets, then each question as ` TYPE? name.`. A response: ID, opcode, RCODE (with
+//! the OPT record's extension), `*` (authoritative), `-` (recursion not available),
+//! `|` (truncated), `$` (authentic data), the section counts and each answer's type and
+//! data. Then the message length in parentheses. Where the capture ends first, tcpdump's
+//! ` [|domain]`. Names are printed with tcpdump's escapes for bytes that are not
+//! printable ASCII (`M-` for the high bit, `^` for control characters).
+use crate::decode::dns::{
+    self, read_name, skip_name, DnsMessage, Label, NameError, CLASS_IN, HEADER_LEN, MAX_NAME_LEN,
+};
+use crate::output::{push_ipv4, push_ipv6, push_u64, HEX_LOWER};
+
+/// The TCP ports whose dissectors tcpdump tries before DNS's (print-tcp.c): a segment
+/// from or to one of them is not printed as DNS even when the other port is 53.
+const TCP_BEFORE_DNS: [u16; 17] = [
+    23, 25, 43, 179, 1723, 6379, 22, 139, 445, 10288, 6633, 6653, 21, 80, 8080, 554, 8554,
+];
+
+/// True when tcpdump prints a TCP segment between these ports as DNS.
+pub(super) fn tcp_is_dns(sport: u16, dport: u16) -> bool {
+    (sport == 53 || dport == 53) && !TCP_BEFORE_DNS.iter().any(|&p| p == sport || p == dport)
+}
+
+/// DNS over TCP (RFC 1035 4.2.2): the 2-byte length prefix, then the message.
+/// `data` is the segment's data as captured, `length` its declared length.
+pub(super) fn over_tcp(out: &mut Vec<u8>, data: &[u8], length: usize) {
+    if length < 2 {
+        out.extend_from_slice(b" [DNS over TCP: length ");
+        push_u64(out, length as u64);
+        out.extend_from_slice(b" < 2] (invalid)");
+        return;
+    }
+    let Some(prefix) = data.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+        out.extend_from_slice(b" [|domain]");
+        return;
+    };
+    let length = length - 2;
+    if usize::from(prefix) != length {
+        out.extend_from_slice(b" [prefix length(");
+        push_u64(out, prefix.into());
+        out.extend_from_slice(b") != length(");
+        push_u64(out, length as u64);
+        out.extend_from_slice(b")] (invalid)");
+        return;
+    }
+    out.push(b' ');
+    message(out, &data[2..], length, false);
+}
+
+/// Appends the summary of the DNS message `msg` (as captured), `length` bytes long by
+/// the headers below it; `mdns` for multicast DNS (RFC 6762: the top bit of a class is
+/// a flag).
+pub(super) fn message(out: &mut Vec<u8>, msg: &[u8], length: usize, mdns: bool) {
+    if length < HEADER_LEN {
+        out.extend_from_slice(b"domain [length ");
+        push_u64(out, length as u64);
+        out.extend_from_slice(b" < 12] (invalid)");
+        return;
+    }
+    let Some(m) = DnsMessage::new_checked(msg) else {
+        out.extend_from_slice(b" [|domain]");
+        return;
+    };
+    let p = Printer { msg, mdns };
+    let done = if m.is_response() {
+        p.response(out, &m)
+    } else {
+        p.query(out, &m)
+    };
+    match done {
+        Some(()) => {
+            out.extend_from_slice(b" (");
+            push_u64(out, length as u64);
+            out.push(b')');
+        }
+        None => out.extend_from_slice(b" [|domain]"),
+    }
+}
+
+/// tcpdump's `ns_ops`: the opcode after the ID.
+const OPCODES: [&str; 16] = [
+    "",
+    " inv_q",
+    " stat",
+    " op3",
+    " notify",
+    " update",
+    " op6",
+    " op7",
+    " op8",
+    " updateA",
+    " updateD",
+    " updateDA",
+    " updateM",
+    " updateMA",
+    " zoneInit",
+    " zoneRef",
+];
+
+/// tcpdump's `ns_resp` (17 and 21 without their space, as tcpdump has them).
+const RCODES: [&str; 24] = [
+    "",
+    " FormErr",
+    " ServFail",
+    " NXDomain",
+    " NotImp",
+    " Refused",
+    " YXDomain",
+    " YXRRSet",
+    " NXRRSet",
+    " NotAuth",
+    " NotZone",
+    " Resp11",
+    " Resp12",
+    " Resp13",
+    " Resp14",
+    " NoChange",
+    " BadVers",
+    "Resp17",
+    " Resp18",
+    " Resp19",
+    " Resp20",
+    "Resp21",
+    " Resp22",
+    " BadCookie",
+];
+
+struct Printer<'a> {
+    msg: &'a [u8],
+    mdns: bool,
+}
+
+impl Printer<'_> {
+    /// The end of the capture: tcpdump's `snapend`.
+    fn snap(&self) -> usize {
+        self.msg.len()
+    }
+
+    fn u16_at(&self, at: usize) -> Option<u16> {
+        self.msg
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    /// The RCODE with the extension of the first OPT record, found as tcpdump does:
+    /// skipping what precedes it while the capture lasts.
+    fn rcode(&self, m: &DnsMessage<'_>) -> u16 {
+        let rcode = u16::from(m.rcode());
+        let snap = self.snap();
+        let mut cp = HEADER_LEN;
+        for _ in 0..m.qdcount() {
+            let Some(next) = skip_name(self.msg, cp) else {
+                return rcode;
+            };
+            cp = next + 4;
+            if cp >= snap {
+                return rcode;
+            }
+        }
+        for _ in 0..u32::from(m.ancount()) + u32::from(m.nscount()) {
+            let Some(next) = skip_name(self.msg, cp) else {
+                return rcode;
+            };
+            cp = next + 8;
+            let Some(rdlen) = self.u16_at(cp) else {
+                return rcode;
+            };
+            cp += 2 + usize::from(rdlen);
+            if cp >= snap {
+                return rcode;
+            }
+        }
+        for _ in 0..m.arcount() {
+            let Some(next) = skip_name(self.msg, cp) else {
+                return rcode;
+            };
+            let Some(rtype) = self.u16_at(next) else {
+                return rcode;
+            };
+            cp = next + 4;
+            let Some(&ext) = self.msg.get(cp) else {
+                return rcode;
+            };
+            if rtype == dns::TYPE_OPT {
+                return rcode | u16::from(ext) << 4;
+            }
+            cp += 4;
+            let Some(rdlen) = self.u16_at(cp) else {
+                return rcode;
+            };
+            cp += 2 + usize::from(rdlen);
+            if cp >= snap {
+                return rcode;
+            }
+        }
+        rcode
+    }
+
+    /// A response: flags, counts and the answers.
+    fn response(&self, out: &mut Vec<u8>, m: &DnsMessage<'_>) -> Option<()> {
+        push_u64(out, m.id().into());
+        out.extend_from_slice(OPCODES[m.opcode() as usize & 15].as_bytes());
+        let rcode = self.rcode(m);
+        match RCODES.get(rcode as usize) {
+            Some(r) => out.extend_from_slice(r.as_bytes()),
+            None => {
+                out.extend_from_slice(b" Resp");
+                push_u64(out, u64::from(rcode & 0xfff));
+            }
+        }
+        for (on, c) in [
+            (m.authoritative(), b'*'),
+            (!m.recursion_available(), b'-'),
+            (m.truncated(), b'|'),
+            (m.authentic_data(), b'$'),
+        ] {
+            if on {
+                out.push(c);
+            }
+        }
+        let (qd, mut an) = (m.qdcount(), m.ancount());
+        if qd != 1 {
+            bracket(out, qd, b"q]");
+        }
+        let mut cp = HEADER_LEN;
+        for i in 0..qd {
+            if i != 0 {
+                out.push(b',');
+            }
+            cp = skip_name(self.msg, cp)? + 4;
+        }
+        out.push(b' ');
+        push_u64(out, an.into());
+        out.push(b'/');
+        push_u64(out, m.nscount().into());
+        out.push(b'/');
+        push_u64(out, m.arcount().into());
+        if an > 0 {
+            cp = self.record(out, cp)?;
+            an -= 1;
+            while cp < self.snap() && an > 0 {
+                out.push(b',');
+                cp = self.record(out, cp)?;
+                an -= 1;
+            }
+        }
+        (an == 0).then_some(())
+    }
+
+    /// A query: flags, odd counts and the questions.
+    fn query(&self, out: &mut Vec<u8>, m: &DnsMessage<'_>) -> Option<()> {
+        push_u64(out, m.id().into());
+        out.extend_from_slice(OPCODES[m.opcode() as usize & 15].as_bytes());
+        if m.recursion_desired() {
+            out.push(b'+');
+        }
+        if m.checking_disabled() {
+            out.push(b'%');
+        }
+        let flags = m.flags();
+        if flags & 0x6cf != 0 {
+            out.extend_from_slice(b" [b2&3=0x");
+            hex(out, flags.into());
+            out.push(b']');
+        }
+        let (mut qd, an) = (m.qdcount(), m.ancount());
+        if m.opcode() == dns::OPCODE_IQUERY {
+            if qd != 0 {
+                bracket(out, qd, b"q]");
+            }
+            if an != 1 {
+                bracket(out, an, b"a]");
+            }
+        } else {
+            if an != 0 {
+                bracket(out, an, b"a]");
+            }
+            if qd != 1 {
+                bracket(out, qd, b"q]");
+            }
+        }
+        if m.nscount() != 0 {
+            bracket(out, m.nscount(), b"n]");
+        }
+        if m.arcount() != 0 {
+            bracket(out, m.arcount(), b"au]");
+        }
+        let mut cp = HEADER_LEN;
+        if qd > 0 {
+            cp = self.question(out, cp)?;
+            qd -= 1;
+            while cp < self.snap() && qd > 0 {
+                cp = self.question(out, cp)?;
+                qd -= 1;
+            }
+        }
+        (qd == 0).then_some(())
+    }
+
+    /// ` TYPE? name.` (tcpdump's `ns_qprint`); the offset after the question.
+    fn question(&self, out: &mut Vec<u8>, at: usize) -> Option<usize> {
+        let m = DnsMessage::new_checked(self.msg)?;
+        let q = m.question(at)?;
+        out.push(b' ');
+        type_name(out, q.qtype);
+        let class = if self.mdns {
+            q.qclass & 0x7fff
+        } else {
+            q.qclass
+        };
+        if class != CLASS_IN {
+            out.push(b' ');
+            class_name(out, class);
+        }
+        if self.mdns {
+            out.extend_from_slice(if q.qclass & 0x8000 != 0 {
+                b" (QU)"
+            } else {
+                b" (QM)"
+            });
+        }
+        out.extend_from_slice(b"? ");
+        Some(self.name(out, at)? + 4)
+    }
+
+    /// One resource record (tcpdump's `ns_rprint`): its type and data; the offset of
+    /// the next. A record whose fixed part is not captured ends the list quietly.
+    fn record(&self, out: &mut Vec<u8>, at: usize) -> Option<usize> {
+        let Some(r) = DnsMessage::new_checked(self.msg).and_then(|m| m.record(at)) else {
+            return Some(self.snap());
+        };
+        let class = if self.mdns { r.class & 0x7fff } else { r.class };
+        if class != CLASS_IN && r.rtype != dns::TYPE_OPT {
+            out.push(b' ');
+            class_name(out, class);
+        }
+        if self.mdns && r.class & 0x8000 != 0 {
+            out.extend_from_slice(b" (Cache flush)");
+        }
+        out.push(b' ');
+        type_name(out, r.rtype);
+        let (cp, rp) = (r.data, r.data_end());
+        if rp > self.snap() {
+            return None;
+        }
+        let data = &self.msg[cp..rp];
+        match r.rtype {
+            dns::TYPE_A => {
+                let a: [u8; 4] = self.msg.get(cp..cp + 4)?.try_into().ok()?;
+                out.push(b' ');
+                push_ipv4(out, a.into());
+            }
+            dns::TYPE_NS | dns::TYPE_CNAME | dns::TYPE_PTR | dns::TYPE_DNAME => {
+                out.push(b' ');
+                self.name(out, cp)?;
+            }
+            dns::TYPE_MX => {
+                out.push(b' ');
+                let pref = self.u16_at(cp)?;
+                self.name(out, cp + 2)?;
+                out.push(b' ');
+                push_u64(out, pref.into());
+            }
+            dns::TYPE_TXT => {
+                let mut at = cp;
+                while at < rp {
+                    out.extend_from_slice(b" \"");
+                    at = self.string(out, at)?;
+                    out.push(b'"');
+                }
+            }
+            dns::TYPE_SRV => {
+                out.push(b' ');
+                let (prio, weight, port) =
+                    (self.u16_at(cp)?, self.u16_at(cp + 2)?, self.u16_at(cp + 4)?);
+                self.name(out, cp + 6)?;
+                out.push(b':');
+                push_u64(out, port.into());
+                out.push(b' ');
+                push_u64(out, prio.into());
+                out.push(b' ');
+                push_u64(out, weight.into());
+            }
+            dns::TYPE_AAAA => {
+                let a: [u8; 16] = self.msg.get(cp..cp + 16)?.try_into().ok()?;
+                out.push(b' ');
+                push_ipv6(out, a.into());
+            }
+            dns::TYPE_A6 => self.a6(out, cp)?,
+            dns::TYPE_URI => {
+                out.push(b' ');
+                push_u64(out, self.u16_at(cp)?.into());
+                out.push(b' ');
+                push_u64(out, self.u16_at(cp + 2)?.into());
+                out.push(b' ');
+                escaped(out, data.get(4..)?);
+            }
+            dns::TYPE_OPT => {
+                out.extend_from_slice(b" UDPsize=");
+                push_u64(out, class.into());
+                if r.ttl & 0x8000 != 0 {
+                    out.extend_from_slice(b" DO");
+                }
+                if !data.is_empty() {
+                    out.extend_from_slice(b" [");
+                    let mut at = 0;
+                    while at < data.len() {
+                        at = super::edns::option(out, data, at)?;
+                        if at < data.len() {
+                            out.push(b',');
+                        }
+                    }
+                    out.push(b']');
+                }
+            }
+            dns::TYPE_UNSPECA => escaped(out, data),
+            _ => {}
+        }
+        Some(rp)
+    }
+
+    /// An A6 record (RFC 2874): prefix length, address suffix, prefix name.
+    fn a6(&self, out: &mut Vec<u8>, cp: usize) -> Option<()> {
+        let pbit = *self.msg.get(cp)?;
+        let pbyte = (pbit & !7) as usize / 8;
+        if pbit > 128 {
+            out.push(b' ');
+            push_u64(out, pbit.into());
+            out.extend_from_slice(b"(bad plen)");
+            return Some(());
+        }
+        if pbit < 128 {
+            let mut a = [0u8; 16];
+            a[pbyte..].copy_from_slice(self.msg.get(cp + 1..cp + 1 + 16 - pbyte)?);
+            out.push(b' ');
+            push_u64(out, pbit.into());
+            out.push(b' ');
+            push_ipv6(out, a.into());
+        }
+        if pbit > 0 {
+            out.push(b' ');
+            self.name(out, cp + 1 + 16 - pbyte)?;
+        }
+        Some(())
+    }
+
+    /// A `<character-string>`: its bytes, escaped; the offset after it.
+    fn string(&self, out: &mut Vec<u8>, at: usize) -> Option<usize> {
+        let n = *self.msg.get(at)? as usize;
+        let bytes = self.msg.get(at + 1..).unwrap_or(&[]);
+        escaped(out, &bytes[..n.min(bytes.len())]);
+        (bytes.len() >= n).then_some(at + 1 + n)
+    }
+
+    /// The name at `at` (tcpdump's `fqdn_print`); the offset after it in place, or
+    /// `None` when it could not be read to its end (a marker says why, if tcpdump
+    /// prints one).
+    fn name(&self, out: &mut Vec<u8>, at: usize) -> Option<usize> {
+        name(out, self.msg, at)
+    }
+}
+
+/// Prints the name at `at` of `msg`; see [`Printer::name`].
+pub(super) fn name(out: &mut Vec<u8>, msg: &[u8], at: usize) -> Option<usize> {
+    let mut chars = 0usize;
+    let read = read_name(msg, at, |label| {
+        match label {
+            Label::Text { bytes, len } => {
+                let len = len as usize;
+                let room = MAX_NAME_LEN.saturating_sub(chars);
+                escaped(out, &bytes[..bytes.len().min(room).min(len)]);
+                chars += len;
+                if bytes.len() < len {
+                    // Cut by the capture: no dot after it.
+                    return;
+                }
+            }
+            Label::Bits { bits, bytes } => bit_label(out, bits, bytes),
+        }
+        if chars <= MAX_NAME_LEN {
+            out.push(b'.');
+        }
+        chars += 1;
+    });
+    match read {
+        Ok(end) => {
+            if chars > MAX_NAME_LEN || end.cut {
+                out.extend_from_slice(b"<DOMAIN NAME TOO LONG>");
+            } else if msg.get(at) == Some(&0) {
+                out.push(b'.');
+            }
+            Some(end.next)
+        }
+        Err(e) => {
+            match e {
+                NameError::BadPointer => out.extend_from_slice(b"<BAD PTR>"),
+                NameError::BadLabelType => out.extend_from_slice(b"<BAD LABEL TYPE>"),
+                NameError::UnknownExtended(t) => {
+                    out.extend_from_slice(b"<ELT ");
+                    push_u64(out, t.into());
+                    out.push(b'>');
+                }
+                NameError::Truncated => {}
+            }
+            None
+        }
+    }
+}
+
+/// A bit-string label as tcpdump's `blabel_print`: `\[xHEX/BITS]`.
+fn bit_label(out: &mut Vec<u8>, bits: usize, bytes: &[u8]) {
+    out.extend_from_slice(b"\\[x");
+    let mut b = bits;
+    let mut i = 0;
+    while b > 7 {
+        if let Some(&v) = bytes.get(i) {
+            hex2(out, v);
+        }
+        b -= 8;
+        i += 1;
+    }
+    if let Some(&v) = bytes.get(i) {
+        if b > 4 {
+            hex2(out, v & (0xffu8 << (8 - b)));
+        } else if b > 0 {
+            out.push(HEX_LOWER[((v >> 4) & (0x0f << (4 - b)) & 0x0f) as usize]);
+        }
+    }
+    out.push(b'/');
+    push_u64(out, bits as u64);
+    out.push(b']');
+}
+
+/// tcpdump's `ns_type2str` (`TypeN` for the others).
+fn type_name(out: &mut Vec<u8>, t: u16) {
+    const LOW: [&str; 49] = [
+        "", "A", "NS", "MD", "MF", "CNAME", "SOA", "MB", "MG", "MR", "NULL", "WKS", "PTR", "HINFO",
+        "MINFO", "MX", "TXT", "RP", "AFSDB", "X25", "ISDN", "RT", "NSAP", "NSAP_PTR", "SIG", "KEY",
+        "PX", "GPOS", "AAAA", "LOC", "NXT", "EID", "NIMLOC", "SRV", "ATMA", "NAPTR", "KX", "CERT",
+        "A6", "DNAME", "SINK", "OPT", "APL", "DS", "SSHFP", "IPSECKEY", "RRSIG", "NSEC", "DNSKEY",
+    ];
+    let name = match t {
+        1..=48 => LOW[t as usize],
+        99 => "SPF",
+        100 => "UINFO",
+        101 => "UID",
+        102 => "GID",
+        103 => "UNSPEC",
+        104 => "UNSPECA",
+        249 => "TKEY",
+        250 => "TSIG",
+        251 => "IXFR",
+        252 => "AXFR",
+        253 => "MAILB",
+        254 => "MAILA",
+        255 => "ANY",
+        256 => "URI",
+        _ => {
+            out.extend_from_slice(b"Type");
+            return push_u64(out, t.into());
+        }
+    };
+    out.extend_from_slice(name.as_bytes());
+}
+
+/// tcpdump's `ns_class2str` (`(Class N)` for the others).
+fn class_name(out: &mut Vec<u8>, c: u16) {
+    let name: &[u8] = match c {
+        1 => b"IN",
+        3 => b"CHAOS",
+        4 => b"HS",
+        255 => b"ANY",
+        _ => {
+            out.extend_from_slice(b"(Class ");
+            push_u64(out, c.into());
+            return out.push(b')');
+        }
+    };
+    out.extend_from_slice(name);
+}
+
+/// ` [Nx]`, `x]` being `suffix`.
+fn bracket(out: &mut Vec<u8>, n: u16, suffix: &[u8]) {
+    out.extend_from_slice(b" [");
+    push_u64(out, n.into());
+    out.extend_from_slice(suffix);
+}
+
+/// Bytes as tcpdump's `fn_print_char` writes them: `M-` and the low 7 bits for bytes
+/// above 127, `^` and the byte xor 0x40 for control characters (and DEL as `^?`).
+pub(super) fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        let mut c = b;
+        if c & 0x80 != 0 {
+            c &= 0x7f;
+            out.extend_from_slice(b"M-");
+        }
+        if !(0x20..0x7f).contains(&c) {
+            c ^= 0x40;
+            out.push(b'^');
+        }
+        out.push(c);
+    }
+}
+
+fn hex2(out: &mut Vec<u8>, b: u8) {
+    out.extend_from_slice(&[HEX_LOWER[(b >> 4) as usize], HEX_LOWER[(b & 15) as usize]]);
+}
+
+/// `%x`.
+fn hex(out: &mut Vec<u8>, v: u32) {
+    let digits = (32 - v.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        out.push(HEX_LOWER[((v >> (4 * i)) & 15) as usize]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(msg: &[u8], mdns: bool) -> String {
+        let mut out = Vec::new();
+        message(&mut out, msg, msg.len(), mdns);
+        String::from_utf8(out).expect("ascii")
+    }
+
+    /// `www.example.com` at offset 12, as in a question.
+    const NAME: [u8; 17] = [
+        3, b'w', b'w', b'w', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'c', b'o', b'm', 0,
+    ];
+
+    fn query(id: u16, flags: u16, qtype: u16) -> Vec<u8> {
+        let mut m = id.to_be_bytes().to_vec();
+        m.extend_from_slice(&flags.to_be_bytes());
+        m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+        m.extend_from_slice(&NAME);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1]);
+        m
+    }
+
+    #[test]
+    fn a_query() {
+        let q = query(0xabcd, 0x0100, 1);
+        assert_eq!(text(&q, false), "43981+ A? www.example.com. (33)");
+        assert_eq!(
+            text(&query(7, 0x0110, 28), false),
+            "7+% AAAA? www.example.com. (33)"
+        );
+        // Cut inside the name: tcpdump skips the name before it prints the question.
+        let mut out = Vec::new();
+        message(&mut out, &q[..20], q.len(), false);
+        assert_eq!(out, b"43981+ [|domain]");
+        assert_eq!(text(&q[..5], false), "domain [length 5 < 12] (invalid)");
+    }
+
+    #[test]
+    fn a_response_with_answers_and_an_opt_record() {
+        let mut r = query(0xabcd, 0x8180, 1);
+        r[7] = 2; // ancount
+        r[11] = 1; // arcount
+        for addr in [[93, 184, 216, 34], [93, 184, 216, 35]] {
+            r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4]);
+            r.extend_from_slice(&addr);
+        }
+        // OPT: root name, UDP size 1232, extended RCODE 0, DO set, no options.
+        r.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+        assert_eq!(
+            text(&r, false),
+            "43981 2/0/1 A 93.184.216.34, A 93.184.216.35 (76)"
+        );
+        // NXDomain, authoritative, no recursion, one CNAME with an odd byte.
+        let mut n = query(7, 0x8403, 1);
+        n[7] = 1;
+        n.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 1, 0, 4, 2, b'a', 0xe9, 0]);
+        assert_eq!(text(&n, false), "7 NXDomain*- 1/0/0 CNAME aM-i. (49)");
+        assert!(text(&n[..n.len() - 2], false).ends_with(" CNAME [|domain]"));
+    }
+
+    #[test]
+    fn mdns_classes_and_bad_pointers() {
+        let mut q = query(0, 0, 12);
+        let last = q.len() - 2;
+        q[last] = 0x80; // QU bit
+        assert_eq!(text(&q, true), "0 PTR (QU)? www.example.com. (33)");
+        let mut p = query(0, 0, 1)[..12].to_vec();
+        p.extend_from_slice(&[0xc0, 40, 0, 1, 0, 1]);
+        assert_eq!(text(&p, false), "0 A? <BAD PTR> [|domain]");
+    }
+}
