@@ -52,7 +52,7 @@ const FLOOR: f64 = 71.90;
 const DNS_PRINTED: bool = true;
 
 /// The time zone both tools run under.
-const TZ: &str = "UTC";
+const TZ: &str = "ACST-9:30ACDT,M10.1.0,M4.1.0/3";
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests")

@@ -7,7 +7,8 @@
 //! 12:00:00.000004 IP 10.0.0.1.53 > 10.0.0.2.4000: UDP, length 30 [|udp]
 //! ```
 //!
-//! The time is the UTC time of day with microseconds. As with `tcpdump -n`, addresses
+//! The time is the local time of day with microseconds ([`time`]: `TZ` respected, as
+//! tcpdump). As with `tcpdump -n`, addresses
 //! are numeric, link-layer headers (and VLAN tags) are not shown, and TCP sequence
 //! numbers are relative to the first seen in each direction of a conversation; the
 //! writer finishes them in capture order ([`seq`] says how and why). The TCP part
@@ -26,14 +27,13 @@ mod dns;
 mod edns;
 mod seq;
 mod tcp;
+mod time;
 
 use std::ops::Range;
 
 pub use seq::Deferred;
 
-use super::{
-    push_hex_u16, push_ipv4, push_ipv6, push_mac, push_time_of_day, push_u64, BatchText, Printer,
-};
+use super::{push_hex_u16, push_ipv4, push_ipv6, push_mac, push_u64, BatchText, Printer};
 use crate::decode::arp::ArpInfo;
 use crate::decode::icmp::{self, IcmpInfo};
 use crate::decode::{icmpv6, Decoded, IpProtocol, Layer, Net, Transport};
@@ -54,22 +54,31 @@ pub struct Line {
     text_len: usize,
     /// The writer's: the bases of every conversation so far.
     bases: seq::Bases,
+    /// The time of day in the run's time zone.
+    clock: time::LocalClock,
 }
 
+/// UTC; the run's printers take the system's time zone ([`Line::new`]).
 impl Default for Line {
     fn default() -> Self {
-        Self::new(InterfaceNames::default())
+        Self::with_time_zone(InterfaceNames::default(), jiff::tz::TimeZone::UTC)
     }
 }
 
 impl Line {
+    /// A printer in the system's time zone (`TZ`, else `/etc/localtime`), as tcpdump.
     pub fn new(names: InterfaceNames) -> Self {
+        Self::with_time_zone(names, jiff::tz::TimeZone::system())
+    }
+
+    pub fn with_time_zone(names: InterfaceNames, tz: jiff::tz::TimeZone) -> Self {
         Self {
             names,
             relative: true,
             deferred: Deferred::default(),
             text_len: 0,
             bases: seq::Bases::default(),
+            clock: time::LocalClock::new(tz),
         }
     }
 
@@ -115,7 +124,7 @@ impl Printer for Line {
 
 impl Line {
     fn line(&mut self, frame: &Frame<'_>, d: &Decoded, out: &mut Vec<u8>, line_at: usize) {
-        push_time_of_day(out, frame.meta.ts_ns);
+        self.clock.push(out, frame.meta.ts_ns);
         out.push(b' ');
         if self.names.several() {
             self.push_interface(frame, out);

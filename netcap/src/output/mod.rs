@@ -394,25 +394,6 @@ pub(crate) fn push_ipv6(out: &mut Vec<u8>, addr: Ipv6Addr) {
     }
 }
 
-/// Appends `HH:MM:SS.ffffff` (UTC time of day, microseconds) for `ts_ns`.
-pub(crate) fn push_time_of_day(out: &mut Vec<u8>, ts_ns: u64) {
-    let secs = ts_ns / 1_000_000_000;
-    let micros = (ts_ns % 1_000_000_000) / 1_000;
-    let sod = secs % 86_400;
-    for (i, v) in [sod / 3600, (sod / 60) % 60, sod % 60]
-        .into_iter()
-        .enumerate()
-    {
-        if i > 0 {
-            out.push(b':');
-        }
-        let p = v as usize * 2;
-        out.extend_from_slice(&DIGIT_PAIRS[p..p + 2]);
-    }
-    out.push(b'.');
-    push_u64_padded(out, micros, 6);
-}
-
 /// Test helper: the text `printer` writes for one frame of `link` captured at `ts_ns`.
 #[cfg(test)]
 pub(crate) fn render(
@@ -496,12 +477,6 @@ mod tests {
             let addr: Ipv6Addr = a.parse().expect("valid");
             assert_eq!(s(|o| push_ipv6(o, addr)), addr.to_string(), "{a}");
         }
-    }
-
-    #[test]
-    fn time_of_day() {
-        let ts = (86_400 * 3 + 12 * 3600 + 34 * 60 + 56) * 1_000_000_000 + 1_234_567;
-        assert_eq!(s(|o| push_time_of_day(o, ts)), "12:34:56.001234");
     }
 
     #[test]
