@@ -281,3 +281,60 @@ fn every_pcapng_of_the_corpus_names_its_interfaces_as_tshark_does() {
         "the corpus has named interfaces: {named} frames"
     );
 }
+
+/// `netcap read --pcapng -w` keeps what tshark reads of each frame: one interface
+/// block per source interface with its name, and each frame's interface, direction
+/// and drop count; on the two-interface file and on corpus files with named
+/// interfaces (other link types among them).
+#[test]
+fn pcapng_written_by_read_keeps_interfaces_directions_and_drops() {
+    let dir = tempdir();
+    let two = dir.join("two.pcapng");
+    std::fs::write(&two, two_interfaces()).expect("writing the file");
+    let corpus =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
+    let mut inputs = vec![two];
+    inputs.extend(
+        [
+            "dhcp-option-108",
+            "vsock-1",
+            "ospf-sr",
+            "smb_data_print-oobr",
+        ]
+        .iter()
+        .map(|n| corpus.join(format!("{n}.pcapng")))
+        .filter(|p| p.exists()),
+    );
+    for (i, input) in inputs.iter().enumerate() {
+        let out = dir.join(format!("out{i}.pcapng"));
+        let run = Netcap::run(&[
+            "read",
+            input.to_str().expect("utf-8"),
+            "-F",
+            "none",
+            "--pcapng",
+            "-w",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert!(run.status.success(), "{}: {}", input.display(), run.stderr);
+        let want = unknown_direction_as_absent(tshark_fields(input));
+        assert!(!want.is_empty(), "{}", input.display());
+        assert_eq!(
+            unknown_direction_as_absent(tshark_fields(&out)),
+            want,
+            "{}",
+            input.display()
+        );
+    }
+    // Two interface blocks, named as in the source.
+    let info = Command::new("capinfos")
+        .arg(dir.join("out0.pcapng"))
+        .output()
+        .expect("capinfos");
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("Number of interfaces in file: 2"), "{info}");
+    assert!(
+        info.contains("Name = eth0") && info.contains("Name = wlan0"),
+        "{info}"
+    );
+}

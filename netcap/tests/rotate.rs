@@ -449,3 +449,94 @@ fn a_full_disk_ends_the_run_with_an_error_and_a_file_every_reader_takes() {
         drop(disk);
     }
 }
+
+/// `-C` with `--pcapng` on a live capture: every file, closed with its interface
+/// statistics block, is within the size. The frames are small, so most files are cut
+/// with less room left than a statistics block takes; traffic lasts past the first
+/// second, when the capture's counts are first published.
+#[test]
+fn pcapng_size_rotation_counts_the_options_and_the_statistics_block() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let veth = VethPair::new();
+    let dir = tempdir();
+    let base = dir.join("c.pcapng");
+    let nc = Netcap::start(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "--pcapng",
+        "-w",
+        base.to_str().expect("utf-8"),
+        "-C",
+        "2k",
+        "udp and port 9",
+    ]);
+    // 60-byte frames, each different: about 17 to a 2 KiB file.
+    let sent: Vec<Vec<u8>> = (0..260u16)
+        .map(|i| {
+            common::eth_ipv4_udp(
+                common::test_mac(1),
+                common::test_mac(2),
+                std::net::Ipv4Addr::new(198, 51, 100, 1),
+                std::net::Ipv4Addr::new(198, 51, 100, 2),
+                3000 + i,
+                9,
+                &[i as u8; 18],
+            )
+        })
+        .collect();
+    for chunk in sent.chunks(20) {
+        common::send_frames(&veth.ns, &veth.ns_if, chunk);
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    nc.signal(libc::SIGINT);
+    let out = nc.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    // c.pcapng, c.pcapng1, c.pcapng2, ...: in the order they were written.
+    let mut parts = files(&dir, "c.pcapng");
+    let number = |p: &PathBuf| -> u32 {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        name.trim_start_matches("c.pcapng").parse().unwrap_or(0)
+    };
+    parts.sort_by_key(number);
+    assert!(parts.len() >= 10, "{} files", parts.len());
+    let above: Vec<(PathBuf, u64)> = parts
+        .iter()
+        .map(|p| (p.clone(), std::fs::metadata(p).expect("metadata").len()))
+        .filter(|&(_, len)| len > 2048)
+        .collect();
+    assert!(above.is_empty(), "files above -C 2k: {above:?}");
+    let mut got = Vec::new();
+    for part in &parts {
+        let info = Command::new("capinfos")
+            .arg(part)
+            .output()
+            .expect("capinfos");
+        let info = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            info.contains("Number of stat entries = 1"),
+            "{}: {info}",
+            part.display()
+        );
+        let names = Command::new("tshark")
+            .args(["-T", "fields", "-e", "frame.interface_name", "-r"])
+            .arg(part)
+            .output()
+            .expect("tshark");
+        assert!(names.status.success(), "tshark -r {}", part.display());
+        let names = String::from_utf8_lossy(&names.stdout).into_owned();
+        let frames = read_pcap(part);
+        assert_eq!(names.lines().count(), frames.len(), "{}", part.display());
+        assert!(
+            names.lines().all(|n| n == veth.host_if),
+            "{}: {names}",
+            part.display()
+        );
+        got.extend(frames.into_iter().map(|(_, d)| d));
+    }
+    assert!(got == sent, "the files together differ from what was sent");
+}

@@ -112,6 +112,12 @@ pub trait FrameSink: Send {
     /// metadata (pcapng `if_name`, `if_filter`); live captures only.
     fn set_interface(&mut self, _iface: &Interface) {}
 
+    /// The source's interfaces, by [`FrameMeta::iface`](crate::packet::FrameMeta):
+    /// `netcap read` of a pcapng file with several. A pcapng file then gets one
+    /// interface block per source interface, named as in the source (the table grows
+    /// as the source is read, before its frames arrive here).
+    fn set_interfaces(&mut self, _names: &Interfaces) {}
+
     /// Where the capture's counts are published while it runs, for the statistics a
     /// file ends with (pcapng's interface statistics block).
     fn set_stats(&mut self, _stats: &FileStats) {}

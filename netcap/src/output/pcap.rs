@@ -5,11 +5,17 @@
 //! [`PcapSink`] is the [`FrameSink`] for both. It runs in the single ordered writer
 //! stage (or on the capture thread, on the direct path), so the file holds frames in
 //! capture order. Classic pcap is written by hand (16 bytes of header a record into a
-//! large buffer); pcapng goes through `pcap-file`, with one interface block per link
-//! type and `if_tsresol = 9` so nanosecond timestamps survive. The pcapng file says
-//! what dumpcap's say: the OS, the application and the machine in the section header;
-//! the interface's name, the filter and the snap length in its interface block; and
-//! each frame's direction in its packet block's `epb_flags`.
+//! large buffer); pcapng goes through `pcap-file`, with one interface block per source
+//! interface and link type and `if_tsresol = 9` so nanosecond timestamps survive. The
+//! pcapng file says what dumpcap's say: the OS, the application and the machine in
+//! the section header; the interface's name, the filter and the snap length in its
+//! interface block; each frame's direction (and a file's drop count, on read) in its
+//! packet block's `epb_flags` (`epb_dropcount`); and at close an interface
+//! statistics block per interface.
+//!
+//! `-C` needs to know, before a frame is written, how large the file would be were it
+//! closed right after that frame: [`PcapSink::size_after`] counts the frame's block
+//! with its options, a new interface's block, and the statistics blocks still to come.
 use std::{borrow::Cow, io::Write, time::Duration};
 
 use pcap_file::{
@@ -26,12 +32,28 @@ use pcap_file::{
 };
 
 use super::{FileStats, FrameSink, Interface};
-use crate::packet::{Direction, Frame, LinkType};
+use crate::packet::{Direction, Frame, Interfaces, LinkType};
 
 /// Magic of a pcap file with nanosecond timestamps.
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
 /// Magic of a pcap file with microsecond timestamps.
 const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
+
+/// Bytes of a pcapng block around its body: type, total length, and the length again.
+const BLOCK_FRAME: u64 = 12;
+/// Bytes of an option holding a 32-bit value (`epb_flags`): code, length, value.
+const OPT_U32: u64 = 8;
+/// Bytes of an option holding a 64-bit value (`epb_dropcount`, the ISB counts).
+const OPT_U64: u64 = 12;
+/// `opt_endofopt`, which ends a non-empty option list.
+const OPT_END: u64 = 4;
+/// An enhanced packet block without data or options: the block frame, the interface
+/// id, the timestamp (8), the captured and the original length.
+const EPB_FIXED: u64 = BLOCK_FRAME + 20;
+/// The interface statistics block [`PcapSink::close`] writes, at its largest (with
+/// `isb_osdrop`): the block frame, the interface id and timestamp (12), seven 64-bit
+/// options and the end of options.
+const ISB_LEN: u64 = BLOCK_FRAME + 12 + 7 * OPT_U64 + OPT_END;
 
 /// How a `-w` file is laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +73,9 @@ enum Inner<W: Write> {
     },
     PcapNg {
         out: Box<PcapNgWriter<W>>,
-        links: Vec<LinkType>,
+        /// The interface blocks written, as (source interface, link type); a frame's
+        /// interface id is its pair's index.
+        ids: Vec<(u16, LinkType)>,
     },
     Failed,
 }
@@ -72,6 +96,8 @@ pub struct PcapSink<W: Write> {
     link_hint: Option<LinkType>,
     /// See [`FrameSink::set_interface`].
     iface: Option<Interface>,
+    /// See [`FrameSink::set_interfaces`].
+    names: Option<Interfaces>,
     /// See [`FrameSink::set_stats`].
     stats: Option<FileStats>,
 }
@@ -91,6 +117,7 @@ impl<W: Write> PcapSink<W> {
             skipped_link: 0,
             link_hint: None,
             iface: None,
+            names: None,
             stats: None,
         }
     }
@@ -112,7 +139,7 @@ impl<W: Write> PcapSink<W> {
             let w = PcapNgWriter::with_section_header(out, section_header()).map_err(to_io)?;
             self.inner = Inner::PcapNg {
                 out: Box::new(w),
-                links: Vec::new(),
+                ids: Vec::new(),
             };
         } else {
             let mut hdr = [0u8; 24];
@@ -131,6 +158,130 @@ impl<W: Write> PcapSink<W> {
         }
         Ok(())
     }
+
+    /// What the file must still take if `frame` is written and the file closed right
+    /// after it: the frame's record (pcapng: its packet block with options), the
+    /// interface block it would add, and the statistics blocks of every interface
+    /// (counted at their largest). The header is not counted: it is written before
+    /// the first frame, which a file always takes whatever its size.
+    pub fn size_after(&self, frame: &Frame<'_>) -> u64 {
+        let cap = captured(self.snaplen, frame.data.len()) as u64;
+        let Inner::PcapNg { ids, .. } = &self.inner else {
+            return 16 + cap;
+        };
+        let key = (frame.meta.iface, frame.meta.link);
+        let new = !ids.contains(&key);
+        let idb = match new {
+            true => idb_len(&self.idb_options(key.0)),
+            false => 0,
+        };
+        let isbs = match self.stats {
+            Some(_) => ISB_LEN * (ids.len() as u64 + u64::from(new)),
+            None => 0,
+        };
+        epb_len(cap, frame) + idb + isbs
+    }
+
+    /// The options of the interface block of source interface `iface`: its name (from
+    /// the source's table, else the live interface's), the filter, `if_tsresol`.
+    fn idb_options(&self, iface: u16) -> Vec<InterfaceDescriptionOption<'static>> {
+        let from_table = self.names.as_ref().and_then(|t| {
+            let names = t.names();
+            names.get(usize::from(iface)).map(|n| n.to_string())
+        });
+        let name = from_table.or_else(|| self.iface.as_ref().map(|i| i.name.clone()));
+        let mut options = Vec::new();
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            options.push(InterfaceDescriptionOption::IfName(Cow::Owned(name)));
+        }
+        if let Some(f) = self.iface.as_ref().and_then(|i| i.filter.as_ref()) {
+            // if_filter: a first byte of 0 says the rest is a libpcap filter string.
+            let mut v = vec![0u8];
+            v.extend_from_slice(f.as_bytes());
+            options.push(InterfaceDescriptionOption::IfFilter(Cow::Owned(v)));
+        }
+        options.push(InterfaceDescriptionOption::IfTsResol(9));
+        options
+    }
+
+    /// The pcapng interface id of frames from `iface` with `link`, writing its
+    /// interface block the first time.
+    fn interface_id(&mut self, iface: u16, link: LinkType) -> std::io::Result<u32> {
+        let key = (iface, link);
+        let new_options = match &self.inner {
+            Inner::PcapNg { ids, .. } => match ids.iter().position(|&k| k == key) {
+                Some(i) => return Ok(i as u32),
+                None => self.idb_options(iface),
+            },
+            _ => return Err(std::io::Error::other("pcapng output not started")),
+        };
+        let Inner::PcapNg { out, ids } = &mut self.inner else {
+            return Err(std::io::Error::other("pcapng output not started"));
+        };
+        let idb = InterfaceDescriptionBlock {
+            linktype: DataLink::from(link.to_linktype()),
+            snaplen: self.snaplen,
+            options: new_options,
+        };
+        out.write_pcapng_block(idb).map_err(to_io)?;
+        ids.push(key);
+        Ok(ids.len() as u32 - 1)
+    }
+}
+
+/// Bytes of a frame's data a record holds under snap length `snaplen` (0: all).
+fn captured(snaplen: u32, len: usize) -> usize {
+    match snaplen {
+        0 => len,
+        n => len.min(n as usize),
+    }
+}
+
+/// The options of `frame`'s enhanced packet block: `epb_flags` bits 0-1 (1 inbound, 2
+/// outbound; absent when not known), and `epb_dropcount` when the source gave one.
+fn epb_options(frame: &Frame<'_>) -> Vec<EnhancedPacketOption<'static>> {
+    let mut options = Vec::new();
+    match frame.meta.direction {
+        Direction::In => options.push(EnhancedPacketOption::Flags(1)),
+        Direction::Out => options.push(EnhancedPacketOption::Flags(2)),
+        Direction::Unknown => {}
+    }
+    if frame.meta.drops > 0 {
+        options.push(EnhancedPacketOption::DropCount(u64::from(frame.meta.drops)));
+    }
+    options
+}
+
+/// Bytes of the enhanced packet block of `frame` with `cap` bytes of data, as
+/// [`epb_options`] gives it options.
+fn epb_len(cap: u64, frame: &Frame<'_>) -> u64 {
+    let flags = match frame.meta.direction {
+        Direction::In | Direction::Out => OPT_U32,
+        Direction::Unknown => 0,
+    };
+    let drops = if frame.meta.drops > 0 { OPT_U64 } else { 0 };
+    let end = if flags + drops > 0 { OPT_END } else { 0 };
+    EPB_FIXED + cap.next_multiple_of(4) + flags + drops + end
+}
+
+/// Bytes of an interface description block with `options`: the block frame, link
+/// type, reserved and snap length (8), the options and their end.
+fn idb_len(options: &[InterfaceDescriptionOption<'_>]) -> u64 {
+    let value = |o: &InterfaceDescriptionOption<'_>| -> u64 {
+        match o {
+            InterfaceDescriptionOption::IfName(n) => n.len() as u64,
+            InterfaceDescriptionOption::IfFilter(f) => f.len() as u64,
+            InterfaceDescriptionOption::IfTsResol(_) => 1,
+            // Only the three above are written.
+            _ => 0,
+        }
+    };
+    let opts: u64 = options
+        .iter()
+        .map(|o| 4 + value(o).next_multiple_of(4))
+        .sum();
+    let end = if options.is_empty() { 0 } else { OPT_END };
+    BLOCK_FRAME + 8 + opts + end
 }
 
 impl<W: Write + Send> FrameSink for PcapSink<W> {
@@ -141,15 +292,26 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
         }
         // A record never holds more than the header's snap length (`read -s N` of a
         // file captured with a larger one): what readers expect and what tcpdump writes.
-        let cap = match self.snaplen {
-            0 => usize::MAX,
-            n => n as usize,
-        };
+        let cap = captured(self.snaplen, frame.data.len());
         let data = frame.data.get(..cap).unwrap_or(frame.data);
         let frame = &Frame {
             meta: frame.meta,
             data,
         };
+        if matches!(self.inner, Inner::PcapNg { .. }) {
+            let id = self.interface_id(frame.meta.iface, frame.meta.link)?;
+            let epb = EnhancedPacketBlock {
+                interface_id: id,
+                timestamp: Duration::from_nanos(frame.meta.ts_ns),
+                original_len: frame.meta.orig_len,
+                data: Cow::Borrowed(frame.data),
+                options: epb_options(frame),
+            };
+            let Inner::PcapNg { out, .. } = &mut self.inner else {
+                return Err(std::io::Error::other("pcap output failed"));
+            };
+            return out.write_pcapng_block(epb).map(|_| ()).map_err(to_io);
+        }
         match &mut self.inner {
             Inner::Pcap { out, link } => {
                 if *link != frame.meta.link {
@@ -167,24 +329,9 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
                 out.write_all(&rec)?;
                 out.write_all(frame.data)
             }
-            Inner::PcapNg { out, links } => {
-                let id = interface_id(out, links, frame.meta.link, self.snaplen, &self.iface)?;
-                // epb_flags bits 0-1: 1 inbound, 2 outbound (0: not known).
-                let options = match frame.meta.direction {
-                    Direction::In => vec![EnhancedPacketOption::Flags(1)],
-                    Direction::Out => vec![EnhancedPacketOption::Flags(2)],
-                    Direction::Unknown => Vec::new(),
-                };
-                let epb = EnhancedPacketBlock {
-                    interface_id: id as u32,
-                    timestamp: Duration::from_nanos(frame.meta.ts_ns),
-                    original_len: frame.meta.orig_len,
-                    data: Cow::Borrowed(frame.data),
-                    options,
-                };
-                out.write_pcapng_block(epb).map(|_| ()).map_err(to_io)
+            Inner::PcapNg { .. } | Inner::Pending(_) | Inner::Failed => {
+                Err(std::io::Error::other("pcap output failed"))
             }
-            Inner::Pending(_) | Inner::Failed => Err(std::io::Error::other("pcap output failed")),
         }
     }
 
@@ -192,8 +339,8 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
         if let (Inner::Pending(_), Some(link)) = (&self.inner, self.link_hint) {
             self.start(link)?;
             // libpcap refuses a pcapng file without an interface block.
-            if let Inner::PcapNg { out, links } = &mut self.inner {
-                interface_id(out, links, link, self.snaplen, &self.iface)?;
+            if matches!(self.inner, Inner::PcapNg { .. }) {
+                self.interface_id(0, link)?;
             }
         }
         match &mut self.inner {
@@ -215,29 +362,43 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
         self.iface = Some(iface.clone());
     }
 
+    fn set_interfaces(&mut self, names: &Interfaces) {
+        self.names = Some(names.clone());
+    }
+
     fn set_stats(&mut self, stats: &FileStats) {
         self.stats = Some(stats.clone());
     }
 
     /// pcapng: an interface statistics block per interface, with the capture's counts
-    /// so far (as dumpcap ends its files), then a flush.
+    /// so far (as dumpcap ends its files), then a flush. A file closed before the
+    /// counts were first published (a live run's first second) gets a block with its
+    /// end time alone: every file of a live run ends with one per interface.
     fn close(&mut self) -> std::io::Result<()> {
         self.flush()?;
-        let counts = self.stats.as_ref().and_then(FileStats::latest);
-        if let (Inner::PcapNg { out, links }, Some(c)) = (&mut self.inner, counts) {
+        let Some(stats) = &self.stats else {
+            return Ok(());
+        };
+        let counts = stats.latest();
+        if let Inner::PcapNg { out, ids } = &mut self.inner {
             let now = crate::capture::realtime_ns();
-            for id in 0..links.len() {
-                let mut options = vec![
-                    InterfaceStatisticsOption::IsbStartTime(c.start_ns),
-                    InterfaceStatisticsOption::IsbEndTime(now),
-                    InterfaceStatisticsOption::IsbIfRecv(c.seen),
-                    InterfaceStatisticsOption::IsbIfDrop(c.lost),
-                    InterfaceStatisticsOption::IsbFilterAccept(c.accepted),
-                ];
-                if let Some(d) = c.if_dropped {
-                    options.push(InterfaceStatisticsOption::IsbOsDrop(d));
+            for id in 0..ids.len() {
+                let mut options = Vec::new();
+                if let Some(c) = &counts {
+                    options.push(InterfaceStatisticsOption::IsbStartTime(c.start_ns));
                 }
-                options.push(InterfaceStatisticsOption::IsbUsrDeliv(c.delivered));
+                options.push(InterfaceStatisticsOption::IsbEndTime(now));
+                if let Some(c) = &counts {
+                    options.extend([
+                        InterfaceStatisticsOption::IsbIfRecv(c.seen),
+                        InterfaceStatisticsOption::IsbIfDrop(c.lost),
+                        InterfaceStatisticsOption::IsbFilterAccept(c.accepted),
+                    ]);
+                    if let Some(d) = c.if_dropped {
+                        options.push(InterfaceStatisticsOption::IsbOsDrop(d));
+                    }
+                    options.push(InterfaceStatisticsOption::IsbUsrDeliv(c.delivered));
+                }
                 let isb = InterfaceStatisticsBlock {
                     interface_id: id as u32,
                     timestamp: now,
@@ -275,40 +436,6 @@ fn uname() -> Option<(String, String)> {
     };
     let os = format!("{} {}", read("ostype")?, read("osrelease")?);
     Some((os, std::env::consts::ARCH.to_owned()))
-}
-
-/// The pcapng interface id for `link`, writing its interface block the first time.
-fn interface_id<W: Write>(
-    out: &mut PcapNgWriter<W>,
-    links: &mut Vec<LinkType>,
-    link: LinkType,
-    snaplen: u32,
-    iface: &Option<Interface>,
-) -> std::io::Result<usize> {
-    if let Some(i) = links.iter().position(|&l| l == link) {
-        return Ok(i);
-    }
-    let mut options = Vec::new();
-    if let Some(iface) = iface {
-        options.push(InterfaceDescriptionOption::IfName(Cow::Owned(
-            iface.name.clone(),
-        )));
-        if let Some(f) = &iface.filter {
-            // if_filter: a first byte of 0 says the rest is a libpcap filter string.
-            let mut v = vec![0u8];
-            v.extend_from_slice(f.as_bytes());
-            options.push(InterfaceDescriptionOption::IfFilter(Cow::Owned(v)));
-        }
-    }
-    options.push(InterfaceDescriptionOption::IfTsResol(9));
-    let idb = InterfaceDescriptionBlock {
-        linktype: DataLink::from(link.to_linktype()),
-        snaplen,
-        options,
-    };
-    out.write_pcapng_block(idb).map_err(to_io)?;
-    links.push(link);
-    Ok(links.len() - 1)
 }
 
 fn to_io(e: pcap_file::PcapError) -> std::io::Error {
@@ -389,5 +516,68 @@ mod tests {
     #[test]
     fn pcapng_round_trip_keeps_nanoseconds_and_lengths() {
         round_trip(true, false);
+    }
+    /// `size_after` is exact for packet and interface blocks (every option a frame
+    /// can bring) and counts the statistics blocks `close` writes at their size.
+    #[test]
+    fn size_after_counts_every_byte_a_frame_and_the_close_add() {
+        let format = FileFormat {
+            pcapng: true,
+            nano: false,
+            snaplen: 9216,
+        };
+        let mut sink = PcapSink::new(Vec::new(), format);
+        sink.set_interface(&Interface {
+            name: "veth-x".into(),
+            filter: Some("udp and port 9".into()),
+        });
+        let names = Interfaces::default();
+        names.add("eth0");
+        names.add("wlan0");
+        sink.set_interfaces(&names);
+        let stats = FileStats::default();
+        stats.publish(crate::output::Counts {
+            if_dropped: Some(3),
+            ..Default::default()
+        });
+        sink.set_stats(&stats);
+        let len = |s: &PcapSink<Vec<u8>>| s.get_ref().map_or(0, |v| v.len() as u64);
+        let mut isbs = 0;
+        for (i, (direction, drops, iface, size)) in [
+            (Direction::In, 0, 0, 61),
+            (Direction::Out, 7, 0, 64),
+            (Direction::Unknown, 0, 1, 3),
+            (Direction::Unknown, 2, 1, 0),
+            (Direction::In, 0, 1, 1500),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let data = vec![0u8; size];
+            let meta = FrameMeta {
+                ts_ns: 1_700_000_000_000_000_000 + i as u64,
+                orig_len: size as u32,
+                ifindex: 0,
+                direction,
+                link: LinkType::Ethernet,
+                iface,
+                drops,
+            };
+            let frame = Frame { meta, data: &data };
+            if i == 0 {
+                // The header comes with the first frame; size_after leaves it out.
+                sink.start(LinkType::Ethernet).expect("header");
+            }
+            let (before, after) = (len(&sink), sink.size_after(&frame));
+            sink.write(&frame).expect("writes");
+            if let Inner::PcapNg { ids, .. } = &sink.inner {
+                isbs = ISB_LEN * ids.len() as u64;
+            }
+            assert_eq!(len(&sink) + isbs, before + after, "frame {i}");
+        }
+        let before = len(&sink);
+        sink.close().expect("closes");
+        assert_eq!(len(&sink), before + isbs, "two statistics blocks");
+        assert_eq!(isbs, 2 * ISB_LEN);
     }
 }

@@ -2,8 +2,10 @@
 //! does it, with two of its faults left out.
 //!
 //! - `-C N`: a new file before a frame would take the current one past N bytes (a
-//!   file holds at least one frame; a frame is never cut). tcpdump checks after the
-//!   write, so its files pass the size by up to a frame.
+//!   file holds at least one frame; a frame is never cut). The bytes counted include
+//!   pcapng's packet options, a new interface block and the statistics blocks written
+//!   at close, so a closed file is within N. tcpdump checks after the write, so its
+//!   files pass the size by up to a frame.
 //! - `-G SECS`: a new file at every multiple of SECS on the clock (UTC seconds since
 //!   the epoch), named by running the `-w` name through strftime in local time (`TZ`
 //!   respected). tcpdump rotates only when a frame arrives, so a quiet link never
@@ -36,7 +38,7 @@ use super::{
     pcap::{FileFormat, PcapSink},
     FileStats, FrameSink, Interface,
 };
-use crate::packet::{Frame, LinkType};
+use crate::packet::{Frame, Interfaces, LinkType};
 
 /// What to rotate on, from `-C`, `-G`, `-W` and `-z`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -179,6 +181,7 @@ pub struct RotatingSink {
     format: FileFormat,
     link_hint: Option<LinkType>,
     iface: Option<Interface>,
+    names: Option<Interfaces>,
     stats: Option<FileStats>,
     current: Option<Current>,
     /// The `-C` number of the current file.
@@ -205,6 +208,7 @@ impl RotatingSink {
             format,
             link_hint: None,
             iface: None,
+            names: None,
             stats: None,
             current: None,
             index: 0,
@@ -253,6 +257,9 @@ impl RotatingSink {
         sink.set_link_hint(self.link_hint);
         if let Some(iface) = &self.iface {
             sink.set_interface(iface);
+        }
+        if let Some(names) = &self.names {
+            sink.set_interfaces(names);
         }
         if let Some(stats) = &self.stats {
             sink.set_stats(stats);
@@ -308,19 +315,6 @@ impl RotatingSink {
         self.open_next()
     }
 
-    /// Bytes a record of `frame` takes in the file.
-    fn record_len(&self, frame: &Frame<'_>) -> u64 {
-        let cap = match self.format.snaplen {
-            0 => frame.data.len(),
-            n => frame.data.len().min(n as usize),
-        } as u64;
-        if self.format.pcapng {
-            32 + cap.next_multiple_of(4)
-        } else {
-            16 + cap
-        }
-    }
-
     fn ended_error(&self) -> std::io::Error {
         std::io::Error::other(LimitReached(self.rotation.files.unwrap_or(0)))
     }
@@ -338,8 +332,10 @@ impl FrameSink for RotatingSink {
             self.rotate_by_time(self.period_of(frame.meta.ts_ns))?;
         }
         if let (Some(limit), Some(cur)) = (self.rotation.size, &self.current) {
+            // Room for the frame and for what closing the file adds (pcapng: the
+            // statistics blocks), so the closed file is within the limit.
             let written = cur.sink.get_ref().map_or(0, |c| c.bytes);
-            let after = written + self.record_len(frame);
+            let after = written + cur.sink.size_after(frame);
             if cur.frames > 0 && after > limit {
                 self.rotate_by_size()?;
             }
@@ -385,6 +381,13 @@ impl FrameSink for RotatingSink {
         self.iface = Some(iface.clone());
         if let Some(cur) = self.current.as_mut() {
             cur.sink.set_interface(iface);
+        }
+    }
+
+    fn set_interfaces(&mut self, names: &Interfaces) {
+        self.names = Some(names.clone());
+        if let Some(cur) = self.current.as_mut() {
+            cur.sink.set_interfaces(names);
         }
     }
 

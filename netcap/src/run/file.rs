@@ -38,7 +38,11 @@ pub fn read(cfg: &Config, path: &Path) -> Result<Report, Error> {
             link.to_linktype(),
         );
     }
-    let outs = Outputs::open(cfg, link)?;
+    let mut outs = Outputs::open(cfg, link)?;
+    // A pcapng -w file gets the source's interfaces (names, and each frame's own).
+    if let Some(sink) = outs.frames.as_mut() {
+        sink.set_interfaces(&source.interfaces());
+    }
     let started = Instant::now();
     let stop = Stop::default();
     let mut pipeline = Pipeline::start(outs.pipeline(cfg, stop.clone(), source.interfaces()));
