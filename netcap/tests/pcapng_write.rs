@@ -181,3 +181,73 @@ fn last_isb(file: &[u8]) -> std::collections::BTreeMap<u16, u64> {
     }
     found
 }
+
+/// The drop count a pcapng file ends with is the summary's `lost`: netcap is stopped
+/// (SIGSTOP) while frames fill its small ring, then goes on and is interrupted.
+/// capinfos 4.0 shows the statistics block but not its counts, so the count is read
+/// with tshark's dissector of the pcapng format itself; capinfos shows the section
+/// header's hardware, OS and application.
+#[test]
+fn pcapng_drop_count_is_the_summarys_lost() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let veth = VethPair::new();
+    let dir = netcap_proc::tempdir();
+    let file = dir.join("lost.pcapng");
+    let path = file.to_str().expect("utf-8");
+    let nc = Netcap::start(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "-B",
+        "64",
+        "-s",
+        "128",
+        "-F",
+        "none",
+        "--pcapng",
+        "-w",
+        path,
+    ]);
+    nc.signal(libc::SIGSTOP);
+    common::send_frames(&veth.ns, &veth.ns_if, &frames(20_000));
+    nc.signal(libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(500));
+    nc.signal(libc::SIGINT);
+    let out = nc.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    // "netcap: S frames seen, C captured, F filtered, N lost (ring full ..."
+    let lost: Option<u64> = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("frames seen"))
+        .and_then(|l| l.split(" lost").next()?.rsplit(' ').next()?.parse().ok());
+    let lost = lost.unwrap_or_else(|| panic!("no lost count in {}", out.stderr));
+    assert!(lost > 0, "the ring lost nothing: {}", out.stderr);
+    let dropped = run(
+        "tshark",
+        &[
+            "-r",
+            path,
+            "-X",
+            "read_format:MIME Files Format",
+            "-T",
+            "fields",
+            "-e",
+            "pcapng.options.option.data.interface.dropped",
+        ],
+    );
+    let dropped: Vec<&str> = dropped.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(dropped, [lost.to_string()], "{}", out.stderr);
+    let info = run("capinfos", &[path]);
+    for want in [
+        format!("Capture hardware:    {}", std::env::consts::ARCH),
+        "Capture oper-sys:    Linux".to_owned(),
+        "Capture application: netcap".to_owned(),
+        "Number of stat entries = 1".to_owned(),
+    ] {
+        assert!(info.contains(&want), "no {want:?} in\n{info}");
+    }
+}
