@@ -540,3 +540,74 @@ fn pcapng_size_rotation_counts_the_options_and_the_statistics_block() {
     }
     assert!(got == sent, "the files together differ from what was sent");
 }
+
+/// `-G 2`: files begun on the even seconds of the clock; and a `-z` command that
+/// fails is reported on stderr without ending the run (exit status 0).
+#[test]
+fn time_rotation_aligns_to_its_period_and_a_failing_post_command_is_reported() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let veth = VethPair::new();
+    let dir = tempdir();
+    let template = dir.join("t-%s.pcap");
+    let nc = Netcap::start(&[
+        "capture",
+        "-i",
+        &veth.host_if,
+        "-w",
+        template.to_str().expect("utf-8"),
+        "-G",
+        "2",
+        "-z",
+        "/bin/false",
+    ]);
+    std::thread::sleep(Duration::from_millis(4500));
+    nc.signal(libc::SIGINT);
+    let out = nc.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    let s = stamps(&dir);
+    assert!(s.len() >= 2, "4.5 s of -G 2 gave {s:?}");
+    assert!(s.iter().all(|t| t % 2 == 0), "not on even seconds: {s:?}");
+    assert!(s.windows(2).all(|w| w[1] == w[0] + 2), "{s:?}");
+    // Every file but the last was closed and handed to -z, which failed.
+    let first = dir.join(format!("t-{}.pcap", s[0]));
+    let report = format!("-z /bin/false {}: exit status: 1", first.display());
+    assert!(
+        out.stderr.contains(&report),
+        "no {report:?} in {}",
+        out.stderr
+    );
+}
+
+/// `-w` files are created with the process umask: 0600 under `umask 077`, for the
+/// first file and the rotated ones.
+#[test]
+fn w_files_respect_the_umask() {
+    let dir = tempdir();
+    let input = dir.join("in.pcap");
+    write_pcap(&input, &frames(300));
+    let base = dir.join("u.pcap");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("umask 077; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_netcap"))
+        .args(["read", input.to_str().expect("utf-8"), "-F", "none", "-w"])
+        .arg(&base)
+        .args(["-C", "100k"])
+        .output()
+        .expect("running netcap under sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parts = files(&dir, "u.pcap");
+    assert!(parts.len() >= 2, "{parts:?}");
+    for p in &parts {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(p).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}: {:o}", p.display(), mode);
+    }
+}
