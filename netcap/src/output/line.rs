@@ -4,26 +4,29 @@
 //! 12:00:00.000001 IP 10.0.0.1.1234 > 10.0.0.2.80: Flags [S], seq 1, win 512, options [mss 1460], length 0
 //! 12:00:00.000002 IP6 fe80::1 > ff02::1: ICMP6, neighbor solicitation, who has fe80::2, length 32
 //! 12:00:00.000003 ARP, Request who-has 10.0.0.2 tell 10.0.0.1, length 46
-//! 12:00:00.000004 IP 10.0.0.1.53 > 10.0.0.2.4000: UDP, length 30 [|udp]
+//! 12:00:00.000004 IP 10.0.0.1.53 > 10.0.0.2.4000: 43981+ A? example.com. (29)
 //! ```
 //!
-//! The time is the local time of day with microseconds ([`time`]: `TZ` respected, as
-//! tcpdump). As with `tcpdump -n`, addresses
-//! are numeric, link-layer headers (and VLAN tags) are not shown, and TCP sequence
-//! numbers are relative to the first seen in each direction of a conversation; the
-//! writer finishes them in capture order ([`seq`] says how and why). The TCP part
-//! follows tcpdump's `tcp_print` ([`tcp`]): flags, options and truncation marks in its
-//! words. Lengths are the payload lengths the IP header declares, so they do not shrink
-//! with the snap length. A frame cut short or invalid ends with tcpdump's `[|layer]`
-//! marker, `layer` being one of the names of
-//! [`Layer::as_str`](crate::decode::Layer::as_str). Frames with an EtherType netcap does
-//! not decode print `ethertype 0xNNNN, length N`, link types it does not decode
-//! `link type N, length N` (N the wire length).
+//! Each layer follows its tcpdump printer without `-v`, down to the complaints and the
+//! `[|proto]` marks where the capture ends: ARP (`arp_print`, with its hex dump for an
+//! unknown operation, [`dump`]), IPv4 (`ip_print`: `bad-hlen`, `bad-len`,
+//! `truncated-ip - N bytes missing!`, a later fragment as `SRC > DST: ip-proto-N`),
+//! TCP ([`tcp`]), UDP (`udp_print`) and DNS ([`dns`], [`edns`]). The time is the local
+//! time of day with microseconds ([`time`]: `TZ` respected). As with `tcpdump -n`,
+//! addresses are numeric, link-layer headers (and VLAN tags) are not shown, and TCP
+//! sequence numbers are relative to the first seen in each direction of a
+//! conversation; the writer finishes them in capture order ([`seq`] says how and why).
+//!
+//! Where netcap decodes less than tcpdump, it says so in its own words: an EtherType
+//! it does not decode prints `ethertype 0xNNNN, length N`, a link type `link type N,
+//! length N` (N the wire length), an IP protocol ` ip-proto-N LEN` (tcpdump's words
+//! for a protocol it does not know either); ICMP and ICMPv6 print their type names.
 //!
 //! When the run has more than one interface (a pcapng file with several), each line
 //! names the frame's interface and direction after the time, as `tcpdump -i any`
 //! does: `veth0 In  IP ...` (the name padded to 5, the direction to 3).
 mod dns;
+mod dump;
 mod edns;
 mod seq;
 mod tcp;
@@ -33,10 +36,9 @@ use std::ops::Range;
 
 pub use seq::Deferred;
 
-use super::{push_hex_u16, push_ipv4, push_ipv6, push_mac, push_u64, BatchText, Printer};
-use crate::decode::arp::ArpInfo;
+use super::{push_ipv4, push_ipv6, push_mac, push_u64, BatchText, Printer};
 use crate::decode::icmp::{self, IcmpInfo};
-use crate::decode::{icmpv6, Decoded, IpProtocol, Layer, Net, Transport};
+use crate::decode::{icmpv6, Decoded, EtherType, IpProtocol, Layer, Net, Transport};
 use crate::packet::{Direction, Frame, InterfaceNames, LinkType};
 
 /// The `line` printer. A worker's notes the numbers the writer finishes; the writer's
@@ -139,7 +141,23 @@ impl Line {
         }
         let net_len = (frame.meta.orig_len as usize).saturating_sub(d.net_off as usize);
         let mut marked = false;
+        let version = frame.data.first().map(|b| b >> 4);
+        let raw = frame.meta.link == LinkType::Raw;
+        let is_ipv4 = d.ethertype == Some(EtherType::Ipv4)
+            || frame.meta.link == LinkType::Ipv4
+            || (raw && version == Some(4));
         match &d.net {
+            _ if raw && !matches!(version, Some(4) | Some(6) | None) => {
+                out.extend_from_slice(b"unknown ip ");
+                push_u64(out, version.unwrap_or(0).into());
+                marked = true;
+            }
+            _ if d.ethertype == Some(EtherType::Arp) => {
+                let bytes = frame.data.get(d.net_off as usize..).unwrap_or(&[]);
+                arp(out, bytes, net_len);
+                marked = true;
+            }
+            _ if is_ipv4 => marked = self.ipv4(out, frame, d, net_len, line_at),
             Net::None => match d.ethertype {
                 Some(et) if d.issue.is_none() => {
                     out.extend_from_slice(b"ethertype 0x");
@@ -150,49 +168,10 @@ impl Line {
                     out.extend_from_slice(b", length ");
                     push_u64(out, net_len as u64);
                 }
-                Some(et) => out.extend_from_slice(match u16::from(et) {
-                    0x0800 => b"IP",
-                    0x86dd => b"IP6",
-                    0x0806 => b"ARP,",
-                    _ => b"ethertype",
-                }),
-                None => out.extend_from_slice(match frame.meta.link {
-                    LinkType::Ethernet => b"ether",
-                    LinkType::LinuxSll | LinkType::LinuxSll2 => b"sll",
-                    LinkType::Ipv6 => b"IP6",
-                    _ => b"IP",
-                }),
+                // A header cut short before anything tcpdump prints: only its mark.
+                Some(_) | None => {}
             },
-            Net::Arp(a) => arp(out, a, net_len),
-            Net::Ipv4(ip) => {
-                out.extend_from_slice(b"IP ");
-                let hl = ip.ihl as usize * 4;
-                let total = ip.total_len as usize;
-                let sane = total >= hl && hl >= 20;
-                let ipv = Ip {
-                    addrs: Addrs::V4(ip.src, ip.dst),
-                    wire: sane.then(|| total - hl),
-                    cap_end: if sane {
-                        (d.net_off as usize + total).min(frame.data.len())
-                    } else {
-                        frame.data.len()
-                    },
-                    frag: ip.is_fragment(),
-                    more_frags: ip.more_frags,
-                    line_at,
-                };
-                marked = self.ip_body(out, frame, d, &ipv);
-                if ip.frag_offset != 0 || ip.more_frags {
-                    out.extend_from_slice(b" (frag ");
-                    push_u64(out, ip.ident.into());
-                    out.push(b'@');
-                    push_u64(out, u64::from(ip.frag_offset) * 8);
-                    if ip.more_frags {
-                        out.push(b'+');
-                    }
-                    out.push(b')');
-                }
-            }
+            Net::Arp(_) | Net::Ipv4(_) => {}
             Net::Ipv6(ip) => {
                 out.extend_from_slice(b"IP6 ");
                 let ext = (d.transport_off as usize).saturating_sub(d.net_off as usize + 40);
@@ -214,17 +193,97 @@ impl Line {
         }
         if let (Some(issue), false) = (d.issue, marked) {
             out.extend_from_slice(b" [|");
-            out.extend_from_slice(issue.layer.as_str().as_bytes());
+            out.extend_from_slice(mark_name(issue.layer, frame.meta.link).as_bytes());
             out.push(b']');
         }
         out.push(b'\n');
+    }
+
+    /// An IPv4 packet as tcpdump's `ip_print` without `-v`: its complaints about the
+    /// header (`bad-hlen`, `bad-len`, `truncated-ip - N bytes missing!`), a later
+    /// fragment as `SRC > DST: ip-proto-N`, else the transport. `length` is what the
+    /// link layer carries. Returns true when it wrote the truncation mark itself.
+    fn ipv4(
+        &mut self,
+        out: &mut Vec<u8>,
+        frame: &Frame<'_>,
+        d: &Decoded,
+        length: usize,
+        line_at: usize,
+    ) -> bool {
+        let off = d.net_off as usize;
+        let b = frame.data.get(off..).unwrap_or(&[]);
+        match b.first().map(|v| v >> 4) {
+            Some(4) => {}
+            Some(6) => {
+                out.extend_from_slice(b"IP6, wrong link-layer encapsulation (invalid)");
+                return true;
+            }
+            Some(v) => {
+                out.extend_from_slice(b"IP");
+                push_u64(out, v.into());
+                out.extend_from_slice(b" (invalid)");
+                return true;
+            }
+            None => {
+                out.extend_from_slice(b" [|ip]");
+                return true;
+            }
+        }
+        out.extend_from_slice(b"IP ");
+        let Net::Ipv4(ip) = &d.net else {
+            out.extend_from_slice(b" [|ip]");
+            return true;
+        };
+        if length < 20 {
+            out.extend_from_slice(b"truncated-ip ");
+            push_u64(out, length as u64);
+            return true;
+        }
+        let hlen = ip.ihl as usize * 4;
+        if hlen < 20 {
+            out.extend_from_slice(b"bad-hlen ");
+            push_u64(out, hlen as u64);
+            return true;
+        }
+        let len = ip.total_len as usize;
+        if length < len {
+            out.extend_from_slice(b"truncated-ip - ");
+            push_u64(out, (len - length) as u64);
+            out.extend_from_slice(b" bytes missing! ");
+        }
+        if len < hlen {
+            out.extend_from_slice(b"bad-len ");
+            push_u64(out, len as u64);
+            return true;
+        }
+        let a = Addrs::V4(ip.src, ip.dst);
+        if ip.frag_offset != 0 {
+            addr(out, a, true, None);
+            out.extend_from_slice(b" > ");
+            addr(out, a, false, None);
+            out.extend_from_slice(b": ip-proto-");
+            push_u64(out, ip.protocol.into());
+            return true;
+        }
+        let ipv = Ip {
+            addrs: a,
+            wire: Some(len - hlen),
+            cap_end: (off + len).min(frame.data.len()),
+            frag: false,
+            more_frags: ip.more_frags,
+            line_at,
+        };
+        self.ip_body(out, frame, d, &ipv)
     }
 
     /// `SRC > DST: what`; returns true when it wrote the truncation mark itself.
     fn ip_body(&mut self, out: &mut Vec<u8>, frame: &Frame<'_>, d: &Decoded, ip: &Ip) -> bool {
         let a = ip.addrs;
         let ports = if ip.frag { None } else { d.ports };
-        let ip_whole = d.issue.is_none_or(|i| i.layer == Layer::Tcp);
+        let ip_whole = d
+            .issue
+            .is_none_or(|i| matches!(i.layer, Layer::Tcp | Layer::Udp));
         if !ip.frag && ip_whole && d.ip_proto == Some(IpProtocol::Tcp) {
             let Some((sport, dport)) = ports else {
                 addr(out, a, true, None);
@@ -347,33 +406,151 @@ struct Ip {
     line_at: usize,
 }
 
-fn arp(out: &mut Vec<u8>, a: &ArpInfo, len: usize) {
+/// An ARP packet as tcpdump's `arp_print` without `-v`; `b` from its first byte as
+/// captured, `length` what the link layer carries.
+fn arp(out: &mut Vec<u8>, b: &[u8], length: usize) {
+    let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    if b.len() < 8 {
+        return out.extend_from_slice(b" [|arp]");
+    }
+    let (hrd, pro, hln, pln, op) = (be16(0), be16(2), b[4] as usize, b[5] as usize, be16(6));
+    let Some(addrs) = b.get(8..8 + 2 * hln + 2 * pln) else {
+        return out.extend_from_slice(b" [|arp]");
+    };
     out.extend_from_slice(b"ARP, ");
-    match (a.eth_ipv4, a.oper) {
-        (true, 1) => {
-            out.extend_from_slice(b"Request who-has ");
-            push_ipv4(out, a.tpa);
-            out.extend_from_slice(b" tell ");
-            push_ipv4(out, a.spa);
+    if (pro != 0x0800 && pro != 0x1000) || pln != 4 || hln == 0 {
+        match ARP_HARDWARE.iter().find(|(n, _)| *n == hrd) {
+            Some((_, name)) => out.extend_from_slice(name.as_bytes()),
+            None => {
+                out.extend_from_slice(b"Unknown Hardware (");
+                push_u64(out, hrd.into());
+                out.push(b')');
+            }
         }
-        (true, 2) => {
-            out.extend_from_slice(b"Reply ");
-            push_ipv4(out, a.spa);
-            out.extend_from_slice(b" is-at ");
-            push_mac(out, &a.sha, false);
+        out.extend_from_slice(b" (len ");
+        push_u64(out, hln as u64);
+        out.extend_from_slice(b"), ");
+        match ETHERTYPE_NAMES.iter().find(|(n, _)| *n == pro) {
+            Some((_, name)) => out.extend_from_slice(name.as_bytes()),
+            None => {
+                out.extend_from_slice(b"Unknown Protocol (0x");
+                for shift in [12, 8, 4, 0] {
+                    out.push(super::HEX_LOWER[((pro >> shift) & 15) as usize]);
+                }
+                out.push(b')');
+            }
         }
-        _ => {
-            out.extend_from_slice(b"hardware type ");
-            push_u64(out, a.htype.into());
-            out.extend_from_slice(b", protocol type 0x");
-            push_hex_u16(out, a.ptype);
-            out.extend_from_slice(b", op ");
-            push_u64(out, a.oper.into());
+        out.extend_from_slice(b" (len ");
+        push_u64(out, pln as u64);
+        out.push(b')');
+    } else {
+        let (sha, rest) = addrs.split_at(hln);
+        let (spa, rest) = rest.split_at(4);
+        let (tha, tpa) = rest.split_at(hln);
+        let ip = |a: &[u8]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+        match ARP_OPS.iter().find(|(n, _)| *n == op) {
+            Some((_, name)) => out.extend_from_slice(name.as_bytes()),
+            None => {
+                out.extend_from_slice(b"Unknown (");
+                push_u64(out, op.into());
+                out.push(b')');
+            }
+        }
+        out.push(b' ');
+        match op {
+            1 => {
+                out.extend_from_slice(b"who-has ");
+                push_ipv4(out, ip(tpa));
+                if tha.iter().any(|&x| x != 0) {
+                    out.extend_from_slice(b" (");
+                    push_mac(out, tha, false);
+                    out.push(b')');
+                }
+                out.extend_from_slice(b" tell ");
+                push_ipv4(out, ip(spa));
+            }
+            2 => {
+                push_ipv4(out, ip(spa));
+                out.extend_from_slice(b" is-at ");
+                push_mac(out, sha, false);
+            }
+            3 | 8 => {
+                out.extend_from_slice(b"who-is ");
+                push_mac(out, tha, false);
+                out.extend_from_slice(b" tell ");
+                push_mac(out, sha, false);
+            }
+            4 => {
+                push_mac(out, tha, false);
+                out.extend_from_slice(b" at ");
+                push_ipv4(out, ip(tpa));
+            }
+            9 => {
+                push_mac(out, sha, false);
+                out.extend_from_slice(b" at ");
+                push_ipv4(out, ip(spa));
+            }
+            // tcpdump's default printer: the packet in hex and ASCII.
+            _ => return dump::hex_ascii(out, b"\n\t", b, 0),
         }
     }
     out.extend_from_slice(b", length ");
-    push_u64(out, len as u64);
+    push_u64(out, length as u64);
 }
+
+/// tcpdump's name of a layer in its `[|name]` truncation mark.
+fn mark_name(layer: Layer, link: LinkType) -> &'static str {
+    match layer {
+        Layer::Link if matches!(link, LinkType::LinuxSll) => "sll",
+        Layer::Link if matches!(link, LinkType::LinuxSll2) => "sll2",
+        Layer::Link => "ether",
+        Layer::Vlan => "vlan",
+        Layer::Arp => "arp",
+        Layer::Ipv4 => "ip",
+        Layer::Ipv6 | Layer::Ipv6Ext => "ip6",
+        Layer::Icmp => "icmp",
+        Layer::Icmpv6 => "icmp6",
+        Layer::Tcp => "tcp",
+        Layer::Udp => "udp",
+    }
+}
+
+/// tcpdump's `arpop_values`.
+const ARP_OPS: [(u16, &str); 7] = [
+    (1, "Request"),
+    (2, "Reply"),
+    (3, "Reverse Request"),
+    (4, "Reverse Reply"),
+    (8, "Inverse Request"),
+    (9, "Inverse Reply"),
+    (10, "NACK Reply"),
+];
+
+/// tcpdump's `arphrd_values`.
+const ARP_HARDWARE: [(u16, &str); 8] = [
+    (1, "Ethernet"),
+    (6, "TokenRing"),
+    (7, "ArcNet"),
+    (15, "FrameRelay"),
+    (23, "Strip"),
+    (24, "IEEE 1394"),
+    (19, "ATM"),
+    (32, "InfiniBand"),
+];
+
+/// The most common of tcpdump's `ethertype_values`.
+const ETHERTYPE_NAMES: [(u16, &str); 10] = [
+    (0x0800, "IPv4"),
+    (0x86dd, "IPv6"),
+    (0x0806, "ARP"),
+    (0x8035, "Reverse ARP"),
+    (0x8100, "802.1Q"),
+    (0x88a8, "802.1Q-QinQ"),
+    (0x1000, "Trail"),
+    (0x8847, "MPLS unicast"),
+    (0x8848, "MPLS multicast"),
+    (0x88cc, "LLDP"),
+];
 
 #[derive(Clone, Copy)]
 enum Addrs {
@@ -438,10 +615,18 @@ fn ip_body(
                 None => icmp_text(out, i, icmpv6::type_name(i.msg_type), len),
             }
         }
+        // A transport header cut short: tcpdump's mark follows the addresses.
+        Transport::None
+            if d.issue.is_some_and(|i| {
+                matches!(
+                    i.layer,
+                    Layer::Icmp | Layer::Icmpv6 | Layer::Tcp | Layer::Udp
+                )
+            }) => {}
         Transport::None => {
-            out.extend_from_slice(b"ip-proto-");
+            out.extend_from_slice(b" ip-proto-");
             push_u64(out, d.ip_proto.map_or(0, u8::from).into());
-            out.extend_from_slice(b", length ");
+            out.push(b' ');
             push_u64(out, len as u64);
         }
     }
@@ -488,15 +673,23 @@ mod tests {
             "12:00:00.000001 IP 10.0.0.1.1234 > 10.0.0.2.80: Flags [S], seq 1, win 512, \
              options [mss 1460], length 0\n"
         );
+        // Cut frames (the wire length too: the IP header says more).
         assert_eq!(
             line(LinkType::Raw, &p[..30]),
-            "12:00:00.000001 IP 10.0.0.1.1234 > 10.0.0.2.80:  [|tcp]\n"
+            "12:00:00.000001 IP truncated-ip - 14 bytes missing! 10.0.0.1.1234 > 10.0.0.2.80:  \
+             [|tcp]\n"
         );
         assert_eq!(
             line(LinkType::Raw, &p[..22]),
-            "12:00:00.000001 IP 10.0.0.1 > 10.0.0.2: [|tcp]\n"
+            "12:00:00.000001 IP truncated-ip - 22 bytes missing! 10.0.0.1 > 10.0.0.2: [|tcp]\n"
         );
-        assert_eq!(line(LinkType::Raw, &p[..3]), "12:00:00.000001 IP [|ipv4]\n");
+        assert_eq!(line(LinkType::Raw, &p[..3]), "12:00:00.000001 IP  [|ip]\n");
+        p[3] = 10;
+        assert_eq!(line(LinkType::Raw, &p), "12:00:00.000001 IP bad-len 10\n");
+        p[0] = 0x44;
+        assert_eq!(line(LinkType::Raw, &p), "12:00:00.000001 IP bad-hlen 16\n");
+        p[0] = 0x55;
+        assert_eq!(line(LinkType::Raw, &p), "12:00:00.000001 unknown ip 5\n");
     }
 
     /// An IPv4 TCP segment `10.0.0.1:1234 -> 10.0.0.2:80` (or back) with `flags`,
