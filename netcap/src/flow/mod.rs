@@ -6,7 +6,8 @@
 //!        v
 //!  FlowTable (one per decode worker, no locks)
 //!        |  FlowKey::from_tuple       endpoints ordered, so A->B and B->A meet
-//!        |  update(): packets/bytes per direction, first/last time, TCP flags, state
+//!        |  update(): packets/bytes per direction, first/last time, TCP flags, state,
+//!        |            TCP health (tcp_health.rs: RTT, retransmissions, ... as tshark)
 //!        |  full or idle: evict into the shard's finished list (still reported)
 //!        v
 //!  FlowStats::merge(&mut shards) -> Vec<Flow>   sorted, deterministic
@@ -35,11 +36,13 @@ mod frame;
 pub mod ipfix;
 mod report;
 mod table;
+mod tcp_health;
 
 pub use config::FlowConfig;
 pub use frame::{EndReason, FlowFrame, TcpSeg};
 pub use report::{write_json_lines, write_top};
 pub use table::{FlowStats, FlowTable};
+pub use tcp_health::TcpHealth;
 
 /// TCP flag bits, as in the TCP header's flags byte (RFC 9293).
 pub mod tcp_flags {
@@ -298,6 +301,10 @@ pub struct Flow {
     /// frame went on it.
     pub ifindex: u32,
     pub direction: crate::packet::Direction,
+    /// Handshake RTT, retransmissions, out-of-order segments, duplicate ACKs and zero
+    /// windows per direction, as Wireshark's `tcp.analysis` counts them; empty when
+    /// not TCP.
+    pub tcp: TcpHealth,
 }
 
 /// An empty record between unspecified addresses (0.0.0.0): for building records by
@@ -329,6 +336,7 @@ impl Default for Flow {
             b_mac: [0; 6],
             ifindex: 0,
             direction: crate::packet::Direction::Unknown,
+            tcp: TcpHealth::default(),
         }
     }
 }

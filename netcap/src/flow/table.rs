@@ -26,6 +26,7 @@
 //! timestamps (the newest one seen), never the wall clock.
 use std::collections::HashMap;
 
+use super::tcp_health::TcpTracker;
 use super::{EndReason, Flow, FlowConfig, FlowFrame, FlowState, RawKey};
 use crate::decode::{Decoded, FlowTuple};
 use crate::packet::{Direction, Frame};
@@ -45,7 +46,7 @@ const FREE: u8 = 4;
 /// update (each retirement is a hash removal and a record push, about 50 ns).
 pub const EXPIRE_PER_INSERT: usize = 4;
 
-/// Finished records a shard keeps at least (about 100 bytes each): see
+/// Finished records a shard keeps at least (about 200 bytes each): see
 /// [`FlowTable::finished_limit`].
 pub const FINISHED_FLOOR: usize = 16_384;
 
@@ -158,7 +159,7 @@ struct Slot {
 }
 
 impl Slot {
-    fn to_flow(self, end: EndReason) -> Flow {
+    fn to_flow(self, end: EndReason, tcp: &TcpTracker) -> Flow {
         let k = self.key.to_key();
         let (a, b) = if self.a_is_lo {
             ((k.lo_addr, k.lo_port), (k.hi_addr, k.hi_port))
@@ -189,6 +190,7 @@ impl Slot {
             b_mac: self.macs[1],
             ifindex: self.ifindex,
             direction: self.direction,
+            tcp: tcp.health(),
         }
     }
 
@@ -230,6 +232,11 @@ pub struct FlowTable {
     cfg: FlowConfig,
     map: HashMap<RawKey, u32, foldhash::fast::RandomState>,
     slots: Vec<Slot>,
+    /// Each slot's TCP health analysis, at the slot's index. Beside the slots rather
+    /// than in them, so an update touches the 152-byte slot and one line of the
+    /// tracker: measured on the flows bench (CPU time per update), +7 % over no
+    /// analysis, where the tracker inside a 280-byte slot cost +12 %.
+    tcp: Vec<TcpTracker>,
     free: Vec<u32>,
     lists: [List; LISTS],
     /// Every live slot, newest flow at the head (links `sprev`/`snext`).
@@ -255,6 +262,7 @@ impl FlowTable {
             cfg,
             map: HashMap::with_capacity_and_hasher(initial, Default::default()),
             slots: Vec::with_capacity(initial),
+            tcp: Vec::with_capacity(initial),
             free: Vec::new(),
             lists: [EMPTY; LISTS],
             started: EMPTY,
@@ -304,7 +312,7 @@ impl FlowTable {
     pub fn live(&self) -> impl Iterator<Item = Flow> + '_ {
         self.map
             .values()
-            .map(|&i| self.slots[i as usize].to_flow(EndReason::Forced))
+            .map(|&i| self.slots[i as usize].to_flow(EndReason::Forced, &self.tcp[i as usize]))
     }
 
     /// Takes the retired records, e.g. to write them out while capturing; otherwise
@@ -362,7 +370,10 @@ impl FlowTable {
         slot.packets[dir] += 1;
         slot.bytes[dir] += u64::from(f.wire_len);
         slot.ip_bytes[dir] += u64::from(f.ip_len);
-        slot.flags[dir] |= f.tcp_flags().unwrap_or(0);
+        if let Some(seg) = &f.tcp {
+            slot.flags[dir] |= seg.flags;
+            self.tcp[idx as usize].update(dir, seg, ts_ns);
+        }
         if slot.macs[dir] == [0; 6] {
             slot.macs[dir] = f.src_mac;
         }
@@ -388,11 +399,13 @@ impl FlowTable {
         let mut i = self.started.tail;
         while i != NIL {
             let slot = &self.slots[i as usize];
-            self.finished.push(slot.to_flow(EndReason::Forced));
+            self.finished
+                .push(slot.to_flow(EndReason::Forced, &self.tcp[i as usize]));
             i = slot.sprev;
         }
         self.map.clear();
         self.slots.clear();
+        self.tcp.clear();
         self.free.clear();
         self.lists = [EMPTY; LISTS];
         self.started = EMPTY;
@@ -430,10 +443,12 @@ impl FlowTable {
         let idx = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
+                self.tcp[i as usize] = TcpTracker::default();
                 i
             }
             None => {
                 self.slots.push(slot);
+                self.tcp.push(TcpTracker::default());
                 (self.slots.len() - 1) as u32
             }
         };
@@ -550,7 +565,8 @@ impl FlowTable {
     fn retire(&mut self, idx: u32, end: EndReason) {
         let slot = self.slots[idx as usize];
         if self.finished.len() < self.finished_limit() {
-            self.finished.push(slot.to_flow(end));
+            self.finished
+                .push(slot.to_flow(end, &self.tcp[idx as usize]));
         } else {
             self.stats.records_dropped += 1;
         }
