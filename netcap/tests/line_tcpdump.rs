@@ -48,6 +48,17 @@ use netcap::packet::LinkType;
 /// Least share of identical lines in scope, in percent (measured, rounded down).
 const FLOOR: f64 = 89.25;
 
+/// Sets of tcpdump's printing flags and the least share of identical lines with them
+/// (measured, rounded down): each flag of `-t -tt -ttt -tttt -ttttt -S -e -x -xx -X
+/// -XX -A` is in one (tcpdump's `-X` wins over `-x`, and `-x` over `-A`).
+const FLAG_FLOORS: [(&str, f64); 5] = [
+    ("-S -e -tt -x", 87.55),
+    ("-ttt -XX", 89.07),
+    ("-tttt -A", 88.44),
+    ("-ttttt -xx", 89.07),
+    ("-t -X", 88.66),
+];
+
 /// True once netcap prints DNS summaries: port 53 is then in scope.
 const DNS_PRINTED: bool = true;
 
@@ -155,23 +166,43 @@ fn frames(path: &Path) -> Vec<(LinkType, Decoded)> {
     }
 }
 
-/// tcpdump's records: a line starting with `HH:MM:SS.ffffff ` starts one.
-fn records(text: &str) -> Vec<String> {
-    let stamp = |l: &str| {
-        let b = l.as_bytes();
-        b.len() > 16
-            && b[2] == b':'
-            && b[5] == b':'
-            && b[8] == b'.'
-            && b[15] == b' '
-            && [0, 1, 3, 4, 6, 7, 9, 10, 11, 12, 13, 14]
-                .iter()
-                .all(|&i| b[i].is_ascii_digit())
-    };
+/// True when `b` starts with `HH:MM:SS.ffffff `.
+fn clock(b: &[u8]) -> bool {
+    b.len() > 16
+        && b[2] == b':'
+        && b[5] == b':'
+        && b[8] == b'.'
+        && b[15] == b' '
+        && [0, 1, 3, 4, 6, 7, 9, 10, 11, 12, 13, 14]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit())
+}
+
+/// True when `line` starts a record: with the time stamp that `-t` given `ts` times
+/// puts first (with `-t`, a line that does not start with white space).
+fn starts_record(line: &str, ts: usize) -> bool {
+    let b = line.as_bytes();
+    match ts {
+        0 => clock(b),
+        1 => b.first().is_some_and(|c| !c.is_ascii_whitespace()),
+        2 => line
+            .split_once(' ')
+            .and_then(|(t, _)| t.split_once('.'))
+            .is_some_and(|(s, us)| {
+                !s.is_empty() && s.bytes().chain(us.bytes()).all(|c| c.is_ascii_digit())
+            }),
+        4 => b.len() > 11 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ' && clock(&b[11..]),
+        _ => b.len() > 1 && matches!(b[0], b' ' | b'-') && clock(&b[1..]),
+    }
+}
+
+/// A tool's output cut into records, one per frame: a line that starts with the time
+/// stamp (see [`starts_record`]) starts one.
+fn records(text: &str, ts: usize) -> Vec<String> {
     let mut recs: Vec<String> = Vec::new();
     for line in text.lines() {
         match recs.last_mut() {
-            Some(r) if !stamp(line) => {
+            Some(r) if !starts_record(line, ts) => {
                 r.push('\n');
                 r.push_str(line);
             }
@@ -196,7 +227,8 @@ struct Tally {
     diffs: Vec<(String, usize, &'static str, String, String)>,
 }
 
-fn compare(file: &Path, tally: &Mutex<Tally>) {
+/// Reads `file` with both tools, `flags` given to both, and counts into `tally`.
+fn compare(file: &Path, flags: &[&str], tally: &Mutex<Tally>) {
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -209,10 +241,21 @@ fn compare(file: &Path, tally: &Mutex<Tally>) {
     };
     let ours = run(Command::new(env!("CARGO_BIN_EXE_netcap"))
         .args(["read", "-F", "line"])
+        .args(flags)
         .arg(file));
-    let theirs = run(Command::new("tcpdump").arg("-n").arg("-r").arg(file));
-    let ours = records(&ours);
-    let theirs = records(&theirs);
+    let theirs = run(Command::new("tcpdump")
+        .arg("-n")
+        .args(flags)
+        .arg("-r")
+        .arg(file));
+    let ts = flags
+        .iter()
+        .filter(|f| !f.starts_with("--"))
+        .map(|f| f.matches('t').count())
+        .sum::<usize>()
+        .min(5);
+    let ours = records(&ours, ts);
+    let theirs = records(&theirs, ts);
     let decoded = frames(file);
     let paired = ours.len().min(theirs.len()).min(decoded.len());
     let mut t = tally.lock().expect("no test thread panics holding it");
@@ -220,7 +263,8 @@ fn compare(file: &Path, tally: &Mutex<Tally>) {
     for (i, ((a, b), (link, d))) in ours.iter().zip(&theirs).zip(&decoded).enumerate() {
         t.paired_all += 1;
         t.same_all += u64::from(a == b);
-        match scope(*link, d, b) {
+        // What the frame is, from tcpdump's first line (dumps follow on the others).
+        match scope(*link, d, b.lines().next().unwrap_or_default()) {
             Scope::Out(why) => *t.out.entry(why).or_default() += 1,
             Scope::In(cat) => {
                 let c = t.cats.entry(cat).or_default();
@@ -235,22 +279,27 @@ fn compare(file: &Path, tally: &Mutex<Tally>) {
     }
 }
 
-#[test]
-fn line_matches_tcpdump_on_the_corpus() {
+/// The corpus files, or `None` (and why) when the test cannot run here.
+fn corpus_files() -> Option<(String, Vec<PathBuf>)> {
     let Some(version) = tcpdump_version() else {
         eprintln!("skipped: no tcpdump on the PATH");
-        return;
+        return None;
     };
     let dir = corpus();
     let Ok(entries) = std::fs::read_dir(&dir) else {
         eprintln!("skipped: no corpus at {}", dir.display());
-        return;
+        return None;
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
         .collect();
     files.sort();
+    Some((version, files))
+}
+
+/// Compares every file with `flags`, on all cores.
+fn compare_all(files: &[PathBuf], flags: &[&str]) -> Tally {
     let tally = Mutex::new(Tally::default());
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
@@ -258,17 +307,33 @@ fn line_matches_tcpdump_on_the_corpus() {
         for _ in 0..threads {
             s.spawn(|| {
                 while let Some(f) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    compare(f, &tally);
+                    compare(f, flags, &tally);
                 }
             });
         }
     });
-    let mut t = tally.into_inner().expect("no test thread panicked");
-    let (same, total) = t
-        .cats
-        .values()
-        .fold((0, 0), |(s, n), &(a, b)| (s + a, n + b));
-    let pct = 100.0 * same as f64 / total.max(1) as f64;
+    tally.into_inner().expect("no test thread panicked")
+}
+
+impl Tally {
+    /// Identical lines in scope, and the share of them in percent.
+    fn share(&self) -> (u64, u64, f64) {
+        let (same, total) = self
+            .cats
+            .values()
+            .fold((0, 0), |(s, n), &(a, b)| (s + a, n + b));
+        (same, total, 100.0 * same as f64 / total.max(1) as f64)
+    }
+}
+
+#[test]
+fn line_matches_tcpdump_on_the_corpus() {
+    let Some((version, files)) = corpus_files() else {
+        return;
+    };
+    let t = compare_all(&files, &[]);
+    let mut t = t;
+    let (same, total, pct) = t.share();
     let mut report = format!(
         "{version}, TZ={TZ}, {} files: {same} of {total} lines in scope identical ({pct:.2}%); \
          {} of {} paired lines in all\n",
@@ -303,14 +368,49 @@ fn line_matches_tcpdump_on_the_corpus() {
     }
     eprint!("{report}");
     if let Some(path) = std::env::var_os("NETCAP_LINE_DIFFS") {
-        let mut all = String::new();
-        for (file, i, cat, a, b) in &t.diffs {
-            let _ = writeln!(all, "{file}\t{i}\t{cat}\n  netcap:  {a}\n  tcpdump: {b}");
-        }
-        std::fs::write(&path, all).expect("writing NETCAP_LINE_DIFFS");
+        write_diffs(&t, Path::new(&path));
     }
     assert!(
         pct >= FLOOR,
         "identical lines fell to {pct:.2}%, under the floor of {FLOOR}%"
     );
+}
+
+/// Writes every mismatched pair of `t` to `path`.
+fn write_diffs(t: &Tally, path: &Path) {
+    let mut all = String::new();
+    for (file, i, cat, a, b) in &t.diffs {
+        let _ = writeln!(all, "{file}\t{i}\t{cat}\n  netcap:  {a}\n  tcpdump: {b}");
+    }
+    std::fs::write(path, all).expect("writing NETCAP_LINE_DIFFS");
+}
+
+/// tcpdump's printing flags (`-t` family, `-S`, `-e`, the dumps), given to both tools:
+/// the share of identical lines in scope per set of flags, each with its floor.
+#[test]
+fn line_flags_match_tcpdump_on_the_corpus() {
+    let Some((version, files)) = corpus_files() else {
+        return;
+    };
+    // Every other file, to keep the test short.
+    let files: Vec<PathBuf> = files.into_iter().step_by(2).collect();
+    for (flags, floor) in FLAG_FLOORS {
+        let flags: Vec<&str> = flags.split(' ').collect();
+        let t = compare_all(&files, &flags);
+        let (same, total, pct) = t.share();
+        if let Some(path) = std::env::var_os("NETCAP_LINE_DIFFS") {
+            let mut path = PathBuf::from(path).into_os_string();
+            path.push(flags.join("").replace('-', "."));
+            write_diffs(&t, &PathBuf::from(path));
+        }
+        eprintln!(
+            "{version}, {}: {same} of {total} lines in scope identical ({pct:.2}%)",
+            flags.join(" ")
+        );
+        assert!(
+            pct >= floor,
+            "{}: identical lines fell to {pct:.2}%, under the floor of {floor}%",
+            flags.join(" ")
+        );
+    }
 }

@@ -130,6 +130,8 @@ pub struct Config {
     pub expr: Option<String>,
     pub count: Option<u64>,
     pub format: Format,
+    /// tcpdump's printing flags (`-t`, `-S`, `-e`, `-x`, `-X`, `-A`) for `-F line`.
+    pub line: crate::output::line::Options,
     pub write: Option<WriteTo>,
     pub pcapng: bool,
     /// Classic pcap with nanosecond timestamps (`--nano`); microseconds otherwise.
@@ -244,11 +246,21 @@ impl Config {
         // Like tcpdump, with -w nothing is printed unless a format is asked for; the
         // same with the flow records on stdout.
         let flows_stdout = c.flows_json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+        // tcpdump's printing flags shape the line format, which they then stand for.
+        let line = c.line_options();
         let format = c.format.unwrap_or(if write.is_some() || flows_stdout {
             Format::None
+        } else if line.is_some() {
+            Format::Line
         } else {
             Format::Turtle
         });
+        if line.is_some() && c.format.is_some_and(|f| f != Format::Line) {
+            return Err(ConfigError::Usage(
+                "-t, -S, -e, -x, -X and -A shape the text of -F line, not of another format".into(),
+            )
+            .into());
+        }
         if write == Some(WriteTo::Stdout) && format != Format::None {
             return Err(ConfigError::PcapAndTextOnStdout.into());
         }
@@ -279,6 +291,7 @@ impl Config {
             expr,
             count: c.count,
             format,
+            line: line.unwrap_or_default(),
             write,
             pcapng: c.pcapng,
             nano: c.nano || c.precision == Some(Precision::Nano),

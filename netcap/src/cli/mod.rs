@@ -2,7 +2,8 @@
 //! resolved, numbers checked, the filter compiled, every derived choice made; see
 //! `config`), so the rest of the program never sees a flag.
 //! Flags follow tcpdump where tcpdump has one (`-i -c -w -s -B -l`, a filter
-//! expression as trailing arguments).
+//! expression as trailing arguments, and the printing flags of `-F line`: `-t -S -e -x
+//! -X -A -n`).
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -208,6 +209,30 @@ pub struct CommonArgs {
     /// 16 messages), so a collector that restarts can read the records [default: 600].
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub ipfix_template_secs: Option<u64>,
+    /// -F line, as tcpdump: -t no time, -tt seconds since the epoch, -ttt time since
+    /// the previous frame, -tttt date and time, -ttttt time since the first frame.
+    #[arg(short = 't', action = clap::ArgAction::Count)]
+    pub time_format: u8,
+    /// -F line: absolute TCP sequence numbers, as tcpdump's -S.
+    #[arg(short = 'S', long = "absolute-tcp-sequence-numbers")]
+    pub absolute_seq: bool,
+    /// -F line: each frame's Ethernet header (addresses, EtherType, VLAN tags), as
+    /// tcpdump's -e.
+    #[arg(short = 'e')]
+    pub link_header: bool,
+    /// -F line: each frame's bytes in hex after its line, from the network header on
+    /// (-xx: from the link header), as tcpdump's -x.
+    #[arg(short = 'x', action = clap::ArgAction::Count)]
+    pub hex: u8,
+    /// -F line: the same in hex and ASCII, as tcpdump's -X (-XX).
+    #[arg(short = 'X', action = clap::ArgAction::Count)]
+    pub hex_ascii: u8,
+    /// -F line: the same in ASCII, as tcpdump's -A (-AA).
+    #[arg(short = 'A', action = clap::ArgAction::Count)]
+    pub ascii: u8,
+    /// Accepted as tcpdump's -n and -nn: netcap never resolves addresses or ports.
+    #[arg(short = 'n', action = clap::ArgAction::Count)]
+    pub numeric: u8,
     /// Filter expression (pcap-filter syntax); also accepted as trailing arguments.
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     pub filter: Option<String>,
@@ -288,6 +313,24 @@ impl CommonArgs {
         }
     }
 
+    /// tcpdump's printing flags for the line format; `None` when none was given.
+    pub fn line_options(&self) -> Option<crate::output::line::Options> {
+        use crate::output::line::{Dump, Options, TimeFormat};
+        let dump = match (self.hex_ascii, self.hex, self.ascii) {
+            (n, _, _) if n > 0 => Dump::HexAscii { link: n > 1 },
+            (_, n, _) if n > 0 => Dump::Hex { link: n > 1 },
+            (_, _, n) if n > 0 => Dump::Ascii { link: n > 1 },
+            _ => Dump::None,
+        };
+        let options = Options {
+            time: TimeFormat::from_count(self.time_format),
+            absolute: self.absolute_seq,
+            link_header: self.link_header,
+            dump,
+        };
+        (options != Options::default()).then_some(options)
+    }
+
     pub fn workers(&self) -> usize {
         self.workers.filter(|&n| n > 0).unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -355,6 +398,39 @@ mod tests {
         assert_eq!(r.common.filter_expr(), Ok(Some("udp port 53".into())));
         assert_eq!(r.common.count, Some(5));
         assert!(r.common.stats_json.is_some());
+    }
+
+    #[test]
+    fn tcpdump_printing_flags() {
+        use crate::output::line::{Dump, Options, TimeFormat};
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(["netcap", "read", "x"].iter().chain(args)).expect("parses");
+            let Command::Read(r) = cli.cmd else {
+                panic!("read")
+            };
+            r.common.line_options()
+        };
+        assert_eq!(parse(&["-n", "-nn"]), None);
+        assert_eq!(
+            parse(&["-ttt", "-S", "-XX", "-x", "-e"]),
+            Some(Options {
+                time: TimeFormat::Delta,
+                absolute: true,
+                link_header: true,
+                dump: Dump::HexAscii { link: true },
+            })
+        );
+        assert_eq!(
+            parse(&["-t", "-t", "-A"]).map(|o| (o.time, o.dump)),
+            Some((TimeFormat::Unix, Dump::Ascii { link: false }))
+        );
+        let json =
+            Cli::try_parse_from(["netcap", "read", "x", "-F", "json", "-tt"]).expect("parses");
+        let Command::Read(r) = json.cmd else {
+            panic!("read")
+        };
+        assert!(Config::read(&r).is_err(), "-tt shapes -F line only");
     }
 
     #[test]

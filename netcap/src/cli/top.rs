@@ -66,6 +66,13 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         ipfix_domain,
         ipfix_biflow,
         ipfix_template_secs,
+        time_format,
+        absolute_seq,
+        link_header,
+        hex,
+        hex_ascii,
+        ascii,
+        numeric: _,
         filter: _,
         expr: _,
     } = common;
@@ -95,6 +102,12 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         (ipfix_domain.is_some(), "--ipfix-domain"),
         (*ipfix_biflow, "--ipfix-biflow"),
         (ipfix_template_secs.is_some(), "--ipfix-template-secs"),
+        (*time_format > 0, "-t"),
+        (*absolute_seq, "-S"),
+        (*link_header, "-e"),
+        (*hex > 0, "-x"),
+        (*hex_ascii > 0, "-X"),
+        (*ascii > 0, "-A"),
     ]
     .into_iter()
     .find_map(|(given, name)| given.then_some(name))

@@ -22,12 +22,16 @@
 //! length N` (N the wire length), an IP protocol ` ip-proto-N LEN` (tcpdump's words
 //! for a protocol it does not know either); ICMP and ICMPv6 print their type names.
 //!
+//! tcpdump's printing flags are [`Options`]: the `-t` family ([`time`]), `-S`, `-e`
+//! ([`link`]) and the dumps `-x`, `-X`, `-A` ([`dump`]).
+//!
 //! When the run has more than one interface (a pcapng file with several), each line
 //! names the frame's interface and direction after the time, as `tcpdump -i any`
 //! does: `veth0 In  IP ...` (the name padded to 5, the direction to 3).
 mod dns;
 mod dump;
 mod edns;
+mod link;
 mod seq;
 mod tcp;
 mod time;
@@ -35,6 +39,34 @@ mod time;
 use std::ops::Range;
 
 pub use seq::Deferred;
+pub use time::TimeFormat;
+
+/// tcpdump's printing flags that the line format follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `-t` given 0 to 5 times.
+    pub time: TimeFormat,
+    /// `-S`: absolute TCP sequence numbers.
+    pub absolute: bool,
+    /// `-e`: the Ethernet header (addresses, EtherTypes, VLAN tags) before the rest.
+    pub link_header: bool,
+    /// `-x`, `-xx`, `-X`, `-XX`, `-A`, `-AA`: the frame's bytes after its line.
+    pub dump: Dump,
+}
+
+/// Which bytes follow each line, and how (tcpdump's `-x`, `-X`, `-A`; given twice,
+/// from the link-layer header on, else from the network layer on).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dump {
+    #[default]
+    None,
+    /// `-x`: hex.
+    Hex { link: bool },
+    /// `-X`: hex and ASCII.
+    HexAscii { link: bool },
+    /// `-A`: ASCII.
+    Ascii { link: bool },
+}
 
 use super::{push_ipv4, push_ipv6, push_mac, push_u64, BatchText, Printer};
 use crate::decode::icmp::{self, IcmpInfo};
@@ -46,9 +78,7 @@ use crate::packet::{Direction, Frame, InterfaceNames, LinkType};
 #[derive(Debug)]
 pub struct Line {
     pub names: InterfaceNames,
-    /// TCP sequence numbers relative to each conversation's first (tcpdump without
-    /// `-S`).
-    pub relative: bool,
+    options: Options,
     /// What this printer noted for the writer since the last `take_deferred`.
     deferred: Deferred,
     /// The output's length after the last frame: a shorter output is a new buffer, and
@@ -60,7 +90,8 @@ pub struct Line {
     clock: time::LocalClock,
 }
 
-/// UTC; the run's printers take the system's time zone ([`Line::new`]).
+/// UTC, tcpdump's defaults; the run's printers take the system's time zone
+/// ([`Line::new`]).
 impl Default for Line {
     fn default() -> Self {
         Self::with_time_zone(InterfaceNames::default(), jiff::tz::TimeZone::UTC)
@@ -69,19 +100,81 @@ impl Default for Line {
 
 impl Line {
     /// A printer in the system's time zone (`TZ`, else `/etc/localtime`), as tcpdump.
-    pub fn new(names: InterfaceNames) -> Self {
-        Self::with_time_zone(names, jiff::tz::TimeZone::system())
+    pub fn new(names: InterfaceNames, options: Options) -> Self {
+        let mut line = Self::with_time_zone(names, jiff::tz::TimeZone::system());
+        line.set_options(options);
+        line
     }
 
     pub fn with_time_zone(names: InterfaceNames, tz: jiff::tz::TimeZone) -> Self {
         Self {
             names,
-            relative: true,
+            options: Options::default(),
             deferred: Deferred::default(),
             text_len: 0,
             bases: seq::Bases::default(),
             clock: time::LocalClock::new(tz),
         }
+    }
+
+    pub fn set_options(&mut self, options: Options) {
+        self.options = options;
+        if options.time.relative() {
+            self.bases = seq::Bases::with_time_reference(options.time == TimeFormat::Delta);
+        }
+    }
+
+    /// The time a line starts with, and its space.
+    fn push_time(&mut self, out: &mut Vec<u8>, ts_ns: u64, line_at: usize) {
+        match self.options.time {
+            TimeFormat::Local => self.clock.push(out, ts_ns),
+            TimeFormat::None => return,
+            TimeFormat::Unix => time::push_unix(out, ts_ns),
+            TimeFormat::LocalDate => self.clock.push_with_date(out, ts_ns),
+            TimeFormat::Delta | TimeFormat::SinceFirst => {
+                out.extend_from_slice(time::SPAN_HOLE);
+                self.deferred.time(line_at, ts_ns);
+            }
+        }
+        out.push(b' ');
+    }
+
+    /// tcpdump's complaint about a record's lengths, printed instead of the frame.
+    fn invalid_header(&self, frame: &Frame<'_>, out: &mut Vec<u8>) -> bool {
+        const MAX: u32 = 262_144;
+        let (caplen, len) = (frame.data.len() as u64, u64::from(frame.meta.orig_len));
+        let mut complaints: Vec<String> = Vec::new();
+        if caplen == 0 {
+            complaints.push("caplen==0".into());
+        }
+        if len == 0 {
+            complaints.push(" len==0".into());
+        } else if len < caplen {
+            complaints.push(format!(" len({len}) < caplen({caplen})"));
+        }
+        if caplen > u64::from(MAX) {
+            complaints.push(format!(" caplen({caplen}) > {MAX}"));
+        }
+        if len > u64::from(MAX) {
+            complaints.push(format!(" len({len}) > {MAX}"));
+        }
+        if complaints.is_empty() {
+            return false;
+        }
+        out.extend_from_slice(b"[Invalid header:");
+        for (i, c) in complaints.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let c = if i == 0 && c == "caplen==0" {
+                " caplen==0"
+            } else {
+                c
+            };
+            out.extend_from_slice(c.as_bytes());
+        }
+        out.extend_from_slice(b"]\n");
+        true
     }
 
     /// `NAME  Dir ` as tcpdump's `sll2_if_print` writes it (`?` for what is unknown).
@@ -126,8 +219,10 @@ impl Printer for Line {
 
 impl Line {
     fn line(&mut self, frame: &Frame<'_>, d: &Decoded, out: &mut Vec<u8>, line_at: usize) {
-        self.clock.push(out, frame.meta.ts_ns);
-        out.push(b' ');
+        if self.invalid_header(frame, out) {
+            return;
+        }
+        self.push_time(out, frame.meta.ts_ns, line_at);
         if self.names.several() {
             self.push_interface(frame, out);
         }
@@ -136,9 +231,18 @@ impl Line {
             push_u64(out, n.into());
             out.extend_from_slice(b", length ");
             push_u64(out, frame.meta.orig_len.into());
+            self.dump(out, frame, 0);
             out.push(b'\n');
             return;
         }
+        // With -e, the Ethernet header; the network layer then leaves out its name.
+        let bare = self.options.link_header
+            && match frame.meta.link {
+                LinkType::Ethernet => link::ethernet(out, frame),
+                LinkType::LinuxSll => link::sll(out, frame, false),
+                LinkType::LinuxSll2 => link::sll(out, frame, true),
+                _ => false,
+            };
         let net_len = (frame.meta.orig_len as usize).saturating_sub(d.net_off as usize);
         let mut marked = false;
         let version = frame.data.first().map(|b| b >> 4);
@@ -154,10 +258,10 @@ impl Line {
             }
             _ if d.ethertype == Some(EtherType::Arp) => {
                 let bytes = frame.data.get(d.net_off as usize..).unwrap_or(&[]);
-                arp(out, bytes, net_len);
+                arp(out, bytes, net_len, bare);
                 marked = true;
             }
-            _ if is_ipv4 => marked = self.ipv4(out, frame, d, net_len, line_at),
+            _ if is_ipv4 => marked = self.ipv4(out, frame, d, (net_len, line_at), bare),
             Net::None => match d.ethertype {
                 Some(et) if d.issue.is_none() => {
                     out.extend_from_slice(b"ethertype 0x");
@@ -173,7 +277,9 @@ impl Line {
             },
             Net::Arp(_) | Net::Ipv4(_) => {}
             Net::Ipv6(ip) => {
-                out.extend_from_slice(b"IP6 ");
+                if !bare {
+                    out.extend_from_slice(b"IP6 ");
+                }
                 let ext = (d.transport_off as usize).saturating_sub(d.net_off as usize + 40);
                 let plen = ip.payload_len as usize;
                 let ipv = Ip {
@@ -196,7 +302,23 @@ impl Line {
             out.extend_from_slice(mark_name(issue.layer, frame.meta.link).as_bytes());
             out.push(b']');
         }
+        self.dump(out, frame, d.net_off as usize);
         out.push(b'\n');
+    }
+
+    /// `-x`, `-X`, `-A`: the frame's bytes from `net_off` (or all of them).
+    fn dump(&self, out: &mut Vec<u8>, frame: &Frame<'_>, net_off: usize) {
+        let from = |link: bool| if link { 0 } else { net_off };
+        match self.options.dump {
+            Dump::None => {}
+            Dump::Hex { link } => {
+                dump::hex(out, b"\n\t", frame.data.get(from(link)..).unwrap_or(&[]), 0)
+            }
+            Dump::HexAscii { link } => {
+                dump::hex_ascii(out, b"\n\t", frame.data.get(from(link)..).unwrap_or(&[]), 0)
+            }
+            Dump::Ascii { link } => dump::ascii(out, frame.data.get(from(link)..).unwrap_or(&[])),
+        }
     }
 
     /// An IPv4 packet as tcpdump's `ip_print` without `-v`: its complaints about the
@@ -208,8 +330,8 @@ impl Line {
         out: &mut Vec<u8>,
         frame: &Frame<'_>,
         d: &Decoded,
-        length: usize,
-        line_at: usize,
+        (length, line_at): (usize, usize),
+        bare: bool,
     ) -> bool {
         let off = d.net_off as usize;
         let b = frame.data.get(off..).unwrap_or(&[]);
@@ -230,7 +352,9 @@ impl Line {
                 return true;
             }
         }
-        out.extend_from_slice(b"IP ");
+        if !bare {
+            out.extend_from_slice(b"IP ");
+        }
         let Net::Ipv4(ip) = &d.net else {
             out.extend_from_slice(b" [|ip]");
             return true;
@@ -316,7 +440,7 @@ impl Line {
                 src: &src[..n],
                 dst: &dst[..n],
                 line_at: ip.line_at,
-                relative: self.relative,
+                relative: !self.options.absolute,
             };
             if tcp::segment(out, &mut self.deferred, &seg) == tcp::End::Truncated {
                 out.extend_from_slice(b" [|tcp]");
@@ -408,7 +532,7 @@ struct Ip {
 
 /// An ARP packet as tcpdump's `arp_print` without `-v`; `b` from its first byte as
 /// captured, `length` what the link layer carries.
-fn arp(out: &mut Vec<u8>, b: &[u8], length: usize) {
+fn arp(out: &mut Vec<u8>, b: &[u8], length: usize, bare: bool) {
     let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
     if b.len() < 8 {
         return out.extend_from_slice(b" [|arp]");
@@ -417,7 +541,9 @@ fn arp(out: &mut Vec<u8>, b: &[u8], length: usize) {
     let Some(addrs) = b.get(8..8 + 2 * hln + 2 * pln) else {
         return out.extend_from_slice(b" [|arp]");
     };
-    out.extend_from_slice(b"ARP, ");
+    if !bare {
+        out.extend_from_slice(b"ARP, ");
+    }
     if (pro != 0x0800 && pro != 0x1000) || pln != 4 || hln == 0 {
         match ARP_HARDWARE.iter().find(|(n, _)| *n == hrd) {
             Some((_, name)) => out.extend_from_slice(name.as_bytes()),
@@ -430,8 +556,8 @@ fn arp(out: &mut Vec<u8>, b: &[u8], length: usize) {
         out.extend_from_slice(b" (len ");
         push_u64(out, hln as u64);
         out.extend_from_slice(b"), ");
-        match ETHERTYPE_NAMES.iter().find(|(n, _)| *n == pro) {
-            Some((_, name)) => out.extend_from_slice(name.as_bytes()),
+        match link::ethertype_name(pro) {
+            Some(name) => out.extend_from_slice(name.as_bytes()),
             None => {
                 out.extend_from_slice(b"Unknown Protocol (0x");
                 for shift in [12, 8, 4, 0] {
@@ -536,20 +662,6 @@ const ARP_HARDWARE: [(u16, &str); 8] = [
     (24, "IEEE 1394"),
     (19, "ATM"),
     (32, "InfiniBand"),
-];
-
-/// The most common of tcpdump's `ethertype_values`.
-const ETHERTYPE_NAMES: [(u16, &str); 10] = [
-    (0x0800, "IPv4"),
-    (0x86dd, "IPv6"),
-    (0x0806, "ARP"),
-    (0x8035, "Reverse ARP"),
-    (0x8100, "802.1Q"),
-    (0x88a8, "802.1Q-QinQ"),
-    (0x1000, "Trail"),
-    (0x8847, "MPLS unicast"),
-    (0x8848, "MPLS multicast"),
-    (0x88cc, "LLDP"),
 ];
 
 #[derive(Clone, Copy)]

@@ -209,11 +209,20 @@ pub enum Format {
 /// A fresh printer for `format`, or `None` for [`Format::None`]; `interfaces` are the
 /// run's, for the formats that name them.
 pub fn printer(format: Format, interfaces: &Interfaces) -> Option<Box<dyn Printer>> {
+    printer_with(format, interfaces, line::Options::default())
+}
+
+/// [`printer`], with tcpdump's printing flags for the `line` format.
+pub fn printer_with(
+    format: Format,
+    interfaces: &Interfaces,
+    line: line::Options,
+) -> Option<Box<dyn Printer>> {
     let names = InterfaceNames::new(interfaces.clone());
     match format {
         Format::Turtle => Some(Box::new(turtle::Turtle)),
         Format::TurtleExt => Some(Box::new(turtle_ext::TurtleExt)),
-        Format::Line => Some(Box::new(line::Line::new(names))),
+        Format::Line => Some(Box::new(line::Line::new(names, line))),
         Format::Json => Some(Box::new(json::Json { names })),
         Format::None => None,
     }

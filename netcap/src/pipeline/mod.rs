@@ -127,6 +127,8 @@ pub struct Finished {
 pub struct PipelineConfig {
     pub workers: usize,
     pub format: Format,
+    /// tcpdump's printing flags, for the `line` format.
+    pub line: output::line::Options,
     pub flows: bool,
     /// The flow table's limits and timeouts (all shards together).
     pub flow_cfg: FlowConfig,
@@ -241,7 +243,7 @@ impl Pipeline {
                 flow_rx,
                 flow_txs: flow_txs.clone(),
                 out: out_tx.clone(),
-                printer: output::printer(cfg.format, &cfg.interfaces),
+                printer: output::printer_with(cfg.format, &cfg.interfaces, cfg.line),
                 flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
                 flow_out: flow_out.clone(),
                 wall_clock: cfg.wall_clock,
@@ -262,7 +264,7 @@ impl Pipeline {
             (cfg.text_out, cfg.text_buffer),
             cfg.line_buffered,
             cfg.pcap,
-            cfg.format,
+            (cfg.format, cfg.line),
             cfg.stop,
             flush_requested.clone(),
         );

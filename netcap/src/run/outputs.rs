@@ -87,6 +87,7 @@ impl Outputs {
         PipelineConfig {
             workers: cfg.workers,
             format: cfg.format,
+            line: cfg.line,
             flows: cfg.flows.counted(),
             flow_cfg: cfg.flows.table,
             flow_export: self.flows,

@@ -1,6 +1,6 @@
-//! tcpdump's byte dump (print-ascii.c): the hex and ASCII lines that tcpdump prints
-//! without any flag for a packet its printer gives up on (an ARP operation it does not
-//! know), and that `-X` adds to every packet.
+//! tcpdump's byte dumps (print-ascii.c): the hex and ASCII lines that `-X` adds, and
+//! that tcpdump prints without any flag for a packet its printer gives up on (an ARP
+//! operation it does not know).
 //!
 //! ```text
 //! <TAB>0x0000:  0001 0800 0604 7501 001f 29da f8fb c0a8  ......u...).....
@@ -50,6 +50,36 @@ pub(super) fn hex_ascii(out: &mut Vec<u8>, ident: &[u8], bytes: &[u8], start: us
     }
 }
 
+/// `hex_print_with_offset` (`-x`): the same lines without the ASCII.
+pub(super) fn hex(out: &mut Vec<u8>, ident: &[u8], bytes: &[u8], start: usize) {
+    for (n, line) in bytes.chunks(PER_LINE).enumerate() {
+        offset(out, ident, start + n * PER_LINE);
+        for pair in line.chunks(2) {
+            out.push(b' ');
+            pair.iter().for_each(|&b| hex2(out, b));
+        }
+    }
+}
+
+/// `ascii_print` (`-A`): a newline, then the bytes, with `.` for what is not
+/// printable, tabs, spaces and newlines kept, carriage returns dropped before a
+/// newline.
+pub(super) fn ascii(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'\n');
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\r' {
+            let rest = bytes.len() - i - 1;
+            if rest > 1 && bytes.get(i + 1) != Some(&b'\n') {
+                out.push(b'.');
+            }
+        } else if graphic(b) != b'.' || matches!(b, b'\t' | b' ' | b'\n') {
+            out.push(b);
+        } else {
+            out.push(b'.');
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +94,11 @@ mod tests {
             "\n\t0x0000:  4041 4243 4445 4647 4849 4a4b 4c4d 4e4f  @ABCDEFGHIJKLMNO\
              \n\t0x0010:  5051 52                                  PQR"
         );
+        let mut out = Vec::new();
+        hex(&mut out, b"\n\t", &bytes[..3], 16);
+        assert_eq!(out, b"\n\t0x0010:  4041 42");
+        let mut out = Vec::new();
+        ascii(&mut out, b"GET /\r\nHost: a\x01\r\n");
+        assert_eq!(out, b"\nGET /\nHost: a.\n");
     }
 }

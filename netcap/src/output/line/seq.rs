@@ -25,6 +25,10 @@
 //! text out. The worker keeps all the decoding and formatting; the writer's extra work
 //! per TCP line is one hash lookup on a 37-byte key and a few short copies.
 //!
+//! The same holds for `-ttt` and `-ttttt`, the time since the previous or the first
+//! frame: the worker leaves a hole of fixed width where the line starts
+//! ([`super::time::SPAN_HOLE`]) and notes the frame's time; the writer fills it in.
+//!
 //! Memory: tcpdump keeps every conversation for the whole run. The writer keeps at most
 //! [`MAX_CONVERSATIONS`] and forgets them all when a new one would exceed that: a
 //! conversation it forgot prints absolute numbers on its next ACK segment and relative
@@ -124,11 +128,21 @@ struct SeqLine {
 pub struct Deferred {
     lines: Vec<SeqLine>,
     nums: Vec<Num>,
+    /// `-ttt`, `-ttttt`: where each frame's time goes ([`super::time::SPAN_HOLE`] is
+    /// there) and the frame's time stamp.
+    times: Vec<(u32, u64)>,
 }
 
 impl Deferred {
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.lines.is_empty() && self.times.is_empty()
+    }
+
+    /// Notes the time of a frame whose text starts with a time hole at `at`.
+    pub(super) fn time(&mut self, at: usize, ts_ns: u64) {
+        if let Ok(at) = u32::try_from(at) {
+            self.times.push((at, ts_ns));
+        }
     }
 
     /// Drops what was noted about text at or after `len`: a buffer cut back (the
@@ -136,6 +150,9 @@ impl Deferred {
     pub(super) fn cut(&mut self, len: usize) {
         while self.lines.last().is_some_and(|l| l.at as usize >= len) {
             self.lines.pop();
+        }
+        while self.times.last().is_some_and(|t| t.0 as usize >= len) {
+            self.times.pop();
         }
         self.begin_line();
     }
@@ -189,12 +206,73 @@ struct Base {
     second: u32,
 }
 
-/// The writer's side: every conversation's bases, in capture order.
+/// The writer's side: every conversation's bases, in capture order, and the time the
+/// `-ttt` and `-ttttt` differences are taken from.
 #[derive(Debug, Default)]
 pub struct Bases {
     map: HashMap<ConnKey, Base, foldhash::fast::RandomState>,
     /// The conversation looked up last: consecutive segments are often of one.
     last: Option<(ConnKey, Base)>,
+    /// The previous frame's time (`-ttt`) or the first's (`-ttttt`), in microseconds.
+    time_ref: Option<u64>,
+    /// `-ttt`: the reference moves to every frame.
+    time_follows: bool,
+}
+
+/// Copies a batch's text out, replacing ranges on the way, and says where each frame's
+/// text ends in the output.
+struct Splice<'a> {
+    text: &'a [u8],
+    /// Where the frames' text ends in `text`.
+    end: usize,
+    frame_ends: &'a [u32],
+    next_end: usize,
+    /// Everything before this is copied.
+    pos: usize,
+}
+
+impl Splice<'_> {
+    /// Records the ends of the frames up to `upto`: a frame end at `e >= pos` lands at
+    /// `out.len() + e - pos` once the text up to it is copied unchanged.
+    fn ends(&mut self, upto: usize, out: &[u8], out_ends: &mut Vec<u32>) {
+        while let Some(&e) = self
+            .frame_ends
+            .get(self.next_end)
+            .filter(|&&e| e as usize <= upto)
+        {
+            let at = out.len() + (e as usize).saturating_sub(self.pos);
+            out_ends.push(u32::try_from(at).unwrap_or(u32::MAX));
+            self.next_end += 1;
+        }
+    }
+
+    /// Replaces `text[at..at + len]` with what `f` writes; ranges that do not fit
+    /// (a printer bug) are left as printed.
+    fn replace(
+        &mut self,
+        (at, len): (usize, usize),
+        out: &mut Vec<u8>,
+        out_ends: &mut Vec<u32>,
+        f: impl FnOnce(&mut Vec<u8>),
+    ) {
+        if at < self.pos || at + len > self.end {
+            return;
+        }
+        self.ends(at, out, out_ends);
+        out.extend_from_slice(&self.text[self.pos..at]);
+        f(out);
+        self.pos = at + len;
+    }
+
+    /// Copies the rest.
+    fn finish(mut self, out: &mut Vec<u8>, out_ends: &mut Vec<u32>, frames: usize) {
+        self.ends(self.end, out, out_ends);
+        out.extend_from_slice(&self.text[self.pos..self.end]);
+        // Frames whose end lies outside the text (none, unless the ends are wrong).
+        while out_ends.len() < frames {
+            out_ends.push(u32::try_from(out.len()).unwrap_or(u32::MAX));
+        }
+    }
 }
 
 impl Bases {
@@ -223,27 +301,38 @@ impl Bases {
             .and_then(|j| ends.get(j))
             .map_or(0, |&e| e as usize)
             .min(end);
-        let frame_ends = ends.get(frames.clone()).unwrap_or(&[]);
-        let mut next_end = 0;
-        // Everything before `pos` is copied; a frame end at `e >= pos` lands at
-        // `out.len() + e - pos` once the text up to it is copied unchanged.
-        let mut put_ends = |upto: usize, pos: usize, out: &Vec<u8>, out_ends: &mut Vec<u32>| {
-            while let Some(&e) = frame_ends.get(next_end).filter(|&&e| e as usize <= upto) {
-                let at = out.len() + (e as usize).saturating_sub(pos);
-                out_ends.push(u32::try_from(at).unwrap_or(u32::MAX));
-                next_end += 1;
-            }
+        let mut splice = Splice {
+            text,
+            end,
+            frame_ends: ends.get(frames.clone()).unwrap_or(&[]),
+            next_end: 0,
+            pos: begin,
         };
-        let mut pos = begin;
+        let mut times = deferred
+            .times
+            .iter()
+            .skip(deferred.times.partition_point(|t| (t.0 as usize) < begin));
+        let mut time = times.next();
         let first = deferred.lines.partition_point(|l| (l.at as usize) < begin);
         let mut nums_start = first
             .checked_sub(1)
             .and_then(|j| deferred.lines.get(j))
             .map_or(0, |l| l.nums_end as usize);
-        for line in deferred.lines.get(first..).unwrap_or(&[]) {
-            if line.at as usize >= end {
-                break;
+        let lines = deferred.lines.get(first..).unwrap_or(&[]);
+        for line in lines.iter().map(Some).chain([None]) {
+            let line_at = line.map_or(end, |l| l.at as usize);
+            // The times of the frames up to this line's (its own comes first).
+            while let Some(&(at, ts)) = time.filter(|t| (t.0 as usize) <= line_at.min(end)) {
+                let hole = (at as usize, super::time::SPAN_HOLE.len());
+                let (negative, micros) = self.span(ts);
+                splice.replace(hole, out, out_ends, |o| {
+                    super::time::push_span(o, negative, micros)
+                });
+                time = times.next();
             }
+            let Some(line) = line.filter(|_| line_at < end) else {
+                break;
+            };
             let nums = deferred
                 .nums
                 .get(nums_start..line.nums_end as usize)
@@ -257,22 +346,33 @@ impl Bases {
                     Kind::Sack => peer,
                     Kind::Seq | Kind::Ack => 0,
                 };
-                let (at, stop) = (n.at as usize, n.at as usize + n.len as usize);
-                if base == 0 || at < pos || stop > end {
-                    continue;
+                if base != 0 {
+                    let at = (n.at as usize, n.len as usize);
+                    let v = n.value.wrapping_sub(base);
+                    splice.replace(at, out, out_ends, |o| push_u64(o, v.into()));
                 }
-                put_ends(at, pos, out, out_ends);
-                out.extend_from_slice(&text[pos..at]);
-                push_u64(out, n.value.wrapping_sub(base).into());
-                pos = stop;
             }
         }
-        put_ends(end, pos, out, out_ends);
-        out.extend_from_slice(&text[pos..end]);
-        // Frames whose end lies outside the text (none, unless the ends are wrong).
-        while out_ends.len() < frames.len() {
-            out_ends.push(u32::try_from(out.len()).unwrap_or(u32::MAX));
+        splice.finish(out, out_ends, frames.len());
+    }
+
+    /// The writer's time for `-ttt` (`follows`) or `-ttttt`.
+    pub fn with_time_reference(follows: bool) -> Self {
+        Self {
+            time_follows: follows,
+            ..Self::default()
         }
+    }
+
+    /// A frame's time against the reference: whether it is earlier, and by how many
+    /// microseconds (tcpdump subtracts microsecond time stamps).
+    fn span(&mut self, ts_ns: u64) -> (bool, u64) {
+        let us = ts_ns / 1_000;
+        let reference = *self.time_ref.get_or_insert(us);
+        if self.time_follows {
+            self.time_ref = Some(us);
+        }
+        (us < reference, us.abs_diff(reference))
     }
 
     /// The segment's own base, its peer's, and whether its `seq` and `ack` print
