@@ -10,7 +10,7 @@
 //! Contract:
 //! - A message is a header (version 10, length, export time in seconds, sequence
 //!   number = data records sent before it in this session, observation domain id),
-//!   then sets. It never exceeds [`Config::max_message`] (clamped to 512..=65535).
+//!   then sets. It never exceeds [`Config::max_message`] (clamped to 1024..=65535).
 //! - Four templates: IPv4 and IPv6, uniflow (256, 257) or RFC 5103 biflow (258, 259).
 //!   The fields of a template and the bytes of a record come from one list
 //!   ([`FIELDS`]), so they cannot disagree.
@@ -23,6 +23,10 @@
 //!   [`Refresh`] (UDP, RFC 7011 section 8.4), every so many messages or seconds.
 //! - The table keeps one start and end time per flow, and the union of both
 //!   directions' TCP flags: both uniflow records of a flow carry the same.
+//! - TCP health ([`super::TcpHealth`]) goes in netcap's own elements ([`TCP_FIELDS`],
+//!   enterprise number [`NETCAP_PEN`]): the handshake RTT halves in both records of a
+//!   flow, the counts of the record's direction; in biflow records B's counts in the
+//!   same elements with bit 0x4000 set (RFC 5103's reverse of an enterprise element).
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::Flow;
@@ -30,10 +34,16 @@ use crate::packet::Direction;
 
 /// RFC 5103's private enterprise number for reverse information elements.
 pub const REVERSE_PEN: u32 = 29305;
+/// The enterprise number of netcap's own elements ([`TCP_FIELDS`]): 32473, the one
+/// RFC 5612 sets aside for documentation and examples, as netcap has none registered.
+pub const NETCAP_PEN: u32 = 32473;
+/// RFC 5103: the reverse of an enterprise-specific element is its id with this bit.
+const REVERSE_BIT: u16 = 0x4000;
 const VERSION: u16 = 10;
 const SET_HEADER_LEN: usize = 4;
 const TEMPLATE_SET_ID: u16 = 2;
-const MIN_MESSAGE: usize = 512;
+/// Room for the biflow templates (396 bytes with netcap's elements) and one record.
+const MIN_MESSAGE: usize = 1024;
 
 /// Template ids: uniflow IPv4 and IPv6, biflow IPv4 and IPv6.
 pub const TEMPLATE_V4: u16 = 256;
@@ -42,12 +52,14 @@ pub const TEMPLATE_BIFLOW_V4: u16 = 258;
 pub const TEMPLATE_BIFLOW_V6: u16 = 259;
 
 /// One information element of a template: IANA id, length on the wire, and whether
-/// it is the reverse (RFC 5103) of that id.
+/// it is the reverse (RFC 5103) of that id; or, with `netcap`, the id of one of
+/// netcap's elements (enterprise [`NETCAP_PEN`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
     pub id: u16,
     pub len: u16,
     pub reverse: bool,
+    pub netcap: bool,
 }
 
 const fn f(id: u16, len: u16) -> Field {
@@ -55,6 +67,7 @@ const fn f(id: u16, len: u16) -> Field {
         id,
         len,
         reverse: false,
+        netcap: false,
     }
 }
 
@@ -63,6 +76,16 @@ const fn rev(id: u16, len: u16) -> Field {
         id,
         len,
         reverse: true,
+        netcap: false,
+    }
+}
+
+const fn nc(id: u16, len: u16) -> Field {
+    Field {
+        id,
+        len,
+        reverse: false,
+        netcap: true,
     }
 }
 
@@ -92,6 +115,27 @@ pub const FIELDS: &[Field] = &[
 /// What biflow records add: B's counts, as reverse elements.
 pub const REVERSE_FIELDS: &[Field] = &[rev(1, 8), rev(2, 8)];
 
+/// netcap's TCP health elements (enterprise [`NETCAP_PEN`]), after [`FIELDS`]; 0 when
+/// the flow is not TCP or the figure was not measured.
+pub const TCP_FIELDS: &[Field] = &[
+    nc(1, 4), // tcpHandshakeSynMicroseconds: SYN -> SYN/ACK (`rtt_syn_us`)
+    nc(2, 4), // tcpHandshakeAckMicroseconds: SYN/ACK -> ACK (`rtt_ack_us`)
+    nc(3, 4), // tcpRetransmittedSegments of this direction (`retrans_*`)
+    nc(4, 8), // tcpRetransmittedOctets: their payload (`retrans_bytes_*`)
+    nc(5, 4), // tcpOutOfOrderSegments (`out_of_order_*`)
+    nc(6, 4), // tcpDuplicateAcks (`dup_ack_*`)
+    nc(7, 4), // tcpZeroWindows (`zero_window_*`)
+];
+
+/// What biflow records add after [`REVERSE_FIELDS`]: B's TCP counts.
+pub const TCP_REVERSE_FIELDS: &[Field] = &[
+    nc(3 | REVERSE_BIT, 4),
+    nc(4 | REVERSE_BIT, 8),
+    nc(5 | REVERSE_BIT, 4),
+    nc(6 | REVERSE_BIT, 4),
+    nc(7 | REVERSE_BIT, 4),
+];
+
 /// The fields of template `id`, in order.
 pub fn template_fields(id: u16) -> Vec<Field> {
     let v6 = matches!(id, TEMPLATE_V6 | TEMPLATE_BIFLOW_V6);
@@ -100,8 +144,10 @@ pub fn template_fields(id: u16) -> Vec<Field> {
     let (src, dst, len) = if v6 { (27, 28, 16) } else { (8, 12, 4) };
     fields[4] = f(src, len);
     fields[5] = f(dst, len);
+    fields.extend_from_slice(TCP_FIELDS);
     if biflow {
         fields.extend_from_slice(REVERSE_FIELDS);
+        fields.extend_from_slice(TCP_REVERSE_FIELDS);
     }
     fields
 }
@@ -140,6 +186,8 @@ struct Record {
     rev_packets: u64,
     /// The direction of this record's frames on `ifindex`.
     direction: Direction,
+    /// Whose frames: 0 A's, 1 B's (the index of [`super::TcpHealth`]'s counts).
+    sender: usize,
 }
 
 /// The message builder: templates, sequence numbers and the size bound.
@@ -280,6 +328,7 @@ impl Encoder {
             rev_octets: flow.ip_bytes_ba,
             rev_packets: flow.packets_ba,
             direction: flow.direction,
+            sender: 0,
         };
         if self.cfg.biflow {
             let t = if v6 {
@@ -306,6 +355,7 @@ impl Encoder {
                 Direction::Out => Direction::In,
                 Direction::Unknown => Direction::Unknown,
             },
+            sender: 1,
         };
         [ab, ba].map(|r| (r.packets > 0).then_some((t, r)))
     }
@@ -326,6 +376,12 @@ impl Encoder {
             (flow.ifindex, 0)
         };
         for field in &self.template(template).0 {
+            if field.netcap {
+                let v = tcp_value(flow, r.sender, field.id);
+                let len = usize::from(field.len).min(8);
+                msg.extend_from_slice(&v.to_be_bytes()[8 - len..]);
+                continue;
+            }
             let v: u64 = match (field.reverse, field.id) {
                 (false, 152) => ms(flow.first_ns),
                 (false, 153) => ms(flow.last_ns),
@@ -409,11 +465,16 @@ impl Encoder {
             msg.extend_from_slice(&id.to_be_bytes());
             msg.extend_from_slice(&(fields.len() as u16).to_be_bytes());
             for fl in fields {
-                let enterprise = if fl.reverse { 0x8000 } else { 0 };
+                let pen = match (fl.reverse, fl.netcap) {
+                    (true, _) => Some(REVERSE_PEN),
+                    (false, true) => Some(NETCAP_PEN),
+                    (false, false) => None,
+                };
+                let enterprise = if pen.is_some() { 0x8000 } else { 0 };
                 msg.extend_from_slice(&(fl.id | enterprise).to_be_bytes());
                 msg.extend_from_slice(&fl.len.to_be_bytes());
-                if fl.reverse {
-                    msg.extend_from_slice(&REVERSE_PEN.to_be_bytes());
+                if let Some(pen) = pen {
+                    msg.extend_from_slice(&pen.to_be_bytes());
                 }
             }
         }
@@ -422,6 +483,30 @@ impl Encoder {
         self.since_templates = 0;
         self.templates_ns = now_ns;
     }
+}
+
+/// The value of netcap element `id` ([`TCP_FIELDS`], [`TCP_REVERSE_FIELDS`]) for the
+/// record of `sender`'s frames; 4-byte elements saturate.
+fn tcp_value(flow: &Flow, sender: usize, id: u16) -> u64 {
+    let h = &flow.tcp;
+    let (who, id) = if id & REVERSE_BIT != 0 {
+        (sender ^ 1, id & !REVERSE_BIT)
+    } else {
+        (sender, id)
+    };
+    let who = who & 1;
+    let (syn, ack) = h.rtt_us().unwrap_or((0, 0));
+    let v = match id {
+        1 => syn,
+        2 => ack,
+        3 => u64::from(h.retrans[who]),
+        4 => return h.retrans_bytes[who],
+        5 => u64::from(h.out_of_order[who]),
+        6 => u64::from(h.dup_ack[who]),
+        7 => u64::from(h.zero_window[who]),
+        _ => 0,
+    };
+    v.min(u64::from(u32::MAX))
 }
 
 /// Writes the length of the set that starts at `start`.
@@ -543,7 +628,10 @@ mod tests {
                     for rec in data["fields"].as_array().expect("records") {
                         let mut m = BTreeMap::new();
                         for pair in rec.as_array().expect("pairs") {
-                            let name = plain(&pair[0]).as_str().expect("name").to_owned();
+                            // Enterprise elements have structured names.
+                            let name = plain(&pair[0])
+                                .as_str()
+                                .map_or_else(|| pair[0].to_string(), str::to_owned);
                             m.insert(name, plain(&pair[1]));
                         }
                         records.push(m);
@@ -583,10 +671,10 @@ mod tests {
                 7, // domain
             ]
         );
-        // Template set: id 2, then template 256 with 18 fields, the first
+        // Template set: id 2, then template 256 with 25 fields, the first
         // flowStartMilliseconds (152) of 8 bytes.
         assert_eq!(msg[16..18], [0, 2]);
-        assert_eq!(msg[20..28], [1, 0, 0, 18, 0, 152, 0, 8]);
+        assert_eq!(msg[20..28], [1, 0, 0, 25, 0, 152, 0, 8]);
         let (headers, records) = decode(&[msg]);
         assert_eq!((headers.len(), records.len()), (1, 0));
     }
@@ -706,18 +794,71 @@ mod tests {
     }
 
     #[test]
+    fn tcp_health_goes_in_netcap_elements() {
+        let tcp = crate::flow::TcpHealth {
+            rtt_syn_ns: Some(4_000_999),
+            rtt_ack_ns: Some(6_000_002),
+            retrans: [1, 2],
+            retrans_bytes: [1448, 5_000_000_000],
+            out_of_order: [3, 0],
+            dup_ack: [0, 4],
+            zero_window: [5, 6],
+        };
+        let tcp_flow = Flow { tcp, ..flow() };
+        // netflow_parser names an enterprise element by its number and gives its bytes.
+        let get = |r: &BTreeMap<String, Value>, id: u16| -> u64 {
+            let key = json!({"Enterprise": {"enterprise_number": NETCAP_PEN, "field_number": id}});
+            let bytes = r[&key.to_string()].as_array().expect("bytes");
+            bytes
+                .iter()
+                .fold(0, |v, b| v << 8 | b.as_u64().unwrap_or(0))
+        };
+        let mut enc = Encoder::new(cfg(false, 1400, None));
+        let msgs = encode(&mut enc, &[tcp_flow, flow()], NOW);
+        let (_, recs) = decode(&msgs);
+        // Per record: the RTT halves (µs, the sum rounded down), then this direction's
+        // retransmissions, their bytes, out-of-order, dup ACKs, zero windows.
+        let want = [
+            [4000, 6001, 1, 1448, 3, 0, 5],
+            [4000, 6001, 2, 5_000_000_000, 0, 4, 6],
+            [0; 7],
+            [0; 7],
+        ];
+        for (r, want) in recs.iter().zip(want) {
+            let got: Vec<u64> = (1..=7).map(|id| get(r, id)).collect();
+            assert_eq!(got, want);
+        }
+        // The template: enterprise bit, length, PEN 32473 (here tcpRetransmittedOctets).
+        let pen = NETCAP_PEN.to_be_bytes();
+        assert!(msgs[0]
+            .windows(8)
+            .any(|w| w == [0x80, 4, 0, 8, pen[0], pen[1], pen[2], pen[3]]));
+        // Biflow: B's counts in the same elements with bit 0x4000.
+        let mut bi = Encoder::new(cfg(true, 1400, None));
+        let (_, recs) = decode(&encode(&mut bi, &[tcp_flow], NOW));
+        let got: Vec<u64> = (1..=7)
+            .chain((3..=7).map(|id| id | REVERSE_BIT))
+            .map(|id| get(&recs[0], id))
+            .collect();
+        assert_eq!(
+            got,
+            [4000, 6001, 1, 1448, 3, 0, 5, 2, 5_000_000_000, 0, 4, 6]
+        );
+    }
+
+    #[test]
     fn messages_stay_under_the_bound_and_count_records_before_them() {
         let flows: Vec<Flow> = (0..100)
             .map(|i| if i % 3 == 0 { v6(flow()) } else { flow() })
             .collect();
-        let mut enc = Encoder::new(cfg(false, 600, None));
+        let mut enc = Encoder::new(cfg(false, 1100, None));
         let msgs = encode(&mut enc, &flows, NOW);
         assert!(msgs.len() > 10, "{}", msgs.len());
         let (headers, recs) = decode(&msgs);
         assert_eq!(recs.len(), 200);
         let mut before = 0;
         for (msg, h) in msgs.iter().zip(&headers) {
-            assert!(msg.len() <= 600, "{}", msg.len());
+            assert!(msg.len() <= 1100, "{}", msg.len());
             assert_eq!(h["length"], json!(msg.len()));
             assert_eq!(h["sequence_number"], json!(before));
             let ids = set_ids(msg);
@@ -733,14 +874,14 @@ mod tests {
                 }
                 n
             };
-            before += count(TEMPLATE_V4, 72) + count(TEMPLATE_V6, 96);
+            before += count(TEMPLATE_V4, 104) + count(TEMPLATE_V6, 128);
         }
         assert_eq!(before, 200);
         assert_eq!(enc.sequence(), 200);
-        // Below the floor, the bound is 512: still room for templates and a record.
+        // Below the floor, the bound is 1024: still room for templates and a record.
         let mut tiny = Encoder::new(cfg(true, 10, None));
         let msgs = encode(&mut tiny, &flows[..3], NOW);
-        assert!(msgs.iter().all(|m| m.len() <= 512));
+        assert!(msgs.iter().all(|m| m.len() <= 1024));
         assert_eq!(decode(&msgs).1.len(), 3);
     }
 
