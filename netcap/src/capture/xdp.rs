@@ -164,7 +164,9 @@ impl XdpSource {
                 ))
             })?;
         let flow_mode = u32::from(cfg.kernel_flows.is_some());
-        let flow_entries = cfg.kernel_flows.map_or(1, |f| kernel_flow_entries(f.max_flows));
+        let flow_entries = cfg
+            .kernel_flows
+            .map_or(1, |f| kernel_flow_entries(f.max_flows));
         let mut ebpf = EbpfLoader::new()
             .override_global("SNAPLEN", &cfg.snaplen, true)
             .override_global("WAKEUP_BYTES", &wakeup, true)
