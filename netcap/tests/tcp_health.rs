@@ -1,6 +1,6 @@
 //! TCP health per flow (`--flows-json`) against tshark's `tcp.analysis`, no privileges.
 //!
-//! `netcap read F --flows-json OUT -F none --workers 1` (and timeouts of a year) runs
+//! `netcap read F --flows-json OUT -F none --workers 4` (and timeouts of a year) runs
 //! on each capture; tshark reads the same file once with `-T fields`, printing per TCP
 //! frame its endpoints, `tcp.len`, `tcp.stream`, `tcp.analysis.initial_rtt` and the
 //! flags `tcp.analysis.retransmission`, `.out_of_order`, `.duplicate_ack` and
@@ -107,11 +107,11 @@ fn netcap_counts(pcap: &Path) -> (Dirs, Rtts) {
         "31536000",
         "--flow-active",
         "31536000",
-        // One worker: with several, frames of one conversation decoded in different
-        // batches can reach its shard out of capture order (pipeline/worker.rs sends
-        // cross-shard updates per batch), which the analysis would see as reordering.
+        // Four workers: frames of one conversation decoded by different workers still
+        // reach its shard in capture order (the writer forwards the updates in batch
+        // order, pipeline/worker.rs), or the analysis would see reordering.
         "--workers",
-        "1",
+        "4",
     ]);
     assert!(run.status.success(), "{}: {}", pcap.display(), run.stderr);
     let text = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));

@@ -9,9 +9,8 @@
 //!   every TCP segment of the flow with its direction (0 = A->B) and timestamp.
 //! - Sans-IO: time is the frames' own, so a replay counts the same every run.
 //! - Segments must come in capture order, as tshark reads them: the analysis cannot
-//!   tell a frame the pipeline handed over late from one reordered on the wire. (With
-//!   several workers, frames of one flow decoded in neighbouring batches can reach
-//!   its shard out of order: `pipeline/worker.rs` sends cross-shard updates per batch.)
+//!   tell a frame the pipeline handed over late from one reordered on the wire. The
+//!   pipeline keeps that order with any number of workers (`pipeline/worker.rs`).
 //! - The rules, per segment from the sender's side ("fwd") with the other side's last
 //!   state ("rev"); `next` is the highest `seq + len (+1 for SYN or FIN)` the sender
 //!   has sent, and "before" compares sequence numbers modulo 2^32:

@@ -167,6 +167,7 @@ mod tests {
             watermark,
             batch: Arc::new(batch),
             deferred: Default::default(),
+            flows: Vec::new(),
         }
     }
 

@@ -162,6 +162,9 @@ struct Output {
     batch: Arc<Batch>,
     /// What the printer left for the writer to finish in capture order.
     deferred: output::Deferred,
+    /// Flow updates of the batch, per shard, when the writer forwards them (see
+    /// [`worker`]'s module doc: batches handed out round robin).
+    flows: Vec<Vec<FlowUpdate>>,
 }
 
 pub struct Pipeline {
@@ -241,7 +244,8 @@ impl Pipeline {
                 shards: n,
                 merge,
                 flow_rx,
-                flow_txs: flow_txs.clone(),
+                // Round robin: the writer forwards the updates in capture order.
+                flow_txs: if merge { flow_txs.clone() } else { Vec::new() },
                 out: out_tx.clone(),
                 printer: output::printer_with(cfg.format, &cfg.interfaces, cfg.line),
                 flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
@@ -255,6 +259,8 @@ impl Pipeline {
             workers.push(handle);
         }
         drop(out_tx);
+        // Round robin: the writer holds the shards' senders (see `worker`).
+        let forward = (!merge && cfg.flows).then(|| flow_txs.clone());
         drop(flow_txs);
         drop(flow_out);
         let flow_export = cfg.flow_export;
@@ -271,7 +277,7 @@ impl Pipeline {
         let order = merge.then(|| merge::Merger::new(n));
         let writer = std::thread::Builder::new()
             .name("netcap-writer".into())
-            .spawn(move || writer::writer(pool_tx, out_rx, dest, order))
+            .spawn(move || writer::writer(pool_tx, out_rx, dest, order, forward))
             .expect("spawning the writer thread");
         Self {
             jobs,

@@ -2,9 +2,16 @@
 //! socket), decodes each frame, prints its text, updates its flow-table shard, and hands
 //! one [`Output`] per batch to the writer.
 //!
-//! Per batch, a worker first applies the flow updates other workers sent for its shard,
-//! then decodes; updates for another shard are collected per shard and sent once per
-//! batch. A frame the decoder or printer panics on loses its text and flow update and is
+//! Per batch, a worker first applies the flow updates sent for its shard, then
+//! decodes. Where its updates go depends on how batches arrive. Handed out round robin
+//! by the capture thread, one conversation's frames land on every worker, and only the
+//! writer sees batches in capture order: the worker puts every update (its own shard's
+//! too) in its [`Output`], and the writer forwards them to the shards in batch order,
+//! so each shard updates a flow in capture order (TCP health counts reordering and
+//! retransmissions from that order). Read from a fanout socket, all of a conversation's
+//! frames come through one socket (the kernel's fanout hash is symmetric): the worker
+//! updates its own shard at once and sends the rest straight to their owners, in its
+//! socket's order. A frame the decoder or printer panics on loses its text and flow update and is
 //! counted in [`DecodeStats::panicked`]; the worker goes on with the next frame.
 //!
 //! Flows end while the capture runs: about once a second ([`EXPIRE_EVERY`]) a worker
@@ -111,11 +118,13 @@ pub(super) struct WorkerCtx {
 impl WorkerCtx {
     /// Decodes every batch of `input`, then drains the flow channel (see the module doc).
     pub(super) fn run(mut self, mut input: Input) -> WorkerResult {
-        let _end = StreamEnd {
+        let end = StreamEnd {
             out: self.out.clone(),
             stream: self.me,
             merge: self.merge,
         };
+        // Round robin: updates ride with the batch to the writer (module doc).
+        let via_writer = !self.merge;
         let mut stats = DecodeStats::default();
         let mut size_counts = SizeCounts::new();
         let mut outbox: Vec<Vec<FlowUpdate>> = vec![Vec::new(); self.shards];
@@ -166,9 +175,16 @@ impl WorkerCtx {
                     ends.push(text.len() as u32);
                 }
             }
-            for (shard, updates) in outbox.iter_mut().enumerate() {
-                if !updates.is_empty() {
-                    let _ = self.flow_txs[shard].send(std::mem::take(updates));
+            let mut flows = Vec::new();
+            if via_writer {
+                if outbox.iter().any(|u| !u.is_empty()) {
+                    flows = std::mem::replace(&mut outbox, vec![Vec::new(); self.shards]);
+                }
+            } else {
+                for (shard, updates) in outbox.iter_mut().enumerate() {
+                    if !updates.is_empty() {
+                        let _ = self.flow_txs[shard].send(std::mem::take(updates));
+                    }
                 }
             }
             self.export_flows(&mut expired_at);
@@ -185,6 +201,7 @@ impl WorkerCtx {
                 watermark,
                 batch,
                 deferred,
+                flows,
             };
             if self.out.send(out).is_err() {
                 break;
@@ -195,9 +212,14 @@ impl WorkerCtx {
             Input::Jobs(_) => None,
         };
         drop(input);
-        // The channel ends once every worker has dropped its senders: after their last
-        // cross-shard update.
+        // The channel ends once every sender is gone: the other workers' after their
+        // last cross-shard update, or the writer's after the last batch. The writer
+        // ends when every worker has let go of its output channel, so this worker's
+        // goes first.
         self.flow_txs.clear();
+        drop(end);
+        let (closed, _) = crossbeam_channel::bounded(0);
+        drop(std::mem::replace(&mut self.out, closed));
         while let Ok(updates) = self.flow_rx.recv() {
             if let Some(table) = self.flows.as_mut() {
                 for u in &updates {
@@ -242,7 +264,7 @@ impl WorkerCtx {
             .and_then(|t| Some((t, FlowUpdate::new(frame, &d)?)))
         {
             let shard = crate::flow::shard_of(&update.tuple, self.shards);
-            if shard == self.me {
+            if shard == self.me && self.merge {
                 table.update_with(&update);
             } else {
                 outbox[shard].push(update);
@@ -317,6 +339,7 @@ impl Drop for StreamEnd {
                 watermark: u64::MAX,
                 batch: Arc::new(Batch::default()),
                 deferred: output::Deferred::default(),
+                flows: Vec::new(),
             });
         }
     }

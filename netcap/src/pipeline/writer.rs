@@ -35,7 +35,7 @@ use std::{
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{is_broken_pipe, merge, Output, FLUSH_AFTER, FLUSH_POLL};
+use super::{flows::FlowUpdate, is_broken_pipe, merge, Output, FLUSH_AFTER, FLUSH_POLL};
 use crate::{
     output::{self, pcap::BoxedPcapSink, Format, Printer},
     packet::Batch,
@@ -360,23 +360,38 @@ pub(super) fn writer(
     rx: Receiver<Output>,
     mut dest: Destinations,
     order: Option<merge::Merger>,
+    flows: Option<Vec<Sender<Vec<FlowUpdate>>>>,
 ) -> WriterResult {
     dest.begin();
+    // Batches handed out round robin: the flow updates go to their shards from here, in
+    // batch order, so each shard sees its flows' frames in capture order (TCP health
+    // depends on it).
+    let forward = |out: &mut Output| {
+        if let Some(txs) = &flows {
+            for (updates, tx) in std::mem::take(&mut out.flows).into_iter().zip(txs) {
+                if !updates.is_empty() {
+                    let _ = tx.send(updates);
+                }
+            }
+        }
+    };
     let Some(mut merger) = order else {
         let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
         let mut next = 0u64;
         while let Some(got) = next_output(&rx, &mut dest) {
             let Some(out) = got else { continue };
             pending.insert(out.seq, out);
-            while let Some(out) = pending.remove(&next) {
+            while let Some(mut out) = pending.remove(&next) {
                 next += 1;
+                forward(&mut out);
                 let out = recycled(out, &pool);
                 dest.write_output(&out, 0..out.batch.len());
                 dest.flush_line();
             }
         }
         // Only a worker that panicked leaves a gap: write what came after it.
-        for (_, out) in std::mem::take(&mut pending) {
+        for (_, mut out) in std::mem::take(&mut pending) {
+            forward(&mut out);
             let out = recycled(out, &pool);
             dest.write_output(&out, 0..out.batch.len());
         }
