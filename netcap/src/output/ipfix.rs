@@ -328,9 +328,11 @@ mod tests {
     }
 
     /// The IPFIX messages in a byte stream: (has a template set, sequence number,
-    /// data records by the set lengths of template 256's 72-byte records).
+    /// data records of template 256, whose record length the stream's own template
+    /// says).
     fn messages(mut bytes: &[u8]) -> Vec<(bool, u32, usize)> {
         let mut out = Vec::new();
+        let mut rec_len = usize::MAX;
         while bytes.len() >= 16 {
             let len = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
             assert_eq!(bytes[..2], [0, 10]);
@@ -341,8 +343,26 @@ mod tests {
                 let id = u16::from_be_bytes([msg[at], msg[at + 1]]);
                 let slen = usize::from(u16::from_be_bytes([msg[at + 2], msg[at + 3]]));
                 templates |= id == 2;
+                if id == 2 {
+                    // Template records: id, field count, then (id, length[, PEN]).
+                    let mut t = at + 4;
+                    while t + 4 <= at + slen {
+                        let tid = u16::from_be_bytes([msg[t], msg[t + 1]]);
+                        let n = usize::from(u16::from_be_bytes([msg[t + 2], msg[t + 3]]));
+                        let (mut f, mut len) = (t + 4, 0);
+                        for _ in 0..n {
+                            let fid = u16::from_be_bytes([msg[f], msg[f + 1]]);
+                            len += usize::from(u16::from_be_bytes([msg[f + 2], msg[f + 3]]));
+                            f += if fid & 0x8000 != 0 { 8 } else { 4 };
+                        }
+                        if tid == 256 {
+                            rec_len = len;
+                        }
+                        t = f;
+                    }
+                }
                 if id == 256 {
-                    records += (slen - 4) / 72;
+                    records += (slen - 4) / rec_len;
                 }
                 at += slen;
             }
@@ -371,9 +391,17 @@ mod tests {
         first
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
-        // The templates (172 bytes: 16 + 4 + 2 x (4 + 18 x 4)) and 3 records (16 + 4 + 3 x 72).
-        let mut got = vec![0u8; 172 + 236];
-        first.read_exact(&mut got).expect("read");
+        // Two messages: the templates, then the 3 records; each says its length.
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let mut head = [0u8; 16];
+            first.read_exact(&mut head).expect("read");
+            let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+            let mut body = vec![0u8; len.saturating_sub(16)];
+            first.read_exact(&mut body).expect("read");
+            got.extend_from_slice(&head);
+            got.extend_from_slice(&body);
+        }
         drop(first);
         assert_eq!(
             messages(&got),
