@@ -31,6 +31,11 @@ use super::{EndReason, Flow, FlowConfig, FlowFrame, FlowState, RawKey};
 use crate::decode::{Decoded, FlowTuple};
 use crate::packet::{Direction, Frame};
 
+mod slot;
+mod stats;
+use slot::Slot;
+pub use stats::FlowStats;
+
 /// End of a list.
 const NIL: u32 = u32::MAX;
 /// The idle lists, by kind of flow (see the module doc).
@@ -49,169 +54,6 @@ pub const EXPIRE_PER_INSERT: usize = 4;
 /// Finished records a shard keeps at least (about 200 bytes each): see
 /// [`FlowTable::finished_limit`].
 pub const FINISHED_FLOOR: usize = 16_384;
-
-/// Counters of one shard, or of several added up.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FlowStats {
-    /// Frames counted into a flow.
-    pub frames: u64,
-    /// Frames passed to `update_frame` that had no flow tuple (not IP, or cut short).
-    pub untracked: u64,
-    /// Flow records started.
-    pub created: u64,
-    /// Records retired by the idle or closed timeout.
-    pub expired: u64,
-    /// Records retired to make room in a full table.
-    pub evicted_full: u64,
-    /// Retired records not kept because the finished list already held `max_flows`
-    /// (memory stays bounded whatever the traffic); their frames are in `frames`.
-    pub records_dropped: u64,
-    /// Records ended by the active timeout (the conversation went on in a new one).
-    pub active_timeouts: u64,
-    /// Flows in the table now.
-    pub live: u64,
-}
-
-impl std::ops::AddAssign for FlowStats {
-    fn add_assign(&mut self, o: Self) {
-        let Self {
-            frames,
-            untracked,
-            created,
-            expired,
-            evicted_full,
-            records_dropped,
-            active_timeouts,
-            live,
-        } = o;
-        self.frames += frames;
-        self.untracked += untracked;
-        self.created += created;
-        self.expired += expired;
-        self.evicted_full += evicted_full;
-        self.records_dropped += records_dropped;
-        self.active_timeouts += active_timeouts;
-        self.live += live;
-    }
-}
-
-impl FlowStats {
-    /// The counters of all `shards` added up.
-    pub fn sum(shards: &[FlowTable]) -> Self {
-        let mut total = Self::default();
-        for s in shards {
-            total += s.stats();
-        }
-        total
-    }
-
-    /// Flushes every shard and returns all their records (retired and live), sorted
-    /// by first timestamp then key, so the output does not depend on hash order or
-    /// on which shard held a flow. The shards stay usable; their counters remain.
-    pub fn merge(shards: &mut [FlowTable]) -> Vec<Flow> {
-        let mut all = Vec::new();
-        for s in shards.iter_mut() {
-            s.flush();
-            all.append(&mut s.finished);
-        }
-        all.sort_unstable_by_key(|f| {
-            let k = f.key();
-            (
-                f.first_ns,
-                k,
-                f.last_ns,
-                f.a_addr,
-                f.a_port,
-                f.packets_ab,
-                f.packets_ba,
-            )
-        });
-        all
-    }
-}
-
-/// A flow's counters plus its place on an LRU list.
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    key: RawKey,
-    /// The first frame came from the key's `lo` endpoint, which is therefore "A".
-    a_is_lo: bool,
-    /// `FlowTable::moves` when this slot last went to the front of its list.
-    moved_at: u32,
-    list: u8,
-    tos: u8,
-    direction: Direction,
-    /// Index 0 is A->B (or A's), 1 is B->A (or B's).
-    flags: [u8; 2],
-    macs: [[u8; 6]; 2],
-    packets: [u64; 2],
-    bytes: [u64; 2],
-    ip_bytes: [u64; 2],
-    first_ns: u64,
-    last_ns: u64,
-    ifindex: u32,
-    /// Links of the idle list.
-    prev: u32,
-    next: u32,
-    /// Links of the start list.
-    sprev: u32,
-    snext: u32,
-}
-
-impl Slot {
-    fn to_flow(self, end: EndReason, tcp: &TcpTracker) -> Flow {
-        let k = self.key.to_key();
-        let (a, b) = if self.a_is_lo {
-            ((k.lo_addr, k.lo_port), (k.hi_addr, k.hi_port))
-        } else {
-            ((k.hi_addr, k.hi_port), (k.lo_addr, k.lo_port))
-        };
-        Flow {
-            vlan: k.vlan,
-            proto: k.proto,
-            a_addr: a.0,
-            a_port: a.1,
-            b_addr: b.0,
-            b_port: b.1,
-            packets_ab: self.packets[0],
-            packets_ba: self.packets[1],
-            bytes_ab: self.bytes[0],
-            bytes_ba: self.bytes[1],
-            first_ns: self.first_ns,
-            last_ns: self.last_ns,
-            tcp_flags: self.flags[0] | self.flags[1],
-            state: self.state(),
-            evicted: end != EndReason::Forced,
-            end,
-            ip_bytes_ab: self.ip_bytes[0],
-            ip_bytes_ba: self.ip_bytes[1],
-            tos: self.tos,
-            a_mac: self.macs[0],
-            b_mac: self.macs[1],
-            ifindex: self.ifindex,
-            direction: self.direction,
-            tcp: tcp.health(),
-        }
-    }
-
-    fn state(&self) -> FlowState {
-        FlowState::from_flags(self.key.proto(), self.flags[0], self.flags[1])
-    }
-
-    /// The idle list this flow belongs on now.
-    fn kind(&self) -> u8 {
-        let flags = self.flags[0] | self.flags[1];
-        if self.key.proto() != 6 {
-            OTHER
-        } else if flags & super::tcp_flags::RST != 0 {
-            RST
-        } else if flags & super::tcp_flags::FIN != 0 {
-            FIN
-        } else {
-            TCP
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 struct List {

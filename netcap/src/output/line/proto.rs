@@ -1,0 +1,311 @@
+//! The `line` format's per-protocol pieces below the frame's own dispatch: UDP and
+//! its applications, ARP, the IP addresses and ports, the IP body, ICMP text, and
+//! tcpdump's truncation marks.
+use super::*;
+
+/// A UDP datagram as tcpdump's `udp_print`: `SRC.PORT > DST.PORT: ` and the length,
+/// or the DNS summary on port 53 (and multicast DNS on 5353). `bytes` is the datagram
+/// as captured, `length` the IP payload length, `first_fragment` an IP fragment with
+/// more to come. Ends with its own truncation mark.
+pub(super) fn udp(out: &mut Vec<u8>, a: Addrs, bytes: &[u8], length: usize, first_fragment: bool) {
+    let be16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let (Some(sport), Some(dport)) = (be16(0), be16(2)) else {
+        addr(out, a, true, None);
+        out.extend_from_slice(b" > ");
+        addr(out, a, false, None);
+        out.extend_from_slice(b":  [|udp]");
+        return;
+    };
+    addr(out, a, true, Some(sport));
+    out.extend_from_slice(b" > ");
+    addr(out, a, false, Some(dport));
+    out.extend_from_slice(b": ");
+    if length < 8 {
+        out.extend_from_slice(b"truncated-udp ");
+        return push_u64(out, length as u64);
+    }
+    let Some(mut ulen) = be16(4).map(usize::from) else {
+        return out.extend_from_slice(b" [|udp]");
+    };
+    if ulen == 0 && length > 65535 {
+        ulen = length;
+    }
+    if ulen < 8 {
+        out.extend_from_slice(b"truncated-udplength ");
+        return push_u64(out, ulen as u64);
+    }
+    let ulen = ulen - 8;
+    let length = (length - 8).min(ulen);
+    let Some(payload) = bytes.get(8..) else {
+        return out.extend_from_slice(b" [|udp]");
+    };
+    if sport == 53 || dport == 53 {
+        return dns::message(out, payload, length, false);
+    }
+    if sport == 5353 || dport == 5353 {
+        return dns::message(out, payload, length, true);
+    }
+    if ulen > length && !first_fragment {
+        out.extend_from_slice(b"UDP, bad length ");
+        push_u64(out, ulen as u64);
+        out.extend_from_slice(b" > ");
+        push_u64(out, length as u64);
+    } else {
+        out.extend_from_slice(b"UDP, length ");
+        push_u64(out, ulen as u64);
+    }
+}
+
+/// The IP layer of a frame, for the transport's text.
+pub(super) struct Ip {
+    pub(super) addrs: Addrs,
+    /// The IP payload length after extension headers, from the IP header when sane.
+    pub(super) wire: Option<usize>,
+    /// Where the IP packet's captured bytes end in the frame.
+    pub(super) cap_end: usize,
+    /// A fragment without the transport header (IPv4: any fragment).
+    pub(super) frag: bool,
+    /// More fragments follow (IPv4's MF bit; IPv6's M flag).
+    pub(super) more_frags: bool,
+    /// Where the frame's text starts in the output.
+    pub(super) line_at: usize,
+}
+
+/// An ARP packet as tcpdump's `arp_print` without `-v`; `b` from its first byte as
+/// captured, `length` what the link layer carries.
+pub(super) fn arp(out: &mut Vec<u8>, b: &[u8], length: usize, bare: bool) {
+    let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    if b.len() < 8 {
+        return out.extend_from_slice(b" [|arp]");
+    }
+    let (hrd, pro, hln, pln, op) = (be16(0), be16(2), b[4] as usize, b[5] as usize, be16(6));
+    let Some(addrs) = b.get(8..8 + 2 * hln + 2 * pln) else {
+        return out.extend_from_slice(b" [|arp]");
+    };
+    if !bare {
+        out.extend_from_slice(b"ARP, ");
+    }
+    if (pro != 0x0800 && pro != 0x1000) || pln != 4 || hln == 0 {
+        match ARP_HARDWARE.iter().find(|(n, _)| *n == hrd) {
+            Some((_, name)) => out.extend_from_slice(name.as_bytes()),
+            None => {
+                out.extend_from_slice(b"Unknown Hardware (");
+                push_u64(out, hrd.into());
+                out.push(b')');
+            }
+        }
+        out.extend_from_slice(b" (len ");
+        push_u64(out, hln as u64);
+        out.extend_from_slice(b"), ");
+        match link::ethertype_name(pro) {
+            Some(name) => out.extend_from_slice(name.as_bytes()),
+            None => {
+                out.extend_from_slice(b"Unknown Protocol (0x");
+                for shift in [12, 8, 4, 0] {
+                    out.push(crate::output::HEX_LOWER[((pro >> shift) & 15) as usize]);
+                }
+                out.push(b')');
+            }
+        }
+        out.extend_from_slice(b" (len ");
+        push_u64(out, pln as u64);
+        out.push(b')');
+    } else {
+        let (sha, rest) = addrs.split_at(hln);
+        let (spa, rest) = rest.split_at(4);
+        let (tha, tpa) = rest.split_at(hln);
+        let ip = |a: &[u8]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+        match ARP_OPS.iter().find(|(n, _)| *n == op) {
+            Some((_, name)) => out.extend_from_slice(name.as_bytes()),
+            None => {
+                out.extend_from_slice(b"Unknown (");
+                push_u64(out, op.into());
+                out.push(b')');
+            }
+        }
+        out.push(b' ');
+        match op {
+            1 => {
+                out.extend_from_slice(b"who-has ");
+                push_ipv4(out, ip(tpa));
+                if tha.iter().any(|&x| x != 0) {
+                    out.extend_from_slice(b" (");
+                    push_mac(out, tha, false);
+                    out.push(b')');
+                }
+                out.extend_from_slice(b" tell ");
+                push_ipv4(out, ip(spa));
+            }
+            2 => {
+                push_ipv4(out, ip(spa));
+                out.extend_from_slice(b" is-at ");
+                push_mac(out, sha, false);
+            }
+            3 | 8 => {
+                out.extend_from_slice(b"who-is ");
+                push_mac(out, tha, false);
+                out.extend_from_slice(b" tell ");
+                push_mac(out, sha, false);
+            }
+            4 => {
+                push_mac(out, tha, false);
+                out.extend_from_slice(b" at ");
+                push_ipv4(out, ip(tpa));
+            }
+            9 => {
+                push_mac(out, sha, false);
+                out.extend_from_slice(b" at ");
+                push_ipv4(out, ip(spa));
+            }
+            // tcpdump's default printer: the packet in hex and ASCII.
+            _ => return dump::hex_ascii(out, b"\n\t", b, 0),
+        }
+    }
+    out.extend_from_slice(b", length ");
+    push_u64(out, length as u64);
+}
+
+/// tcpdump's name of a layer in its `[|name]` truncation mark.
+pub(super) fn mark_name(layer: Layer, link: LinkType) -> &'static str {
+    match layer {
+        Layer::Link if matches!(link, LinkType::LinuxSll) => "sll",
+        Layer::Link if matches!(link, LinkType::LinuxSll2) => "sll2",
+        Layer::Link => "ether",
+        Layer::Vlan => "vlan",
+        Layer::Arp => "arp",
+        Layer::Ipv4 => "ip",
+        Layer::Ipv6 | Layer::Ipv6Ext => "ip6",
+        Layer::Icmp => "icmp",
+        Layer::Icmpv6 => "icmp6",
+        Layer::Tcp => "tcp",
+        Layer::Udp => "udp",
+    }
+}
+
+/// tcpdump's `arpop_values`.
+pub(super) const ARP_OPS: [(u16, &str); 7] = [
+    (1, "Request"),
+    (2, "Reply"),
+    (3, "Reverse Request"),
+    (4, "Reverse Reply"),
+    (8, "Inverse Request"),
+    (9, "Inverse Reply"),
+    (10, "NACK Reply"),
+];
+
+/// tcpdump's `arphrd_values`.
+pub(super) const ARP_HARDWARE: [(u16, &str); 8] = [
+    (1, "Ethernet"),
+    (6, "TokenRing"),
+    (7, "ArcNet"),
+    (15, "FrameRelay"),
+    (23, "Strip"),
+    (24, "IEEE 1394"),
+    (19, "ATM"),
+    (32, "InfiniBand"),
+];
+
+#[derive(Clone, Copy)]
+pub(super) enum Addrs {
+    V4(std::net::Ipv4Addr, std::net::Ipv4Addr),
+    V6(std::net::Ipv6Addr, std::net::Ipv6Addr),
+}
+
+pub(super) fn addr(out: &mut Vec<u8>, a: Addrs, src: bool, port: Option<u16>) {
+    match (a, src) {
+        (Addrs::V4(s, _), true) => push_ipv4(out, s),
+        (Addrs::V4(_, t), false) => push_ipv4(out, t),
+        (Addrs::V6(s, _), true) => push_ipv6(out, s),
+        (Addrs::V6(_, t), false) => push_ipv6(out, t),
+    }
+    if let Some(p) = port {
+        out.push(b'.');
+        push_u64(out, p.into());
+    }
+}
+
+/// `SRC > DST: what`. `wire` is the IP payload length after extension headers, from
+/// the IP header when it is sane.
+pub(super) fn ip_body(
+    out: &mut Vec<u8>,
+    frame: &Frame<'_>,
+    d: &Decoded,
+    a: Addrs,
+    wire: Option<usize>,
+    frag: bool,
+) {
+    let ports = if frag { None } else { d.ports };
+    addr(out, a, true, ports.map(|p| p.0));
+    out.extend_from_slice(b" > ");
+    addr(out, a, false, ports.map(|p| p.1));
+    out.extend_from_slice(b": ");
+    let captured = frame.data.len().saturating_sub(d.transport_off as usize);
+    let len = wire.unwrap_or(captured);
+    match &d.transport {
+        // TCP has its own printer (see `Line::ip_body`).
+        Transport::Tcp(_) => {}
+        // UDP has its own printer (see `Line::ip_body`).
+        Transport::Udp(_) => {}
+        Transport::Icmp(i) => {
+            out.extend_from_slice(b"ICMP ");
+            icmp_text(out, i, icmp::type_name(i.msg_type, i.code), len);
+        }
+        Transport::Icmpv6(i) => {
+            out.extend_from_slice(b"ICMP6, ");
+            let body = d.payload.off.saturating_sub(8) as usize;
+            match icmpv6::nd_target(i.msg_type, frame.data.get(body..).unwrap_or(&[])) {
+                Some(t) => {
+                    let ns = i.msg_type == icmpv6::NEIGHBOR_SOLICIT;
+                    out.extend_from_slice(if ns {
+                        b"neighbor solicitation, who has "
+                    } else {
+                        b"neighbor advertisement, tgt is "
+                    });
+                    push_ipv6(out, t);
+                    out.extend_from_slice(b", length ");
+                    push_u64(out, len as u64);
+                }
+                None => icmp_text(out, i, icmpv6::type_name(i.msg_type), len),
+            }
+        }
+        // A transport header cut short: tcpdump's mark follows the addresses.
+        Transport::None
+            if d.issue.is_some_and(|i| {
+                matches!(
+                    i.layer,
+                    Layer::Icmp | Layer::Icmpv6 | Layer::Tcp | Layer::Udp
+                )
+            }) => {}
+        Transport::None => {
+            out.extend_from_slice(b" ip-proto-");
+            push_u64(out, d.ip_proto.map_or(0, u8::from).into());
+            out.push(b' ');
+            push_u64(out, len as u64);
+        }
+    }
+}
+
+pub(super) fn icmp_text(out: &mut Vec<u8>, i: &IcmpInfo, name: Option<&str>, len: usize) {
+    match name {
+        Some(n) => out.extend_from_slice(n.as_bytes()),
+        None => {
+            out.extend_from_slice(b"type ");
+            push_u64(out, i.msg_type.into());
+            out.extend_from_slice(b" code ");
+            push_u64(out, i.code.into());
+        }
+    }
+    let echo = matches!(i.msg_type, 0 | 8 | 128 | 129);
+    if let (true, Some((id, seq))) = (echo, i.echo_id_seq()) {
+        out.extend_from_slice(b", id ");
+        push_u64(out, id.into());
+        out.extend_from_slice(b", seq ");
+        push_u64(out, seq.into());
+    }
+    out.extend_from_slice(b", length ");
+    push_u64(out, len as u64);
+}
