@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use netcap::decode::decode;
-use netcap::output::{printer, Format};
+use netcap::output::{printer, BatchText, Format};
 use netcap::packet::{Direction, Frame, FrameMeta, LinkType};
 
 fuzz_target!(|data: &[u8]| {
@@ -30,6 +30,8 @@ fuzz_target!(|data: &[u8]| {
             ifindex: u32::from(selector),
             direction: Direction::Unknown,
             link,
+            iface: 0,
+            drops: u32::from(selector & 3),
         },
         data: bytes,
     };
@@ -46,6 +48,21 @@ fuzz_target!(|data: &[u8]| {
         };
         let mut out = Vec::new();
         p.print(&frame, &d, &mut out);
+        // What the worker deferred (line's relative TCP sequence numbers), finished
+        // as the writer finishes it, on a printer of its own.
+        let deferred = p.take_deferred();
+        if !deferred.is_empty() {
+            if let Some(mut w) = printer(format, &Default::default()) {
+                let ends = [out.len() as u32];
+                let batch = BatchText {
+                    text: &out,
+                    ends: &ends,
+                };
+                let (mut text, mut text_ends) = (Vec::new(), Vec::new());
+                w.resolve(batch, 0..1, &deferred, &mut text, &mut text_ends);
+                out = text;
+            }
+        }
         assert!(
             out.ends_with(b"\n"),
             "{format:?} output ends without a newline"
