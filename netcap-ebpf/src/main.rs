@@ -24,7 +24,7 @@ use aya_ebpf::{
     cty::c_void,
     helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
     macros::{classifier, map, xdp},
-    maps::{PerCpuArray, RingBuf},
+    maps::{PerCpuArray, ProgramArray, RingBuf},
     programs::{TcContext, XdpContext},
     Global,
 };
@@ -51,6 +51,25 @@ static RING: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 0);
+
+/// 1: user space installed a native filter (the classic program translated to eBPF,
+/// `netcap/src/filter/ebpf`) in slot [`SLOT_FILTER`] of the hooks' program arrays. Set
+/// by the loader.
+#[no_mangle]
+static NATIVE_FILTER: Global<u32> = Global::new(0);
+
+/// Slot of the native filter in [`XDP_PROGS`] / [`TC_PROGS`]: the hook tail-calls it.
+/// Slot 1 holds the capture half (`netcap_xdp_capture`, `netcap_tc_capture`), which the
+/// native filter tail-calls when it accepts the frame; user space fills both slots.
+const SLOT_FILTER: u32 = 0;
+
+/// Tail-call targets of the XDP hook. A program array takes programs of its first
+/// user's type (and XDP `frags` flag) only, so each hook has its own.
+#[map]
+static XDP_PROGS: ProgramArray = ProgramArray::with_max_entries(2, 0);
+/// Tail-call targets of the TC hook.
+#[map]
+static TC_PROGS: ProgramArray = ProgramArray::with_max_entries(2, 0);
 
 /// tcx return code: let the next program (or the default action) decide.
 const TCX_NEXT: i32 = -1;
@@ -175,13 +194,20 @@ fn emit<F: Frame, const N: usize>(frame: &F, hdr: RecordHeader) -> Result<(), Co
     Ok(())
 }
 
-/// The shared per-frame path of both hooks. Returns the counter the frame ends in.
+/// The hook half of both hooks: counts the frame, runs the interpreted filter and,
+/// when it accepts, the capture half. Returns the counter the frame ends in.
 #[inline(always)]
-fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> Counter {
-    bump(Counter::Seen);
+fn hook<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> Counter {
     if !filter::accepts(frame, frame_len) {
         return Counter::Filtered;
     }
+    capture(frame, frame_len, ifindex, direction)
+}
+
+/// The capture half: what happens to a frame the filter accepted (flow counting, the
+/// copy into the ring). Returns the counter the frame ends in.
+#[inline(always)]
+fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> Counter {
     if FLOW_MODE.load() != 0 {
         match flows::count(frame, frame_len, ifindex, direction) {
             flows::Outcome::Counted => return Counter::Aggregated,
@@ -227,19 +253,64 @@ fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> 
 /// frames larger than a page without linearizing them, and a veth with this program
 /// keeps its peer's TSO/GSO on (a program without `frags` turns them off, which changes
 /// how the host's TCP traffic is segmented). `bpf_xdp_load_bytes` reads across frags.
+///
+/// With a native filter installed, the frame leaves this program by a tail call into
+/// it (and from there into `netcap_xdp_capture` or back to the stack, counted as
+/// `Filtered`); if the tail call fails, the interpreter below takes the frame, so every
+/// frame counted as seen ends in exactly one counter.
 #[xdp(frags)]
 pub fn netcap_xdp(ctx: XdpContext) -> u32 {
-    // SAFETY: `ctx.ctx` is the xdp_md the kernel passed to this program.
-    let frame_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as u32;
-    // SAFETY: reading a field of the kernel-provided context.
-    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    bump(Counter::Seen);
+    if NATIVE_FILTER.load() != 0 {
+        // SAFETY: `ctx` is this program's own context; on success the call does not
+        // return, on failure it returns with nothing changed.
+        unsafe { XDP_PROGS.tail_call(&ctx, SLOT_FILTER) };
+    }
+    let (frame_len, ifindex) = xdp_frame(&ctx);
+    let end = hook(&Xdp(&ctx), frame_len, ifindex, DIR_IN);
+    bump(end);
+    xdp_action::XDP_PASS
+}
+
+/// The capture half for XDP, entered by a tail call from the native filter when it
+/// accepts the frame (`Seen` is already counted).
+#[xdp(frags)]
+pub fn netcap_xdp_capture(ctx: XdpContext) -> u32 {
+    let (frame_len, ifindex) = xdp_frame(&ctx);
     let end = capture(&Xdp(&ctx), frame_len, ifindex, DIR_IN);
     bump(end);
     xdp_action::XDP_PASS
 }
 
+/// Wire length (all fragments) and interface of an XDP frame.
+#[inline(always)]
+fn xdp_frame(ctx: &XdpContext) -> (u32, u32) {
+    // SAFETY: `ctx.ctx` is the xdp_md the kernel passed to this program.
+    let frame_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as u32;
+    // SAFETY: reading a field of the kernel-provided context.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    (frame_len, ifindex)
+}
+
+/// The TC egress hook; a native filter is entered as from [`netcap_xdp`].
 #[classifier]
 pub fn netcap_tc(ctx: TcContext) -> i32 {
+    bump(Counter::Seen);
+    if NATIVE_FILTER.load() != 0 {
+        // SAFETY: as in `netcap_xdp`.
+        unsafe { TC_PROGS.tail_call(&ctx, SLOT_FILTER) };
+    }
+    let frame_len = ctx.len();
+    // SAFETY: reading a field of the kernel-provided context.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    let end = hook(&Skb(&ctx), frame_len, ifindex, DIR_OUT);
+    bump(end);
+    TCX_NEXT
+}
+
+/// The capture half for TC, entered by a tail call from the native filter.
+#[classifier]
+pub fn netcap_tc_capture(ctx: TcContext) -> i32 {
     let frame_len = ctx.len();
     // SAFETY: reading a field of the kernel-provided context.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
