@@ -13,6 +13,7 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let config = match &cli.cmd {
+        Command::Capture(a) if a.list_interfaces => std::process::exit(list_interfaces()),
         Command::Capture(a) => Config::capture(a),
         Command::Read(a) => Config::read(a),
         Command::Top(a) => std::process::exit(top(a)),
@@ -64,6 +65,23 @@ fn top(args: &netcap::cli::CaptureArgs) -> i32 {
         Err(e) => {
             eprintln!("netcap: {e}");
             e.exit_code()
+        }
+    }
+}
+
+/// `netcap capture -D`: one line per interface, as `tcpdump -D`.
+fn list_interfaces() -> i32 {
+    match netcap::capture::ifaces::list() {
+        Ok(all) => {
+            for i in &all {
+                println!("{}", i.line());
+            }
+            println!("any (every interface that is up, and those that come up while capturing)");
+            0
+        }
+        Err(e) => {
+            eprintln!("netcap: listing the interfaces: {e}");
+            1
         }
     }
 }

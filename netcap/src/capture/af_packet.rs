@@ -43,7 +43,7 @@ use netcap_common::CbpfInsn;
 
 pub use super::DirectionFilter;
 use super::{
-    error::{Error, RAW_PRIVILEGE},
+    error::{Error, Needs},
     CaptureCounters, Fill, Source,
 };
 use crate::filter::Filter;
@@ -201,7 +201,7 @@ impl AfPacket {
         let snaplen = if snaplen == 0 { MAX_SNAPLEN } else { snaplen };
 
         let fd = sys::packet_socket().map_err(|e| {
-            Error::syscall(format!("socket(AF_PACKET) for {ifname}"), e, RAW_PRIVILEGE)
+            Error::syscall(format!("socket(AF_PACKET) for {ifname}"), e, Needs::Raw)
         })?;
         let link = match sys::hardware_type(fd.as_fd(), &ifname) {
             Ok(libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK) => LinkType::Ethernet,

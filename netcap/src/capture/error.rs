@@ -4,6 +4,8 @@
 //! line that names what is needed, instead of the failed call's own words.
 use std::io;
 
+pub use super::caps::Needs;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no such interface: {0}")]
@@ -16,8 +18,8 @@ pub enum Error {
         source: io::Error,
     },
     /// The kernel refused for lack of privilege.
-    #[error("{what} needs {needs}")]
-    Privilege { what: String, needs: &'static str },
+    #[error("{what} {needs}")]
+    Privilege { what: String, needs: Needs },
     /// aya failed to load, configure or attach the eBPF object.
     #[error("{what} failed: {source}")]
     Bpf {
@@ -37,13 +39,6 @@ pub enum Error {
     Vanished(String),
 }
 
-/// What loading and attaching the eBPF programs needs (Linux 5.8+ split CAP_SYS_ADMIN):
-/// without CAP_PERFMON the verifier refuses the program's pointer arithmetic.
-pub const BPF_PRIVILEGE: &str = "root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (run with \
-                                 sudo, or use --backend afpacket)";
-/// What an AF_PACKET socket needs.
-pub const RAW_PRIVILEGE: &str = "root or CAP_NET_RAW";
-
 impl Error {
     pub fn io(what: impl Into<String>, source: io::Error) -> Self {
         Self::Io {
@@ -53,7 +48,7 @@ impl Error {
     }
 
     /// A failed system call, or [`Error::Privilege`] when the kernel said EPERM/EACCES.
-    pub fn syscall(what: impl Into<String>, source: io::Error, needs: &'static str) -> Self {
+    pub fn syscall(what: impl Into<String>, source: io::Error, needs: Needs) -> Self {
         if is_denied(&source) {
             Self::Privilege {
                 what: what.into(),
@@ -72,7 +67,7 @@ impl Error {
         if denied_in_chain(&source) {
             Self::Privilege {
                 what: what.into(),
-                needs: BPF_PRIVILEGE,
+                needs: Needs::Bpf,
             }
         } else {
             Self::Bpf {
@@ -136,11 +131,13 @@ mod tests {
         let e = Error::syscall(
             "socket(AF_PACKET) for eth9",
             io::Error::from_raw_os_error(libc::EPERM),
-            RAW_PRIVILEGE,
+            Needs::Raw,
         );
-        assert_eq!(
-            e.to_string(),
-            "socket(AF_PACKET) for eth9 needs root or CAP_NET_RAW"
+        assert!(e.is_privilege());
+        assert!(
+            e.to_string()
+                .starts_with("socket(AF_PACKET) for eth9 needs CAP_NET_RAW (or root)"),
+            "{e}"
         );
     }
 }

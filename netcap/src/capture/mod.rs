@@ -7,7 +7,9 @@
 //! drains what is ready without blocking.
 pub mod af_packet;
 mod bpf_batch;
+pub mod caps;
 pub mod error;
+pub mod ifaces;
 pub mod kernel_flows;
 pub mod open;
 pub mod pcap_file;

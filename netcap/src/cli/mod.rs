@@ -102,6 +102,10 @@ pub struct CaptureArgs {
     /// prints "Got N" (unless --stats-interval sets another interval).
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+    /// List the interfaces with their index, state and the hooks netcap can use on
+    /// each (XDP native/generic, tcx, AF_PACKET), then exit, as tcpdump's -D.
+    #[arg(short = 'D', long = "list-interfaces")]
+    pub list_interfaces: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }

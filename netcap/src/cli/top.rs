@@ -36,6 +36,7 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         wakeup_bytes: _,
         user_flows: _,
         verbose,
+        list_interfaces,
         common,
     } = args;
     let CommonArgs {
@@ -78,6 +79,7 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
     } = common;
     [
         (*verbose, "-v"),
+        (*list_interfaces, "-D"),
         (count.is_some(), "-c"),
         (format.is_some(), "-F"),
         (write.is_some(), "-w"),

@@ -36,9 +36,37 @@ impl Netcap {
     }
 
     fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_netcap"))
-            .args(args)
-            .envs(env.iter().copied())
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netcap"));
+        cmd.args(args).envs(env.iter().copied());
+        Self::spawn_command(cmd)
+    }
+
+    /// netcap run by `wrapper` (`setpriv ...`): `wrapper... netcap args...`.
+    fn spawn_under(wrapper: &[&str], args: &[&str]) -> Self {
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg(env!("CARGO_BIN_EXE_netcap"))
+            .args(args);
+        Self::spawn_command(cmd)
+    }
+
+    /// Starts netcap under `wrapper` and returns once it says it is capturing.
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Self {
+        Self::wait_started(Self::spawn_under(wrapper, args))
+    }
+
+    /// Runs netcap under `wrapper` to completion.
+    pub fn run_under(wrapper: &[&str], args: &[&str]) -> Output {
+        Self::spawn_under(wrapper, args).wait()
+    }
+
+    /// The process id (of the wrapper, when there is one: `setpriv` execs netcap).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn spawn_command(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -74,7 +102,10 @@ impl Netcap {
 
     /// Starts netcap and returns once it says it is capturing (or has exited).
     pub fn start(args: &[&str]) -> Self {
-        let nc = Self::spawn(args);
+        Self::wait_started(Self::spawn(args))
+    }
+
+    fn wait_started(nc: Self) -> Self {
         let t0 = Instant::now();
         loop {
             let text = nc.stderr_so_far();

@@ -3,7 +3,7 @@
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::sys;
-use crate::capture::error::{Error, RAW_PRIVILEGE};
+use crate::capture::error::{Error, Needs};
 
 /// An interface held in promiscuous mode (`PACKET_MR_PROMISC` membership on a socket
 /// that receives nothing), for backends that are not AF_PACKET. The kernel undoes it
@@ -19,7 +19,7 @@ impl Promisc {
             Error::syscall(
                 on("socket(AF_PACKET) for promiscuous mode"),
                 e,
-                RAW_PRIVILEGE,
+                Needs::RawPromisc,
             )
         })?;
         add_promisc_membership(fd.as_fd(), ifname, ifindex)?;
