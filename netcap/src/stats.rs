@@ -34,6 +34,8 @@ pub struct Inputs {
     pub file_stats: Vec<(String, IfStats)>,
     /// Flows were counted in the kernel hooks (in-kernel flow mode).
     pub kernel_flows: bool,
+    /// A live capture on several interfaces: each one's name and hook counters.
+    pub per_interface: Vec<(String, CaptureCounters)>,
 }
 
 pub struct Report {
@@ -119,6 +121,21 @@ impl Report {
                     .collect::<Vec<_>>()
             }),
             "frame_size": percentiles(&i.finished.frame_sizes),
+            // Several interfaces: each one's hook counters (null for one).
+            "interfaces": (!i.per_interface.is_empty()).then(|| {
+                i.per_interface
+                    .iter()
+                    .map(|(name, c)| {
+                        json!({
+                            "name": name,
+                            "seen": c.seen,
+                            "filtered": c.filtered,
+                            "captured": c.captured,
+                            "lost": c.lost_total(),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            }),
             // What the file's own statistics blocks say (pcapng ISB; null when none).
             "file_stats": (!i.file_stats.is_empty()).then(|| {
                 i.file_stats
@@ -181,6 +198,15 @@ impl Report {
         }
         if let Some(n) = i.dropped_by_interface {
             s.push_str(&format!("{n} frames dropped by interface\n"));
+        }
+        for (name, c) in &i.per_interface {
+            s.push_str(&format!(
+                "{name}: {} frames seen, {} captured, {} filtered, {} lost\n",
+                c.seen,
+                c.captured,
+                c.filtered,
+                c.lost_total()
+            ));
         }
         for (name, st) in &i.file_stats {
             let n = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());

@@ -47,6 +47,8 @@ pub enum Needs {
     Raw,
     /// The AF_PACKET socket that holds promiscuous mode for the XDP backend.
     RawPromisc,
+    /// Entering another network namespace (`--netns`).
+    Netns,
 }
 
 impl Needs {
@@ -54,6 +56,7 @@ impl Needs {
         match self {
             Self::Bpf => BPF_CAPS,
             Self::Raw | Self::RawPromisc => RAW_CAPS,
+            Self::Netns => &[Cap::SysAdmin],
         }
     }
 }
@@ -113,6 +116,7 @@ impl Needs {
                     .into(),
                 _ => String::new(),
             },
+            Self::Netns => String::new(),
         };
         s.push_str(&fallback);
         s

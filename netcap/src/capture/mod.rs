@@ -6,11 +6,14 @@
 //! descriptor is readable or a short timer fires, then calls [`Source::fill`], which
 //! drains what is ready without blocking.
 pub mod af_packet;
+pub mod any;
 mod bpf_batch;
 pub mod caps;
 pub mod error;
 pub mod ifaces;
 pub mod kernel_flows;
+pub mod multi;
+pub mod netns;
 pub mod open;
 pub mod pcap_file;
 pub mod pcapng_read;
@@ -143,6 +146,10 @@ pub trait Source: Send {
     /// In-kernel flow mode: the records of the flows that ended (when a scan is due;
     /// cheap to call on every wake-up), or of all of them with `all` (after `stop`).
     fn take_flows(&mut self, _all: bool) -> Vec<crate::flow::Flow> {
+        Vec::new()
+    }
+    /// Several interfaces: each one's name and counters (empty for one interface).
+    fn per_interface(&self) -> Vec<(String, CaptureCounters)> {
         Vec::new()
     }
 }

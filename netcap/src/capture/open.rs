@@ -22,9 +22,11 @@ use netcap_common::CbpfInsn;
 
 use super::{
     af_packet::{AfPacket, AfPacketConfig, Fanout, Promisc, DEFAULT_BLOCK_SIZE},
+    multi::{Member, Multi},
+    netns::Netns,
     xdp, DirectionFilter, Error, Source,
 };
-use crate::filter::Filter;
+use crate::{filter::Filter, packet::Interfaces};
 
 /// Which kernel hook captures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,6 +75,33 @@ pub struct CaptureConfig {
     pub block_timeout: Duration,
     /// Count flows in the kernel hooks (XDP backend; nothing printed or written).
     pub kernel_flows: Option<crate::flow::FlowConfig>,
+    /// Every interface to capture on (`ifname`/`ifindex` are the first); more than
+    /// one, or one in another namespace, is read through [`super::multi::Multi`].
+    pub targets: Vec<Target>,
+    /// `-i any`: every interface that is up in each namespace of `netns`, and those that
+    /// come up while capturing.
+    pub any: bool,
+    /// `--netns`, in order; empty: netcap's own.
+    pub netns: Vec<Netns>,
+    /// Set by [`open_all`] for an interface in another namespace.
+    pub in_other_netns: bool,
+}
+
+/// One interface to capture on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// As printed with its frames: `ns/ifname` when several namespaces are captured.
+    pub label: String,
+    pub ifname: String,
+    pub ifindex: u32,
+    pub netns: Option<Netns>,
+}
+
+impl CaptureConfig {
+    /// True when the capture goes through [`super::multi::Multi`].
+    pub fn several(&self) -> bool {
+        self.any || self.targets.len() > 1 || self.targets.iter().any(|t| t.netns.is_some())
+    }
 }
 
 /// What [`open`] returns: the sources, and what was opened in words.
@@ -102,6 +131,7 @@ pub fn open(cfg: &CaptureConfig) -> Result<Opened, Error> {
                 wakeup_bytes: cfg.wakeup_bytes,
                 filter: program,
                 kernel_flows: cfg.kernel_flows,
+                other_netns: cfg.in_other_netns,
             };
             // The program first: without privileges, its error names all that is missing.
             let src = xdp::XdpSource::open(&xcfg)?;
@@ -208,4 +238,77 @@ fn block_size_for(bytes: usize, snaplen: u32) -> usize {
 fn mentions_tags(expr: &str) -> bool {
     expr.split(|c: char| !c.is_ascii_alphanumeric())
         .any(|w| w.eq_ignore_ascii_case("vlan") || w.eq_ignore_ascii_case("mpls"))
+}
+
+/// Opens every interface of `cfg`: as [`open`] for one in netcap's own namespace, else
+/// one source per interface (a single socket each, no fanout) read as one
+/// [`Multi`] source, whose interfaces are added to `interfaces` in order.
+pub fn open_all(cfg: &CaptureConfig, interfaces: &Interfaces) -> Result<Opened, Error> {
+    if !cfg.several() {
+        interfaces.add(&cfg.ifname);
+        return open(cfg);
+    }
+    let mut members = Vec::new();
+    let mut hook = String::new();
+    for t in &cfg.targets {
+        let (m, what) = open_member(cfg, t)?;
+        hook = what;
+        members.push(m);
+    }
+    let watch = if cfg.any {
+        Some(Box::new(super::any::AnyWatch::new(cfg)?) as Box<dyn super::multi::Watch>)
+    } else {
+        None
+    };
+    let names: Vec<String> = members.iter().map(|m| m.name.to_string()).collect();
+    let multi = Multi::new(members, interfaces, watch)?;
+    let on = if cfg.any {
+        format!("any ({})", names.join(", "))
+    } else {
+        names.join(", ")
+    };
+    Ok(Opened {
+        sources: vec![Box::new(multi)],
+        description: format!("{hook} on {on}"),
+        promisc: None,
+    })
+}
+
+/// Opens one interface of several (inside its namespace, if it has one); returns it
+/// with the hook's description.
+pub(super) fn open_member(cfg: &CaptureConfig, t: &Target) -> Result<(Member, String), Error> {
+    let mut one = cfg.clone();
+    one.ifname = t.ifname.clone();
+    one.ifindex = t.ifindex;
+    one.sockets = 1;
+    one.in_other_netns = t.netns.is_some();
+    let open_here = || -> Result<Opened, Error> {
+        // Each frame on a loopback device is sent and received: keep the received
+        // copy only, as libpcap does, unless sent frames alone were asked for.
+        if one.direction == DirectionFilter::Both
+            && super::ifaces::list()
+                .ok()
+                .and_then(|all| all.into_iter().find(|i| i.index == t.ifindex))
+                .is_some_and(|i| i.is_loopback())
+        {
+            let mut lo = one.clone();
+            lo.direction = DirectionFilter::In;
+            return open(&lo);
+        }
+        open(&one)
+    };
+    let mut opened = match &t.netns {
+        Some(ns) => ns.enter(open_here)??,
+        None => open_here()?,
+    };
+    let source = opened
+        .sources
+        .pop()
+        .ok_or_else(|| Error::Unsupported(format!("{}: no capture source was opened", t.label)))?;
+    let hook = opened
+        .description
+        .strip_suffix(&format!(" on {}", t.ifname))
+        .unwrap_or(&opened.description)
+        .to_owned();
+    Ok((Member::new(&t.label, source, opened.promisc), hook))
 }

@@ -46,6 +46,9 @@ pub struct XdpConfig {
     /// In-kernel flow mode: count flows in the hooks with these limits and timeouts
     /// (the map holds `max_flows` entries), copying only what they cannot key.
     pub kernel_flows: Option<crate::flow::FlowConfig>,
+    /// The interface is in another network namespace (`--netns`), where its name
+    /// cannot be looked up from the capture thread to see that it still exists.
+    pub other_netns: bool,
 }
 
 pub struct XdpSource {
@@ -62,6 +65,7 @@ pub struct XdpSource {
     ifname: String,
     ifindex: u32,
     last_iface_check: Instant,
+    other_netns: bool,
     /// In-kernel flow mode: the `FLOWS` map, kept after `stop` for the last records.
     flows: Option<super::kernel_flows::KernelFlows>,
     /// What was attached, for the startup line on stderr.
@@ -285,6 +289,7 @@ impl XdpSource {
             ifname: cfg.ifname.clone(),
             ifindex: cfg.ifindex,
             last_iface_check: Instant::now(),
+            other_netns: cfg.other_netns,
             flows,
             description: parts.join(" + "),
         })
@@ -344,7 +349,10 @@ impl Source for XdpSource {
                 data,
             })
         });
-        if self.ebpf.is_some() && self.last_iface_check.elapsed() >= IFACE_CHECK {
+        if self.ebpf.is_some()
+            && !self.other_netns
+            && self.last_iface_check.elapsed() >= IFACE_CHECK
+        {
             self.last_iface_check = Instant::now();
             if super::ifindex_of(&self.ifname) != Some(self.ifindex) {
                 return Err(Error::Vanished(self.ifname.clone()));

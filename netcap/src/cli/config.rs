@@ -14,7 +14,7 @@ use std::{
 
 use super::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, Precision, ReadArgs, XdpModeArg};
 use crate::{
-    capture::{self, Backend, CaptureConfig, DirectionFilter, XdpMode},
+    capture::{netns::Netns, Backend, CaptureConfig, DirectionFilter, XdpMode},
     filter::Filter,
     output::{rotate::Rotation, Format},
     packet::LinkType,
@@ -115,6 +115,10 @@ impl Flows {
 
 /// Where frames come from.
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per run, built once: boxing would only add noise at every match"
+)]
 pub enum Input {
     Live(CaptureConfig),
     /// A pcap or pcapng file; `-` is stdin.
@@ -163,12 +167,11 @@ impl Config {
                 .filter(|f| !f.accepts_all()),
             None => None,
         };
-        let ifname = match &args.interface {
-            Some(i) => i.clone(),
-            None => super::default_route_interface().ok_or(ConfigError::NoDefaultRoute)?,
-        };
-        let ifindex = capture::ifindex_of(&ifname)
-            .ok_or_else(|| capture::Error::NoInterface(ifname.clone()))?;
+        let netns: Vec<Netns> = args.netns.iter().map(|n| Netns::parse(n)).collect();
+        let any = args.interface.iter().any(|i| i == "any");
+        let targets = super::ifaces::targets(&args.interface, &netns)?;
+        let first = targets.first().cloned();
+        let (ifname, ifindex) = first.map_or((String::new(), 0), |t| (t.ifname, t.ifindex));
         if cfg.decodes() || cfg.line_buffered {
             cfg.tick = TICK;
         }
@@ -192,8 +195,14 @@ impl Config {
             && cfg.count.is_none()
             && !args.user_flows)
             .then_some(cfg.flows.table);
+        let several = any || targets.len() > 1 || !netns.is_empty();
         cfg.input = Input::Live(CaptureConfig {
-            kernel_flows,
+            // Kept per source: several interfaces are captured from user space.
+            kernel_flows: kernel_flows.filter(|_| !several),
+            targets,
+            any,
+            netns,
+            in_other_netns: false,
             ifname,
             ifindex,
             backend: match args.backend {
@@ -211,7 +220,8 @@ impl Config {
                 DirectionArg::Out => DirectionFilter::Out,
                 DirectionArg::Both => DirectionFilter::Both,
             },
-            promisc: !args.no_promisc,
+            // As tcpdump's `any`, which cannot be promiscuous.
+            promisc: !args.no_promisc && !any,
             buffer_kib: args.buffer_kib,
             wakeup_bytes: args.wakeup_bytes,
             snaplen: cfg.snaplen,

@@ -12,6 +12,7 @@ use netcap_common::MAX_SNAPLEN;
 use crate::output::Format;
 
 pub mod config;
+mod ifaces;
 mod top;
 pub use config::{Config, ConfigError};
 
@@ -70,9 +71,20 @@ pub enum DirectionArg {
 
 #[derive(Args, Debug)]
 pub struct CaptureArgs {
-    /// Interface to capture on (default: the interface of the default route).
-    #[arg(short = 'i', long = "interface")]
-    pub interface: Option<String>,
+    /// Interface to capture on (default: the interface of the default route); repeat
+    /// for several (one capture, one output); `any` for every interface that is up and
+    /// those that come up while capturing. In several namespaces, `NS/IFNAME` picks one.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Vec<String>,
+    /// Capture in this network namespace: a name from `ip netns` (/run/netns/NAME) or a
+    /// path such as /proc/PID/ns/net; repeat for several.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub netns: Vec<String>,
+    /// Once the hooks are attached and the first file is open, run as USER (groups,
+    /// group and user id set, capabilities cleared), as tcpdump's -Z [default: the
+    /// user `netcap`, else `tcpdump`, when one exists; `-Z root` stays root].
+    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
+    pub user: Option<String>,
     /// Capture backend.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,

@@ -17,6 +17,12 @@ impl Config {
         }
         let mut cfg = Self::capture(args)?;
         if let Input::Live(live) = &mut cfg.input {
+            if live.several() {
+                return Err(super::ConfigError::Usage(
+                    "netcap top shows one interface of netcap's own namespace: give one -i".into(),
+                )
+                .into());
+            }
             live.sockets = 1;
         }
         Ok(cfg)
@@ -28,6 +34,8 @@ impl Config {
 fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
     let CaptureArgs {
         interface: _,
+        netns: _,
+        user,
         backend: _,
         xdp_mode: _,
         direction: _,
@@ -80,6 +88,7 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
     [
         (*verbose, "-v"),
         (*list_interfaces, "-D"),
+        (user.is_some(), "-Z"),
         (count.is_some(), "-c"),
         (format.is_some(), "-F"),
         (write.is_some(), "-w"),

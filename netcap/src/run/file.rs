@@ -81,6 +81,7 @@ pub fn read(cfg: &Config, path: &Path) -> Result<Report, Error> {
     let origin = Origin {
         backend: "file".into(),
         kernel_flows: false,
+        per_interface: Vec::new(),
         delay: None,
         dropped_by_interface: None,
         abnormal_end: source.faulted(),

@@ -45,23 +45,25 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
 fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
     // Every destination is opened before anything is attached.
     let mut outs = Outputs::open(cfg, None)?;
+    let interfaces = crate::packet::Interfaces::default();
     let Opened {
         mut sources,
         description,
         promisc,
-    } = capture::open(live)?;
+    } = capture::open::open_all(live, &interfaces)?;
     eprintln!(
         "netcap: capturing with {description}, snap length {}",
         cfg.snaplen
     );
-    let if_drops = IfDrops::start(&live.ifname);
+    let if_drops = IfDrops::start(live);
     let iface = crate::output::Interface {
         name: live.ifname.clone(),
         filter: cfg.expr.clone(),
     };
     outs.set_source(sources.first().and_then(|s| s.link()), &iface);
-    let interfaces = crate::packet::Interfaces::default();
-    interfaces.add(&live.ifname);
+    if live.several() {
+        outs.set_interfaces(&interfaces);
+    }
     let file_stats = crate::output::FileStats::default();
     if let Some(sink) = outs.frames.as_mut() {
         sink.set_stats(&file_stats);
@@ -75,6 +77,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         if_drops: if_drops.clone(),
         last: started,
     });
+    let mut per_interface = Vec::new();
     let (end, kernel, dropped, finished, delay) = if sources.len() > 1 {
         let pipeline = outs.pipeline(cfg, stop, interfaces);
         let every = cfg.stats_interval;
@@ -109,6 +112,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         let end = single.run(&mut driver, cfg.tick, cfg.stats_interval);
         let handled = single.live.read().0;
         let mut kernel = single.source.counters();
+        per_interface = single.source.per_interface();
         // Frames the hooks took after `-c` was reached were never read (or were cut
         // from the last batch): as with `read -c`, they are neither seen nor captured,
         // so the counts agree with `-c`.
@@ -126,7 +130,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
     drop(promisc);
     let failed = match end {
         End::Failed(why) => Some(why),
-        _ if capture::ifindex_of(&live.ifname).is_none() => {
+        _ if !live.several() && capture::ifindex_of(&live.ifname).is_none() => {
             Some(capture::Error::Vanished(live.ifname.clone()).to_string())
         }
         _ => None,
@@ -141,6 +145,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         abnormal_end: failed.is_some(),
         file_stats: Vec::new(),
         kernel_flows: live.kernel_flows.is_some(),
+        per_interface,
     };
     Ok(report(kernel, dropped, finished, started, origin))
 }

@@ -81,6 +81,14 @@ impl Outputs {
         }
     }
 
+    /// Several live interfaces: the `-w` sink names each frame's interface from
+    /// `interfaces` (pcapng: one interface block per interface).
+    pub fn set_interfaces(&mut self, interfaces: &Interfaces) {
+        if let Some(sink) = self.frames.as_mut() {
+            sink.set_interfaces(interfaces);
+        }
+    }
+
     /// The decoder pipeline's configuration for these outputs, for frames from
     /// `interfaces`.
     pub fn pipeline(self, cfg: &Config, stop: Stop, interfaces: Interfaces) -> PipelineConfig {

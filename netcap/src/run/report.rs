@@ -23,6 +23,8 @@ pub(super) struct Origin {
     pub(super) file_stats: Vec<(String, capture::pcapng_read::IfStats)>,
     /// See [`stats::Inputs::kernel_flows`].
     pub(super) kernel_flows: bool,
+    /// See [`stats::Inputs::per_interface`].
+    pub(super) per_interface: Vec<(String, capture::CaptureCounters)>,
 }
 
 pub(super) fn report(
@@ -43,27 +45,43 @@ pub(super) fn report(
         abnormal_end: origin.abnormal_end,
         file_stats: origin.file_stats,
         kernel_flows: origin.kernel_flows,
+        per_interface: origin.per_interface,
     })
 }
 
-/// The interface's own drop counter at the start of a capture.
+/// The interfaces' own drop counters at the start of a capture.
 #[derive(Clone)]
 pub(super) struct IfDrops {
-    ifname: String,
+    ifnames: Vec<String>,
     at_start: Option<u64>,
 }
 
 impl IfDrops {
-    pub(super) fn start(ifname: &str) -> Self {
+    /// The interfaces of `live` in netcap's own namespace (sysfs shows only those);
+    /// none, and so no count, when one is elsewhere or with `-i any`, whose set
+    /// changes.
+    pub(super) fn start(live: &capture::CaptureConfig) -> Self {
+        let ifnames = if live.any || live.targets.iter().any(|t| t.netns.is_some()) {
+            Vec::new()
+        } else {
+            live.targets.iter().map(|t| t.ifname.clone()).collect()
+        };
         Self {
-            ifname: ifname.to_owned(),
-            at_start: capture::interface_drops(ifname),
+            at_start: Self::sum(&ifnames),
+            ifnames,
         }
     }
 
-    /// Drops since `start`; `None` when the interface has no counters (or vanished).
+    fn sum(ifnames: &[String]) -> Option<u64> {
+        if ifnames.is_empty() {
+            return None;
+        }
+        ifnames.iter().map(|n| capture::interface_drops(n)).sum()
+    }
+
+    /// Drops since `start`; `None` when an interface has no counters (or vanished).
     pub(super) fn since_start(&self) -> Option<u64> {
-        let now = capture::interface_drops(&self.ifname)?;
+        let now = Self::sum(&self.ifnames)?;
         Some(now.saturating_sub(self.at_start?))
     }
 }
