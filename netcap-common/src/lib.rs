@@ -97,8 +97,9 @@ pub struct FlowKeyAbi {
 }
 const _: () = assert!(core::mem::size_of::<FlowKeyAbi>() == 40);
 
-/// One CPU's counters of a conversation in `FLOWS`. Index 0 of each pair is the
-/// direction `lo -> hi`, 1 is `hi -> lo`; user space adds the CPUs' copies up.
+/// A conversation's counters in `FLOWS`, one value shared by all CPUs (they add with
+/// atomic instructions). Index 0 of each pair is the direction `lo -> hi`, 1 is
+/// `hi -> lo`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowValueAbi {
@@ -107,24 +108,28 @@ pub struct FlowValueAbi {
     pub bytes: [u64; 2],
     /// IP bytes (IPv4 total length, IPv6 40 + payload length).
     pub ip_bytes: [u64; 2],
-    /// `bpf_ktime_get_ns()` of this CPU's first and last frame of the flow.
+    /// `bpf_ktime_get_ns()` of the flow's first and (about) last frame.
     pub first_ns: u64,
     pub last_ns: u64,
-    /// Ethernet address of `lo` and of `hi`, as their frames carried them.
+    /// Ethernet address of `lo` and of `hi`, from the first frame.
     pub macs: [[u8; 6]; 2],
-    /// Interface of this CPU's first frame.
+    /// Interface of the first frame.
     pub ifindex: u32,
-    /// OR of the TCP flags byte, per direction.
-    pub flags: [u8; 2],
-    /// Direction index (0 or 1) of this CPU's first frame: who spoke first.
+    /// OR of the TCP flags byte: bits 0-7 for `lo -> hi`, 8-15 for `hi -> lo` (one
+    /// 32-bit word, so the hooks can OR into it atomically).
+    pub flags: u32,
+    /// Direction index (0 or 1) of the first frame: who spoke first.
     pub first_dir: u8,
-    /// IPv4 TOS or IPv6 traffic class of this CPU's first frame.
+    /// IPv4 TOS or IPv6 traffic class of the first frame.
     pub tos: u8,
-    /// [`DIR_IN`] or [`DIR_OUT`]: the hook of this CPU's first frame.
+    /// [`DIR_IN`] or [`DIR_OUT`]: the hook of the first frame.
     pub hook: u8,
-    pub _pad: [u8; 3],
+    pub _pad: u8,
 }
 const _: () = assert!(core::mem::size_of::<FlowValueAbi>() == 88);
+// The hooks OR TCP flags into the 8-byte word that starts at `flags` (bits 0-15 only):
+// it must be 8-byte aligned and inside the value.
+const _: () = assert!(core::mem::offset_of!(FlowValueAbi, flags) == 80);
 
 /// One classic BPF instruction, the layout of the kernel's `struct sock_filter`.
 #[repr(C)]

@@ -91,6 +91,8 @@ trait Frame {
     /// 0 on success, negative when the range is not inside the frame. `dst` must have
     /// room for `len` bytes, and `len` must be bounded where the verifier can see it.
     fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64;
+    /// `(data, data_end)`: the frame's linear bytes for direct packet access.
+    fn linear(&self) -> (usize, usize);
     /// Copies `len` bytes from offset 0 of the frame to `dst`; 0 on success.
     #[inline(always)]
     fn load(&self, dst: *mut u8, len: u32) -> i64 {
@@ -105,6 +107,10 @@ impl Frame for Xdp<'_> {
         self.0.ctx.cast()
     }
     #[inline(always)]
+    fn linear(&self) -> (usize, usize) {
+        (self.0.data(), self.0.data_end())
+    }
+    #[inline(always)]
     fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64 {
         // SAFETY: `raw` is the xdp_md the kernel passed in; `dst` has room for `len`
         // bytes (a ring-buffer reservation bounded right before, or a 4-byte buffer).
@@ -117,6 +123,10 @@ impl Frame for Skb<'_> {
     #[inline(always)]
     fn raw(&self) -> *mut c_void {
         self.0.skb.skb.cast()
+    }
+    #[inline(always)]
+    fn linear(&self) -> (usize, usize) {
+        (self.0.data(), self.0.data_end())
     }
     #[inline(always)]
     fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64 {
@@ -209,7 +219,7 @@ fn hook<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> Cou
 #[inline(always)]
 fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> Counter {
     if FLOW_MODE.load() != 0 {
-        match flows::count(frame, frame_len, ifindex, direction) {
+        match flows::count(flows::Bytes::new(frame), frame_len, ifindex, direction) {
             flows::Outcome::Counted => return Counter::Aggregated,
             flows::Outcome::Full => bump(Counter::FlowOverflow),
             flows::Outcome::NotMine => {}

@@ -51,9 +51,9 @@ fn bpf(cmd: libc::c_long, attr: &mut BatchAttr) -> io::Result<()> {
     }
 }
 
-/// Every entry of the per-CPU hash map `fd`: its key and one value per possible CPU
-/// (`cpus` of them, as the kernel lays per-CPU values out: each rounded up to 8 bytes,
-/// which `FlowValueAbi`'s 88 already is).
+/// Every entry of the hash map `fd`: its key and its values, `cpus` of them for a
+/// per-CPU map (one per possible CPU, as the kernel lays per-CPU values out: each
+/// rounded up to 8 bytes, which `FlowValueAbi`'s 88 already is), 1 for a global one.
 pub fn lookup_all(
     fd: BorrowedFd<'_>,
     cpus: usize,

@@ -1,6 +1,8 @@
-//! In-kernel flow mode, the user-space half: reads the per-CPU `FLOWS` map the hooks
-//! count into (see `netcap-ebpf/src/flows.rs`), adds the CPUs' copies up, and turns
-//! the flows that ended into the same [`Flow`] records the user-space table makes.
+//! In-kernel flow mode, the user-space half: reads the `FLOWS` map the hooks count into
+//! (see `netcap-ebpf/src/flows.rs`) and turns the flows that ended into the same
+//! [`Flow`] records the user-space table makes. The map is global (one value per flow,
+//! which the CPUs add to atomically); [`merge`] still adds up several copies, which is
+//! what a per-CPU map would give.
 //!
 //! When: every [`scan_every`] during the capture, for the idle and active timeouts of
 //! [`FlowConfig`], and once for every flow after the hooks are detached (`Forced`). A
@@ -40,7 +42,7 @@ fn scan_every(cfg: &FlowConfig) -> Duration {
     Duration::from_nanos(shortest / 10).clamp(Duration::from_secs(1), Duration::from_secs(30))
 }
 
-/// The CPUs' copies of one flow, added up.
+/// The copies of one flow (one from a global map), added up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Merged {
     packets: [u64; 2],
@@ -72,7 +74,7 @@ pub(crate) fn merge<'a>(copies: impl IntoIterator<Item = &'a FlowValueAbi>) -> O
             m.packets[d] += c.packets[d];
             m.bytes[d] += c.bytes[d];
             m.ip_bytes[d] += c.ip_bytes[d];
-            m.flags[d] |= c.flags[d];
+            m.flags[d] |= (c.flags >> (8 * d)) as u8;
             if m.macs[d] == [0; 6] {
                 m.macs[d] = c.macs[d];
             }
@@ -149,8 +151,6 @@ pub(crate) fn to_flow(key: &FlowKeyAbi, m: &Merged, end: EndReason, mono_to_real
 /// The map and the rules for ending its flows.
 pub struct KernelFlows {
     map: MapData,
-    /// Possible CPUs: the per-CPU values of an entry.
-    cpus: usize,
     cfg: FlowConfig,
     mono_to_real_ns: i64,
     last_scan: Instant,
@@ -162,7 +162,6 @@ impl KernelFlows {
     pub fn new(map: MapData, cfg: FlowConfig, mono_to_real_ns: i64) -> Self {
         Self {
             map,
-            cpus: aya::util::nr_cpus().unwrap_or(1),
             cfg,
             mono_to_real_ns,
             last_scan: Instant::now(),
@@ -182,7 +181,7 @@ impl KernelFlows {
         let fd = self.map.fd().as_fd();
         // Read everything first, then delete: a batch walk that deletes as it goes may
         // skip entries.
-        let entries = match super::bpf_batch::lookup_all(fd, self.cpus) {
+        let entries = match super::bpf_batch::lookup_all(fd, 1) {
             Ok(e) => e,
             Err(e) => {
                 log::warn!("reading the kernel's flow map: {e}");
@@ -224,7 +223,7 @@ mod tests {
             first_ns: first,
             last_ns: last,
             first_dir,
-            flags: [0x02, 0x12],
+            flags: 0x1202,
             ..FlowValueAbi::default()
         }
     }
@@ -280,7 +279,7 @@ mod tests {
         );
         assert_eq!(ended(&key(17), &udp, &cfg, 300 * s), None);
         let mut rst = copy([1, 0], s, s, 0);
-        rst.flags = [tcp_flags::RST, 0];
+        rst.flags = u32::from(tcp_flags::RST);
         let rst = merge([rst].iter()).expect("counted");
         assert_eq!(
             ended(&key(6), &rst, &cfg, 122 * s),

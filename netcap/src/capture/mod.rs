@@ -10,6 +10,8 @@ pub mod any;
 mod bpf_batch;
 pub mod caps;
 pub mod error;
+#[cfg(test)]
+mod flows_test_run;
 pub mod ifaces;
 pub mod kernel_flows;
 pub mod multi;

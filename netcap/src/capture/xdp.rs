@@ -72,18 +72,20 @@ pub struct XdpSource {
     pub description: String,
 }
 
-/// Kernel memory the in-kernel flow map may take: it is preallocated, and each entry
-/// holds a value per possible CPU, so `--max-flows` entries are granted only within
-/// this budget (flows beyond it overflow to user space, counted, none lost).
+/// Kernel memory the in-kernel flow map may take: it is preallocated, so `--max-flows`
+/// entries are granted only within this budget (flows beyond it overflow to user space,
+/// counted, none lost).
 const KERNEL_FLOW_MAP_BYTES: u64 = 256 << 20;
 
+/// Bytes per entry of the flow map: the key (40), the value (88, one for all CPUs) and
+/// the kernel's own, about 64 (its 48-byte element header and its share of the bucket
+/// array, 16 bytes per power-of-two bucket; Linux 6.x `kernel/bpf/hashtab.c`).
+pub const KERNEL_FLOW_ENTRY_BYTES: u64 = 40 + 88 + 64;
+
 /// Entries of the in-kernel flow map: `max_flows`, or fewer within
-/// [`KERNEL_FLOW_MAP_BYTES`] (key 40 bytes, 88 per possible CPU, about 64 of the
-/// kernel's own per entry).
+/// [`KERNEL_FLOW_MAP_BYTES`] (about 1.4 million).
 pub fn kernel_flow_entries(max_flows: usize) -> u32 {
-    let cpus = aya::util::nr_cpus().unwrap_or(1) as u64;
-    let per_entry = 40 + 64 + 88 * cpus;
-    let budget = KERNEL_FLOW_MAP_BYTES / per_entry;
+    let budget = KERNEL_FLOW_MAP_BYTES / KERNEL_FLOW_ENTRY_BYTES;
     (max_flows as u64).min(budget).clamp(1, u64::from(u32::MAX)) as u32
 }
 
@@ -265,10 +267,8 @@ impl XdpSource {
                 let map = ebpf
                     .take_map("FLOWS")
                     .ok_or_else(|| Error::Unsupported("eBPF object has no FLOWS map".into()))?;
-                let Map::PerCpuHashMap(map) = map else {
-                    return Err(Error::Unsupported(
-                        "the FLOWS map is not a per-CPU hash map".into(),
-                    ));
+                let Map::HashMap(map) = map else {
+                    return Err(Error::Unsupported("the FLOWS map is not a hash map".into()));
                 };
                 parts.push("flows counted in the kernel".to_owned());
                 Some(super::kernel_flows::KernelFlows::new(
