@@ -4,7 +4,7 @@
 //! One run: start the tool on the host end and wait for its ready line; read the
 //! counters (the tool's CPU, its eBPF programs' `run_time_ns`/`run_cnt`, the host end's
 //! `rx_packets`, the machine's busy CPU); `trafgen` in the namespace sends a fixed
-//! number of UDP/IPv4 frames (source port counting up, so flows differ); wait until the
+//! number of UDP/IPv4 frames (100,000 flows, repeating: [`trafgen::FLOWS`]); wait until the
 //! tool has used no CPU for a moment (drained); read the counters again; SIGINT;
 //! collect its own account (netcap `--stats-json`, tcpdump's and xdpdump's closing
 //! lines). The pseudo-tool [`tools::BASELINE`] starts nothing and waits one idle window:
@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use self::plan::{calibrate, frames_for, scenarios};
 use self::summary::summarise;
-use self::tools::{Account, Family, Tool, BASELINE, TCPDUMP_REF};
+use self::tools::{Account, Family, FlowFiles, Tool, BASELINE, TCPDUMP_REF};
 use super::{
     bpfstats::{self, ProgDelta},
     check_interrupted,
@@ -228,7 +228,17 @@ pub fn run(
     );
     let scenarios = scenarios(frames, step_secs, opts.top_rate_only);
     let veth_name = veth.host_if.clone();
-    let mut tools = tools::tools(bin, &veth.host_if, &stats, &wfile);
+    let flow_files = FlowFiles::under(out);
+    std::fs::write(
+        &flow_files.pmacctd_conf,
+        tools::pmacctd_config(&veth.host_if, &flow_files.pmacctd_pipe),
+    )?;
+    temp.0.extend([
+        flow_files.pmacctd_conf.clone(),
+        flow_files.pmacctd_pipe.clone(),
+        flow_files.softflowd_ctl.clone(),
+    ]);
+    let mut tools = tools::tools(bin, &veth.host_if, &stats, &wfile, &flow_files);
     if !opts.only.is_empty() {
         tools.retain(|t| t.is_reference() || opts.only.iter().any(|o| t.name.contains(o.as_str())));
         if tools.iter().all(Tool::is_reference) {
@@ -439,13 +449,18 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
             exit_code: 0,
         });
     };
-    if tool.family == Family::Tcpdump {
+    if matches!(
+        tool.family,
+        Family::Tcpdump | Family::Softflowd | Family::Pmacctd
+    ) {
+        // libpcap's block timeout, as for tcpdump.
         let waited = sent_at.elapsed();
         if waited < TCPDUMP_MIN_DRAIN {
             std::thread::sleep(TCPDUMP_MIN_DRAIN - waited);
         }
     }
     let cpu1 = running.cpu_s()?;
+    let queried = tools::query(tool)?;
     let (exited, stderr) = running.stop()?;
     if exited.code != 0 && exited.code != 128 + libc::SIGINT {
         bail!("exited with {}; stderr:\n{stderr}", exited.code);
@@ -456,7 +471,7 @@ fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -
         lost_own,
         lost_by_cause,
         backend,
-    } = Account::read(tool.family, stats, &stderr)?;
+    } = Account::read(tool.family, stats, &stderr, &queried)?;
     Ok(Sample {
         asked: sc.frames,
         generator_aborted: sent.aborted,

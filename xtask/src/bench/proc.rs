@@ -71,6 +71,21 @@ pub fn threads_cpu_s(pid: u32) -> Result<f64> {
     Ok(ns as f64 * 1e-9)
 }
 
+/// The direct children of `pid` (`/proc/PID/task/*/children`, Linux 3.5).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
 /// Machine-wide CPU time from /proc/stat: (busy, total) in seconds, summed over CPUs.
 pub fn machine_cpu_s() -> Result<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
@@ -286,8 +301,14 @@ impl Running {
     }
 
     /// CPU seconds used so far by its live threads.
+    /// CPU time of the tool's threads and of its direct children's (pmacctd's plugins
+    /// are child processes), so that [`Running::wait_idle`] waits for them too.
     pub fn cpu_s(&self) -> Result<f64> {
-        threads_cpu_s(self.pid())
+        let mut total = threads_cpu_s(self.pid())?;
+        for child in children(self.pid()) {
+            total += threads_cpu_s(child).unwrap_or(0.0);
+        }
+        Ok(total)
     }
 
     /// Waits until the tool has used no CPU for `quiet` (it has drained what it was

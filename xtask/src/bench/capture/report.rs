@@ -10,8 +10,8 @@ use crate::bench::{rel, thousands};
 
 pub fn markdown(r: &Report, step_secs: f64) -> String {
     let mut s = format!(
-        "Live capture on a veth pair: `{}` in a namespace sends UDP/IPv4 frames (source port \
-         counting up) to the host end, one capture tool at a time. Top rate: {} frames per \
+        "Live capture on a veth pair: `{}` in a namespace sends UDP/IPv4 frames ({} flows, \
+         repeating) to the host end, one capture tool at a time. Top rate: {} frames per \
          run (what one core of trafgen sends in about {} s: it reached {} pps before the \
          runs), for every size from one core (`-P 1`) and, for {} B frames, from all {} cores (trafgen's \
          default: one copy of the configuration per CPU, `-n` split between them); stepped \
@@ -19,6 +19,7 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
          median (min–max).\n\
          Machine: {}.\n\n",
         r.generator.split(',').next().unwrap_or("trafgen"),
+        thousands(super::trafgen::FLOWS as f64),
         thousands(r.frames as f64),
         if r.quick { super::TOP_SECS_QUICK } else { super::TOP_SECS },
         thousands(r.calibrated_top_pps),

@@ -24,11 +24,13 @@ use super::Scenario;
 use crate::bench::{check_interrupted, netns::Veth};
 
 /// (program, Debian package) of every tool the bench starts.
-const NEEDED: [(&str, &str); 4] = [
+const NEEDED: [(&str, &str); 6] = [
     ("trafgen", "netsniff-ng"),
     ("tcpdump", "tcpdump"),
     ("xdpdump", "xdp-tools"),
     ("bpftool", "bpftool"),
+    ("softflowd", "softflowd"),
+    ("pmacctd", "pmacct"),
 ];
 
 /// Installs (apt-get) the packages of the tools that are not on PATH.
@@ -83,15 +85,25 @@ pub fn cfg_path(out: &Path, size: usize) -> PathBuf {
     out.join(format!("trafgen-{size}.cfg"))
 }
 
+/// Distinct flows in the traffic, each coming back every this many frames (per
+/// trafgen CPU): the source port counts through 50,000 values and the destination port
+/// through 32 at the same time, and lcm(50,000, 32) is 100,000.
+pub const FLOWS: u64 = 100_000;
+/// The source ports: 1024..=51023.
+pub const SPORT_FIRST: u16 = 1024;
+pub const SPORTS: u16 = 50_000;
+
 /// A UDP/IPv4 frame of `size` bytes (without FCS) from the namespace end to a MAC that
 /// is not the host end's, so the host stack drops it early and never answers. The
-/// source port counts up: every frame is a new flow for flow tables.
+/// ports count up: [`FLOWS`] flows, over and over (the flow load of issue #19: a flow
+/// table sees a new flow in the first 100,000 frames and lookups after).
 pub fn config(size: usize) -> String {
     let fill = size - 14 - 20 - 8;
+    let last = SPORT_FIRST + (SPORTS - 1);
     format!(
         "{{ eth(da=02:00:00:00:00:01, sa=02:00:00:00:00:02), \
          ipv4(saddr=10.250.0.2, daddr=10.250.0.1, ttl=64), \
-         udp(sport=dinc(1024, 65000), dport=9), fill(0x41, {fill}) }}\n"
+         udp(sport=dinc({SPORT_FIRST}, {last}), dport=dinc(9, 40)), fill(0x41, {fill}) }}\n"
     )
 }
 
