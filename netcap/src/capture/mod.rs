@@ -8,6 +8,7 @@
 pub mod af_packet;
 pub mod any;
 mod bpf_batch;
+pub mod bpf_sys;
 pub mod caps;
 pub mod error;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod flows_test_run;
 pub mod ifaces;
 pub mod kernel_flows;
 pub mod multi;
+pub mod native_filter;
 pub mod netns;
 pub mod open;
 pub mod pcap_file;
@@ -27,7 +29,7 @@ mod xdp_test_run;
 use std::os::fd::BorrowedFd;
 
 pub use error::Error;
-pub use open::{open, Backend, CaptureConfig, Opened, XdpMode};
+pub use open::{open, Backend, CaptureConfig, KernelFilter, Opened, XdpMode};
 
 use crate::packet::{Batch, Direction, Frame};
 

@@ -15,6 +15,7 @@
 //! attached. [`cbpf`] runs the program as the kernel does; it is the reference the
 //! kernel-side interpreter (`netcap-ebpf/src/filter.rs`) is tested against.
 pub mod cbpf;
+pub mod ebpf;
 mod libpcap;
 
 use netcap_common::CbpfInsn;
