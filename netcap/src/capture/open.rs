@@ -51,6 +51,17 @@ pub enum XdpMode {
     Generic,
 }
 
+/// How the XDP/TC hooks run the filter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KernelFilter {
+    /// Translated to eBPF and JIT-compiled by the kernel (`filter/ebpf`); the
+    /// interpreter takes over if the translator or the verifier refuses it.
+    #[default]
+    Native,
+    /// The in-kernel classic BPF interpreter (for comparison).
+    Interp,
+}
+
 /// A live capture to open: everything the backends need, nothing of the command line.
 #[derive(Clone, Debug)]
 pub struct CaptureConfig {
@@ -75,6 +86,8 @@ pub struct CaptureConfig {
     pub block_timeout: Duration,
     /// Count flows in the kernel hooks (XDP backend; nothing printed or written).
     pub kernel_flows: Option<crate::flow::FlowConfig>,
+    /// XDP backend: how the hooks run the filter.
+    pub kernel_filter: KernelFilter,
     /// Every interface to capture on (`ifname`/`ifindex` are the first); more than
     /// one, or one in another namespace, is read through [`super::multi::Multi`].
     pub targets: Vec<Target>,
@@ -132,6 +145,7 @@ pub fn open(cfg: &CaptureConfig) -> Result<Opened, Error> {
                 filter: program,
                 kernel_flows: cfg.kernel_flows,
                 other_netns: cfg.in_other_netns,
+                kernel_filter: cfg.kernel_filter,
             };
             // The program first: without privileges, its error names all that is missing.
             let src = xdp::XdpSource::open(&xcfg)?;

@@ -49,11 +49,15 @@ pub struct XdpConfig {
     /// The interface is in another network namespace (`--netns`), where its name
     /// cannot be looked up from the capture thread to see that it still exists.
     pub other_netns: bool,
+    /// How the hooks run `filter`.
+    pub kernel_filter: super::KernelFilter,
 }
 
 pub struct XdpSource {
     /// Owns the programs and their links: dropping it detaches everything.
     ebpf: Option<Ebpf>,
+    /// The native filter programs (`native_filter`), after `ebpf` so they close last.
+    native: Vec<std::os::fd::OwnedFd>,
     /// Kernel-to-user-space delay per frame, microseconds.
     delay_us: hdrhistogram::Histogram<u64>,
     /// Frames drained, for sampling the delay.
@@ -170,6 +174,17 @@ impl XdpSource {
                 ))
             })?;
         let flow_mode = u32::from(cfg.kernel_flows.is_some());
+        // Translation is pure: a program it refuses never sets the hooks' tail call.
+        let native_wanted = !cfg.filter.is_empty()
+            && cfg.kernel_filter == super::KernelFilter::Native
+            && crate::filter::ebpf::translate(
+                &cfg.filter,
+                crate::filter::ebpf::Hook::Xdp,
+                crate::filter::ebpf::Exit::Verdict,
+            )
+            .map_err(|e| eprintln!("netcap: native filter not used ({e}); interpreting it"))
+            .is_ok();
+        let native_flag = u32::from(native_wanted);
         let flow_entries = cfg
             .kernel_flows
             .map_or(1, |f| kernel_flow_entries(f.max_flows));
@@ -178,6 +193,7 @@ impl XdpSource {
             .override_global("WAKEUP_BYTES", &wakeup, true)
             .override_global("FILTER_LEN", &filter_len, true)
             .override_global("FLOW_MODE", &flow_mode, true)
+            .override_global("NATIVE_FILTER", &native_flag, true)
             .map_max_entries("RING", cfg.ring_bytes)
             .map_max_entries("FLOWS", flow_entries)
             .load(EBPF_OBJECT)
@@ -196,6 +212,10 @@ impl XdpSource {
         }
 
         let mut parts = Vec::new();
+        let mut native = NativeSetup {
+            wanted: native_wanted,
+            ..Default::default()
+        };
         if cfg.direction != DirectionFilter::Out {
             let prog: &mut Xdp = ebpf
                 .program_mut("netcap_xdp")
@@ -204,6 +224,12 @@ impl XdpSource {
                 .map_err(|e| Error::bpf("taking netcap_xdp as an XDP program", e))?;
             prog.load()
                 .map_err(|e| Error::bpf("loading the BPF program", e))?;
+            native.install(&mut ebpf, cfg, crate::filter::ebpf::Hook::Xdp);
+            let prog: &mut Xdp = ebpf
+                .program_mut("netcap_xdp")
+                .ok_or_else(|| Error::Unsupported("eBPF object has no netcap_xdp program".into()))?
+                .try_into()
+                .map_err(|e| Error::bpf("taking netcap_xdp as an XDP program", e))?;
             let modes: &[(AyaXdpMode, &str)] = match cfg.mode {
                 XdpMode::Auto => &[(AyaXdpMode::Driver, "native"), (AyaXdpMode::Skb, "generic")],
                 XdpMode::Native => &[(AyaXdpMode::Driver, "native")],
@@ -239,6 +265,12 @@ impl XdpSource {
                 .map_err(|e| Error::bpf("taking netcap_tc as a TC program", e))?;
             prog.load()
                 .map_err(|e| Error::bpf("loading the BPF program", e))?;
+            native.install(&mut ebpf, cfg, crate::filter::ebpf::Hook::Tc);
+            let prog: &mut SchedClassifier = ebpf
+                .program_mut("netcap_tc")
+                .ok_or_else(|| Error::Unsupported("eBPF object has no netcap_tc program".into()))?
+                .try_into()
+                .map_err(|e| Error::bpf("taking netcap_tc as a TC program", e))?;
             prog.attach(&cfg.ifname, TcAttachType::Egress)
                 .map_err(|e| {
                     let what = format!("attaching the TC egress program to {}", cfg.ifname);
@@ -279,8 +311,17 @@ impl XdpSource {
             }
             None => None,
         };
+        if !cfg.filter.is_empty() {
+            let how = if native.wanted && native.failed.is_none() {
+                "filter native"
+            } else {
+                "filter interpreted"
+            };
+            parts.push(how.to_owned());
+        }
         Ok(Self {
             ebpf: Some(ebpf),
+            native: native.fds,
             delay_us: super::delay_histogram(),
             delay_seq: 0,
             ring,
@@ -300,6 +341,33 @@ impl XdpSource {
             .get(&(c as u32), 0)
             .map(|per_cpu| per_cpu.iter().sum())
             .unwrap_or(0)
+    }
+}
+
+/// The native filters installed so far, and the first refusal (said once on stderr).
+#[derive(Default)]
+struct NativeSetup {
+    wanted: bool,
+    fds: Vec<std::os::fd::OwnedFd>,
+    failed: Option<String>,
+}
+
+impl NativeSetup {
+    /// Installs the native filter for `hook`; on failure says so once and leaves the
+    /// hook's program array empty (its tail call then falls back to the interpreter).
+    fn install(&mut self, ebpf: &mut Ebpf, cfg: &XdpConfig, hook: crate::filter::ebpf::Hook) {
+        if !self.wanted {
+            return;
+        }
+        match super::native_filter::install(ebpf, &cfg.filter, hook) {
+            Ok(fd) => self.fds.push(fd),
+            Err(e) => {
+                if self.failed.is_none() {
+                    eprintln!("netcap: native filter refused ({hook:?}: {e}); interpreting it");
+                }
+                self.failed.get_or_insert(e);
+            }
+        }
     }
 }
 
@@ -369,6 +437,7 @@ impl Source for XdpSource {
         // Dropping the programs closes their links: the hooks are gone when this returns,
         // so the counters are final and what is left in the ring is all there will be.
         self.ebpf = None;
+        self.native.clear();
     }
 
     fn delay_us(&self) -> Option<&hdrhistogram::Histogram<u64>> {

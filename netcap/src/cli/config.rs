@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use super::{BackendArg, CaptureArgs, CommonArgs, DirectionArg, Precision, ReadArgs, XdpModeArg};
+use super::{
+    BackendArg, CaptureArgs, CommonArgs, DirectionArg, KernelFilterArg, Precision, ReadArgs,
+    XdpModeArg,
+};
 use crate::{
     capture::{netns::Netns, Backend, CaptureConfig, DirectionFilter, XdpMode},
     filter::Filter,
@@ -214,6 +217,10 @@ impl Config {
                 XdpModeArg::Auto => XdpMode::Auto,
                 XdpModeArg::Native => XdpMode::Native,
                 XdpModeArg::Generic => XdpMode::Generic,
+            },
+            kernel_filter: match args.kernel_filter {
+                KernelFilterArg::Native => crate::capture::KernelFilter::Native,
+                KernelFilterArg::Interp => crate::capture::KernelFilter::Interp,
             },
             direction: match args.direction {
                 DirectionArg::In => DirectionFilter::In,

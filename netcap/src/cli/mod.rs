@@ -53,6 +53,15 @@ pub enum XdpModeArg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelFilterArg {
+    /// Translated to eBPF and JIT-compiled by the kernel; the interpreter takes over
+    /// if the kernel refuses it (said once on stderr).
+    Native,
+    /// netcap's in-kernel classic BPF interpreter (slower; for comparison).
+    Interp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
     /// AF_PACKET (TPACKET_V3): measured cheapest for the whole machine, and it
     /// leaves the host's traffic as it is (see the README's "Capture modes").
@@ -92,6 +101,9 @@ pub struct CaptureArgs {
     /// Native changes the host's traffic on some devices: see the README.
     #[arg(long, value_enum, default_value_t = XdpModeArg::Generic)]
     pub xdp_mode: XdpModeArg,
+    /// How the XDP/TC hooks run the filter expression (with --backend xdp).
+    #[arg(long, value_enum, default_value_t = KernelFilterArg::Native)]
+    pub kernel_filter: KernelFilterArg,
     /// Which frames to capture: received, sent, or both (like tcpdump).
     #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
     pub direction: DirectionArg,

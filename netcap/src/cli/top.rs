@@ -38,6 +38,7 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         user,
         backend: _,
         xdp_mode: _,
+        kernel_filter: _,
         direction: _,
         no_promisc: _,
         buffer_kib: _,
