@@ -1,6 +1,10 @@
 //! The capture filter in the kernel: a classic BPF interpreter over the program the
 //! loader put in `FILTER` (libpcap's output for the user's expression).
 //!
+//! This is the fallback: by default user space translates the program to eBPF
+//! (`netcap/src/filter/ebpf`) and the hook tail-calls it; the interpreter runs when that
+//! tail call fails (the kernel refused the translation) or with `--kernel-filter interp`.
+//!
 //! One classic instruction runs per `bpf_loop` iteration (kernel >= 5.17), so the
 //! verifier checks the step function once instead of unrolling a loop of 256 steps
 //! with a branch per opcode. The machine (A, X, M[16], pc) lives on the hook's stack
