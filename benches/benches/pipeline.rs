@@ -73,7 +73,7 @@ fn run(workers: usize, input: &[Batch]) -> Duration {
     let mut p = Pipeline::start(PipelineConfig {
         workers,
         format: Format::None,
-        line: Default::default(),
+        text: Default::default(),
         flows: true,
         flow_cfg: Default::default(),
         flow_export: None,

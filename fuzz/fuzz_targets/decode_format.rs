@@ -1,14 +1,15 @@
 //! Decode and print arbitrary bytes: the first byte picks the link type, the rest is
 //! the frame. Nothing may panic, and the outputs must keep their shape: one line for
 //! `line` (and tab-indented lines under it, as tcpdump's hex dumps), one valid JSON
-//! object for `json`, turtle text ending in a newline.
+//! object for `json`, one line of tab-separated values for `fields`, turtle text ending
+//! in a newline.
 //!
 //! A crash found here becomes a unit test next to the code it broke.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use netcap::decode::decode;
-use netcap::output::{printer, BatchText, Format};
+use netcap::output::{fields::Field, printer_with, BatchText, Format, Options};
 use netcap::packet::{Direction, Frame, FrameMeta, LinkType};
 
 fuzz_target!(|data: &[u8]| {
@@ -43,8 +44,15 @@ fuzz_target!(|data: &[u8]| {
         Format::TurtleExt,
         Format::Line,
         Format::Json,
+        Format::Fields,
     ] {
-        let Some(mut p) = printer(format, &Default::default()) else {
+        // Every field, and the payload in hex (for -F json).
+        let options = Options {
+            json_payload: netcap::output::json::Payload::Hex,
+            fields: Field::ALL.iter().map(|&(_, f)| f).collect(),
+            ..Options::default()
+        };
+        let Some(mut p) = printer_with(format, &Default::default(), &options) else {
             continue;
         };
         let mut out = Vec::new();
@@ -53,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
         // as the writer finishes it, on a printer of its own.
         let deferred = p.take_deferred();
         if !deferred.is_empty() {
-            if let Some(mut w) = printer(format, &Default::default()) {
+            if let Some(mut w) = printer_with(format, &Default::default(), &options) {
                 let ends = [out.len() as u32];
                 let batch = BatchText {
                     text: &out,
@@ -80,6 +88,15 @@ fuzz_target!(|data: &[u8]| {
             Format::Json => {
                 let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
                 assert!(v.is_object());
+                assert_eq!(v["frame"], 1, "the writer numbers the frames");
+            }
+            // One line, a value (maybe empty) per field, the frame number first.
+            Format::Fields => {
+                let text = std::str::from_utf8(&out).expect("UTF-8");
+                assert_eq!(text.matches('\n').count(), 1, "{text}");
+                let values: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
+                assert_eq!(values.len(), Field::ALL.len(), "{text}");
+                assert_eq!(values[0], "1", "{text}");
             }
             _ => assert!(std::str::from_utf8(&out).is_ok()),
         }

@@ -1,6 +1,5 @@
 //! netcap's command line entry: parse, run, report, map errors to exit codes.
-use clap::Parser;
-use netcap::cli::{Cli, Command, Config};
+use netcap::cli::{Command, Config};
 
 fn main() {
     // Rare warnings from deep inside (`log::warn!`) reach stderr in netcap's own voice;
@@ -11,7 +10,7 @@ fn main() {
             writeln!(buf, "netcap: {}", record.args())
         })
         .init();
-    let cli = Cli::parse();
+    let cli = netcap::cli::tcpdump::parse();
     let config = match &cli.cmd {
         Command::Capture(a) if a.list_interfaces => std::process::exit(list_interfaces()),
         Command::Capture(a) => Config::capture(a),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use netcap::decode::decode;
-use netcap::output::{printer, Format};
+use netcap::output::{printer, BatchText, Format};
 use netcap::packet::{Direction, Frame, FrameMeta, LinkType};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::TsResolution;
@@ -78,14 +78,29 @@ fn read_pcap(path: &Path) -> Vec<(FrameMeta, Vec<u8>)> {
     read_frames(PcapReader::new(file).expect("pcap header"))
 }
 
+/// The text of `frames` as one worker prints it and the writer finishes it (relative
+/// TCP sequence numbers of `line`, frame numbers of `json`).
 fn render(format: Format, frames: &[(FrameMeta, Vec<u8>)]) -> Vec<u8> {
     let mut p = printer(format, &Default::default()).expect("a printer");
     let mut out = Vec::new();
+    let mut ends = Vec::new();
     for (meta, data) in frames {
         let frame = Frame { meta: *meta, data };
         p.print(&frame, &decode(&frame), &mut out);
+        ends.push(out.len() as u32);
     }
-    out
+    let deferred = p.take_deferred();
+    if deferred.is_empty() {
+        return out;
+    }
+    let mut writer = printer(format, &Default::default()).expect("a printer");
+    let (mut text, mut text_ends) = (Vec::new(), Vec::new());
+    let batch = BatchText {
+        text: &out,
+        ends: &ends,
+    };
+    writer.resolve(batch, 0..frames.len(), &deferred, &mut text, &mut text_ends);
+    text
 }
 
 /// Compares with a golden file, reporting the first differing line.
@@ -207,12 +222,13 @@ fn every_json_line_parses_and_agrees_with_decode() {
         let text = String::from_utf8(out).expect("utf-8");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), frames.len(), "{name}: one line per frame");
-        for (line, (meta, data)) in lines.iter().zip(&frames) {
+        for (n, (line, (meta, data))) in lines.iter().zip(&frames).enumerate() {
             let v: serde_json::Value =
                 serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}: {e}: {line}"));
             let d = decode(&Frame { meta: *meta, data });
             assert_eq!(v["caplen"].as_u64(), Some(data.len() as u64), "{line}");
             assert_eq!(v["ts_ns"].as_u64(), Some(meta.ts_ns), "{line}");
+            assert_eq!(v["frame"].as_u64(), Some(n as u64 + 1), "{line}");
             let issue = v["truncated"].as_str().or(v["invalid"].as_str());
             assert_eq!(issue, d.malformed().map(|l| l.as_str()), "{line}");
             if let Some(flags) = d.tcp_flags() {

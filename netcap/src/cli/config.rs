@@ -137,8 +137,9 @@ pub struct Config {
     pub expr: Option<String>,
     pub count: Option<u64>,
     pub format: Format,
-    /// tcpdump's printing flags (`-t`, `-S`, `-e`, `-x`, `-X`, `-A`) for `-F line`.
-    pub line: crate::output::line::Options,
+    /// What shapes the text: tcpdump's printing flags (`-t`, `-S`, `-e`, `-x`, `-X`,
+    /// `-A`) for `-F line`, `--json-payload`, the fields of `-F fields` (`-e NAME`).
+    pub text: crate::output::Options,
     pub write: Option<WriteTo>,
     pub pcapng: bool,
     /// Classic pcap with nanosecond timestamps (`--nano`); microseconds otherwise.
@@ -278,6 +279,7 @@ impl Config {
             )
             .into());
         }
+        let (json_payload, fields) = super::tcpdump::text_options(c, format)?;
         if write == Some(WriteTo::Stdout) && format != Format::None {
             return Err(ConfigError::PcapAndTextOnStdout.into());
         }
@@ -308,7 +310,11 @@ impl Config {
             expr,
             count: c.count,
             format,
-            line: line.unwrap_or_default(),
+            text: crate::output::Options {
+                line: line.unwrap_or_default(),
+                json_payload,
+                fields,
+            },
             write,
             pcapng: c.pcapng,
             nano: c.nano || c.precision == Some(Precision::Nano),

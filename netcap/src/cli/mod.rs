@@ -13,6 +13,7 @@ use crate::output::Format;
 
 pub mod config;
 mod ifaces;
+pub mod tcpdump;
 mod top;
 pub use config::{Config, ConfigError};
 
@@ -153,6 +154,15 @@ pub struct CommonArgs {
     /// Output format on stdout [default: turtle; none with -w].
     #[arg(short = 'F', long = "format", value_enum)]
     pub format: Option<Format>,
+    /// -F json: also each frame's payload (the bytes after the last decoded header),
+    /// as `payload`, in hex or base64.
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub json_payload: Option<crate::output::json::Payload>,
+    /// -F fields: a field to print, by its Wireshark name (frame.number, ip.src,
+    /// tcp.dstport, dns.qry.name, ...); repeat for more. After -F fields, tshark's
+    /// `-e NAME` means the same.
+    #[arg(long = "field", value_name = "NAME", value_parser = crate::output::fields::Field::parse)]
+    pub fields: Vec<crate::output::fields::Field>,
     /// Bytes of each frame to capture (0 = whole frame: 262144, as tcpdump).
     #[arg(short = 's', long = "snaplen", default_value_t = 0)]
     pub snaplen: u32,

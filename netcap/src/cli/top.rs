@@ -51,6 +51,8 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
     let CommonArgs {
         count,
         format,
+        json_payload,
+        fields,
         snaplen: _,
         write,
         pcapng,
@@ -92,6 +94,8 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         (user.is_some(), "-Z"),
         (count.is_some(), "-c"),
         (format.is_some(), "-F"),
+        (json_payload.is_some(), "--json-payload"),
+        (!fields.is_empty(), "--field"),
         (write.is_some(), "-w"),
         (*pcapng, "--pcapng"),
         (

@@ -4,14 +4,22 @@
 //! tables in [`output`](super), strings through [`push_str`], which escapes `"`, `\`
 //! and control characters, so every line parses with `jq`.
 //!
+//! The frame number is the one thing a worker cannot know (frames are decoded in
+//! parallel): the worker notes where it goes and the writer, which sees the frames in
+//! order, inserts it ([`super::number`]).
+//!
 //! # Schema
 //!
-//! Keys appear in this order; objects for layers that were not decoded are left out.
+//! This table is the schema; the README copies it. Keys appear in this order; objects
+//! for layers that were not decoded are left out.
 //!
 //! | key | type | meaning |
 //! | --- | --- | --- |
-//! | `ts` | number | capture time, seconds since the UNIX epoch, 9 decimals |
-//! | `ts_ns` | integer | the same in nanoseconds |
+//! | `frame` | integer | the frame's number in the output, from 1 (frames a filter dropped are not counted) |
+//! | `ts` | string | capture time, RFC 3339 in UTC with nanoseconds: `2023-11-14T22:13:20.000001000Z` |
+//! | `ts_ns` | integer | the same in nanoseconds since the UNIX epoch (exact: `jq` rounds numbers above 2^53, so compare it as a string, `tostring`, or use `ts`) |
+//! | `src`, `dst` | string | the IPv4 or IPv6 addresses (outermost IP header), when there is one |
+//! | `sport`, `dport` | integer | TCP or UDP ports, when there are (also from a header cut after them) |
 //! | `len` | integer | length on the wire |
 //! | `caplen` | integer | bytes captured |
 //! | `ifindex` | integer | interface index, 0 when unknown |
@@ -28,27 +36,69 @@
 //! | `ipv4` | object | `ihl`, `tos`, `total_len`, `id`, `df`, `mf` (bools), `frag_off` (8-byte units), `ttl`, `proto`, `checksum`, `src`, `dst` |
 //! | `ipv6` | object | `tc`, `flow`, `payload_len`, `next_header`, `hop_limit`, `src`, `dst`, `ext` (extension header kinds), `frag` (`offset`, `mf`, `id`) when fragmented |
 //! | `proto` | integer | transport protocol number, after IPv6 extension headers |
-//! | `tcp` | object | `sport`, `dport`, `seq`, `ack`, `off` (data offset, words), `flags` (tcpdump letters: `S`, `S.`, ...), `flags_int`, `win`, `checksum`, `urg`, `options` |
+//! | `tcp` | object | `sport`, `dport`, `seq`, `ack` (absolute), `off` (data offset, words), `flags` (tcpdump letters: `S`, `S.`, ...), `flags_int`, `win`, `checksum`, `urg`, `options` |
 //! | `udp` | object | `sport`, `dport`, `len`, `checksum` |
 //! | `icmp`, `icmpv6` | object | `type`, `code`, `checksum`; `id`, `seq` for echo; `target` for ICMPv6 neighbor discovery |
+//! | `dns` | object | DNS on UDP or TCP port 53 and mDNS on UDP 5353 (as `-F line` decodes it): see below |
 //! | `payload_len` | integer | captured bytes after the last decoded header (IP padding excluded) |
+//! | `payload` | string | those bytes, in hex or base64, with `--json-payload hex\|base64` only |
 //! | `truncated` | string or null | first layer cut short by the capture (see [`Layer::as_str`]) |
 //! | `invalid` | string or null | first layer with an impossible field (IHL < 5, ...) |
 //!
 //! TCP `options` is an array of objects with a `kind`: `eol`, `nop`, `mss` (`value`),
 //! `wscale` (`value`), `sack_perm`, `sack` (`blocks`: `[[left, right], ...]`), `ts`
 //! (`val`, `ecr`), `unknown` (`num`, `len`), `malformed` (`num`).
-use super::{push_ipv4, push_ipv6, push_mac, push_u64, Printer};
-use crate::decode::tcp::{self, TcpInfo, TcpOption, TcpOptions};
+//!
+//! `dns`: `id`, `response` (bool), `opcode`, `rcode` (the header's 4 bits), `flags`
+//! (array of the set ones among `aa`, `tc`, `rd`, `ra`, `ad`, `cd`), `qdcount`,
+//! `ancount`, `nscount`, `arcount`, `questions` (`name`, `type`, `class`), `answers`
+//! (`name`, `type`, `class`, `ttl`, and `data` for A, AAAA, NS, CNAME, PTR and DNAME
+//! records), and `truncated: true` when the capture ends before the questions and
+//! answers do. Names are written as tcpdump writes them, without the final dot (the
+//! root as `.`); types and classes by name (`A`, `IN`), else `TypeN`, `(Class N)`.
+pub(crate) mod dns;
+pub(crate) use dns::message as dns_message;
+mod text;
+pub(crate) use text::{push_payload, push_rfc3339};
+
+use std::ops::Range;
+
+use super::{push_ipv4, push_ipv6, push_mac, push_u64, BatchText, Deferred, Printer};
 use crate::decode::{
     icmp::IcmpInfo, icmpv6, Decoded, IssueKind, Layer, LinkHeader, Net, Transport,
 };
 use crate::packet::{Frame, InterfaceNames, LinkType};
 
-/// The `json` printer; it keeps only the interface names.
+/// How the bytes after the last decoded header are written (`--json-payload`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Payload {
+    /// Not at all (the default): only `payload_len`.
+    #[default]
+    #[value(skip)]
+    None,
+    /// Lower-case hex, two digits per byte.
+    Hex,
+    /// Standard base64 (RFC 4648, with padding).
+    Base64,
+}
+
+/// The `json` printer: the interface names and options; a worker's notes where frame
+/// numbers go, the writer's counts the frames.
 #[derive(Clone, Debug, Default)]
 pub struct Json {
     pub names: InterfaceNames,
+    pub payload: Payload,
+    numbers: super::number::Numbers,
+}
+
+impl Json {
+    pub fn new(names: InterfaceNames, payload: Payload) -> Self {
+        Self {
+            names,
+            payload,
+            numbers: Default::default(),
+        }
+    }
 }
 
 /// Appends `s` as a JSON string, escaping what JSON requires.
@@ -82,6 +132,10 @@ macro_rules! k {
         concat!(",\"", $name, "\":").as_bytes()
     };
 }
+
+// After `k!`, which it uses.
+mod tcp;
+use tcp::tcp_obj;
 
 /// `,"name":` for a name chosen at run time.
 fn key(out: &mut Vec<u8>, name: &[u8]) {
@@ -117,11 +171,14 @@ fn link_name(link: LinkType) -> &'static str {
 impl Printer for Json {
     fn print(&mut self, frame: &Frame<'_>, d: &Decoded, out: &mut Vec<u8>) {
         let m = &frame.meta;
-        out.extend_from_slice(b"{\"ts\":");
-        push_u64(out, m.ts_ns / 1_000_000_000);
-        out.push(b'.');
-        super::push_u64_padded(out, m.ts_ns % 1_000_000_000, 9);
+        self.numbers.begin(out.len());
+        out.extend_from_slice(b"{\"frame\":");
+        self.numbers.here(out.len());
+        out.extend_from_slice(b",\"ts\":\"");
+        push_rfc3339(out, m.ts_ns);
+        out.push(b'"');
         num(out, k!("ts_ns"), m.ts_ns);
+        top_level(out, d);
         num(out, k!("len"), m.orig_len.into());
         num(out, k!("caplen"), frame.data.len() as u64);
         num(out, k!("ifindex"), m.ifindex.into());
@@ -185,7 +242,16 @@ impl Printer for Json {
             num(out, k!("proto"), u8::from(p).into());
         }
         transport(out, frame.data, d);
+        if let Some(msg) = dns::message(frame.data, d) {
+            dns::object(out, msg);
+        }
         num(out, k!("payload_len"), d.payload.len.into());
+        if self.payload != Payload::None {
+            out.extend_from_slice(k!("payload"));
+            out.push(b'"');
+            push_payload(out, d.payload.slice(frame.data), self.payload);
+            out.push(b'"');
+        }
         for (name, kind) in [
             (&b"truncated"[..], IssueKind::Truncated),
             (b"invalid", IssueKind::Invalid),
@@ -197,6 +263,46 @@ impl Printer for Json {
             }
         }
         out.extend_from_slice(b"}\n");
+    }
+
+    fn take_deferred(&mut self) -> Deferred {
+        self.numbers.take()
+    }
+
+    fn resolve(
+        &mut self,
+        batch: BatchText<'_>,
+        frames: Range<usize>,
+        deferred: &Deferred,
+        out: &mut Vec<u8>,
+        out_ends: &mut Vec<u32>,
+    ) {
+        self.numbers.resolve(batch, frames, deferred, out, out_ends);
+    }
+}
+
+/// `src`, `dst`, `sport`, `dport` where the frame has them.
+fn top_level(out: &mut Vec<u8>, d: &Decoded) {
+    match &d.net {
+        Net::Ipv4(ip) => {
+            out.extend_from_slice(b",\"src\":\"");
+            push_ipv4(out, ip.src);
+            out.extend_from_slice(b"\",\"dst\":\"");
+            push_ipv4(out, ip.dst);
+            out.push(b'"');
+        }
+        Net::Ipv6(ip) => {
+            out.extend_from_slice(b",\"src\":\"");
+            push_ipv6(out, ip.src);
+            out.extend_from_slice(b"\",\"dst\":\"");
+            push_ipv6(out, ip.dst);
+            out.push(b'"');
+        }
+        Net::None | Net::Arp(_) => return,
+    }
+    if let Some((sport, dport)) = d.ports {
+        num(out, k!("sport"), sport.into());
+        num(out, k!("dport"), dport.into());
     }
 }
 
@@ -333,123 +439,6 @@ fn icmp_obj(
     out.push(b'}');
 }
 
-fn tcp_obj(out: &mut Vec<u8>, data: &[u8], t: &TcpInfo) {
-    out.extend_from_slice(b",\"tcp\":{\"sport\":");
-    push_u64(out, t.sport.into());
-    num(out, k!("dport"), t.dport.into());
-    num(out, k!("seq"), t.seq.into());
-    num(out, k!("ack"), t.ack.into());
-    num(out, k!("off"), t.data_offset.into());
-    out.extend_from_slice(b",\"flags\":\"");
-    let mut f = [0u8; 9];
-    let n = tcp::flags_str(t.flags, &mut f);
-    out.extend_from_slice(&f[..n]);
-    out.push(b'"');
-    num(out, k!("flags_int"), t.flags.into());
-    num(out, k!("win"), t.window.into());
-    num(out, k!("checksum"), t.checksum.into());
-    num(out, k!("urg"), t.urgent.into());
-    out.extend_from_slice(b",\"options\":[");
-    for (i, o) in TcpOptions::new(t.options.slice(data)).enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        tcp_option(out, o);
-    }
-    out.extend_from_slice(b"]}");
-}
-
-fn tcp_option(out: &mut Vec<u8>, o: TcpOption<'_>) {
-    match o {
-        TcpOption::EndOfList => out.extend_from_slice(b"{\"kind\":\"eol\"}"),
-        TcpOption::NoOperation => out.extend_from_slice(b"{\"kind\":\"nop\"}"),
-        TcpOption::SackPermitted => out.extend_from_slice(b"{\"kind\":\"sack_perm\"}"),
-        TcpOption::MaxSegmentSize(v) => {
-            out.extend_from_slice(b"{\"kind\":\"mss\",\"value\":");
-            push_u64(out, v.into());
-            out.push(b'}');
-        }
-        TcpOption::WindowScale(v) => {
-            out.extend_from_slice(b"{\"kind\":\"wscale\",\"value\":");
-            push_u64(out, v.into());
-            out.push(b'}');
-        }
-        TcpOption::Sack(blocks) => {
-            out.extend_from_slice(b"{\"kind\":\"sack\",\"blocks\":[");
-            for (i, b) in blocks.chunks_exact(8).enumerate() {
-                out.extend_from_slice(if i == 0 { b"[" } else { b",[" });
-                push_u64(out, u32::from_be_bytes([b[0], b[1], b[2], b[3]]).into());
-                out.push(b',');
-                push_u64(out, u32::from_be_bytes([b[4], b[5], b[6], b[7]]).into());
-                out.push(b']');
-            }
-            out.extend_from_slice(b"]}");
-        }
-        TcpOption::Timestamps { tsval, tsecr } => {
-            out.extend_from_slice(b"{\"kind\":\"ts\",\"val\":");
-            push_u64(out, tsval.into());
-            num(out, k!("ecr"), tsecr.into());
-            out.push(b'}');
-        }
-        TcpOption::Unknown { kind, data } => {
-            out.extend_from_slice(b"{\"kind\":\"unknown\",\"num\":");
-            push_u64(out, kind.into());
-            num(out, k!("len"), data.len() as u64 + 2);
-            out.push(b'}');
-        }
-        TcpOption::Malformed { kind } => {
-            out.extend_from_slice(b"{\"kind\":\"malformed\",\"num\":");
-            push_u64(out, kind.into());
-            out.push(b'}');
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::decode::decode;
-    use crate::packet::{Direction, FrameMeta};
-
-    #[test]
-    fn strings_are_escaped() {
-        let mut out = Vec::new();
-        push_str(&mut out, "a\"b\\c\nd\u{1}é");
-        let s = String::from_utf8(out).expect("utf-8");
-        assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001é\"");
-        let back: String = serde_json::from_str(&s).expect("valid JSON");
-        assert_eq!(back, "a\"b\\c\nd\u{1}é");
-    }
-
-    #[test]
-    fn udp_frame() {
-        let mut p = vec![
-            0x45, 0, 0, 30, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-        ];
-        p.extend_from_slice(&[0, 53, 0x30, 0x39, 0, 10, 0, 0, 0xab, 0xcd]);
-        let frame = Frame {
-            meta: FrameMeta {
-                ts_ns: 1_700_000_000_000_001_000,
-                orig_len: 30,
-                ifindex: 3,
-                direction: Direction::In,
-                link: LinkType::Raw,
-                iface: 0,
-                drops: 0,
-            },
-            data: &p,
-        };
-        let mut out = Vec::new();
-        Json::default().print(&frame, &decode(&frame), &mut out);
-        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
-        assert_eq!(v["ts"].as_f64(), Some(1_700_000_000.000_001));
-        assert_eq!(v["ts_ns"].as_u64(), Some(1_700_000_000_000_001_000));
-        assert_eq!(v["dir"], "in");
-        assert_eq!(v["ipv4"]["src"], "10.0.0.1");
-        assert_eq!(v["ipv4"]["df"], true);
-        assert_eq!(v["udp"]["dport"], 12345);
-        assert_eq!(v["payload_len"], 2);
-        assert!(v["truncated"].is_null() && v["invalid"].is_null());
-        assert!(out.ends_with(b"}\n"));
-    }
-}
+#[path = "json_tests.rs"]
+mod tests;

@@ -28,7 +28,7 @@
 //! When the run has more than one interface (a pcapng file with several), each line
 //! names the frame's interface and direction after the time, as `tcpdump -i any`
 //! does: `veth0 In  IP ...` (the name padded to 5, the direction to 3).
-mod dns;
+pub(crate) mod dns;
 mod dump;
 mod edns;
 mod link;

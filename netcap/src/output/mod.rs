@@ -11,9 +11,11 @@
 //! The helpers at the bottom of this file write numbers and addresses straight into the
 //! output buffer from lookup tables: the formats aim at about 1 GB/s of text per core,
 //! which rules out `format!` (and `write!`'s formatting machinery) per field.
+pub mod fields;
 pub mod ipfix;
 pub mod json;
 pub mod line;
+pub mod number;
 pub mod pcap;
 pub mod rotate;
 pub mod turtle;
@@ -201,6 +203,9 @@ pub enum Format {
     Line,
     /// JSON Lines, one object per frame.
     Json,
+    /// Chosen fields (`-e NAME`, Wireshark's names), tab-separated, one line per
+    /// frame, as `tshark -T fields`.
+    Fields,
     /// Print nothing. A live capture then only counts (and writes -w) without
     /// decoding, unless flow statistics are asked for; files are still decoded.
     None,
@@ -209,21 +214,35 @@ pub enum Format {
 /// A fresh printer for `format`, or `None` for [`Format::None`]; `interfaces` are the
 /// run's, for the formats that name them.
 pub fn printer(format: Format, interfaces: &Interfaces) -> Option<Box<dyn Printer>> {
-    printer_with(format, interfaces, line::Options::default())
+    printer_with(format, interfaces, &Options::default())
 }
 
-/// [`printer`], with tcpdump's printing flags for the `line` format.
+/// What shapes the text formats, besides the format itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// tcpdump's printing flags, for `line`.
+    pub line: line::Options,
+    /// `--json-payload`, for `json`.
+    pub json_payload: json::Payload,
+    /// `-e NAME ...`, for `fields`.
+    pub fields: Vec<fields::Field>,
+}
+
+/// [`printer`], with the options of the text formats.
 pub fn printer_with(
     format: Format,
     interfaces: &Interfaces,
-    line: line::Options,
+    options: &Options,
 ) -> Option<Box<dyn Printer>> {
     let names = InterfaceNames::new(interfaces.clone());
     match format {
         Format::Turtle => Some(Box::new(turtle::Turtle)),
         Format::TurtleExt => Some(Box::new(turtle_ext::TurtleExt)),
-        Format::Line => Some(Box::new(line::Line::new(names, line))),
-        Format::Json => Some(Box::new(json::Json { names })),
+        Format::Line => Some(Box::new(line::Line::new(names, options.line))),
+        Format::Json => Some(Box::new(json::Json::new(names, options.json_payload))),
+        Format::Fields => Some(Box::new(fields::Fields::new(
+            options.fields.as_slice().into(),
+        ))),
         Format::None => None,
     }
 }

@@ -127,8 +127,8 @@ pub struct Finished {
 pub struct PipelineConfig {
     pub workers: usize,
     pub format: Format,
-    /// tcpdump's printing flags, for the `line` format.
-    pub line: output::line::Options,
+    /// What shapes the text formats (tcpdump's printing flags, JSON payload, fields).
+    pub text: output::Options,
     pub flows: bool,
     /// The flow table's limits and timeouts (all shards together).
     pub flow_cfg: FlowConfig,
@@ -247,7 +247,7 @@ impl Pipeline {
                 // Round robin: the writer forwards the updates in capture order.
                 flow_txs: if merge { flow_txs.clone() } else { Vec::new() },
                 out: out_tx.clone(),
-                printer: output::printer_with(cfg.format, &cfg.interfaces, cfg.line),
+                printer: output::printer_with(cfg.format, &cfg.interfaces, &cfg.text),
                 flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
                 flow_out: flow_out.clone(),
                 wall_clock: cfg.wall_clock,
@@ -270,7 +270,7 @@ impl Pipeline {
             (cfg.text_out, cfg.text_buffer),
             cfg.line_buffered,
             cfg.pcap,
-            (cfg.format, cfg.line),
+            (cfg.format, &cfg.text),
             cfg.stop,
             flush_requested.clone(),
         );

@@ -132,7 +132,7 @@ impl Destinations {
         (text_out, text_buffer): (Option<Box<dyn Write + Send>>, usize),
         line_buffered: bool,
         pcap: Option<BoxedPcapSink>,
-        (format, line): (Format, output::line::Options),
+        (format, text): (Format, &output::Options),
         stop: Stop,
         flush_requested: Arc<AtomicBool>,
     ) -> Self {
@@ -145,7 +145,7 @@ impl Destinations {
             text_ends: VecDeque::new(),
             line_buffered,
             pcap,
-            printer: output::printer_with(format, &crate::packet::Interfaces::default(), line),
+            printer: output::printer_with(format, &crate::packet::Interfaces::default(), text),
             resolved: (Vec::new(), Vec::new()),
             stop,
             written: 0,

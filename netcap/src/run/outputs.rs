@@ -95,7 +95,7 @@ impl Outputs {
         PipelineConfig {
             workers: cfg.workers,
             format: cfg.format,
-            line: cfg.line,
+            text: cfg.text.clone(),
             flows: cfg.flows.counted(),
             flow_cfg: cfg.flows.table,
             flow_export: self.flows,

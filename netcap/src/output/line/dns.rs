@@ -19,7 +19,7 @@ use crate::decode::dns::{
 };
 use crate::output::{push_ipv4, push_ipv6, push_u64, HEX_LOWER};
 
-mod names;
+pub(crate) mod names;
 use names::{bit_label, bracket, class_name, escaped, hex, type_name, OPCODES, RCODES};
 
 /// The TCP ports whose dissectors tcpdump tries before DNS's (print-tcp.c): a segment
@@ -29,7 +29,7 @@ const TCP_BEFORE_DNS: [u16; 17] = [
 ];
 
 /// True when tcpdump prints a TCP segment between these ports as DNS.
-pub(super) fn tcp_is_dns(sport: u16, dport: u16) -> bool {
+pub(crate) fn tcp_is_dns(sport: u16, dport: u16) -> bool {
     (sport == 53 || dport == 53) && !TCP_BEFORE_DNS.iter().any(|&p| p == sport || p == dport)
 }
 
@@ -425,7 +425,7 @@ impl Printer<'_> {
 }
 
 /// Prints the name at `at` of `msg`; see [`Printer::name`].
-pub(super) fn name(out: &mut Vec<u8>, msg: &[u8], at: usize) -> Option<usize> {
+pub(crate) fn name(out: &mut Vec<u8>, msg: &[u8], at: usize) -> Option<usize> {
     let mut chars = 0usize;
     let read = read_name(msg, at, |label| {
         match label {

@@ -131,11 +131,27 @@ pub struct Deferred {
     /// `-ttt`, `-ttttt`: where each frame's time goes ([`super::time::SPAN_HOLE`] is
     /// there) and the frame's time stamp.
     times: Vec<(u32, u64)>,
+    /// `-F json`, `-F fields`: where each frame's number goes in the batch text
+    /// ([`super::super::number`] inserts it).
+    numbers: Vec<u32>,
 }
 
 impl Deferred {
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty() && self.times.is_empty()
+        self.lines.is_empty() && self.times.is_empty() && self.numbers.is_empty()
+    }
+
+    /// Notes that the frame number goes at `at` of the text (inserted, nothing
+    /// replaced).
+    pub(crate) fn number(&mut self, at: usize) {
+        if let Ok(at) = u32::try_from(at) {
+            self.numbers.push(at);
+        }
+    }
+
+    /// Where frame numbers go, in text order.
+    pub(crate) fn numbers(&self) -> &[u32] {
+        &self.numbers
     }
 
     /// Notes the time of a frame whose text starts with a time hole at `at`.
@@ -147,12 +163,15 @@ impl Deferred {
 
     /// Drops what was noted about text at or after `len`: a buffer cut back (the
     /// worker drops the text of a frame whose printing panicked) or a new one.
-    pub(super) fn cut(&mut self, len: usize) {
+    pub(crate) fn cut(&mut self, len: usize) {
         while self.lines.last().is_some_and(|l| l.at as usize >= len) {
             self.lines.pop();
         }
         while self.times.last().is_some_and(|t| t.0 as usize >= len) {
             self.times.pop();
+        }
+        while self.numbers.last().is_some_and(|&n| n as usize >= len) {
+            self.numbers.pop();
         }
         self.begin_line();
     }

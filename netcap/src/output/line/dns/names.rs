@@ -75,7 +75,7 @@ pub(super) fn bit_label(out: &mut Vec<u8>, bits: usize, bytes: &[u8]) {
 }
 
 /// tcpdump's `ns_type2str` (`TypeN` for the others).
-pub(super) fn type_name(out: &mut Vec<u8>, t: u16) {
+pub(crate) fn type_name(out: &mut Vec<u8>, t: u16) {
     const LOW: [&str; 49] = [
         "", "A", "NS", "MD", "MF", "CNAME", "SOA", "MB", "MG", "MR", "NULL", "WKS", "PTR", "HINFO",
         "MINFO", "MX", "TXT", "RP", "AFSDB", "X25", "ISDN", "RT", "NSAP", "NSAP_PTR", "SIG", "KEY",
@@ -107,7 +107,7 @@ pub(super) fn type_name(out: &mut Vec<u8>, t: u16) {
 }
 
 /// tcpdump's `ns_class2str` (`(Class N)` for the others).
-pub(super) fn class_name(out: &mut Vec<u8>, c: u16) {
+pub(crate) fn class_name(out: &mut Vec<u8>, c: u16) {
     let name: &[u8] = match c {
         1 => b"IN",
         3 => b"CHAOS",
