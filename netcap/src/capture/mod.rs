@@ -21,6 +21,7 @@ pub mod netns;
 pub mod open;
 pub mod pcap_file;
 pub mod pcapng_read;
+pub mod privdrop;
 pub mod ringbuf;
 pub mod xdp;
 #[cfg(test)]

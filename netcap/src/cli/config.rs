@@ -17,7 +17,12 @@ use super::{
     XdpModeArg,
 };
 use crate::{
-    capture::{netns::Netns, Backend, CaptureConfig, DirectionFilter, XdpMode},
+    capture::{
+        caps::{self, Cap},
+        netns::Netns,
+        privdrop::{self, User},
+        Backend, CaptureConfig, DirectionFilter, XdpMode,
+    },
     filter::Filter,
     output::{rotate::Rotation, Format},
     packet::LinkType,
@@ -158,6 +163,8 @@ pub struct Config {
     pub progress: bool,
     /// How often a live capture loop wakes without a frame: [`TICK`] or [`QUIET_TICK`].
     pub tick: Duration,
+    /// `-Z`: the user a live capture runs as once it is set up (None: stay).
+    pub user: Option<User>,
 }
 
 impl Config {
@@ -238,6 +245,7 @@ impl Config {
             sockets,
             block_timeout: cfg.tick,
         });
+        cfg.user = drop_user(args.user.as_deref(), any)?;
         cfg.check_report_files()?;
         Ok(cfg)
     }
@@ -336,6 +344,7 @@ impl Config {
                 .map(Duration::from_secs_f64),
             progress: false,
             tick: QUIET_TICK,
+            user: None,
         })
     }
 
@@ -498,4 +507,34 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
         .append(true)
         .create(true)
         .open(path)
+}
+
+/// The user of `-Z` (`given`): `root` keeps root. Without `-Z`, the first of
+/// [`privdrop::DEFAULT_USERS`] that exists, when netcap may change its ids (root, or
+/// CAP_SETUID and CAP_SETGID), as Debian's tcpdump; not with `-i any`, which opens
+/// interfaces that come up later.
+fn drop_user(given: Option<&str>, any: bool) -> Result<Option<User>, Error> {
+    let lookup = |name: &str| {
+        privdrop::lookup(name).map_err(|e| Error::io(format!("-Z: looking up user {name}"), e))
+    };
+    match given {
+        Some("root") => Ok(None),
+        Some(name) => match lookup(name)? {
+            Some(u) => Ok(Some(u)),
+            None => Err(ConfigError::Usage(format!("-Z {name}: no such user")).into()),
+        },
+        None => {
+            let can = caps::effective()
+                .is_some_and(|have| caps::missing(&[Cap::SetUid, Cap::SetGid], have).is_empty());
+            if any || !can {
+                return Ok(None);
+            }
+            for name in privdrop::DEFAULT_USERS {
+                if let Some(u) = lookup(name)? {
+                    return Ok(Some(u));
+                }
+            }
+            Ok(None)
+        }
+    }
 }

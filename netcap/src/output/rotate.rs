@@ -222,6 +222,11 @@ impl RotatingSink {
         Ok(sink)
     }
 
+    /// The file being written.
+    pub fn current_path(&self) -> Option<&Path> {
+        self.current.as_ref().map(|c| c.path.as_path())
+    }
+
     /// The start of the `-G` period `ns` falls in (0 without `-G`).
     fn period_of(&self, ns: u64) -> u64 {
         match self.rotation.every.map(|d| d.as_nanos() as u64) {

@@ -55,6 +55,9 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         "netcap: capturing with {description}, snap length {}",
         cfg.snaplen
     );
+    if let Some(user) = &cfg.user {
+        relinquish(cfg, &outs, user)?;
+    }
     let if_drops = IfDrops::start(live);
     let iface = crate::output::Interface {
         name: live.ifname.clone(),
@@ -161,4 +164,20 @@ fn limit(batch: &mut Batch, left: &mut Option<u64>) -> u64 {
         *n -= batch.len() as u64;
     }
     cut
+}
+
+/// `-Z`: hands the files already made to `user` (the first `-w` file, as tcpdump, and
+/// the report files written at the end), then runs as `user` (see `capture::privdrop`).
+fn relinquish(cfg: &Config, outs: &Outputs, user: &capture::privdrop::User) -> Result<(), Error> {
+    let stdout = |p: &&std::path::PathBuf| p.as_os_str() != "-";
+    let files = [
+        outs.first_file.as_ref(),
+        cfg.stats_json.as_ref(),
+        cfg.flows.json.as_ref().filter(stdout),
+    ];
+    for path in files.into_iter().flatten() {
+        capture::privdrop::give(path, user)?;
+    }
+    capture::privdrop::drop_to(user)?;
+    Ok(())
 }

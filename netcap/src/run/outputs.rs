@@ -1,7 +1,10 @@
 //! The destinations of a run, opened before anything is attached (so a bad `-w` path
 //! fails before the capture starts, not after it ends): stdout for the text format,
 //! the `-w` file or stdout for the frames, and the flow exporter's destinations.
-use std::io::{BufWriter, Write};
+use std::{
+    io::{BufWriter, Write},
+    path::Path,
+};
 
 use crate::{
     cli::{
@@ -29,6 +32,8 @@ pub struct Outputs {
     pub frames: Option<BoxedPcapSink>,
     /// Started when flows are counted.
     pub flows: Option<Exporter>,
+    /// The first `-w` file, for `-Z` to hand over.
+    pub first_file: Option<std::path::PathBuf>,
 }
 
 /// How many flows `--flows` prints.
@@ -42,6 +47,7 @@ impl Outputs {
             nano: cfg.nano,
             snaplen: cfg.snaplen,
         };
+        let mut first_file = None;
         let frames = match &cfg.write {
             None => None,
             // A plain -w FILE too: a sequence of one file, repaired after a full disk.
@@ -49,6 +55,7 @@ impl Outputs {
                 let mut sink = RotatingSink::create(path, cfg.rotation.clone(), format)
                     .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
                 sink.set_link_hint(link);
+                first_file = sink.current_path().map(Path::to_path_buf);
                 Some(Box::new(sink) as BoxedPcapSink)
             }
             Some(WriteTo::Stdout) => {
@@ -69,6 +76,7 @@ impl Outputs {
             text,
             frames,
             flows,
+            first_file,
         })
     }
 

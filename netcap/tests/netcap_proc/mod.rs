@@ -267,6 +267,11 @@ pub fn tempdir() -> TempDir {
         N.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&p).expect("temp dir");
+    // Writable by anyone (sticky, as /tmp): netcap drops root after it has opened its
+    // first file (to `tcpdump`, where that user exists, as Debian's tcpdump), and then
+    // creates rotated files as that user.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o1777)).expect("chmod temp dir");
     TempDir(p)
 }
 
