@@ -16,7 +16,7 @@ use crate::run_checked;
 
 const CARGO_FUZZ_VERSION: &str = "0.13.1";
 /// The targets in `fuzz/Cargo.toml`.
-const TARGETS: [&str; 2] = ["decode_format", "file_read"];
+const TARGETS: [&str; 3] = ["decode_format", "file_read", "filter_native"];
 
 fn cargo_fuzz() -> Result<PathBuf> {
     let cargo_home = std::env::var_os("CARGO_HOME")
