@@ -21,6 +21,11 @@ pub const MAX_SNAPLEN: u32 = 262_144;
 /// 64-byte frame costs 152 bytes of ring, not 256 KiB.
 pub const SIZE_CLASSES: [u32; 6] = [128, 512, 1536, 9216, 65_536, MAX_SNAPLEN];
 
+/// Slots of the kernel's per-CPU ring array `RINGS`: CPU `c` writes to slot
+/// `c % MAX_RINGS`. Machines with more CPUs share rings (a ring takes any number of
+/// producers); 64 readers are more than decoding ever needs.
+pub const MAX_RINGS: u32 = 64;
+
 /// Frame arrived on the interface (XDP, or AF_PACKET `PACKET_HOST`/...).
 pub const DIR_IN: u8 = 0;
 /// Frame was sent by the host (TC egress, or AF_PACKET `PACKET_OUTGOING`).

@@ -1,6 +1,6 @@
 //! netcap's kernel programs: an XDP program for received frames and a TC (tcx) egress
 //! program for sent ones. Both copy up to `SNAPLEN` bytes of each frame, with a
-//! [`RecordHeader`], into one BPF ring buffer.
+//! [`RecordHeader`], into the ring buffer of the CPU they run on (`RINGS`).
 //!
 //! Contract:
 //! - **Fail open.** Both programs always let the frame go on (`XDP_PASS`, `TCX_NEXT`);
@@ -8,6 +8,9 @@
 //! - **Every frame accounted for.** Each frame seen bumps `Seen` and exactly one of
 //!   `Filtered`, `Captured`, `LostRingFull`, `LostCopy`, `Aggregated` (in-kernel flow
 //!   mode, [`flows`]) in the per-CPU `COUNTERS`.
+//! - **A ring per CPU.** `RINGS` is an array of ring buffers indexed by CPU number
+//!   (masked to `MAX_RINGS` slots), filled in by the loader; CPUs never share a ring's
+//!   producer lock or position cache line, and each ring feeds its own reader.
 //! - **Batched wake-ups.** Records are submitted with `BPF_RB_NO_WAKEUP`; the reader is
 //!   woken only when the ring's unread data crosses `WAKEUP_BYTES` (user space also
 //!   drains on a short timer), so a busy capture costs no wake-up per frame.
@@ -20,16 +23,21 @@ mod flows;
 
 use aya_ebpf::{
     bindings::{xdp_action, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    btf_maps::{ArrayOfMaps, RingBuf},
     check_bounds_signed,
     cty::c_void,
-    helpers::{bpf_ktime_get_ns, bpf_skb_load_bytes, bpf_xdp_get_buff_len, bpf_xdp_load_bytes},
-    macros::{classifier, map, xdp},
-    maps::{PerCpuArray, ProgramArray, RingBuf},
+    helpers::{
+        bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_ringbuf_query, bpf_skb_load_bytes,
+        bpf_xdp_get_buff_len, bpf_xdp_load_bytes,
+    },
+    macros::{btf_map, classifier, map, xdp},
+    maps::{PerCpuArray, ProgramArray},
     programs::{TcContext, XdpContext},
     Global,
 };
 use netcap_common::{
-    Counter, Record, RecordHeader, DIR_IN, DIR_OUT, MAX_SNAPLEN, NUM_COUNTERS, SIZE_CLASSES,
+    Counter, Record, RecordHeader, DIR_IN, DIR_OUT, MAX_RINGS, MAX_SNAPLEN, NUM_COUNTERS,
+    SIZE_CLASSES,
 };
 
 /// Bytes of each frame to copy; set by the loader (`-s`). Never above `MAX_SNAPLEN`.
@@ -45,9 +53,15 @@ static WAKEUP_BYTES: Global<u64> = Global::new(1 << 20);
 #[no_mangle]
 static FLOW_MODE: Global<u32> = Global::new(0);
 
-/// Resized by the loader (`-B`); this is only the default.
-#[map]
-static RING: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+/// A ring buffer (inner map type of `RINGS`); the loader creates the real ones, sized
+/// by `-B`, and the template's size does not bind them (the kernel compares only type,
+/// key, value and flags of a ring buffer inner map).
+type Ring = RingBuf<u8, 4096>;
+
+/// Slot `cpu % MAX_RINGS` holds the ring that CPU writes to; every slot is filled by
+/// the loader before a hook is attached (an empty slot would lose the frame, counted).
+#[btf_map]
+static RINGS: ArrayOfMaps<Ring, { MAX_RINGS as usize }> = ArrayOfMaps::new();
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 0);
@@ -162,10 +176,14 @@ fn clamp_for_verifier(mut v: u64, hi: u64) -> u64 {
     v
 }
 
-/// Reserves a record with `N` bytes of data, fills it and submits it.
+/// Reserves a record with `N` bytes of data in `ring`, fills it and submits it.
 #[inline(always)]
-fn emit<F: Frame, const N: usize>(frame: &F, hdr: RecordHeader) -> Result<(), Counter> {
-    let Some(mut entry) = RING.reserve::<Record<N>>(0) else {
+fn emit<F: Frame, const N: usize>(
+    ring: &Ring,
+    frame: &F,
+    hdr: RecordHeader,
+) -> Result<(), Counter> {
+    let Some(mut entry) = ring.reserve_untyped::<Record<N>>(0) else {
         return Err(Counter::LostRingFull);
     };
     let rec = entry.as_mut_ptr();
@@ -192,7 +210,10 @@ fn emit<F: Frame, const N: usize>(frame: &F, hdr: RecordHeader) -> Result<(), Co
         entry.submit(0);
         return Ok(());
     }
-    let unread = RING.query(BPF_RB_AVAIL_DATA as u64);
+    let map = core::ptr::from_ref(ring).cast_mut().cast::<c_void>();
+    // SAFETY: `map` is the ring buffer map the reservation came from; query only reads
+    // its positions.
+    let unread = unsafe { bpf_ringbuf_query(map, BPF_RB_AVAIL_DATA as u64) };
     let size = core::mem::size_of::<Record<N>>() as u64;
     // Wake the reader only when this record makes the unread data cross the threshold.
     let flags = if unread < threshold && unread + size >= threshold {
@@ -225,6 +246,11 @@ fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> 
             flows::Outcome::NotMine => {}
         }
     }
+    // SAFETY: a helper with no arguments and no side effects.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(ring) = RINGS.get(cpu % MAX_RINGS) else {
+        return Counter::LostRingFull;
+    };
     let snaplen = SNAPLEN.load();
     let cap = if frame_len < snaplen {
         frame_len
@@ -241,17 +267,17 @@ fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> 
         _pad: [0; 3],
     };
     let result = if cap <= SIZE_CLASSES[0] {
-        emit::<F, { SIZE_CLASSES[0] as usize }>(frame, hdr)
+        emit::<F, { SIZE_CLASSES[0] as usize }>(ring, frame, hdr)
     } else if cap <= SIZE_CLASSES[1] {
-        emit::<F, { SIZE_CLASSES[1] as usize }>(frame, hdr)
+        emit::<F, { SIZE_CLASSES[1] as usize }>(ring, frame, hdr)
     } else if cap <= SIZE_CLASSES[2] {
-        emit::<F, { SIZE_CLASSES[2] as usize }>(frame, hdr)
+        emit::<F, { SIZE_CLASSES[2] as usize }>(ring, frame, hdr)
     } else if cap <= SIZE_CLASSES[3] {
-        emit::<F, { SIZE_CLASSES[3] as usize }>(frame, hdr)
+        emit::<F, { SIZE_CLASSES[3] as usize }>(ring, frame, hdr)
     } else if cap <= SIZE_CLASSES[4] {
-        emit::<F, { SIZE_CLASSES[4] as usize }>(frame, hdr)
+        emit::<F, { SIZE_CLASSES[4] as usize }>(ring, frame, hdr)
     } else {
-        emit::<F, { SIZE_CLASSES[5] as usize }>(frame, hdr)
+        emit::<F, { SIZE_CLASSES[5] as usize }>(ring, frame, hdr)
     };
     match result {
         Ok(()) => Counter::Captured,

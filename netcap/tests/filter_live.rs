@@ -250,9 +250,13 @@ fn test_run(prog: &[netcap_common::CbpfInsn], frames: &[Vec<u8>]) -> [u64; 4] {
         .override_global("SNAPLEN", &snaplen, true)
         .override_global("WAKEUP_BYTES", &wakeup, true)
         .override_global("FILTER_LEN", &len, true)
-        .map_max_entries("RING", 1 << 20)
         .load_file(ebpf_object())
         .expect("loading the eBPF object");
+    // The per-CPU rings, in RINGS' slots (the kernel keeps them while RINGS holds them).
+    let _rings = netcap::capture::rings::Plan::new(1 << 20)
+        .expect("a ring plan")
+        .create(&mut ebpf)
+        .expect("creating the rings");
     let mut filter: Array<_, netcap_common::CbpfInsn> =
         Array::try_from(ebpf.map_mut("FILTER").expect("FILTER")).expect("an array");
     for (i, insn) in prog.iter().enumerate() {

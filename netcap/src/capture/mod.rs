@@ -23,6 +23,7 @@ pub mod pcap_file;
 pub mod pcapng_read;
 pub mod privdrop;
 pub mod ringbuf;
+pub mod rings;
 pub mod xdp;
 #[cfg(test)]
 mod xdp_test_run;

@@ -6,7 +6,9 @@
 //! - `Backend::Auto` is AF_PACKET: of the hooks measured (README, "Capture modes") it
 //!   costs the machine least per frame and changes nothing in the host's traffic.
 //! - AF_PACKET with `sockets > 1` opens a `PACKET_FANOUT` group, one socket per decoder
-//!   thread, sharing the `-B` buffer.
+//!   thread, sharing the `-B` buffer. XDP always writes into one ring per CPU (sharing
+//!   `-B`); `sockets` is how many sources read them (each source merges its rings by
+//!   timestamp), one per decoder thread.
 //! - AF_PACKET sees received frames with their VLAN tag already stripped by the kernel
 //!   (the backend puts it back before user space sees the frame). A program compiled
 //!   for tagged Ethernet, run on the stripped frame, can match what it should not
@@ -141,6 +143,12 @@ pub fn open(cfg: &CaptureConfig) -> Result<Opened, Error> {
                 direction: cfg.direction,
                 snaplen: cfg.snaplen,
                 ring_bytes: xdp::ring_bytes_for(cfg.buffer_kib),
+                // The kernel's flow map is read by one source.
+                sources: if cfg.kernel_flows.is_some() {
+                    1
+                } else {
+                    cfg.sockets.max(1)
+                },
                 wakeup_bytes: cfg.wakeup_bytes,
                 filter: program,
                 kernel_flows: cfg.kernel_flows,
@@ -148,15 +156,19 @@ pub fn open(cfg: &CaptureConfig) -> Result<Opened, Error> {
                 kernel_filter: cfg.kernel_filter,
             };
             // The program first: without privileges, its error names all that is missing.
-            let src = xdp::XdpSource::open(&xcfg)?;
+            let sources = xdp::XdpSource::open(&xcfg)?;
             let promisc = if cfg.promisc {
                 Some(Promisc::hold(&cfg.ifname, cfg.ifindex)?)
             } else {
                 None
             };
-            let description = format!("{} on {}", src.description, cfg.ifname);
+            let what = sources.first().map_or("", |s| s.description.as_str());
+            let description = format!("{what} on {}", cfg.ifname);
             Ok(Opened {
-                sources: vec![Box::new(src)],
+                sources: sources
+                    .into_iter()
+                    .map(|s| Box::new(s) as Box<dyn Source>)
+                    .collect(),
                 description,
                 promisc,
             })

@@ -70,8 +70,10 @@ pub struct BatchRing {
     producer: Mapping,
     page: usize,
     mask: u64,
-    /// Our consumer position (the kernel sees it when `drain` returns).
+    /// Our consumer position (the kernel sees it at `publish`).
     pos: u64,
+    /// The producer position last read.
+    prod: u64,
 }
 
 // SAFETY: the mappings are owned by this value alone and only used through `&mut self`;
@@ -101,6 +103,7 @@ impl BatchRing {
             page,
             mask: size as u64 - 1,
             pos: 0,
+            prod: 0,
         };
         ring.pos = ring.consumer_pos().load(Ordering::Acquire);
         Ok(ring)
@@ -117,52 +120,70 @@ impl BatchRing {
         unsafe { &*self.producer.ptr.as_ptr().cast::<AtomicU64>() }.load(Ordering::Acquire)
     }
 
+    /// The next committed record, as (offset in the producer mapping, length), without
+    /// consuming it; discarded records on the way are stepped over. `None` when the ring
+    /// is empty or its next record is still being written.
+    pub fn peek(&mut self) -> Option<(usize, usize)> {
+        let data = self.page as u64;
+        loop {
+            if self.pos >= self.prod {
+                self.prod = self.producer_pos();
+                if self.pos >= self.prod {
+                    return None;
+                }
+            }
+            let off = (data + (self.pos & self.mask)) as usize;
+            // SAFETY: `off` is inside the first copy of the data area, and the 8-byte
+            // header is 8-aligned (positions are multiples of 8); the kernel writes the
+            // length word with release semantics, read here with acquire.
+            let len_word = unsafe {
+                (*self.producer.ptr.as_ptr().add(off).cast::<AtomicU32>()).load(Ordering::Acquire)
+            };
+            if len_word & BUSY != 0 {
+                return None;
+            }
+            let len = u64::from(len_word & !(BUSY | DISCARD));
+            if len_word & DISCARD == 0 {
+                return Some((off + HDR as usize, len as usize));
+            }
+            self.pos += (len + HDR).next_multiple_of(8);
+        }
+    }
+
+    /// The bytes of a record [`BatchRing::peek`] returned.
+    pub fn record(&self, (off, len): (usize, usize)) -> &[u8] {
+        // SAFETY: `peek` found a committed record of `len` bytes at `off`, which the
+        // kernel does not touch until the consumer position passes it (only `publish`
+        // moves it); the data area is mapped twice back to back, so [off, off + len) is
+        // inside the mapping even when the record wraps.
+        unsafe { std::slice::from_raw_parts(self.producer.ptr.as_ptr().add(off), len) }
+    }
+
+    /// Steps over the record [`BatchRing::peek`] returned (of `len` bytes); the kernel
+    /// gets its space back at the next [`BatchRing::publish`].
+    pub fn consume(&mut self, len: usize) {
+        self.pos += (len as u64 + HDR).next_multiple_of(8);
+    }
+
+    /// Hands the space of every consumed record back to the kernel.
+    pub fn publish(&mut self) {
+        self.consumer_pos().store(self.pos, Ordering::Release);
+    }
+
     /// Calls `f` with each committed record, in order, until the ring is empty, a record
     /// is still being written, or `f` returns false; then publishes the new consumer
     /// position once. Returns the number of records passed to `f`.
     pub fn drain(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> usize {
-        let data = self.page as u64;
         let mut n = 0;
-        let mut prod = self.producer_pos();
-        'outer: loop {
-            while self.pos < prod {
-                let off = (data + (self.pos & self.mask)) as usize;
-                // SAFETY: `off` is inside the first copy of the data area, and the 8-byte
-                // header is 8-aligned (positions are multiples of 8); the kernel writes the
-                // length word with release semantics, read here with acquire.
-                let len_word = unsafe {
-                    (*self.producer.ptr.as_ptr().add(off).cast::<AtomicU32>())
-                        .load(Ordering::Acquire)
-                };
-                if len_word & BUSY != 0 {
-                    break 'outer;
-                }
-                let len = u64::from(len_word & !(BUSY | DISCARD));
-                if len_word & DISCARD == 0 {
-                    // SAFETY: the record's data starts after its header and is at most the
-                    // ring size long; the data area is mapped twice back to back, so
-                    // [off + 8, off + 8 + len) is inside the mapping even when it wraps.
-                    let rec = unsafe {
-                        std::slice::from_raw_parts(
-                            self.producer.ptr.as_ptr().add(off + HDR as usize),
-                            len as usize,
-                        )
-                    };
-                    n += 1;
-                    if !f(rec) {
-                        self.pos += (len + HDR).next_multiple_of(8);
-                        break 'outer;
-                    }
-                }
-                self.pos += (len + HDR).next_multiple_of(8);
-            }
-            let newer = self.producer_pos();
-            if newer == prod {
+        while let Some(rec) = self.peek() {
+            n += 1;
+            let more = f(self.record(rec));
+            self.consume(rec.1);
+            if !more {
                 break;
             }
-            prod = newer;
         }
-        self.consumer_pos().store(self.pos, Ordering::Release);
+        self.publish();
         n
     }
 }

@@ -1,12 +1,21 @@
 //! The XDP (ingress) and TC/tcx (egress) backend: loads netcap's eBPF object, attaches
-//! it, and drains its ring buffer.
+//! it, and drains its ring buffers, one per CPU.
 //!
 //! Kernel contract (see `netcap-ebpf`): each record is a [`RecordHeader`] followed by
-//! `cap_len` bytes; per-CPU `COUNTERS` say what happened to every frame the hooks saw.
+//! `cap_len` bytes, in the ring of the CPU that saw the frame; per-CPU `COUNTERS` say
+//! what happened to every frame the hooks saw.
+//!
+//! [`XdpSource::open`] returns one source per reader: the rings are dealt out to the
+//! sources round robin, each source merges its rings by timestamp
+//! ([`super::rings::RingSet`]) and reports the counters of the CPUs that write to them,
+//! so the sources' counts add up to the capture's. One source reads every ring (the
+//! direct path, `-c`); several feed a decode worker each, as AF_PACKET fanout sockets do.
+//! Stopping any source detaches the hooks of all.
 //! Attachments are bpf_links (kernel >= 5.9 for XDP, 6.6 for tcx): they belong to this
 //! process's file descriptors, so they go away on every exit, `kill -9` included.
 use std::{
-    os::fd::{AsFd, BorrowedFd},
+    os::fd::BorrowedFd,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -36,9 +45,12 @@ pub struct XdpConfig {
     pub mode: XdpMode,
     pub direction: DirectionFilter,
     pub snaplen: u32,
-    /// Ring buffer size in bytes: a power of two, at least one page.
+    /// Ring buffer bytes in all, shared by the per-CPU rings: a power of two, at least
+    /// one page.
     pub ring_bytes: u32,
-    /// Unread bytes that wake the reader (default: 1/8 of the ring); 0 = no batching.
+    /// Readers: the rings are dealt out to this many sources (at most one per ring).
+    pub sources: usize,
+    /// Unread bytes that wake the reader (default: 1/8 of each ring); 0 = no batching.
     pub wakeup_bytes: Option<u64>,
     /// Classic BPF program the kernel runs on each frame before copying it (the
     /// `FILTER` map); empty captures everything.
@@ -53,17 +65,24 @@ pub struct XdpConfig {
     pub kernel_filter: super::KernelFilter,
 }
 
-pub struct XdpSource {
-    /// Owns the programs and their links: dropping it detaches everything.
-    ebpf: Option<Ebpf>,
+/// What the sources of one capture share.
+struct Kernel {
+    /// Owns the programs and their links: taking it out detaches everything.
+    ebpf: Mutex<Option<Ebpf>>,
     /// The native filter programs (`native_filter`), after `ebpf` so they close last.
-    native: Vec<std::os::fd::OwnedFd>,
+    native: Mutex<Vec<std::os::fd::OwnedFd>>,
+    counters: PerCpuArray<MapData, u64>,
+}
+
+pub struct XdpSource {
+    kernel: Arc<Kernel>,
+    /// The CPUs that write to this source's rings: their counters are this source's.
+    cpus: Vec<usize>,
     /// Kernel-to-user-space delay per frame, microseconds.
     delay_us: hdrhistogram::Histogram<u64>,
     /// Frames drained, for sampling the delay.
     delay_seq: u64,
-    ring: super::ringbuf::BatchRing,
-    counters: PerCpuArray<MapData, u64>,
+    rings: super::rings::RingSet,
     /// CLOCK_REALTIME - CLOCK_MONOTONIC, to turn `bpf_ktime_get_ns` into epoch time.
     mono_to_real_ns: i64,
     ifname: String,
@@ -153,7 +172,9 @@ fn existing_xdp_program(ifname: &str) -> Option<String> {
 }
 
 impl XdpSource {
-    pub fn open(cfg: &XdpConfig) -> Result<Self, Error> {
+    /// Loads and attaches the programs; returns `cfg.sources` sources (fewer when there
+    /// are fewer rings), which together read every ring.
+    pub fn open(cfg: &XdpConfig) -> Result<Vec<Self>, Error> {
         if EBPF_OBJECT.is_empty() {
             return Err(Error::Unsupported(
                 "this netcap was built without its eBPF program; build it with `cargo xtask \
@@ -162,7 +183,8 @@ impl XdpSource {
             ));
         }
         raise_memlock();
-        let wakeup = cfg.wakeup_bytes.unwrap_or(u64::from(cfg.ring_bytes / 8));
+        let plan = super::rings::Plan::new(cfg.ring_bytes)?;
+        let wakeup = cfg.wakeup_bytes.unwrap_or(u64::from(plan.bytes_each / 8));
         let filter_len = u32::try_from(cfg.filter.len())
             .ok()
             .filter(|&n| n <= MAX_CBPF_INSNS)
@@ -194,7 +216,6 @@ impl XdpSource {
             .override_global("FILTER_LEN", &filter_len, true)
             .override_global("FLOW_MODE", &flow_mode, true)
             .override_global("NATIVE_FILTER", &native_flag, true)
-            .map_max_entries("RING", cfg.ring_bytes)
             .map_max_entries("FLOWS", flow_entries)
             .load(EBPF_OBJECT)
             .map_err(|e| Error::bpf("loading the BPF program", e))?;
@@ -210,6 +231,8 @@ impl XdpSource {
                     .map_err(|e| Error::bpf("writing the filter into FILTER", e))?;
             }
         }
+        // Every slot of RINGS is filled before any hook is attached.
+        let rings = plan.create(&mut ebpf)?;
 
         let mut parts = Vec::new();
         let mut native = NativeSetup {
@@ -279,22 +302,14 @@ impl XdpSource {
             parts.push("TC egress (tcx)".to_owned());
         }
 
-        let ring = ebpf
-            .take_map("RING")
-            .ok_or_else(|| Error::Unsupported("eBPF object has no RING map".into()))?;
-        let Map::RingBuf(ring) = ring else {
-            return Err(Error::Unsupported(
-                "the RING map is not a ring buffer".into(),
-            ));
-        };
-        let ring = super::ringbuf::BatchRing::new(ring)?;
+        parts.push(plan.describe());
         let counters = ebpf
             .take_map("COUNTERS")
             .ok_or_else(|| Error::Unsupported("eBPF object has no COUNTERS map".into()))?;
         let counters = PerCpuArray::try_from(counters)
             .map_err(|e| Error::bpf("opening the COUNTERS map", e))?;
         let mono_to_real_ns = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC);
-        let flows = match cfg.kernel_flows {
+        let mut flows = match cfg.kernel_flows {
             Some(fcfg) => {
                 let map = ebpf
                     .take_map("FLOWS")
@@ -319,29 +334,50 @@ impl XdpSource {
             };
             parts.push(how.to_owned());
         }
-        Ok(Self {
-            ebpf: Some(ebpf),
-            native: native.fds,
-            delay_us: super::delay_histogram(),
-            delay_seq: 0,
-            ring,
+        let kernel = Arc::new(Kernel {
+            ebpf: Mutex::new(Some(ebpf)),
+            native: Mutex::new(native.fds),
             counters,
-            mono_to_real_ns,
-            ifname: cfg.ifname.clone(),
-            ifindex: cfg.ifindex,
-            last_iface_check: Instant::now(),
-            other_netns: cfg.other_netns,
-            flows,
-            description: parts.join(" + "),
-        })
+        });
+        let description = parts.join(" + ");
+        let mut sources = Vec::new();
+        for (rings, cpus) in plan.deal(rings, cfg.sources) {
+            sources.push(Self {
+                kernel: kernel.clone(),
+                cpus,
+                delay_us: super::delay_histogram(),
+                delay_seq: 0,
+                rings: super::rings::RingSet::new(rings)?,
+                mono_to_real_ns,
+                ifname: cfg.ifname.clone(),
+                ifindex: cfg.ifindex,
+                last_iface_check: Instant::now(),
+                other_netns: cfg.other_netns,
+                // The first source exports the kernel's flows.
+                flows: flows.take(),
+                description: description.clone(),
+            });
+        }
+        Ok(sources)
     }
 
     fn counter(&self, c: Counter) -> u64 {
-        self.counters
+        self.kernel
+            .counters
             .get(&(c as u32), 0)
-            .map(|per_cpu| per_cpu.iter().sum())
+            .map(|per_cpu| self.cpus.iter().filter_map(|&i| per_cpu.get(i)).sum())
             .unwrap_or(0)
     }
+
+    /// True while the hooks are attached.
+    fn attached(&self) -> bool {
+        self.kernel.ebpf.lock().is_ok_and(|e| e.is_some())
+    }
+}
+
+/// The timestamp of a ring record (0 for one too short to hold a header).
+fn record_ts(rec: &[u8]) -> u64 {
+    rec.first_chunk::<8>().map_or(0, |b| u64::from_ne_bytes(*b))
 }
 
 /// The native filters installed so far, and the first refusal (said once on stderr).
@@ -386,13 +422,13 @@ impl Source for XdpSource {
     fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
         let now = monotonic_ns();
         let Self {
-            ring,
+            rings,
             mono_to_real_ns,
             delay_us,
             delay_seq,
             ..
         } = self;
-        ring.drain(|rec| {
+        rings.visit(record_ts, |rec| {
             // A record the kernel wrote is never malformed; if one were, skipping it is
             // the safe reading (the kernel counted it as captured, so it shows as a
             // difference between `captured` and the frames user space handled).
@@ -417,9 +453,9 @@ impl Source for XdpSource {
                 data,
             })
         });
-        if self.ebpf.is_some()
-            && !self.other_netns
+        if !self.other_netns
             && self.last_iface_check.elapsed() >= IFACE_CHECK
+            && self.attached()
         {
             self.last_iface_check = Instant::now();
             if super::ifindex_of(&self.ifname) != Some(self.ifindex) {
@@ -430,14 +466,25 @@ impl Source for XdpSource {
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.ring.as_fd())
+        self.rings.fd()
     }
 
     fn stop(&mut self) {
         // Dropping the programs closes their links: the hooks are gone when this returns,
-        // so the counters are final and what is left in the ring is all there will be.
-        self.ebpf = None;
-        self.native.clear();
+        // so the counters are final and what is left in the rings is all there will be.
+        // Whichever source stops first detaches them for all.
+        let ebpf = self.kernel.ebpf.lock().map(|mut e| e.take());
+        drop(ebpf);
+        if let Ok(mut native) = self.kernel.native.lock() {
+            native.clear();
+        }
+    }
+
+    /// A record is committed microseconds after it is stamped; a frame stamped before a
+    /// drain began may still be in its reservation then (the drain stops at it). A
+    /// millisecond is far more than that, and short enough for the merging writer.
+    fn settle_time(&self) -> Duration {
+        Duration::from_millis(1)
     }
 
     fn delay_us(&self) -> Option<&hdrhistogram::Histogram<u64>> {

@@ -4,13 +4,16 @@
 //! They need root (loading BPF), so they run under `cargo xtask test`, which sets
 //! `NETCAP_PRIVILEGED_TESTS=1`; elsewhere they print that they were skipped.
 use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{MapData, PerCpuArray},
     programs::{ProgramError, TestRun, TestRunOptions, Xdp},
     Ebpf, EbpfLoader,
 };
 use netcap_common::{Counter, RecordHeader, DIR_IN};
 
-use super::xdp::EBPF_OBJECT;
+use super::{
+    rings::{Plan, RingSet},
+    xdp::EBPF_OBJECT,
+};
 
 const XDP_PASS: u32 = 2;
 
@@ -22,29 +25,30 @@ fn privileged() -> bool {
     on
 }
 
-/// Loads the program with the given snap length and ring size; returns the object
-/// (program inside) plus the ring and counters taken out of it.
-fn load(snaplen: u32, ring_bytes: u32) -> (Ebpf, RingBuf<MapData>, PerCpuArray<MapData, u64>) {
+/// Loads the program with the given snap length and ring size (in all, shared by the
+/// per-CPU rings); returns the object (program inside) plus the rings and counters.
+fn load(snaplen: u32, ring_bytes: u32) -> (Ebpf, RingSet, PerCpuArray<MapData, u64>) {
     assert!(
         !EBPF_OBJECT.is_empty(),
         "built without the eBPF object: use cargo xtask test"
     );
-    let wakeup = u64::from(ring_bytes / 8);
+    let wakeup = u64::from(ring_bytes / 16);
     let filter_len = 0u32;
     let mut ebpf = EbpfLoader::new()
         .override_global("SNAPLEN", &snaplen, true)
         .override_global("WAKEUP_BYTES", &wakeup, true)
         .override_global("FILTER_LEN", &filter_len, false)
-        .map_max_entries("RING", ring_bytes)
         .load(EBPF_OBJECT)
         .expect("loading the eBPF object");
+    let plan = Plan::new(ring_bytes).expect("a ring plan");
+    let rings = plan.create(&mut ebpf).expect("creating the rings");
+    let ring = RingSet::new(rings).expect("a ring set");
     let prog: &mut Xdp = ebpf
         .program_mut("netcap_xdp")
         .expect("netcap_xdp")
         .try_into()
         .expect("an XDP program");
     prog.load().expect("verifier accepts netcap_xdp");
-    let ring = RingBuf::try_from(ebpf.take_map("RING").expect("RING")).expect("a ring buffer");
     let counters =
         PerCpuArray::try_from(ebpf.take_map("COUNTERS").expect("COUNTERS")).expect("per-CPU");
     (ebpf, ring, counters)
@@ -66,16 +70,18 @@ fn counter(c: &PerCpuArray<MapData, u64>, which: Counter) -> u64 {
     c.get(&(which as u32), 0).expect("counter").iter().sum()
 }
 
-fn records(ring: &mut RingBuf<MapData>) -> Vec<(RecordHeader, Vec<u8>)> {
+fn records(ring: &mut RingSet) -> Vec<(RecordHeader, Vec<u8>)> {
     let mut out = Vec::new();
-    while let Some(item) = ring.next() {
+    let ts = |rec: &[u8]| u64::from_ne_bytes(rec[..8].try_into().expect("8 bytes"));
+    ring.visit(ts, |item| {
         let hdr_len = size_of::<RecordHeader>();
         assert!(item.len() >= hdr_len, "record shorter than its header");
         // SAFETY: at least hdr_len bytes; RecordHeader is plain old data.
         let hdr = unsafe { item.as_ptr().cast::<RecordHeader>().read_unaligned() };
         let data = item[hdr_len..hdr_len + hdr.cap_len as usize].to_vec();
         out.push((hdr, data));
-    }
+        true
+    });
     out
 }
 

@@ -189,9 +189,13 @@ impl Config {
         if args.verbose && cfg.write.is_some() && cfg.stats_interval.is_none() {
             cfg.stats_interval = Some(Duration::from_secs(1));
         }
-        // AF_PACKET with decoding to do: one fanout socket per decoder thread. Not with
-        // -c, which needs one count over frames in capture order.
-        let sockets = if cfg.decodes() && cfg.count.is_none() {
+        // With decoding to do: one fanout socket (AF_PACKET) or one reader of the per-CPU
+        // rings (XDP) per decoder thread. Not with -c, which needs one count over frames
+        // in capture order; nor for flows on XDP: a fanout group keeps a conversation in
+        // one socket (a symmetric flow hash), the per-CPU rings do not, and a flow table
+        // takes a conversation's frames in order (TCP health), which one reader gives.
+        let xdp_flows = args.backend == BackendArg::Xdp && cfg.flows.counted();
+        let sockets = if cfg.decodes() && cfg.count.is_none() && !xdp_flows {
             cfg.workers
         } else {
             1
