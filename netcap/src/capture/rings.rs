@@ -71,8 +71,8 @@ impl Plan {
         let outer = ebpf
             .map_mut("RINGS")
             .ok_or_else(|| Error::Unsupported("eBPF object has no RINGS map".into()))?;
-        let mut outer: ArrayOfMaps<_, MapData> = ArrayOfMaps::try_from(outer)
-            .map_err(|e| Error::bpf("opening the RINGS map", e))?;
+        let mut outer: ArrayOfMaps<_, MapData> =
+            ArrayOfMaps::try_from(outer).map_err(|e| Error::bpf("opening the RINGS map", e))?;
         for slot in 0..MAX_RINGS {
             let Some(map) = maps.get(slot as usize % self.rings) else {
                 continue;
@@ -93,8 +93,7 @@ impl Plan {
     /// robin; each with the CPUs that write to its rings.
     pub fn deal<R>(&self, rings: Vec<R>, sources: usize) -> Vec<(Vec<R>, Vec<usize>)> {
         let n = sources.clamp(1, rings.len().max(1));
-        let mut out: Vec<(Vec<R>, Vec<usize>)> =
-            (0..n).map(|_| (Vec::new(), Vec::new())).collect();
+        let mut out: Vec<(Vec<R>, Vec<usize>)> = (0..n).map(|_| (Vec::new(), Vec::new())).collect();
         for (i, ring) in rings.into_iter().enumerate() {
             if let Some(slot) = out.get_mut(i % n) {
                 slot.0.push(ring);
@@ -108,13 +107,14 @@ impl Plan {
         out
     }
 
-    /// For the startup line.
-    pub fn describe(&self) -> String {
+    /// For the startup line, with the number of sources reading the rings.
+    pub fn describe(&self, sources: usize) -> String {
         let each = self.bytes_each / 1024;
-        if self.rings == 1 {
-            format!("1 ring of {each} KiB")
-        } else {
-            format!("{} rings (per CPU) of {each} KiB", self.rings)
+        let readers = sources.clamp(1, self.rings);
+        match (self.rings, readers) {
+            (1, _) => format!("1 ring of {each} KiB"),
+            (n, 1) => format!("{n} rings (per CPU) of {each} KiB, one reader"),
+            (n, r) => format!("{n} rings (per CPU) of {each} KiB, {r} readers"),
         }
     }
 }
@@ -168,9 +168,7 @@ impl RingSet {
             let Some((off, len, _)) = *head else { break };
             let more = f(ring.record((off, len)));
             ring.consume(len);
-            *head = ring
-                .peek()
-                .map(|rec| (rec.0, rec.1, key(ring.record(rec))));
+            *head = ring.peek().map(|rec| (rec.0, rec.1, key(ring.record(rec))));
             if !more {
                 break;
             }

@@ -21,7 +21,11 @@ fn every_ring_and_every_cpu_goes_to_exactly_one_source() {
         let p = Plan::for_cpus(cpus, 1 << 30);
         for sources in [1usize, 2, 3, 5, 300] {
             let dealt = p.deal((0..p.rings).collect(), sources);
-            assert_eq!(dealt.len(), sources.min(p.rings), "{cpus} cpus, {sources} sources");
+            assert_eq!(
+                dealt.len(),
+                sources.min(p.rings),
+                "{cpus} cpus, {sources} sources"
+            );
             let mut rings: Vec<usize> = dealt.iter().flat_map(|(r, _)| r.clone()).collect();
             rings.sort_unstable();
             assert_eq!(rings, (0..p.rings).collect::<Vec<_>>());

@@ -302,7 +302,7 @@ impl XdpSource {
             parts.push("TC egress (tcx)".to_owned());
         }
 
-        parts.push(plan.describe());
+        parts.push(plan.describe(cfg.sources));
         let counters = ebpf
             .take_map("COUNTERS")
             .ok_or_else(|| Error::Unsupported("eBPF object has no COUNTERS map".into()))?;

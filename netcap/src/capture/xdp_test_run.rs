@@ -11,6 +11,7 @@ use aya::{
 use netcap_common::{Counter, RecordHeader, DIR_IN};
 
 use super::{
+    ringbuf::BatchRing,
     rings::{Plan, RingSet},
     xdp::EBPF_OBJECT,
 };
@@ -28,6 +29,13 @@ fn privileged() -> bool {
 /// Loads the program with the given snap length and ring size (in all, shared by the
 /// per-CPU rings); returns the object (program inside) plus the rings and counters.
 fn load(snaplen: u32, ring_bytes: u32) -> (Ebpf, RingSet, PerCpuArray<MapData, u64>) {
+    let (ebpf, rings, counters) = load_rings(snaplen, ring_bytes);
+    (ebpf, RingSet::new(rings).expect("a ring set"), counters)
+}
+
+/// As [`load`], with the per-CPU rings apart (index = CPU on a machine of at most
+/// `MAX_RINGS` CPUs).
+fn load_rings(snaplen: u32, ring_bytes: u32) -> (Ebpf, Vec<BatchRing>, PerCpuArray<MapData, u64>) {
     assert!(
         !EBPF_OBJECT.is_empty(),
         "built without the eBPF object: use cargo xtask test"
@@ -42,7 +50,6 @@ fn load(snaplen: u32, ring_bytes: u32) -> (Ebpf, RingSet, PerCpuArray<MapData, u
         .expect("loading the eBPF object");
     let plan = Plan::new(ring_bytes).expect("a ring plan");
     let rings = plan.create(&mut ebpf).expect("creating the rings");
-    let ring = RingSet::new(rings).expect("a ring set");
     let prog: &mut Xdp = ebpf
         .program_mut("netcap_xdp")
         .expect("netcap_xdp")
@@ -51,7 +58,7 @@ fn load(snaplen: u32, ring_bytes: u32) -> (Ebpf, RingSet, PerCpuArray<MapData, u
     prog.load().expect("verifier accepts netcap_xdp");
     let counters =
         PerCpuArray::try_from(ebpf.take_map("COUNTERS").expect("COUNTERS")).expect("per-CPU");
-    (ebpf, ring, counters)
+    (ebpf, rings, counters)
 }
 
 fn run(ebpf: &Ebpf, frame: &[u8]) -> Result<u32, ProgramError> {
@@ -169,4 +176,84 @@ fn a_full_ring_counts_every_frame_it_could_not_take() {
         captured,
         "every captured frame is in the ring"
     );
+}
+
+/// Moves this thread to `cpu` (`None`: back to every CPU).
+fn pin(cpu: Option<usize>) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and sched_setaffinity get a
+    // valid set of the size passed.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        match cpu {
+            Some(c) => libc::CPU_SET(c, &mut set),
+            None => (0..libc::CPU_SETSIZE as usize).for_each(|c| libc::CPU_SET(c, &mut set)),
+        }
+        let rc = libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(rc, 0, "sched_setaffinity({cpu:?})");
+    }
+}
+
+#[test]
+fn each_cpu_writes_its_own_ring_and_one_reader_merges_them_by_time() {
+    if !privileged() {
+        return;
+    }
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: needs two CPUs");
+        return;
+    }
+    let (ebpf, rings, counters) = load_rings(netcap_common::MAX_SNAPLEN, 1 << 20);
+    // Frames of lengths 60, 61, ... sent alternately from CPU 0 and CPU 1.
+    let sent = 12usize;
+    for i in 0..sent {
+        pin(Some(i % 2));
+        run(&ebpf, &frame(60 + i, i as u8)).expect("test run");
+    }
+    pin(None);
+    let mut set = RingSet::new(rings).expect("a ring set");
+    let recs = records(&mut set);
+    let lens: Vec<usize> = recs.iter().map(|(h, _)| h.frame_len as usize).collect();
+    assert_eq!(
+        lens,
+        (60..60 + sent).collect::<Vec<_>>(),
+        "merged in sending order"
+    );
+    assert!(recs.windows(2).all(|w| w[0].0.ts_ns <= w[1].0.ts_ns));
+    for (i, (_, data)) in recs.iter().enumerate() {
+        assert_eq!(data, &frame(60 + i, i as u8), "bytes of frame {i}");
+    }
+    // Each CPU counted its own half.
+    let per_cpu = counters
+        .get(&(Counter::Captured as u32), 0)
+        .expect("counter");
+    assert_eq!((per_cpu[0], per_cpu[1]), (6, 6));
+}
+
+#[test]
+fn the_rings_of_two_cpus_are_apart() {
+    if !privileged() {
+        return;
+    }
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: needs two CPUs");
+        return;
+    }
+    let (ebpf, mut rings, _counters) = load_rings(netcap_common::MAX_SNAPLEN, 1 << 20);
+    for (cpu, n) in [(0usize, 3usize), (1, 5)] {
+        pin(Some(cpu));
+        for i in 0..n {
+            run(&ebpf, &frame(100 + cpu, i as u8)).expect("test run");
+        }
+    }
+    pin(None);
+    let count = |ring: &mut BatchRing| {
+        let mut lens = Vec::new();
+        ring.drain(|rec| {
+            lens.push(rec.len());
+            true
+        });
+        lens.len()
+    };
+    assert_eq!(count(&mut rings[0]), 3, "CPU 0's ring");
+    assert_eq!(count(&mut rings[1]), 5, "CPU 1's ring");
 }
