@@ -47,10 +47,15 @@ fn load(entries: u32) -> (Ebpf, PerCpuArray<MapData, u64>) {
         .override_global("WAKEUP_BYTES", &wakeup, true)
         .override_global("FILTER_LEN", &filter_len, false)
         .override_global("FLOW_MODE", &flow_mode, true)
-        .map_max_entries("RING", 1 << 20)
         .map_max_entries("FLOWS", entries)
         .load(&object())
         .expect("loading the eBPF object");
+    // The per-CPU rings, in RINGS' slots (the kernel keeps them while RINGS holds them),
+    // for the frames the flow map cannot take.
+    super::rings::Plan::new(1 << 20)
+        .expect("a ring plan")
+        .create(&mut ebpf)
+        .expect("creating the rings");
     let prog: &mut Xdp = ebpf
         .program_mut("netcap_xdp")
         .expect("netcap_xdp")
