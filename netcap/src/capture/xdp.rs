@@ -453,10 +453,7 @@ impl Source for XdpSource {
                 data,
             })
         });
-        if !self.other_netns
-            && self.last_iface_check.elapsed() >= IFACE_CHECK
-            && self.attached()
-        {
+        if !self.other_netns && self.last_iface_check.elapsed() >= IFACE_CHECK && self.attached() {
             self.last_iface_check = Instant::now();
             if super::ifindex_of(&self.ifname) != Some(self.ifindex) {
                 return Err(Error::Vanished(self.ifname.clone()));
