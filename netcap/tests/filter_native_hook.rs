@@ -52,9 +52,13 @@ fn load(prog: &[CbpfInsn], hook: Hook, native: bool) -> (Ebpf, Option<std::os::f
         .override_global("WAKEUP_BYTES", &wakeup, true)
         .override_global("FILTER_LEN", &len, true)
         .override_global("NATIVE_FILTER", &native_flag, true)
-        .map_max_entries("RING", 1 << 26)
         .load_file(ebpf_object())
         .expect("loading the eBPF object");
+    // The per-CPU rings, in RINGS' slots (the kernel keeps them while RINGS holds them).
+    netcap::capture::rings::Plan::new(1 << 26)
+        .expect("a ring plan")
+        .create(&mut ebpf)
+        .expect("creating the rings");
     let mut filter: Array<_, CbpfInsn> =
         Array::try_from(ebpf.map_mut("FILTER").expect("FILTER")).expect("an array");
     for (i, insn) in prog.iter().enumerate() {
