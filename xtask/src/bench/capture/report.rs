@@ -158,9 +158,10 @@ pub fn commands(root: &Path, tools: &[Tool], iface: &str, generator_cfg: &str) -
 pub fn short_backend(b: &str) -> String {
     if b.contains("xdpdump") {
         "XDP skb (xdpdump)".into()
-    } else if b.contains("native") {
+    } else if b.contains("native mode") {
+        // Not a bare "native": "filter native" names the filter, not the XDP mode.
         "XDP native".into()
-    } else if b.contains("generic") {
+    } else if b.contains("generic mode") {
         "XDP generic".into()
     } else if b.starts_with("AF_PACKET (TPACKET") {
         if b.contains("fanout") {
