@@ -198,6 +198,16 @@ pub fn tools(
             "netcap xdp generic -F json",
             &xdp("generic", &["-F", "json"]),
         ),
+        // The same decode on one worker and on two: with a ring per CPU each worker
+        // reads its own rings (#14's scaling figure, beside the fanout row below).
+        nc(
+            "netcap xdp generic -F line, 1 worker",
+            &xdp("generic", &["-F", "line", "--workers", "1"]),
+        ),
+        nc(
+            "netcap xdp generic -F line, 2 workers",
+            &xdp("generic", &["-F", "line", "--workers", "2"]),
+        ),
         nc("netcap xdp generic -w FILE", &xdp("generic", &["-w", &w])),
         nc(
             "netcap xdp native -w /dev/null",
