@@ -32,6 +32,7 @@ pub(crate) mod dns;
 mod dump;
 mod edns;
 mod link;
+mod mptcp;
 mod seq;
 mod tcp;
 mod time;

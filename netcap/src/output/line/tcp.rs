@@ -399,6 +399,13 @@ impl Options<'_> {
                 }
                 datalen
             }
+            30 => {
+                check(datalen)?;
+                if !super::mptcp::option(out, &d[..datalen], self.segment[13]) {
+                    return Err(OptEnd::Bad { first });
+                }
+                datalen
+            }
             34 => {
                 check(datalen)?;
                 out.push(b' ');
@@ -475,15 +482,15 @@ fn fastopen(out: &mut Vec<u8>, cookie: &[u8], exp: bool) {
 }
 
 /// Two lower-case hex digits per byte.
-fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
     for &b in bytes {
         out.extend_from_slice(&[HEX_LOWER[(b >> 4) as usize], HEX_LOWER[(b & 15) as usize]]);
     }
 }
 
 /// `%x`: lower-case hex without leading zeros.
-fn hex_min(out: &mut Vec<u8>, v: u32) {
-    let digits = (32 - v.leading_zeros()).div_ceil(4).max(1);
+pub(super) fn hex_min(out: &mut Vec<u8>, v: u64) {
+    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
     for i in (0..digits).rev() {
         out.push(HEX_LOWER[((v >> (4 * i)) & 15) as usize]);
     }
