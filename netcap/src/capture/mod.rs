@@ -14,6 +14,7 @@ pub mod error;
 #[cfg(test)]
 mod flows_test_run;
 pub mod ifaces;
+pub mod kbench;
 pub mod kernel_flows;
 pub mod multi;
 pub mod native_filter;

@@ -1,0 +1,299 @@
+//! What netcap's kernel programs cost per frame, measured by the kernel: each hook
+//! (XDP, TC) loaded from the embedded object as a capture loads it and run on one
+//! buffer with `BPF_PROG_TEST_RUN` ([`Hooked`]), beside a floor ([`floor`]): the
+//! smallest program of the same type that reads one packet byte. `cargo xtask bench
+//! kernel` runs these (through `netcap/examples/kbench.rs`) and the capture bench
+//! attaches the floor to its interface in generic XDP mode ([`attach_floor`]); the
+//! tests of the native filter in its place (`tests/filter_native_hook.rs`) use
+//! [`Hooked`] too.
+use std::{
+    io,
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+};
+
+use aya::{
+    maps::{Array, PerCpuArray},
+    programs::{SchedClassifier, Xdp},
+    Ebpf, EbpfLoader,
+};
+use netcap_common::{CbpfInsn, Counter};
+
+use super::bpf_sys::{self, prog_load, LoadError, ProgKind, TestRun};
+use crate::filter::ebpf::{
+    insn::{
+        alu64_imm, exit, ldx, mov64_imm, mov64_reg, Insn, ADD, B, JGT, JMP, R0, R1, R2, R3, W, X,
+    },
+    Hook,
+};
+
+/// What the hooks return for every frame: `XDP_PASS`, and tcx's "next" (-1) as the
+/// kernel hands it back (`u32`).
+pub fn pass(hook: Hook) -> u32 {
+    match hook {
+        Hook::Xdp => 2,
+        Hook::Tc => u32::MAX,
+    }
+}
+
+/// The floor of `hook`: loads `data` and `data_end` from the context, checks that one
+/// byte is inside, reads it and returns what netcap's hook returns (8 instructions).
+pub fn floor(hook: Hook) -> Result<OwnedFd, LoadError> {
+    // Offsets of `data` and `data_end` in `struct xdp_md` and `struct __sk_buff`.
+    let (data, end, kind) = match hook {
+        Hook::Xdp => (0, 4, ProgKind::Xdp),
+        Hook::Tc => (76, 80, ProgKind::Tc),
+    };
+    let prog: [Insn; 8] = [
+        ldx(W, R2, R1, data),
+        ldx(W, R3, R1, end),
+        mov64_imm(R0, pass(hook) as i32),
+        mov64_reg(R1, R2),
+        alu64_imm(ADD, R1, 1),
+        Insn::new(JMP | JGT | X, R1, R3, 1, 0),
+        ldx(B, R1, R2, 0),
+        exit(),
+    ];
+    prog_load(kind, &prog, "netcap_floor")
+}
+
+/// The XDP floor attached to `ifindex` in generic mode, for live figures beside
+/// netcap's (`kernel.bpf_stats_enabled`): (program, link); detached when both close.
+pub fn attach_floor(ifindex: u32) -> Result<(OwnedFd, OwnedFd), String> {
+    let prog = floor(Hook::Xdp).map_err(|e| e.to_string())?;
+    let link = bpf_sys::xdp_link_generic(prog.as_fd(), ifindex)
+        .map_err(|e| format!("attaching the floor to ifindex {ifindex}: {e}"))?;
+    Ok((prog, link))
+}
+
+/// How a loaded hook runs its filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterMode {
+    /// Translated to eBPF and tail-called (`capture::native_filter`).
+    Native,
+    /// The classic-BPF interpreter inside the hook.
+    Interp,
+}
+
+/// Bytes of the per-CPU rings of a [`Hooked`], shared by all CPUs: 200,000 records of
+/// a 64-byte frame (152 bytes each, with the ring's 8) take 32 MB of one CPU's ring.
+const RING_BYTES: u32 = 1 << 27;
+
+/// netcap's object with one hook loaded (snap length `MAX_SNAPLEN`, wake-ups never
+/// forced), the classic program `insns` in the interpreter's `FILTER` map and, with
+/// [`FilterMode::Native`], the native filter installed between the hook halves.
+pub struct Hooked {
+    ebpf: Ebpf,
+    hook: Hook,
+    /// The native filter (closed after `ebpf`, which holds it in the program array).
+    _native: Option<OwnedFd>,
+}
+
+impl Hooked {
+    pub fn load(insns: &[CbpfInsn], hook: Hook, mode: FilterMode) -> Result<Self, String> {
+        let object = super::xdp::EBPF_OBJECT;
+        if object.is_empty() {
+            return Err("netcap was built without its eBPF object (cargo xtask build)".into());
+        }
+        let len = u32::try_from(insns.len()).map_err(|e| e.to_string())?;
+        let native = !insns.is_empty() && mode == FilterMode::Native;
+        let native_flag = u32::from(native);
+        let (snaplen, wakeup) = (netcap_common::MAX_SNAPLEN, 1u64 << 40);
+        let mut ebpf = EbpfLoader::new()
+            .override_global("SNAPLEN", &snaplen, true)
+            .override_global("WAKEUP_BYTES", &wakeup, true)
+            .override_global("FILTER_LEN", &len, true)
+            .override_global("NATIVE_FILTER", &native_flag, true)
+            .load(object)
+            .map_err(|e| format!("loading the eBPF object: {e}"))?;
+        super::rings::Plan::new(RING_BYTES)
+            .and_then(|plan| plan.create(&mut ebpf))
+            .map_err(|e| format!("creating the rings: {e}"))?;
+        let mut filter: Array<_, CbpfInsn> = ebpf
+            .map_mut("FILTER")
+            .ok_or("no FILTER map")
+            .and_then(|m| Array::try_from(m).map_err(|_| "FILTER is not an array"))?;
+        for (i, insn) in insns.iter().enumerate() {
+            filter
+                .set(i as u32, *insn, 0)
+                .map_err(|e| format!("FILTER[{i}]: {e}"))?;
+        }
+        let name = hook_name(hook);
+        let program = ebpf.program_mut(name).ok_or("no hook program")?;
+        match hook {
+            Hook::Xdp => {
+                let p: &mut Xdp = program.try_into().map_err(|e| format!("{name}: {e}"))?;
+                p.load().map_err(|e| format!("loading {name}: {e}"))?;
+            }
+            Hook::Tc => {
+                let p: &mut SchedClassifier =
+                    program.try_into().map_err(|e| format!("{name}: {e}"))?;
+                p.load().map_err(|e| format!("loading {name}: {e}"))?;
+            }
+        }
+        let native = if native {
+            Some(super::native_filter::install(&mut ebpf, insns, hook)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            ebpf,
+            hook,
+            _native: native,
+        })
+    }
+
+    /// The hook program's descriptor.
+    fn fd(&self) -> io::Result<BorrowedFd<'_>> {
+        let name = hook_name(self.hook);
+        let program = self
+            .ebpf
+            .program(name)
+            .ok_or_else(|| io::Error::other(format!("no {name} program")))?;
+        let fd = match self.hook {
+            Hook::Xdp => <&Xdp>::try_from(program).and_then(|p| p.fd()),
+            Hook::Tc => <&SchedClassifier>::try_from(program).and_then(|p| p.fd()),
+        };
+        fd.map(|f| f.as_fd()).map_err(io::Error::other)
+    }
+
+    /// Runs the hook `repeat` times on a copy of `frame`.
+    pub fn run(&self, frame: &[u8], repeat: u32) -> io::Result<TestRun> {
+        bpf_sys::test_run(self.fd()?, frame, repeat)
+    }
+
+    /// `counter` summed over the CPUs.
+    pub fn counter(&self, counter: Counter) -> io::Result<u64> {
+        let map = self
+            .ebpf
+            .map("COUNTERS")
+            .ok_or_else(|| io::Error::other("no COUNTERS map"))?;
+        let counters: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(io::Error::other)?;
+        let values = counters
+            .get(&(counter as u32), 0)
+            .map_err(io::Error::other)?;
+        Ok(values.iter().sum())
+    }
+}
+
+fn hook_name(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Xdp => "netcap_xdp",
+        Hook::Tc => "netcap_tc",
+    }
+}
+
+/// A 64-byte UDP/IPv4 frame from 10.0.0.1:`sport` to 10.0.0.2:`dport`.
+pub fn udp_frame(sport: u16, dport: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 64];
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&50u16.to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&dport.to_be_bytes());
+    f[38..40].copy_from_slice(&30u16.to_be_bytes());
+    f
+}
+
+/// One program the kernel bench measures on each hook.
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    pub name: &'static str,
+    /// The filter expression; empty for none.
+    pub expr: &'static str,
+    /// `None`: the floor program, not netcap's.
+    pub mode: Option<FilterMode>,
+}
+
+/// The 99%-rejecting filter of issue 14 (the capture bench's keeps 1% of its ports);
+/// [`bench_frame`] is outside its range.
+pub const REJECTING: &str = "udp src portrange 1024-1663";
+/// The 20-instruction filter of issue 14 that accepts [`bench_frame`].
+pub const ACCEPTING: &str = "tcp port 443 or (udp and not port 53)";
+
+/// Every case, floor first.
+pub const CASES: [Case; 6] = [
+    Case {
+        name: "floor (1 byte read)",
+        expr: "",
+        mode: None,
+    },
+    Case {
+        name: "no filter",
+        expr: "",
+        mode: Some(FilterMode::Native),
+    },
+    Case {
+        name: "rejects",
+        expr: REJECTING,
+        mode: Some(FilterMode::Native),
+    },
+    Case {
+        name: "rejects",
+        expr: REJECTING,
+        mode: Some(FilterMode::Interp),
+    },
+    Case {
+        name: "accepts",
+        expr: ACCEPTING,
+        mode: Some(FilterMode::Native),
+    },
+    Case {
+        name: "accepts",
+        expr: ACCEPTING,
+        mode: Some(FilterMode::Interp),
+    },
+];
+
+/// The bench's frame: 64-byte UDP/IPv4, 10.0.0.1:5000 -> 10.0.0.2:9999.
+pub fn bench_frame() -> Vec<u8> {
+    udp_frame(5000, 9999)
+}
+
+/// Loads `case` for `hook` afresh (empty rings, zero counters), runs it `repeat` times
+/// on [`bench_frame`] and returns the kernel's average ns per run. Checks itself: the
+/// hook lets the frame pass, and the counters say that every run was seen and ended
+/// where the user-space filter (`Filter::matches`) says, captured or filtered, none lost.
+pub fn measure(hook: Hook, case: &Case, repeat: u32) -> Result<u32, String> {
+    let frame = bench_frame();
+    let Some(mode) = case.mode else {
+        let prog = floor(hook).map_err(|e| e.to_string())?;
+        let r = bpf_sys::test_run(prog.as_fd(), &frame, repeat).map_err(|e| e.to_string())?;
+        if r.retval != pass(hook) {
+            return Err(format!("the floor returned {}", r.retval));
+        }
+        return Ok(r.duration_ns);
+    };
+    let (insns, accepts) = if case.expr.is_empty() {
+        (Vec::new(), true)
+    } else {
+        let f = crate::filter::Filter::compile(case.expr, crate::packet::LinkType::Ethernet, 65535)
+            .map_err(|e| format!("{}: {e}", case.expr))?;
+        let accepts = f.matches(&frame, frame.len() as u32);
+        (f.insns().to_vec(), accepts)
+    };
+    let hooked = Hooked::load(&insns, hook, mode)?;
+    let r = hooked.run(&frame, repeat).map_err(|e| e.to_string())?;
+    if r.retval != pass(hook) {
+        return Err(format!("{hook:?} returned {}", r.retval));
+    }
+    let count = |c| hooked.counter(c).map_err(|e| e.to_string());
+    let n = u64::from(repeat);
+    let got = [
+        count(Counter::Seen)?,
+        count(Counter::Captured)?,
+        count(Counter::Filtered)?,
+        count(Counter::LostRingFull)? + count(Counter::LostCopy)?,
+    ];
+    let want = if accepts { [n, n, 0, 0] } else { [n, 0, n, 0] };
+    if got != want {
+        return Err(format!(
+            "{hook:?} {}: [seen, captured, filtered, lost] = {got:?}, expected {want:?}",
+            case.name
+        ));
+    }
+    Ok(r.duration_ns)
+}
