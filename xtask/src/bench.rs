@@ -13,6 +13,9 @@
 //! - `flows`: the same kind of generated pcap, read by netcap counting flows and
 //!   exporting them (`--flows-json`, IPFIX over UDP), with 1 and 2 workers, beside
 //!   `softflowd -r` exporting IPFIX ([`flows`]).
+//! - `kernel` (root): BPF_PROG_TEST_RUN ns per frame of the XDP and TC hooks beside a
+//!   one-byte-read floor, native filter and interpreter ([`kernel`]); writes
+//!   `docs/bench/kernel.{md,json}`.
 //! - `soak` (root): netcap with `--flows` and a rotating `-w` ring for `--secs` (600)
 //!   of mixed traffic and flow floods; fails unless its RSS stays within the bound its
 //!   flags give, every frame is accounted for and every file reads ([`soak`]).
@@ -30,6 +33,7 @@
 mod bpfstats;
 mod capture;
 mod flows;
+mod kernel;
 mod netns;
 mod offline;
 mod pcapgen;
@@ -56,6 +60,9 @@ pub enum Kind {
     Soak,
     /// Flow accounting and export from a file (1 and 2 workers) beside softflowd -r.
     Flows,
+    /// BPF_PROG_TEST_RUN ns per frame of the XDP and TC hooks beside a floor program,
+    /// native filter vs interpreter (root); writes docs/bench/kernel.{md,json}.
+    Kernel,
 }
 
 /// What to run.
@@ -73,8 +80,10 @@ pub struct Options {
     pub secs: u64,
 }
 
-/// Runs one benchmark with the release binary `bin`; results under `target/bench/`.
-pub fn run(root: &Path, bin: &Path, kind: Kind, opts: &Options) -> Result<()> {
+/// Runs one benchmark with the release binary `bin` and the kernel bench's helper
+/// `kbench` (`netcap/examples/kbench.rs`); results under `target/bench/` (the kernel
+/// bench's under `docs/bench/`).
+pub fn run(root: &Path, bin: &Path, kbench: &Path, kind: Kind, opts: &Options) -> Result<()> {
     let quick = opts.quick;
     install_interrupt_handler();
     let out = root.join("target/bench");
@@ -82,15 +91,19 @@ pub fn run(root: &Path, bin: &Path, kind: Kind, opts: &Options) -> Result<()> {
     // Others may rebuild target/release/netcap while the bench runs: time a copy.
     let copy = out.join("netcap");
     std::fs::copy(bin, &copy).with_context(|| format!("copying {}", bin.display()))?;
+    let kbench_copy = out.join("kbench");
+    std::fs::copy(kbench, &kbench_copy).with_context(|| format!("copying {}", kbench.display()))?;
     let machine = Machine::describe();
     eprintln!("bench: {}", machine.summary());
     let result = match kind {
-        Kind::Capture => capture::run(root, &copy, &out, &machine, opts),
+        Kind::Capture => capture::run(root, &copy, &kbench_copy, &out, &machine, opts),
         Kind::Offline => offline::run(root, &copy, &out, &machine, quick),
         Kind::Soak => soak::run(root, &copy, &out, &machine, opts.secs),
         Kind::Flows => flows::run(&copy, &out, &machine, quick),
+        Kind::Kernel => kernel::run(root, &kbench_copy, &machine, opts.runs, quick),
     };
     let _ = std::fs::remove_file(&copy);
+    let _ = std::fs::remove_file(&kbench_copy);
     eprintln!("bench: load average at the end: {}", load_average());
     result
 }
@@ -137,7 +150,7 @@ pub struct Machine {
     pub load_at_start: String,
 }
 
-fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))

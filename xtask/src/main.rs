@@ -7,7 +7,7 @@
 //! - `run [-- ARGS]`: build, then `netcap capture ARGS` (as root, through sudo if needed).
 //! - `test`: build, then every test, with the privileged (veth, XDP) ones enabled.
 //! - `fuzz [--secs N]`: every cargo-fuzz target for N seconds (CI: 60), see `fuzz.rs`.
-//! - `bench capture|offline [--quick]`, `bench soak [--secs N]`: build, then the
+//! - `bench capture|offline|flows|kernel [--quick]`, `bench soak [--secs N]`: build, then the
 //!   end-to-end benchmarks (see `bench.rs`); results under `target/bench/`.
 mod bench;
 mod fuzz;
@@ -104,6 +104,7 @@ fn real_main() -> Result<()> {
             secs,
         } => {
             let bin = build(&root)?;
+            let kbench = build_kbench(&root)?;
             let opts = bench::Options {
                 quick,
                 only,
@@ -111,7 +112,7 @@ fn real_main() -> Result<()> {
                 runs,
                 secs,
             };
-            bench::run(&root, &bin, kind, &opts)
+            bench::run(&root, &bin, &kbench, kind, &opts)
         }
     }
 }
@@ -181,6 +182,27 @@ fn build(root: &Path) -> Result<PathBuf> {
         "cargo build --release --package netcap",
     )?;
     Ok(root.join("target/release/netcap"))
+}
+
+/// Builds the kernel bench's helper (`netcap/examples/kbench.rs`) after [`build`];
+/// returns its path.
+fn build_kbench(root: &Path) -> Result<PathBuf> {
+    let obj = root.join("target/ebpf/bpfel-unknown-none/release/netcap");
+    run_checked(
+        cargo(None)
+            .current_dir(root)
+            .env("NETCAP_EBPF_OBJ", &obj)
+            .args([
+                "build",
+                "--release",
+                "--package",
+                "netcap",
+                "--example",
+                "kbench",
+            ]),
+        "cargo build --release --package netcap --example kbench",
+    )?;
+    Ok(root.join("target/release/examples/kbench"))
 }
 
 fn build_ebpf(root: &Path, tools: &setup::Tools) -> Result<PathBuf> {

@@ -1,0 +1,92 @@
+//! The kernel half of `cargo xtask bench kernel` and of the capture bench's floor row
+//! (root; netcap built by `cargo xtask build`, which embeds the eBPF object):
+//!
+//! - `kbench test-run --runs N --repeat R`: every case of `netcap::capture::kbench`
+//!   on both hooks, `R` BPF_PROG_TEST_RUN runs each, `N` times with the order rotated
+//!   per run; one JSON object per measurement on stdout (`run`, `hook`, `case`,
+//!   `filter`, `expr`, `ns`). The aggregation and the report are xtask's.
+//! - `kbench attach-floor IFACE`: the XDP floor attached to IFACE in generic mode until
+//!   SIGINT; says `floor attached` on stderr when it is.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use netcap::capture::kbench::{self, FilterMode, CASES};
+use netcap::filter::ebpf::Hook;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    TestRun {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, default_value_t = 200_000)]
+        repeat: u32,
+    },
+    AttachFloor {
+        iface: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().cmd {
+        Cmd::TestRun { runs, repeat } => test_run(runs, repeat),
+        Cmd::AttachFloor { iface } => attach_floor(&iface),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kbench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn test_run(runs: usize, repeat: u32) -> Result<(), String> {
+    let mut all = Vec::new();
+    for hook in [Hook::Xdp, Hook::Tc] {
+        all.extend(CASES.iter().map(|c| (hook, c)));
+    }
+    for run in 0..runs {
+        // Interleaved: each run starts one case later, so a noisy moment of this shared
+        // machine falls on different cases.
+        for k in 0..all.len() {
+            let (hook, case) = all[(k + run) % all.len()];
+            let ns = kbench::measure(hook, case, repeat)?;
+            let line = serde_json::json!({
+                "run": run,
+                "hook": match hook { Hook::Xdp => "xdp", Hook::Tc => "tc" },
+                "case": case.name,
+                "filter": match case.mode {
+                    None => "-",
+                    Some(_) if case.expr.is_empty() => "-",
+                    Some(FilterMode::Native) => "native",
+                    Some(FilterMode::Interp) => "interp",
+                },
+                "expr": case.expr,
+                "ns": ns,
+            });
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn attach_floor(iface: &str) -> Result<(), String> {
+    let path = format!("/sys/class/net/{iface}/ifindex");
+    let ifindex: u32 = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{path}: {e}"))?
+        .trim()
+        .parse()
+        .map_err(|e| format!("{path}: {e}"))?;
+    let _attached = kbench::attach_floor(ifindex)?;
+    eprintln!("kbench: floor attached to {iface} (generic XDP)");
+    // Until SIGINT, whose default action ends the process: the link closes with it.
+    loop {
+        std::thread::park();
+    }
+}
