@@ -197,6 +197,7 @@ struct Report<'a> {
 pub fn run(
     root: &Path,
     bin: &Path,
+    kbench: &Path,
     out: &Path,
     machine: &Machine,
     opts: &super::Options,
@@ -238,7 +239,7 @@ pub fn run(
         flow_files.pmacctd_pipe.clone(),
         flow_files.softflowd_ctl.clone(),
     ]);
-    let mut tools = tools::tools(bin, &veth.host_if, &stats, &wfile, &flow_files);
+    let mut tools = tools::tools(bin, kbench, &veth.host_if, &stats, &wfile, &flow_files);
     if !opts.only.is_empty() {
         tools.retain(|t| t.is_reference() || opts.only.iter().any(|o| t.name.contains(o.as_str())));
         if tools.iter().all(Tool::is_reference) {
@@ -324,6 +325,7 @@ pub fn run(
     };
     write_json(&out.join("capture.json"), &report)?;
     let mut md = report::markdown(&report, step_secs);
+    md.push_str(&report::above_floor(&report));
     md.push_str(&report::commands(
         root,
         &tools,
@@ -333,7 +335,7 @@ pub fn run(
     write_report(&out.join("capture.md"), &md)?;
     let series: Vec<plot::Series> = tools
         .iter()
-        .filter(|t| t.family != Family::None)
+        .filter(|t| !matches!(t.family, Family::None | Family::Floor))
         .map(|t| plot::Series {
             name: t.name.to_owned(),
             points: report

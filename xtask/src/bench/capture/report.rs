@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{
-    tools::{Tool, BASELINE, TCPDUMP_REF},
+    tools::{Tool, BASELINE, FLOOR, TCPDUMP_REF},
     Report, Summary,
 };
 use crate::bench::{rel, thousands};
@@ -87,6 +87,51 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
             kernel_cell(x),
             x.cpu_ns_per_frame.show(ns),
         ));
+    }
+    s
+}
+
+/// The kernel figures of the XDP rows beside the floor's, scenario by scenario:
+/// `netcap_xdp`'s ns/run (tail-called filter and capture half included) less the
+/// floor program's, medians of their own runs in the same bench.
+pub fn above_floor(r: &Report) -> String {
+    let median = |x: &Summary, prog: &str| {
+        x.kernel
+            .iter()
+            .find(|k| k.name == prog)
+            .map(|k| k.ns_per_run.median)
+            .filter(|v| v.is_finite())
+    };
+    let mut s = format!(
+        "\nKernel ns per frame above the floor (`{FLOOR}`: the smallest XDP program that \
+         reads one packet byte, attached in generic mode by `kbench attach-floor` and \
+         measured by `kernel.bpf_stats_enabled` in the same bench): `netcap_xdp`'s \
+         `run_time_ns / run_cnt` (its tail calls into the native filter and the capture \
+         half count in it) less the floor's, medians over the runs. Goals (issue 14): \
+         capture every frame <= floor + 60, a filter rejecting 99% <= floor + 15, the \
+         20-instruction filter that accepts <= floor + 80.\n\n\
+         | frames | tool | netcap_xdp ns/run | floor ns/run | above floor |\n\
+         | --- | --- | ---: | ---: | ---: |\n"
+    );
+    for floor in r.results.iter().filter(|x| x.tool == FLOOR) {
+        let Some(f) = median(floor, "netcap_floor") else {
+            continue;
+        };
+        for x in r
+            .results
+            .iter()
+            .filter(|x| x.scenario == floor.scenario && x.tool.contains("xdp generic"))
+        {
+            let Some(v) = median(x, "netcap_xdp") else {
+                continue;
+            };
+            s.push_str(&format!(
+                "| {} | `{}` | {v:.0} | {f:.0} | {:.0} |\n",
+                x.scenario.label(),
+                x.tool,
+                v - f
+            ));
+        }
     }
     s
 }

@@ -1,6 +1,10 @@
 //! One tool's runs on one scenario, summed up: medians and spreads of its samples,
 //! and its kernel programs' cost per run and per offered frame.
-use super::{pct, tools::BASELINE, KernelProg, Sample, Scenario, Spread, Summary};
+use super::{
+    pct,
+    tools::{BASELINE, FLOOR},
+    KernelProg, Sample, Scenario, Spread, Summary,
+};
 
 /// The runs of one tool on one scenario; `baseline` is the median machine ns/frame of
 /// the no-capture runs of that scenario. `vs_tcpdump` is filled in by the caller.
@@ -11,7 +15,8 @@ pub(super) fn summarise(
     baseline: f64,
 ) -> Summary {
     let sp = |f: &dyn Fn(&Sample) -> f64| Spread::of(samples.iter().map(f));
-    let is_baseline = tool == BASELINE;
+    // Neither the baseline nor the floor captures anything.
+    let is_baseline = tool == BASELINE || tool == FLOOR;
     Summary {
         tool: tool.to_owned(),
         scenario,

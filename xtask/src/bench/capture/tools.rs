@@ -24,6 +24,10 @@ pub enum Family {
     Softflowd,
     /// pmacctd with its memory plugin; its account from the `pmacct` client.
     Pmacctd,
+    /// The floor (`kbench attach-floor`): the smallest XDP program that reads one
+    /// packet byte, in generic mode; captures nothing, its kernel ns/run is the floor
+    /// of the netcap rows' figures.
+    Floor,
 }
 
 impl Family {
@@ -35,6 +39,7 @@ impl Family {
             Family::Tcpdump | Family::Xdpdump => "listening on",
             Family::Softflowd => "starting data collection",
             Family::Pmacctd => "waiting for data on",
+            Family::Floor => "floor attached",
         }
     }
 }
@@ -50,9 +55,10 @@ pub struct Tool {
 }
 
 impl Tool {
-    /// Always run, whatever `--only` says: the baseline and the reference of the ratio.
+    /// Always run, whatever `--only` says: the baseline, the reference of the ratio
+    /// and the floor of the kernel figures.
     pub fn is_reference(&self) -> bool {
-        self.name == BASELINE || self.name == TCPDUMP_REF
+        self.name == BASELINE || self.name == TCPDUMP_REF || self.name == FLOOR
     }
 }
 
@@ -75,6 +81,10 @@ impl FlowFiles {
     }
 }
 
+/// Issue 14's accepting filter (20 classic instructions): it keeps every frame of
+/// trafgen's (UDP to ports 9-40).
+const ACCEPTING: &str = "tcp port 443 or (udp and not port 53)";
+
 /// Flows the exporters may hold: above the traffic's 100,000, so that none is expired
 /// early for room (softflowd's default is 8,192).
 const EXPORTER_MAX_FLOWS: &str = "131072";
@@ -94,8 +104,12 @@ pub fn pmacctd_config(iface: &str, pipe: &Path) -> String {
     )
 }
 
+/// The floor row's name.
+pub const FLOOR: &str = "floor: XDP generic, 1 byte read";
+
 pub fn tools(
     bin: &Path,
+    kbench: &Path,
     iface: &str,
     stats: &Path,
     wfile: &Path,
@@ -136,6 +150,16 @@ pub fn tools(
             args: Vec::new(),
             query: Vec::new(),
         },
+        Tool {
+            name: FLOOR,
+            family: Family::Floor,
+            args: vec![
+                kbench.display().to_string(),
+                "attach-floor".into(),
+                iface.into(),
+            ],
+            query: Vec::new(),
+        },
         nc("netcap -F none (default backend)", &["-F", "none"]),
         nc(
             "netcap -w /dev/null (default backend)",
@@ -154,6 +178,30 @@ pub fn tools(
             "netcap xdp generic -F none, filter keeps 1%",
             // trafgen's source port counts 1024..=51023: 500 of 50,000 ports.
             &xdp("generic", &["-F", "none", "udp src portrange 1024-1523"]),
+        ),
+        nc(
+            "netcap xdp generic -F none, filter keeps 1%, interpreter",
+            &xdp(
+                "generic",
+                &[
+                    "-F",
+                    "none",
+                    "--kernel-filter",
+                    "interp",
+                    "udp src portrange 1024-1523",
+                ],
+            ),
+        ),
+        nc(
+            "netcap xdp generic -F none, 20-insn filter keeps all",
+            &xdp("generic", &["-F", "none", ACCEPTING]),
+        ),
+        nc(
+            "netcap xdp generic -F none, 20-insn filter keeps all, interpreter",
+            &xdp(
+                "generic",
+                &["-F", "none", "--kernel-filter", "interp", ACCEPTING],
+            ),
         ),
         nc(
             "netcap xdp generic, flows counted in the kernel",
@@ -336,6 +384,10 @@ impl Account {
             Family::Softflowd => softflowd_account(queried),
             Family::Pmacctd => pmacct_account(queried),
             Family::None => Ok(Account::nothing()),
+            Family::Floor => Ok(Account {
+                backend: "XDP generic (floor)".into(),
+                ..Account::nothing()
+            }),
             Family::Netcap => netcap_account(stats, stderr),
             Family::Tcpdump => {
                 closing_lines(stderr, "packets dropped by kernel", "AF_PACKET (libpcap)")
