@@ -35,6 +35,7 @@ mod link;
 mod mptcp;
 mod seq;
 mod tcp;
+mod tcp_options;
 mod time;
 
 use proto::*;

@@ -14,7 +14,7 @@
 use crate::decode::{array, be16, be32};
 use crate::output::{push_ipv4, push_ipv6, push_u64};
 
-use super::tcp::{hex, hex_min};
+use super::tcp_options::{hex, hex_min};
 
 /// TCP header flags that decide which forms a subtype may take.
 const SYN: u8 = 0x02;
