@@ -11,7 +11,9 @@
 //! `[|proto]` marks where the capture ends: ARP (`arp_print`, with its hex dump for an
 //! unknown operation, [`dump`]), IPv4 (`ip_print`: `bad-hlen`, `bad-len`,
 //! `truncated-ip - N bytes missing!`, a later fragment as `SRC > DST: ip-proto-N`),
-//! TCP ([`tcp`]), UDP (`udp_print`) and DNS ([`dns`], [`edns`]). The time is the local
+//! IPv6 with its extension headers ([`ip6`], [`ip6_ext`]), ICMP ([`icmp`]: the quoted
+//! packet of an error), ICMPv6 ([`icmp6`], [`icmp6_more`]), TCP ([`tcp`]), UDP
+//! (`udp_print`) and DNS ([`dns`], [`edns`]). The time is the local
 //! time of day with microseconds ([`time`]: `TZ` respected). As with `tcpdump -n`,
 //! addresses are numeric, link-layer headers (and VLAN tags) are not shown, and TCP
 //! sequence numbers are relative to the first seen in each direction of a
@@ -20,7 +22,7 @@
 //! Where netcap decodes less than tcpdump, it says so in its own words: an EtherType
 //! it does not decode prints `ethertype 0xNNNN, length N`, a link type `link type N,
 //! length N` (N the wire length), an IP protocol ` ip-proto-N LEN` (tcpdump's words
-//! for a protocol it does not know either); ICMP and ICMPv6 print their type names.
+//! for a protocol it does not know either).
 //!
 //! tcpdump's printing flags are [`Options`]: the `-t` family ([`time`]), `-S`, `-e`
 //! ([`link`]) and the dumps `-x`, `-X`, `-A` ([`dump`]).
@@ -31,8 +33,14 @@
 pub(crate) mod dns;
 mod dump;
 mod edns;
+mod icmp;
+mod icmp6;
+mod icmp6_more;
+mod ip6;
+mod ip6_ext;
 mod link;
 mod mptcp;
+mod read;
 mod seq;
 mod tcp;
 mod tcp_options;
@@ -74,8 +82,7 @@ pub enum Dump {
 }
 
 use super::{push_ipv4, push_ipv6, push_mac, push_u64, BatchText, Printer};
-use crate::decode::icmp::{self, IcmpInfo};
-use crate::decode::{icmpv6, Decoded, EtherType, IpProtocol, Layer, Net, Transport};
+use crate::decode::{Decoded, EtherType, IpProtocol, Layer, Net, Transport};
 use crate::packet::{Direction, Frame, InterfaceNames, LinkType};
 
 /// The `line` printer. A worker's notes the numbers the writer finishes; the writer's
@@ -281,26 +288,7 @@ impl Line {
                 Some(_) | None => {}
             },
             Net::Arp(_) | Net::Ipv4(_) => {}
-            Net::Ipv6(ip) => {
-                if !bare {
-                    out.extend_from_slice(b"IP6 ");
-                }
-                let ext = (d.transport_off as usize).saturating_sub(d.net_off as usize + 40);
-                let plen = ip.payload_len as usize;
-                let ipv = Ip {
-                    addrs: Addrs::V6(ip.src, ip.dst),
-                    wire: (plen != 0).then(|| plen.saturating_sub(ext)),
-                    cap_end: if plen != 0 {
-                        (d.net_off as usize + 40 + plen).min(frame.data.len())
-                    } else {
-                        frame.data.len()
-                    },
-                    frag: ip.frag.is_some_and(|f| f.offset != 0),
-                    more_frags: ip.frag.is_some_and(|f| f.more_frags),
-                    line_at,
-                };
-                marked = self.ip_body(out, frame, d, &ipv);
-            }
+            Net::Ipv6(_) => marked = self.ipv6(out, frame, d, (net_len, line_at), bare),
         }
         if let (Some(issue), false) = (d.issue, marked) {
             out.extend_from_slice(b" [|");
@@ -402,6 +390,16 @@ impl Line {
             frag: false,
             more_frags: ip.more_frags,
             line_at,
+            at: d.transport_off as usize,
+            proto: ip.protocol,
+            whole: d.issue.is_none_or(|i| {
+                matches!(
+                    i.layer,
+                    Layer::Tcp | Layer::Udp | Layer::Icmp | Layer::Icmpv6
+                )
+            }),
+            ports_only: false,
+            v6: false,
         };
         self.ip_body(out, frame, d, &ipv)
     }
@@ -409,57 +407,75 @@ impl Line {
     /// `SRC > DST: what`; returns true when it wrote the truncation mark itself.
     fn ip_body(&mut self, out: &mut Vec<u8>, frame: &Frame<'_>, d: &Decoded, ip: &Ip) -> bool {
         let a = ip.addrs;
-        let ports = if ip.frag { None } else { d.ports };
-        let ip_whole = d
-            .issue
-            .is_none_or(|i| matches!(i.layer, Layer::Tcp | Layer::Udp));
-        if !ip.frag && ip_whole && d.ip_proto == Some(IpProtocol::Tcp) {
-            let Some((sport, dport)) = ports else {
-                addr(out, a, true, None);
-                out.extend_from_slice(b" > ");
-                addr(out, a, false, None);
-                out.extend_from_slice(b": [|tcp]");
+        let start = ip.at.min(ip.cap_end);
+        let bytes = frame.data.get(start..ip.cap_end).unwrap_or(&[]);
+        let wire = ip.wire.unwrap_or(bytes.len());
+        if ip.frag || !ip.whole {
+            ip_body(out, frame, d, a, ip.wire, ip.frag);
+            return false;
+        }
+        match IpProtocol::from(ip.proto) {
+            IpProtocol::Tcp => {}
+            IpProtocol::Udp => {
+                udp(out, a, bytes, (wire, ip.more_frags), ip.ports_only);
                 return true;
-            };
-            addr(out, a, true, Some(sport));
-            out.extend_from_slice(b" > ");
-            addr(out, a, false, Some(dport));
-            out.extend_from_slice(b": ");
-            let start = (d.transport_off as usize).min(ip.cap_end);
-            let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
-            let n = match a {
-                Addrs::V4(s, t) => {
-                    src[..4].copy_from_slice(&s.octets());
-                    dst[..4].copy_from_slice(&t.octets());
-                    4
-                }
-                Addrs::V6(s, t) => {
-                    src = s.octets();
-                    dst = t.octets();
-                    16
-                }
-            };
-            let seg = tcp::Segment {
-                bytes: frame.data.get(start..ip.cap_end).unwrap_or(&[]),
-                length: ip.wire.map_or(ip.cap_end - start, |w| w) as u32,
-                src: &src[..n],
-                dst: &dst[..n],
-                line_at: ip.line_at,
-                relative: !self.options.absolute,
-            };
-            if tcp::segment(out, &mut self.deferred, &seg) == tcp::End::Truncated {
-                out.extend_from_slice(b" [|tcp]");
             }
-            return true;
+            p @ (IpProtocol::Icmp | IpProtocol::Icmpv6) => {
+                if !ip.v6 {
+                    addr(out, a, true, None);
+                    out.extend_from_slice(b" > ");
+                    addr(out, a, false, None);
+                    out.extend_from_slice(b": ");
+                }
+                match (p, ip.v6) {
+                    (IpProtocol::Icmp, false) => icmp::icmp(out, bytes, wire),
+                    (IpProtocol::Icmpv6, true) => icmp6::icmp6(out, bytes, wire),
+                    (IpProtocol::Icmp, true) => {
+                        out.extend_from_slice(b"[ICMP requires IPv4] (invalid)")
+                    }
+                    _ => out.extend_from_slice(b"[ICMPv6 requires IPv6] (invalid)"),
+                }
+                return true;
+            }
+            _ => {
+                ip_body(out, frame, d, a, ip.wire, ip.frag);
+                return false;
+            }
         }
-        if !ip.frag && ip_whole && d.ip_proto == Some(IpProtocol::Udp) {
-            let start = (d.transport_off as usize).min(ip.cap_end);
-            let bytes = frame.data.get(start..ip.cap_end).unwrap_or(&[]);
-            udp(out, a, bytes, ip.wire.unwrap_or(bytes.len()), ip.more_frags);
+        let be16 = |at: usize| read::be16_at(bytes, at);
+        let (Some(sport), Some(dport)) = (be16(0), be16(2)) else {
+            addr(out, a, true, None);
+            out.extend_from_slice(b" > ");
+            addr(out, a, false, None);
+            out.extend_from_slice(b": [|tcp]");
             return true;
+        };
+        ports(out, a, (sport, dport), ip.ports_only);
+        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+        let n = match a {
+            Addrs::V4(s, t) => {
+                src[..4].copy_from_slice(&s.octets());
+                dst[..4].copy_from_slice(&t.octets());
+                4
+            }
+            Addrs::V6(s, t) => {
+                src = s.octets();
+                dst = t.octets();
+                16
+            }
+        };
+        let seg = tcp::Segment {
+            bytes,
+            length: wire as u32,
+            src: &src[..n],
+            dst: &dst[..n],
+            line_at: ip.line_at,
+            relative: !self.options.absolute,
+        };
+        if tcp::segment(out, &mut self.deferred, &seg) == tcp::End::Truncated {
+            out.extend_from_slice(b" [|tcp]");
         }
-        ip_body(out, frame, d, a, ip.wire, ip.frag);
-        false
+        true
     }
 }
 

@@ -6,24 +6,31 @@ use super::*;
 /// A UDP datagram as tcpdump's `udp_print`: `SRC.PORT > DST.PORT: ` and the length,
 /// or the DNS summary on port 53 (and multicast DNS on 5353). `bytes` is the datagram
 /// as captured, `length` the IP payload length, `first_fragment` an IP fragment with
-/// more to come. Ends with its own truncation mark.
-pub(super) fn udp(out: &mut Vec<u8>, a: Addrs, bytes: &[u8], length: usize, first_fragment: bool) {
+/// more to come; `ports_only` when the addresses were printed before IPv6 extension
+/// headers. Ends with its own truncation mark.
+pub(super) fn udp(
+    out: &mut Vec<u8>,
+    a: Addrs,
+    bytes: &[u8],
+    (length, first_fragment): (usize, bool),
+    ports_only: bool,
+) {
     let be16 = |at: usize| {
         bytes
             .get(at..at + 2)
             .map(|b| u16::from_be_bytes([b[0], b[1]]))
     };
     let (Some(sport), Some(dport)) = (be16(0), be16(2)) else {
-        addr(out, a, true, None);
-        out.extend_from_slice(b" > ");
-        addr(out, a, false, None);
-        out.extend_from_slice(b":  [|udp]");
+        if !ports_only {
+            addr(out, a, true, None);
+            out.extend_from_slice(b" > ");
+            addr(out, a, false, None);
+            out.extend_from_slice(b": ");
+        }
+        out.extend_from_slice(b" [|udp]");
         return;
     };
-    addr(out, a, true, Some(sport));
-    out.extend_from_slice(b" > ");
-    addr(out, a, false, Some(dport));
-    out.extend_from_slice(b": ");
+    ports(out, a, (sport, dport), ports_only);
     if length < 8 {
         out.extend_from_slice(b"truncated-udp ");
         return push_u64(out, length as u64);
@@ -60,7 +67,22 @@ pub(super) fn udp(out: &mut Vec<u8>, a: Addrs, bytes: &[u8], length: usize, firs
     }
 }
 
+/// `SRC.SPORT > DST.DPORT: `, or `SPORT > DPORT: ` after IPv6 extension headers.
+pub(super) fn ports(out: &mut Vec<u8>, a: Addrs, (sport, dport): (u16, u16), ports_only: bool) {
+    if ports_only {
+        push_u64(out, sport.into());
+        out.extend_from_slice(b" > ");
+        push_u64(out, dport.into());
+    } else {
+        addr(out, a, true, Some(sport));
+        out.extend_from_slice(b" > ");
+        addr(out, a, false, Some(dport));
+    }
+    out.extend_from_slice(b": ");
+}
+
 /// The IP layer of a frame, for the transport's text.
+#[derive(Clone, Copy)]
 pub(super) struct Ip {
     pub(super) addrs: Addrs,
     /// The IP payload length after extension headers, from the IP header when sane.
@@ -73,6 +95,17 @@ pub(super) struct Ip {
     pub(super) more_frags: bool,
     /// Where the frame's text starts in the output.
     pub(super) line_at: usize,
+    /// Where the transport header starts in the frame.
+    pub(super) at: usize,
+    /// The transport's IP protocol number.
+    pub(super) proto: u8,
+    /// The IP layer was read whole (no complaint that ends its text).
+    pub(super) whole: bool,
+    /// The addresses are out already (IPv6 extension headers came first): TCP and UDP
+    /// print their ports alone.
+    pub(super) ports_only: bool,
+    /// IPv6 (ICMP then needs IPv4, and ICMPv6 IPv6).
+    pub(super) v6: bool,
 }
 
 /// An ARP packet as tcpdump's `arp_print` without `-v`; `b` from its first byte as
@@ -250,28 +283,8 @@ pub(super) fn ip_body(
         Transport::Tcp(_) => {}
         // UDP has its own printer (see `Line::ip_body`).
         Transport::Udp(_) => {}
-        Transport::Icmp(i) => {
-            out.extend_from_slice(b"ICMP ");
-            icmp_text(out, i, icmp::type_name(i.msg_type, i.code), len);
-        }
-        Transport::Icmpv6(i) => {
-            out.extend_from_slice(b"ICMP6, ");
-            let body = d.payload.off.saturating_sub(8) as usize;
-            match icmpv6::nd_target(i.msg_type, frame.data.get(body..).unwrap_or(&[])) {
-                Some(t) => {
-                    let ns = i.msg_type == icmpv6::NEIGHBOR_SOLICIT;
-                    out.extend_from_slice(if ns {
-                        b"neighbor solicitation, who has "
-                    } else {
-                        b"neighbor advertisement, tgt is "
-                    });
-                    push_ipv6(out, t);
-                    out.extend_from_slice(b", length ");
-                    push_u64(out, len as u64);
-                }
-                None => icmp_text(out, i, icmpv6::type_name(i.msg_type), len),
-            }
-        }
+        // ICMP and ICMPv6 have their own printers (see `Line::ip_body`).
+        Transport::Icmp(_) | Transport::Icmpv6(_) => {}
         // A transport header cut short: tcpdump's mark follows the addresses.
         Transport::None
             if d.issue.is_some_and(|i| {
@@ -287,25 +300,4 @@ pub(super) fn ip_body(
             push_u64(out, len as u64);
         }
     }
-}
-
-pub(super) fn icmp_text(out: &mut Vec<u8>, i: &IcmpInfo, name: Option<&str>, len: usize) {
-    match name {
-        Some(n) => out.extend_from_slice(n.as_bytes()),
-        None => {
-            out.extend_from_slice(b"type ");
-            push_u64(out, i.msg_type.into());
-            out.extend_from_slice(b" code ");
-            push_u64(out, i.code.into());
-        }
-    }
-    let echo = matches!(i.msg_type, 0 | 8 | 128 | 129);
-    if let (true, Some((id, seq))) = (echo, i.echo_id_seq()) {
-        out.extend_from_slice(b", id ");
-        push_u64(out, id.into());
-        out.extend_from_slice(b", seq ");
-        push_u64(out, seq.into());
-    }
-    out.extend_from_slice(b", length ");
-    push_u64(out, len as u64);
 }
