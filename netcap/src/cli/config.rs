@@ -186,7 +186,7 @@ impl Config {
         if cfg.decodes() || cfg.line_buffered {
             cfg.tick = TICK;
         }
-        if args.verbose && cfg.write.is_some() && cfg.stats_interval.is_none() {
+        if args.common.verbose > 0 && cfg.write.is_some() && cfg.stats_interval.is_none() {
             cfg.stats_interval = Some(Duration::from_secs(1));
         }
         // With decoding to do: one fanout socket (AF_PACKET) or one reader of the per-CPU

@@ -123,10 +123,6 @@ pub struct CaptureArgs {
     /// printed or written; this counts them in user space instead (for comparison).
     #[arg(long)]
     pub user_flows: bool,
-    /// With -w FILE: the live statistics line every second, as tcpdump's `-v -w`
-    /// prints "Got N" (unless --stats-interval sets another interval).
-    #[arg(short = 'v', long = "verbose")]
-    pub verbose: bool,
     /// List the interfaces with their index, state and the hooks netcap can use on
     /// each (XDP native/generic, tcx, AF_PACKET), then exit, as tcpdump's -D.
     #[arg(short = 'D', long = "list-interfaces")]
@@ -268,6 +264,10 @@ pub struct CommonArgs {
     /// -F line: the same in ASCII, as tcpdump's -A (-AA).
     #[arg(short = 'A', action = clap::ArgAction::Count)]
     pub ascii: u8,
+    /// -F line: IP header fields, checksums, NTP and DHCP in full, as tcpdump's -v. With
+    /// -w FILE: the statistics line every second, as tcpdump's `-v -w` prints "Got N".
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Accepted as tcpdump's -n and -nn: netcap never resolves addresses or ports.
     #[arg(short = 'n', action = clap::ArgAction::Count)]
     pub numeric: u8,
@@ -351,7 +351,8 @@ impl CommonArgs {
         }
     }
 
-    /// tcpdump's printing flags for the line format; `None` when none was given.
+    /// tcpdump's printing flags for the line format; `None` when none was given. `-v`
+    /// counts when it shapes the text: not beside `-w` (where it means the count).
     pub fn line_options(&self) -> Option<crate::output::line::Options> {
         use crate::output::line::{Dump, Options, TimeFormat};
         let dump = match (self.hex_ascii, self.hex, self.ascii) {
@@ -365,6 +366,7 @@ impl CommonArgs {
             absolute: self.absolute_seq,
             link_header: self.link_header,
             dump,
+            verbose: self.verbose > 0 && (self.write.is_none() || self.format.is_some()),
         };
         (options != Options::default()).then_some(options)
     }
@@ -457,6 +459,7 @@ mod tests {
                 absolute: true,
                 link_header: true,
                 dump: Dump::HexAscii { link: true },
+                verbose: false,
             })
         );
         assert_eq!(

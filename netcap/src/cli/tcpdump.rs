@@ -17,6 +17,15 @@ pub(super) fn text_options(
     format: Format,
 ) -> Result<(Payload, Vec<Field>), ConfigError> {
     let usage = |m: &str| Err(ConfigError::Usage(m.to_owned()));
+    if c.verbose > 1 {
+        return usage(
+            "-vv and -vvv are not supported: -v prints the IP header's fields, the transport \
+             checksums, ARP's types, NTP and DHCP in full (-F line)",
+        );
+    }
+    if c.line_options().is_some_and(|l| l.verbose) && format != Format::Line {
+        return usage("-v shapes the text of -F line (and with -w FILE, prints the count)");
+    }
     let payload = match (c.json_payload, format) {
         (Some(p), Format::Json) => p,
         (None, _) => Payload::None,
@@ -82,7 +91,7 @@ pub const UNSUPPORTED: &[(&str, &str)] = &[
     ("-I", "no monitor mode: capture on a monitor interface made with `iw dev DEV interface add mon0 type monitor`, with -i mon0"),
     ("-J", "no time stamp types: netcap's time stamps are the kernel's (use --nano for nanosecond files)"),
     ("-j", "no time stamp types: netcap's time stamps are the kernel's (use --nano for nanosecond files)"),
-    ("-K", "netcap never verifies checksums, so there is nothing to turn off"),
+    ("-K", "checksums are verified only under -v (-F line); leave out -v not to verify them"),
     ("-L", "no data link types to list: netcap captures Ethernet frames (see `netcap capture -D`)"),
     ("-M", "TCP-MD5 signatures are not verified"),
     ("-N", "netcap never resolves names, so there is nothing to shorten (-n is accepted)"),
@@ -284,5 +293,34 @@ mod tests {
         let text = reword(&e.render().to_string());
         assert!(!text.contains("use '--"), "{text}");
         assert!(text.contains("netcap read --help"), "{text}");
+    }
+
+    #[test]
+    fn verbose_shapes_the_line_or_counts_beside_w() {
+        use crate::cli::{Command, Config};
+        let config = |args: &[&str]| {
+            let cli = try_parse(["netcap", "read", "f"].iter().chain(args)).expect("parses");
+            let Command::Read(r) = cli.cmd else {
+                panic!("read")
+            };
+            Config::read(&r)
+        };
+        let text = |args: &[&str]| config(args).map(|c| (c.format, c.text.line.verbose));
+        assert!(matches!(text(&["-v"]), Ok((Format::Line, true))));
+        assert!(matches!(
+            text(&["-F", "line", "-v"]),
+            Ok((Format::Line, true))
+        ));
+        assert!(matches!(text(&[]), Ok((Format::Turtle, false))));
+        assert!(text(&["-vv"]).is_err(), "-vv is not implemented");
+        assert!(text(&["-v", "-v"]).is_err());
+        assert!(text(&["-F", "json", "-v"]).is_err());
+        // Beside -w, -v is tcpdump's count ("Got N"), not the text's.
+        let cli = try_parse(["netcap", "capture", "-w", "f.pcap", "-v"]).expect("parses");
+        let Command::Capture(c) = cli.cmd else {
+            panic!("capture")
+        };
+        assert_eq!(c.common.verbose, 1);
+        assert_eq!(c.common.line_options(), None);
     }
 }

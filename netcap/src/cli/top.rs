@@ -44,7 +44,6 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         buffer_kib: _,
         wakeup_bytes: _,
         user_flows: _,
-        verbose,
         list_interfaces,
         common,
     } = args;
@@ -79,6 +78,7 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         ipfix_biflow,
         ipfix_template_secs,
         time_format,
+        verbose,
         absolute_seq,
         link_header,
         hex,
@@ -89,7 +89,7 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         expr: _,
     } = common;
     [
-        (*verbose, "-v"),
+        (*verbose > 0, "-v"),
         (*list_interfaces, "-D"),
         (user.is_some(), "-Z"),
         (count.is_some(), "-c"),

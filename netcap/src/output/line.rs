@@ -25,11 +25,16 @@
 //! for a protocol it does not know either).
 //!
 //! tcpdump's printing flags are [`Options`]: the `-t` family ([`time`]), `-S`, `-e`
-//! ([`link`]) and the dumps `-x`, `-X`, `-A` ([`dump`]).
+//! ([`link`]), the dumps `-x`, `-X`, `-A` ([`dump`]) and `-v` ([`verbose`]). UDP's
+//! applications beside DNS: NTP ([`ntp`]) and DHCP ([`dhcp`]), picked by [`app`].
 //!
 //! When the run has more than one interface (a pcapng file with several), each line
 //! names the frame's interface and direction after the time, as `tcpdump -i any`
 //! does: `veth0 In  IP ...` (the name padded to 5, the direction to 3).
+mod app;
+mod dhcp;
+mod dhcp_opts;
+mod dhcp_tags;
 pub(crate) mod dns;
 mod dump;
 mod edns;
@@ -38,19 +43,23 @@ mod icmp6;
 mod icmp6_more;
 mod ip6;
 mod ip6_ext;
+mod ipopt;
 mod link;
 mod mptcp;
+mod ntp;
 mod read;
 mod seq;
 mod tcp;
 mod tcp_options;
 mod time;
+mod verbose;
 
 use proto::*;
 mod proto;
 
 use std::ops::Range;
 
+pub use app::UdpApp;
 pub use seq::Deferred;
 pub use time::TimeFormat;
 
@@ -65,6 +74,8 @@ pub struct Options {
     pub link_header: bool,
     /// `-x`, `-xx`, `-X`, `-XX`, `-A`, `-AA`: the frame's bytes after its line.
     pub dump: Dump,
+    /// `-v`: the IP header's fields, checksums, NTP and DHCP in full ([`verbose`]).
+    pub verbose: bool,
 }
 
 /// Which bytes follow each line, and how (tcpdump's `-x`, `-X`, `-A`; given twice,
@@ -270,7 +281,7 @@ impl Line {
             }
             _ if d.ethertype == Some(EtherType::Arp) => {
                 let bytes = frame.data.get(d.net_off as usize..).unwrap_or(&[]);
-                arp(out, bytes, net_len, bare);
+                arp(out, bytes, net_len, bare, self.options.verbose);
                 marked = true;
             }
             _ if is_ipv4 => marked = self.ipv4(out, frame, d, (net_len, line_at), bare),
@@ -375,6 +386,14 @@ impl Line {
             return true;
         }
         let a = Addrs::V4(ip.src, ip.dst);
+        let mut check = None;
+        if self.options.verbose {
+            let header = frame.data.get(off..(off + len).min(frame.data.len()));
+            match verbose::ipv4_line(out, header.unwrap_or(&[]), a, ip.more_frags) {
+                Some(c) => check = c,
+                None => return true,
+            }
+        }
         if ip.frag_offset != 0 {
             addr(out, a, true, None);
             out.extend_from_slice(b" > ");
@@ -400,6 +419,7 @@ impl Line {
             }),
             ports_only: false,
             v6: false,
+            check,
         };
         self.ip_body(out, frame, d, &ipv)
     }
@@ -417,7 +437,8 @@ impl Line {
         match IpProtocol::from(ip.proto) {
             IpProtocol::Tcp => {}
             IpProtocol::Udp => {
-                udp(out, a, bytes, (wire, ip.more_frags), ip.ports_only);
+                let v = (self.options.verbose, ip.check);
+                udp(out, a, bytes, (wire, ip.more_frags), (ip.ports_only, v));
                 return true;
             }
             p @ (IpProtocol::Icmp | IpProtocol::Icmpv6) => {
@@ -427,6 +448,7 @@ impl Line {
                     addr(out, a, false, None);
                     out.extend_from_slice(b": ");
                 }
+                let at = out.len();
                 match (p, ip.v6) {
                     (IpProtocol::Icmp, false) => icmp::icmp(out, bytes, wire),
                     (IpProtocol::Icmpv6, true) => icmp6::icmp6(out, bytes, wire),
@@ -434,6 +456,9 @@ impl Line {
                         out.extend_from_slice(b"[ICMP requires IPv4] (invalid)")
                     }
                     _ => out.extend_from_slice(b"[ICMPv6 requires IPv6] (invalid)"),
+                }
+                if let Some(p) = ip.check.filter(|p| p.v6 == ip.v6) {
+                    verbose::icmp_cksum(out, at, Some(bytes), p, Some(wire));
                 }
                 return true;
             }
@@ -471,6 +496,8 @@ impl Line {
             dst: &dst[..n],
             line_at: ip.line_at,
             relative: !self.options.absolute,
+            verbose: self.options.verbose,
+            cksum: verbose::tcp_sum(ip.check, Some(bytes), Some(wire)),
         };
         if tcp::segment(out, &mut self.deferred, &seg) == tcp::End::Truncated {
             out.extend_from_slice(b" [|tcp]");

@@ -20,6 +20,7 @@ use crate::decode::dns::{
 use crate::output::{push_ipv4, push_ipv6, push_u64, HEX_LOWER};
 
 pub(crate) mod names;
+mod verbose;
 use names::{bit_label, bracket, class_name, escaped, hex, type_name, OPCODES, RCODES};
 
 /// The TCP ports whose dissectors tcpdump tries before DNS's (print-tcp.c): a segment
@@ -35,7 +36,7 @@ pub(crate) fn tcp_is_dns(sport: u16, dport: u16) -> bool {
 
 /// DNS over TCP (RFC 1035 4.2.2): the 2-byte length prefix, then the message.
 /// `data` is the segment's data as captured, `length` its declared length.
-pub(super) fn over_tcp(out: &mut Vec<u8>, data: &[u8], length: usize) {
+pub(super) fn over_tcp(out: &mut Vec<u8>, data: &[u8], length: usize, verbose: bool) {
     if length < 2 {
         out.extend_from_slice(b" [DNS over TCP: length ");
         push_u64(out, length as u64);
@@ -56,13 +57,15 @@ pub(super) fn over_tcp(out: &mut Vec<u8>, data: &[u8], length: usize) {
         return;
     }
     out.push(b' ');
-    message(out, &data[2..], length, false);
+    message(out, &data[2..], length, false, verbose);
 }
 
 /// Appends the summary of the DNS message `msg` (as captured), `length` bytes long by
 /// the headers below it; `mdns` for multicast DNS (RFC 6762: the top bit of a class is
 /// a flag).
-pub(super) fn message(out: &mut Vec<u8>, msg: &[u8], length: usize, mdns: bool) {
+/// With `-v` (`verbose`): each record's owner name, SOA's and TSIG's fields
+/// ([`verbose`]).
+pub(super) fn message(out: &mut Vec<u8>, msg: &[u8], length: usize, mdns: bool, verbose: bool) {
     if length < HEADER_LEN {
         out.extend_from_slice(b"domain [length ");
         push_u64(out, length as u64);
@@ -73,7 +76,7 @@ pub(super) fn message(out: &mut Vec<u8>, msg: &[u8], length: usize, mdns: bool) 
         out.extend_from_slice(b" [|domain]");
         return;
     };
-    let p = Printer { msg, mdns };
+    let p = Printer { msg, mdns, verbose };
     let done = if m.is_response() {
         p.response(out, &m)
     } else {
@@ -92,6 +95,7 @@ pub(super) fn message(out: &mut Vec<u8>, msg: &[u8], length: usize, mdns: bool) 
 struct Printer<'a> {
     msg: &'a [u8],
     mdns: bool,
+    verbose: bool,
 }
 
 impl Printer<'_> {
@@ -290,6 +294,10 @@ impl Printer<'_> {
     /// One resource record (tcpdump's `ns_rprint`): its type and data; the offset of
     /// the next. A record whose fixed part is not captured ends the list quietly.
     fn record(&self, out: &mut Vec<u8>, at: usize) -> Option<usize> {
+        if self.verbose {
+            out.push(b' ');
+            self.name(out, at)?;
+        }
         let Some(r) = DnsMessage::new_checked(self.msg).and_then(|m| m.record(at)) else {
             return Some(self.snap());
         };
@@ -378,6 +386,8 @@ impl Printer<'_> {
                 }
             }
             dns::TYPE_UNSPECA => escaped(out, data),
+            dns::TYPE_SOA if self.verbose => verbose::soa(self, out, cp)?,
+            dns::TYPE_TSIG if self.verbose => verbose::tsig(self, out, cp)?,
             _ => {}
         }
         Some(rp)

@@ -3,7 +3,7 @@ use super::*;
 
 fn text(msg: &[u8], mdns: bool) -> String {
     let mut out = Vec::new();
-    message(&mut out, msg, msg.len(), mdns);
+    message(&mut out, msg, msg.len(), mdns, false);
     String::from_utf8(out).expect("ascii")
 }
 
@@ -32,7 +32,7 @@ fn a_query() {
     );
     // Cut inside the name: tcpdump skips the name before it prints the question.
     let mut out = Vec::new();
-    message(&mut out, &q[..20], q.len(), false);
+    message(&mut out, &q[..20], q.len(), false, false);
     assert_eq!(out, b"43981+ [|domain]");
     assert_eq!(text(&q[..5], false), "domain [length 5 < 12] (invalid)");
 }

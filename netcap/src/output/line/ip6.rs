@@ -54,6 +54,9 @@ impl Line {
         } else {
             length.wrapping_add(40)
         };
+        if self.options.verbose {
+            super::verbose::ipv6(out, b);
+        }
         let mut cap = b.len().min(len as usize);
         let addrs = Addrs::V6(
             read::v6_at(b, 8).unwrap_or(std::net::Ipv6Addr::UNSPECIFIED),
@@ -143,6 +146,8 @@ impl Line {
                         whole: true,
                         ports_only: !matches!(first, 6 | 17),
                         v6: true,
+                        check: super::verbose::Pseudo::v6(b)
+                            .filter(|_| self.options.verbose && !fragmented),
                     };
                     return self.ip6_transport(out, frame, d, &ip);
                 }

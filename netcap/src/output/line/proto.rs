@@ -8,12 +8,13 @@ use super::*;
 /// as captured, `length` the IP payload length, `first_fragment` an IP fragment with
 /// more to come; `ports_only` when the addresses were printed before IPv6 extension
 /// headers. Ends with its own truncation mark.
+/// With `-v` (`verbose`), the checksum over IPv6 (`check`) first, NTP and DHCP in full.
 pub(super) fn udp(
     out: &mut Vec<u8>,
     a: Addrs,
     bytes: &[u8],
     (length, first_fragment): (usize, bool),
-    ports_only: bool,
+    (ports_only, (verbose, check)): (bool, (bool, Option<super::verbose::Pseudo>)),
 ) {
     let be16 = |at: usize| {
         bytes
@@ -50,11 +51,18 @@ pub(super) fn udp(
     let Some(payload) = bytes.get(8..) else {
         return out.extend_from_slice(b" [|udp]");
     };
+    if let (Some(p), Some(whole)) = (check.filter(|p| p.v6), bytes.get(..length + 8)) {
+        let stored = be16(6).unwrap_or(0);
+        super::verbose::udp_cksum(out, stored, p.check(17, whole));
+    }
+    if super::app::udp(out, (sport, dport), payload, length, verbose) {
+        return;
+    }
     if sport == 53 || dport == 53 {
-        return dns::message(out, payload, length, false);
+        return dns::message(out, payload, length, false, verbose);
     }
     if sport == 5353 || dport == 5353 {
-        return dns::message(out, payload, length, true);
+        return dns::message(out, payload, length, true, verbose);
     }
     if ulen > length && !first_fragment {
         out.extend_from_slice(b"UDP, bad length ");
@@ -106,11 +114,15 @@ pub(super) struct Ip {
     pub(super) ports_only: bool,
     /// IPv6 (ICMP then needs IPv4, and ICMPv6 IPv6).
     pub(super) v6: bool,
+    /// With `-v`, outside fragments: the pseudo-header of the transport's checksum.
+    pub(super) check: Option<super::verbose::Pseudo>,
 }
 
-/// An ARP packet as tcpdump's `arp_print` without `-v`; `b` from its first byte as
-/// captured, `length` what the link layer carries.
-pub(super) fn arp(out: &mut Vec<u8>, b: &[u8], length: usize, bare: bool) {
+/// An ARP packet as tcpdump's `arp_print`; `b` from its first byte as captured,
+/// `length` what the link layer carries. With `-v` (`verbose`) the hardware and
+/// protocol types and lengths always come first, and the addresses follow them even
+/// when they are not Ethernet and IPv4 ones.
+pub(super) fn arp(out: &mut Vec<u8>, b: &[u8], length: usize, bare: bool, verbose: bool) {
     let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
     if b.len() < 8 {
         return out.extend_from_slice(b" [|arp]");
@@ -122,84 +134,105 @@ pub(super) fn arp(out: &mut Vec<u8>, b: &[u8], length: usize, bare: bool) {
     if !bare {
         out.extend_from_slice(b"ARP, ");
     }
-    if (pro != 0x0800 && pro != 0x1000) || pln != 4 || hln == 0 {
-        match ARP_HARDWARE.iter().find(|(n, _)| *n == hrd) {
-            Some((_, name)) => out.extend_from_slice(name.as_bytes()),
-            None => {
-                out.extend_from_slice(b"Unknown Hardware (");
-                push_u64(out, hrd.into());
+    let ipv4 = pro == 0x0800 || pro == 0x1000;
+    if !ipv4 || pln != 4 || hln == 0 || verbose {
+        arp_types(out, hrd, hln, pro, pln);
+        if !verbose {
+            out.extend_from_slice(b", length ");
+            return push_u64(out, length as u64);
+        }
+        out.extend_from_slice(b", ");
+    }
+    let (sha, rest) = addrs.split_at(hln);
+    let (spa, rest) = rest.split_at(pln);
+    let (tha, tpa) = rest.split_at(hln);
+    let ip = |out: &mut Vec<u8>, a: &[u8]| match a {
+        _ if !ipv4 => out.extend_from_slice(b"<wrong proto type>"),
+        [a, b, c, d] => push_ipv4(out, std::net::Ipv4Addr::new(*a, *b, *c, *d)),
+        _ => out.extend_from_slice(b"<wrong len>"),
+    };
+    let mac = |out: &mut Vec<u8>, a: &[u8]| {
+        if a.is_empty() {
+            out.extend_from_slice(b"<empty>");
+        } else {
+            push_mac(out, a, false);
+        }
+    };
+    match ARP_OPS.iter().find(|(n, _)| *n == op) {
+        Some((_, name)) => out.extend_from_slice(name.as_bytes()),
+        None => {
+            out.extend_from_slice(b"Unknown (");
+            push_u64(out, op.into());
+            out.push(b')');
+        }
+    }
+    out.push(b' ');
+    match op {
+        1 => {
+            out.extend_from_slice(b"who-has ");
+            ip(out, tpa);
+            if tha.iter().any(|&x| x != 0) {
+                out.extend_from_slice(b" (");
+                mac(out, tha);
                 out.push(b')');
             }
+            out.extend_from_slice(b" tell ");
+            ip(out, spa);
         }
-        out.extend_from_slice(b" (len ");
-        push_u64(out, hln as u64);
-        out.extend_from_slice(b"), ");
-        match link::ethertype_name(pro) {
-            Some(name) => out.extend_from_slice(name.as_bytes()),
-            None => {
-                out.extend_from_slice(b"Unknown Protocol (0x");
-                for shift in [12, 8, 4, 0] {
-                    out.push(crate::output::HEX_LOWER[((pro >> shift) & 15) as usize]);
-                }
-                out.push(b')');
-            }
+        2 => {
+            ip(out, spa);
+            out.extend_from_slice(b" is-at ");
+            mac(out, sha);
         }
-        out.extend_from_slice(b" (len ");
-        push_u64(out, pln as u64);
-        out.push(b')');
-    } else {
-        let (sha, rest) = addrs.split_at(hln);
-        let (spa, rest) = rest.split_at(4);
-        let (tha, tpa) = rest.split_at(hln);
-        let ip = |a: &[u8]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
-        match ARP_OPS.iter().find(|(n, _)| *n == op) {
-            Some((_, name)) => out.extend_from_slice(name.as_bytes()),
-            None => {
-                out.extend_from_slice(b"Unknown (");
-                push_u64(out, op.into());
-                out.push(b')');
-            }
+        3 | 8 => {
+            out.extend_from_slice(b"who-is ");
+            mac(out, tha);
+            out.extend_from_slice(b" tell ");
+            mac(out, sha);
         }
-        out.push(b' ');
-        match op {
-            1 => {
-                out.extend_from_slice(b"who-has ");
-                push_ipv4(out, ip(tpa));
-                if tha.iter().any(|&x| x != 0) {
-                    out.extend_from_slice(b" (");
-                    push_mac(out, tha, false);
-                    out.push(b')');
-                }
-                out.extend_from_slice(b" tell ");
-                push_ipv4(out, ip(spa));
-            }
-            2 => {
-                push_ipv4(out, ip(spa));
-                out.extend_from_slice(b" is-at ");
-                push_mac(out, sha, false);
-            }
-            3 | 8 => {
-                out.extend_from_slice(b"who-is ");
-                push_mac(out, tha, false);
-                out.extend_from_slice(b" tell ");
-                push_mac(out, sha, false);
-            }
-            4 => {
-                push_mac(out, tha, false);
-                out.extend_from_slice(b" at ");
-                push_ipv4(out, ip(tpa));
-            }
-            9 => {
-                push_mac(out, sha, false);
-                out.extend_from_slice(b" at ");
-                push_ipv4(out, ip(spa));
-            }
-            // tcpdump's default printer: the packet in hex and ASCII.
-            _ => return dump::hex_ascii(out, b"\n\t", b, 0),
+        4 => {
+            mac(out, tha);
+            out.extend_from_slice(b" at ");
+            ip(out, tpa);
         }
+        9 => {
+            mac(out, sha);
+            out.extend_from_slice(b" at ");
+            ip(out, spa);
+        }
+        // tcpdump's default printer: the packet in hex and ASCII.
+        _ => return dump::hex_ascii(out, b"\n\t", b, 0),
     }
     out.extend_from_slice(b", length ");
     push_u64(out, length as u64);
+}
+
+/// `Ethernet (len 6), IPv4 (len 4)`: ARP's hardware and protocol types and lengths.
+fn arp_types(out: &mut Vec<u8>, hrd: u16, hln: usize, pro: u16, pln: usize) {
+    match ARP_HARDWARE.iter().find(|(n, _)| *n == hrd) {
+        Some((_, name)) => out.extend_from_slice(name.as_bytes()),
+        None => {
+            out.extend_from_slice(b"Unknown Hardware (");
+            push_u64(out, hrd.into());
+            out.push(b')');
+        }
+    }
+    out.extend_from_slice(b" (len ");
+    push_u64(out, hln as u64);
+    out.extend_from_slice(b"), ");
+    match link::ethertype_name(pro) {
+        Some(name) => out.extend_from_slice(name.as_bytes()),
+        None => {
+            out.extend_from_slice(b"Unknown Protocol (0x");
+            for shift in [12, 8, 4, 0] {
+                out.push(crate::output::HEX_LOWER[((pro >> shift) & 15) as usize]);
+            }
+            out.push(b')');
+        }
+    }
+    out.extend_from_slice(b" (len ");
+    push_u64(out, pln as u64);
+    out.push(b')');
 }
 
 /// tcpdump's name of a layer in its `[|name]` truncation mark.

@@ -48,6 +48,10 @@ pub(super) struct Segment<'a> {
     pub line_at: usize,
     /// Sequence numbers relative (tcpdump without `-S`).
     pub relative: bool,
+    /// `-v`: a reset's data in brackets; DNS records' names.
+    pub verbose: bool,
+    /// `-v`: the checksum computed over the segment (0 when right), after the flags.
+    pub cksum: Option<u16>,
 }
 
 /// Why the TCP text stopped early; the caller ends the line with the mark.
@@ -108,6 +112,9 @@ pub(super) fn segment(out: &mut Vec<u8>, deferred: &mut Deferred, s: &Segment<'_
         out.push(b']');
         finish(deferred);
         return End::Done;
+    }
+    if let Some(sum) = s.cksum {
+        super::verbose::tcp_cksum(out, be16(b, 16), sum);
     }
     let length = s.length - hlen;
     let mut number = |out: &mut Vec<u8>, v: u32, kind: Kind| {
@@ -179,9 +186,13 @@ pub(super) fn segment(out: &mut Vec<u8>, deferred: &mut Deferred, s: &Segment<'_
         out.extend_from_slice(b")]");
         return End::Truncated;
     }
+    if length > 0 && s.verbose && flags & RST != 0 {
+        super::verbose::rst_data(out, b.get(hlen as usize..).unwrap_or(&[]), length as usize);
+        return End::Done;
+    }
     if length > 0 && super::dns::tcp_is_dns(be16(b, 0), be16(b, 2)) {
         let data = b.get(hlen as usize..).unwrap_or(&[]);
-        super::dns::over_tcp(out, data, length as usize);
+        super::dns::over_tcp(out, data, length as usize, s.verbose);
     }
     End::Done
 }
