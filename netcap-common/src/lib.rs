@@ -162,3 +162,24 @@ mod user {
     // SAFETY: plain-old-data, `#[repr(C)]`, explicit padding, no pointers.
     unsafe impl aya::Pod for super::FlowValueAbi {}
 }
+
+/// Parts of the hooks the kernel bench leaves out, one at a time, to measure what each
+/// costs (the `OMIT` global of the eBPF object, read-only: the verifier removes the
+/// branches of a zero, which is what every capture loads). A frame handled with any of
+/// them set is not captured as it should be: for `BPF_PROG_TEST_RUN` only.
+pub mod omit {
+    /// `bpf_ktime_get_ns`: the record's timestamp is 0.
+    pub const TIMESTAMP: u32 = 1 << 0;
+    /// `bpf_xdp_load_bytes` / `bpf_skb_load_bytes`: the record's data is left as reserved.
+    pub const COPY: u32 = 1 << 1;
+    /// `bpf_ringbuf_query` for the wake-up decision: submitted without a wake-up.
+    pub const QUERY: u32 = 1 << 2;
+    /// The per-CPU counter bumps (`Seen` and the one the frame ends in).
+    pub const COUNTERS: u32 = 1 << 3;
+    /// The record: no reserve, header, copy, query or submit (the frame counts as captured).
+    pub const RECORD: u32 = 1 << 4;
+    /// `bpf_get_smp_processor_id`: the ring of slot 0.
+    pub const CPU: u32 = 1 << 5;
+    /// `bpf_xdp_get_buff_len`: the frame length is the linear part's (XDP only).
+    pub const LEN: u32 = 1 << 6;
+}

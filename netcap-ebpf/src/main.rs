@@ -1,6 +1,6 @@
 //! netcap's kernel programs: an XDP program for received frames and a TC (tcx) egress
 //! program for sent ones. Both copy up to `SNAPLEN` bytes of each frame, with a
-//! [`RecordHeader`], into the ring buffer of the CPU they run on (`RINGS`).
+//! [`netcap_common::RecordHeader`], into the ring buffer of the CPU they run on (`RINGS`).
 //!
 //! Contract:
 //! - **Fail open.** Both programs always let the frame go on (`XDP_PASS`, `TCX_NEXT`);
@@ -20,48 +20,29 @@
 
 mod filter;
 mod flows;
+mod frame;
+mod ring;
 
 use aya_ebpf::{
-    bindings::{xdp_action, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
-    btf_maps::{ArrayOfMaps, RingBuf},
-    check_bounds_signed,
-    cty::c_void,
-    helpers::{
-        bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_ringbuf_query, bpf_skb_load_bytes,
-        bpf_xdp_get_buff_len, bpf_xdp_load_bytes,
-    },
-    macros::{btf_map, classifier, map, xdp},
+    bindings::xdp_action,
+    helpers::bpf_xdp_get_buff_len,
+    macros::{classifier, map, xdp},
     maps::{PerCpuArray, ProgramArray},
     programs::{TcContext, XdpContext},
     Global,
 };
-use netcap_common::{
-    Counter, Record, RecordHeader, DIR_IN, DIR_OUT, MAX_RINGS, MAX_SNAPLEN, NUM_COUNTERS,
-    SIZE_CLASSES,
-};
-
-/// Bytes of each frame to copy; set by the loader (`-s`). Never above `MAX_SNAPLEN`.
-#[no_mangle]
-static SNAPLEN: Global<u32> = Global::new(MAX_SNAPLEN);
-/// Unread bytes in the ring at which a submit wakes the reader; set by the loader.
-/// 0 turns batching off (the kernel's own wake-up policy).
-#[no_mangle]
-static WAKEUP_BYTES: Global<u64> = Global::new(1 << 20);
+use frame::{Frame, Skb, Xdp};
+use netcap_common::{omit, Counter, DIR_IN, DIR_OUT, NUM_COUNTERS};
 
 /// 1: in-kernel flow mode ([`flows`]): frames are counted into the `FLOWS` map, and
 /// only those it cannot take are copied. Set by the loader.
 #[no_mangle]
 static FLOW_MODE: Global<u32> = Global::new(0);
 
-/// A ring buffer (inner map type of `RINGS`); the loader creates the real ones, sized
-/// by `-B`, and the template's size does not bind them (the kernel compares only type,
-/// key, value and flags of a ring buffer inner map).
-type Ring = RingBuf<u8, 4096>;
-
-/// Slot `cpu % MAX_RINGS` holds the ring that CPU writes to; every slot is filled by
-/// the loader before a hook is attached (an empty slot would lose the frame, counted).
-#[btf_map]
-static RINGS: ArrayOfMaps<Ring, { MAX_RINGS as usize }> = ArrayOfMaps::new();
+/// Parts left out for the kernel bench ([`netcap_common::omit`]); 0, and so nothing
+/// left out, in every capture (the verifier then drops the branches). Set by the loader.
+#[no_mangle]
+static OMIT: Global<u32> = Global::new(0);
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 0);
@@ -90,139 +71,14 @@ const TCX_NEXT: i32 = -1;
 
 #[inline(always)]
 fn bump(counter: Counter) {
+    if OMIT.load() & omit::COUNTERS != 0 {
+        return;
+    }
     if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
         // SAFETY: the pointer comes from a successful per-CPU map lookup, so it points
         // at this CPU's own u64 slot; no other program instance writes it concurrently.
         unsafe { *slot += 1 };
     }
-}
-
-/// What the copy logic and the filter need from a hook's context.
-trait Frame {
-    /// The kernel's context pointer (`xdp_md`, `__sk_buff`), for `load_at`.
-    fn raw(&self) -> *mut c_void;
-    /// Copies `len` bytes from `offset` of the frame whose context is `raw` to `dst`;
-    /// 0 on success, negative when the range is not inside the frame. `dst` must have
-    /// room for `len` bytes, and `len` must be bounded where the verifier can see it.
-    fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64;
-    /// `(data, data_end)`: the frame's linear bytes for direct packet access.
-    fn linear(&self) -> (usize, usize);
-    /// Copies `len` bytes from offset 0 of the frame to `dst`; 0 on success.
-    #[inline(always)]
-    fn load(&self, dst: *mut u8, len: u32) -> i64 {
-        Self::load_at(self.raw(), 0, dst, len)
-    }
-}
-
-struct Xdp<'a>(&'a XdpContext);
-impl Frame for Xdp<'_> {
-    #[inline(always)]
-    fn raw(&self) -> *mut c_void {
-        self.0.ctx.cast()
-    }
-    #[inline(always)]
-    fn linear(&self) -> (usize, usize) {
-        (self.0.data(), self.0.data_end())
-    }
-    #[inline(always)]
-    fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64 {
-        // SAFETY: `raw` is the xdp_md the kernel passed in; `dst` has room for `len`
-        // bytes (a ring-buffer reservation bounded right before, or a 4-byte buffer).
-        unsafe { bpf_xdp_load_bytes(raw.cast(), offset, dst.cast(), len) }
-    }
-}
-
-struct Skb<'a>(&'a TcContext);
-impl Frame for Skb<'_> {
-    #[inline(always)]
-    fn raw(&self) -> *mut c_void {
-        self.0.skb.skb.cast()
-    }
-    #[inline(always)]
-    fn linear(&self) -> (usize, usize) {
-        (self.0.data(), self.0.data_end())
-    }
-    #[inline(always)]
-    fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64 {
-        // SAFETY: as for `Xdp::load_at`; `raw` is the __sk_buff the kernel passed in.
-        unsafe { bpf_skb_load_bytes(raw as *const _, offset, dst.cast(), len) }
-    }
-}
-
-/// Returns `v` limited to `1..=hi` in a form the verifier tracks on the returned register.
-///
-/// `check_bounds_signed` proves the bound on one register, but LLVM may pass another copy
-/// of the value (one the verifier knows nothing about) to the helper; inline asm is
-/// opaque to LLVM, so the register it returns is the one the helper gets, with its bound
-/// established by the two branches here. `v` is already in range, so this changes nothing.
-#[inline(always)]
-fn clamp_for_verifier(mut v: u64, hi: u64) -> u64 {
-    #[cfg(target_arch = "bpf")]
-    // SAFETY: pure register arithmetic; no memory is touched.
-    unsafe {
-        core::arch::asm!(
-            "if {v} s<= {hi} goto +1",
-            "{v} = {hi}",
-            "if {v} s> 0 goto +1",
-            "{v} = 1",
-            v = inout(reg) v,
-            hi = in(reg) hi,
-        );
-    }
-    #[cfg(not(target_arch = "bpf"))]
-    {
-        v = v.clamp(1, hi);
-    }
-    v
-}
-
-/// Reserves a record with `N` bytes of data in `ring`, fills it and submits it.
-#[inline(always)]
-fn emit<F: Frame, const N: usize>(
-    ring: &Ring,
-    frame: &F,
-    hdr: RecordHeader,
-) -> Result<(), Counter> {
-    let Some(mut entry) = ring.reserve_untyped::<Record<N>>(0) else {
-        return Err(Counter::LostRingFull);
-    };
-    let rec = entry.as_mut_ptr();
-    let cap = hdr.cap_len;
-    // SAFETY: `rec` points at the reservation (size_of::<Record<N>>() bytes) that this
-    // program owns until submit/discard; writing the header initialises its first part.
-    unsafe { core::ptr::addr_of_mut!((*rec).hdr).write(hdr) };
-    // SAFETY: as above; `data` is the reservation's tail of exactly N bytes.
-    let dst = unsafe { core::ptr::addr_of_mut!((*rec).data) }.cast::<u8>();
-    // The verifier must see `1 <= len <= N` on the very register passed to the helper.
-    if !check_bounds_signed(cap as i64, 1, N as i64) {
-        entry.discard(0);
-        return Err(Counter::LostCopy);
-    }
-    let len = clamp_for_verifier(u64::from(cap), N as u64);
-    if frame.load(dst, len as u32) != 0 {
-        entry.discard(0);
-        return Err(Counter::LostCopy);
-    }
-    let threshold = WAKEUP_BYTES.load();
-    if threshold == 0 {
-        // Unbatched (for comparison): the kernel's default, a wake-up whenever the
-        // reader has caught up.
-        entry.submit(0);
-        return Ok(());
-    }
-    let map = core::ptr::from_ref(ring).cast_mut().cast::<c_void>();
-    // SAFETY: `map` is the ring buffer map the reservation came from; query only reads
-    // its positions.
-    let unread = unsafe { bpf_ringbuf_query(map, BPF_RB_AVAIL_DATA as u64) };
-    let size = core::mem::size_of::<Record<N>>() as u64;
-    // Wake the reader only when this record makes the unread data cross the threshold.
-    let flags = if unread < threshold && unread + size >= threshold {
-        BPF_RB_FORCE_WAKEUP
-    } else {
-        BPF_RB_NO_WAKEUP
-    };
-    entry.submit(flags as u64);
-    Ok(())
 }
 
 /// The hook half of both hooks: counts the frame, runs the interpreted filter and,
@@ -246,43 +102,7 @@ fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> 
             flows::Outcome::NotMine => {}
         }
     }
-    // SAFETY: a helper with no arguments and no side effects.
-    let cpu = unsafe { bpf_get_smp_processor_id() };
-    let Some(ring) = RINGS.get(cpu % MAX_RINGS) else {
-        return Counter::LostRingFull;
-    };
-    let snaplen = SNAPLEN.load();
-    let cap = if frame_len < snaplen {
-        frame_len
-    } else {
-        snaplen
-    };
-    let hdr = RecordHeader {
-        // SAFETY: a helper with no arguments and no side effects.
-        ts_ns: unsafe { bpf_ktime_get_ns() },
-        ifindex,
-        frame_len,
-        cap_len: cap,
-        direction,
-        _pad: [0; 3],
-    };
-    let result = if cap <= SIZE_CLASSES[0] {
-        emit::<F, { SIZE_CLASSES[0] as usize }>(ring, frame, hdr)
-    } else if cap <= SIZE_CLASSES[1] {
-        emit::<F, { SIZE_CLASSES[1] as usize }>(ring, frame, hdr)
-    } else if cap <= SIZE_CLASSES[2] {
-        emit::<F, { SIZE_CLASSES[2] as usize }>(ring, frame, hdr)
-    } else if cap <= SIZE_CLASSES[3] {
-        emit::<F, { SIZE_CLASSES[3] as usize }>(ring, frame, hdr)
-    } else if cap <= SIZE_CLASSES[4] {
-        emit::<F, { SIZE_CLASSES[4] as usize }>(ring, frame, hdr)
-    } else {
-        emit::<F, { SIZE_CLASSES[5] as usize }>(ring, frame, hdr)
-    };
-    match result {
-        Ok(()) => Counter::Captured,
-        Err(lost) => lost,
-    }
+    ring::copy(frame, frame_len, ifindex, direction)
 }
 
 /// Declared with `frags` (multi-buffer XDP, Linux 5.18): the kernel then hands over
@@ -321,8 +141,12 @@ pub fn netcap_xdp_capture(ctx: XdpContext) -> u32 {
 /// Wire length (all fragments) and interface of an XDP frame.
 #[inline(always)]
 fn xdp_frame(ctx: &XdpContext) -> (u32, u32) {
-    // SAFETY: `ctx.ctx` is the xdp_md the kernel passed to this program.
-    let frame_len = unsafe { bpf_xdp_get_buff_len(ctx.ctx) } as u32;
+    let frame_len = if OMIT.load() & omit::LEN != 0 {
+        (ctx.data_end() - ctx.data()) as u32
+    } else {
+        // SAFETY: `ctx.ctx` is the xdp_md the kernel passed to this program.
+        unsafe { bpf_xdp_get_buff_len(ctx.ctx) as u32 }
+    };
     // SAFETY: reading a field of the kernel-provided context.
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     (frame_len, ifindex)
