@@ -4,14 +4,16 @@
 //! - `kbench test-run --runs N --repeat R`: every case of `netcap::capture::kbench`
 //!   on both hooks, `R` BPF_PROG_TEST_RUN runs each, `N` times with the order rotated
 //!   per run; one JSON object per measurement on stdout (`run`, `hook`, `case`,
-//!   `filter`, `expr`, `ns`). The aggregation and the report are xtask's.
+//!   `filter`, `expr`, `omit`, `ns`), then the same for the capture half with each of
+//!   its parts left out (`kbench::PARTS`). The aggregation and the report are xtask's.
 //! - `kbench attach-floor IFACE`: the XDP floor attached to IFACE in generic mode until
 //!   SIGINT; says `floor attached` on stderr when it is.
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use netcap::capture::kbench::{self, FilterMode, CASES};
+use netcap::capture::kbench::{self, FilterMode, CASES, PARTS};
 use netcap::filter::ebpf::Hook;
+use netcap_common::omit;
 
 #[derive(Parser)]
 struct Cli {
@@ -49,7 +51,14 @@ fn main() -> ExitCode {
 fn test_run(runs: usize, repeat: u32) -> Result<(), String> {
     let mut all = Vec::new();
     for hook in [Hook::Xdp, Hook::Tc] {
-        all.extend(CASES.iter().map(|c| (hook, c)));
+        all.extend(
+            CASES
+                .iter()
+                .chain(&PARTS)
+                // A TC hook has its length in its context: no helper to leave out.
+                .filter(|c| !(hook == Hook::Tc && c.omit == omit::LEN))
+                .map(|c| (hook, c)),
+        );
     }
     for run in 0..runs {
         // Interleaved: each run starts one case later, so a noisy moment of this shared
@@ -68,6 +77,7 @@ fn test_run(runs: usize, repeat: u32) -> Result<(), String> {
                     Some(FilterMode::Interp) => "interp",
                 },
                 "expr": case.expr,
+                "omit": case.omit,
                 "ns": ns,
             });
             println!("{line}");
