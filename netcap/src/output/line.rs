@@ -49,6 +49,7 @@ mod mptcp;
 mod ntp;
 mod read;
 mod seq;
+mod ssh;
 mod tcp;
 mod tcp_options;
 mod time;

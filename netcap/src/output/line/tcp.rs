@@ -4,7 +4,8 @@
 //! capture or a field ends the header early (`[|tcp]`, `[bad opt]`, `[bad hdr length
 //! ...]`).
 //!
-//! A segment from or to port 53 carries DNS ([`super::dns`]), printed after the length.
+//! A segment from or to port 53 carries DNS ([`super::dns`]), one from or to port 22
+//! SSH ([`super::ssh`]): either is printed after the length.
 //!
 //! The sequence and acknowledgement numbers (and SACK edges) are printed absolute and
 //! noted in the [`Deferred`] for the writer, which makes them relative in capture order
@@ -186,12 +187,15 @@ pub(super) fn segment(out: &mut Vec<u8>, deferred: &mut Deferred, s: &Segment<'_
         out.extend_from_slice(b")]");
         return End::Truncated;
     }
+    let (sport, dport) = (be16(b, 0), be16(b, 2));
+    let data = b.get(hlen as usize..).unwrap_or(&[]);
     if length > 0 && s.verbose && flags & RST != 0 {
-        super::verbose::rst_data(out, b.get(hlen as usize..).unwrap_or(&[]), length as usize);
+        super::verbose::rst_data(out, data, length as usize);
         return End::Done;
     }
-    if length > 0 && super::dns::tcp_is_dns(be16(b, 0), be16(b, 2)) {
-        let data = b.get(hlen as usize..).unwrap_or(&[]);
+    if length > 0 && super::ssh::tcp_is_ssh(sport, dport) {
+        super::ssh::version(out, data, length as usize);
+    } else if length > 0 && super::dns::tcp_is_dns(sport, dport) {
         super::dns::over_tcp(out, data, length as usize, s.verbose);
     }
     End::Done
