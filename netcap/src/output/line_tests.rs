@@ -195,3 +195,42 @@ fn arp_and_unknown() {
         "12:00:00.000001 link type 147, length 46\n"
     );
 }
+
+/// IPv6 with payload length 0 and no extension headers (bigtcp-ipv6.pcap, a GSO
+/// segment captured before segmentation): tcpdump takes the payload as empty, so the
+/// TCP and UDP printers find no ports; with the length set, the segment as usual.
+#[test]
+fn ipv6_payload_length_zero_without_jumbo_option() {
+    let ip6 = |next: u8, plen: u16, payload: &[u8]| {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&plen.to_be_bytes());
+        p.extend_from_slice(&[next, 64]);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        p.extend_from_slice(&[0; 11]);
+        p.push(1);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        p.extend_from_slice(&[0; 11]);
+        p.push(2);
+        p.extend_from_slice(payload);
+        p
+    };
+    let mut tcp = vec![0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x18];
+    tcp.extend_from_slice(&[0, 100, 0, 0, 0, 0]);
+    tcp.extend_from_slice(b"0123456789");
+    let udp = [
+        0x9c, 0x40, 0x27, 0x0f, 0, 18, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+    ];
+    assert_eq!(
+        line(LinkType::Raw, &ip6(6, 0, &tcp)),
+        "12:00:00.000001 IP6 2001:db8::1 > 2001:db8::2: [|tcp]\n"
+    );
+    assert_eq!(
+        line(LinkType::Raw, &ip6(17, 0, &udp)),
+        "12:00:00.000001 IP6 2001:db8::1 > 2001:db8::2:  [|udp]\n"
+    );
+    assert_eq!(
+        line(LinkType::Raw, &ip6(6, 30, &tcp)),
+        "12:00:00.000001 IP6 2001:db8::1.40000 > 2001:db8::2.443: Flags [P.], seq 1:11, \
+         ack 2, win 100, length 10\n"
+    );
+}
