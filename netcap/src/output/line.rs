@@ -41,6 +41,7 @@ mod edns;
 mod icmp;
 mod icmp6;
 mod icmp6_more;
+mod icmp6_verbose;
 mod ip6;
 mod ip6_ext;
 mod ipopt;
@@ -452,7 +453,9 @@ impl Line {
                 let at = out.len();
                 match (p, ip.v6) {
                     (IpProtocol::Icmp, false) => icmp::icmp(out, bytes, wire),
-                    (IpProtocol::Icmpv6, true) => icmp6::icmp6(out, bytes, wire),
+                    (IpProtocol::Icmpv6, true) => {
+                        icmp6::icmp6(out, bytes, wire, self.options.verbose)
+                    }
                     (IpProtocol::Icmp, true) => {
                         out.extend_from_slice(b"[ICMP requires IPv4] (invalid)")
                     }

@@ -56,12 +56,14 @@ enum End {
 }
 
 /// An ICMPv6 message: `b` as captured up to the IPv6 payload's end, `length` the
-/// payload length after the extension headers.
-pub(super) fn icmp6(out: &mut Vec<u8>, b: &[u8], length: usize) {
+/// payload length after the extension headers. With `-v` (`verbose`), what
+/// [`super::icmp6_verbose`] adds, and no `, length N` at the end.
+pub(super) fn icmp6(out: &mut Vec<u8>, b: &[u8], length: usize, verbose: bool) {
     if length == 0 {
         return out.extend_from_slice(b"ICMP6, length 0 (invalid)");
     }
-    match text(out, b, length) {
+    match text(out, b, length, verbose) {
+        Some(End::Length) if verbose => {}
         Some(End::Length) => {
             out.extend_from_slice(b", length ");
             push_u64(out, length as u64);
@@ -71,7 +73,7 @@ pub(super) fn icmp6(out: &mut Vec<u8>, b: &[u8], length: usize) {
     }
 }
 
-fn text(out: &mut Vec<u8>, b: &[u8], length: usize) -> Option<End> {
+fn text(out: &mut Vec<u8>, b: &[u8], length: usize, verbose: bool) -> Option<End> {
     let kind = u8_at(b, 0)?;
     out.extend_from_slice(b"ICMP6, ");
     match NAMES.iter().find(|(t, _)| *t == kind) {
@@ -82,8 +84,13 @@ fn text(out: &mut Vec<u8>, b: &[u8], length: usize) -> Option<End> {
             out.push(b')');
         }
     }
+    if verbose && matches!(kind, 133..=137 | 145 | 147) {
+        out.extend_from_slice(b", length ");
+        push_u64(out, length as u64);
+    }
     let code = u8_at(b, 1)?;
     let addr = |out: &mut Vec<u8>, at: usize| v6_at(b, at).map(|a| push_ipv6(out, a));
+    use super::icmp6_verbose as v;
     match kind {
         1 => return unreachable(out, b, code, length),
         2 => {
@@ -132,7 +139,7 @@ fn text(out: &mut Vec<u8>, b: &[u8], length: usize) -> Option<End> {
         130 if length == 24 => mld(out, b)?,
         130 if length >= 28 => {
             out.extend_from_slice(b" v2");
-            mldv2_query(out, b, length)?;
+            mldv2_query(out, b, length, verbose)?;
         }
         130 => {
             out.extend_from_slice(b" unknown-version (len ");
@@ -140,20 +147,33 @@ fn text(out: &mut Vec<u8>, b: &[u8], length: usize) -> Option<End> {
             out.extend_from_slice(b") ");
         }
         131 | 132 => mld(out, b)?,
+        133 if verbose => v::options(out, b, 8, length)?,
+        134 if verbose => v::router_advertisement(out, b, length)?,
+        145 if verbose => v::home_agents(out, b, length)?,
+        147 if verbose => v::mobile_prefix(out, b, length)?,
         133 | 134 | 141 | 142 | 145 | 147 => {}
         135 => {
             out.extend_from_slice(b", who has ");
             addr(out, 8)?;
+            if verbose {
+                v::options(out, b, 24, length)?;
+            }
         }
         136 => {
             out.extend_from_slice(b", tgt is ");
             addr(out, 8)?;
+            if verbose {
+                v::neighbor_advertisement(out, b, length)?;
+            }
         }
         137 => {
             out.extend_from_slice(b", ");
             addr(out, 8)?;
             out.extend_from_slice(b" to ");
             addr(out, 24)?;
+            if verbose {
+                v::options(out, b, 40, length)?;
+            }
         }
         138 => super::icmp6_more::renumbering(out, b)?,
         139 | 140 => super::icmp6_more::node_information(out, b, length)?,
@@ -167,6 +187,9 @@ fn text(out: &mut Vec<u8>, b: &[u8], length: usize) -> Option<End> {
                 out.extend_from_slice(b", ");
                 push_u64(out, groups.into());
                 out.extend_from_slice(b" group record(s)");
+                if verbose {
+                    v::report_groups(out, b, length)?;
+                }
             }
         }
         144 | 146 => {
@@ -288,7 +311,7 @@ fn mld(out: &mut Vec<u8>, b: &[u8]) -> Option<()> {
 }
 
 /// An MLDv2 query (`mldv2_query_print`): ` [gaddr G, N source(s)]`.
-fn mldv2_query(out: &mut Vec<u8>, b: &[u8], length: usize) -> Option<()> {
+fn mldv2_query(out: &mut Vec<u8>, b: &[u8], length: usize, verbose: bool) -> Option<()> {
     if length < 28 {
         out.extend_from_slice(b" [invalid len ");
         push_u64(out, length as u64);
@@ -296,8 +319,14 @@ fn mldv2_query(out: &mut Vec<u8>, b: &[u8], length: usize) -> Option<()> {
         return Some(());
     }
     be16_at(b, 4)?;
+    if verbose {
+        super::icmp6_verbose::query_delay(out, b)?;
+    }
     out.extend_from_slice(b" [gaddr ");
     push_ipv6(out, v6_at(b, 8)?);
+    if verbose {
+        super::icmp6_verbose::query_fields(out, b)?;
+    }
     let sources = usize::from(be16_at(b, 26)?);
     if sources > 0 {
         if length < 28 + sources * 16 {

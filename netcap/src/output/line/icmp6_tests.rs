@@ -5,7 +5,7 @@ use super::*;
 
 fn text(b: &[u8], length: usize) -> String {
     let mut out = Vec::new();
-    icmp6(&mut out, b, length);
+    icmp6(&mut out, b, length, false);
     String::from_utf8(out).expect("ASCII")
 }
 

@@ -96,7 +96,7 @@ impl Line {
                         out.extend_from_slice(b" (invalid)");
                         return true;
                     }
-                    let ext = ip6_ext::hop_by_hop(out, h, &mut jumbo);
+                    let ext = ip6_ext::hop_by_hop(out, h, &mut jumbo, self.options.verbose);
                     if ext != Ext::Cut && jumbo.payload_len == 0 && !jumbo.found {
                         out.extend_from_slice(
                             b"[No valid Jumbo Payload Hop-by-Hop option found] (invalid)",
@@ -106,16 +106,16 @@ impl Line {
                     hop_by_hop = true;
                     ext
                 }
-                60 => ip6_ext::destination(out, h),
+                60 => ip6_ext::destination(out, h, self.options.verbose),
                 44 => {
                     fragmented = true;
-                    match ip6_ext::fragment(out, h, at, payload_len) {
+                    match ip6_ext::fragment(out, h, (at, payload_len), self.options.verbose) {
                         // tcpdump stops when nothing follows the fragment header.
                         Ext::Next(n) if cap <= at + n => Ext::Stop,
                         e => e,
                     }
                 }
-                43 => ip6_ext::routing(out, h),
+                43 => ip6_ext::routing(out, h, self.options.verbose),
                 _ => {
                     if jumbo.found {
                         len = jumbo.payload_len.wrapping_add(40);

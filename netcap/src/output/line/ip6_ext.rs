@@ -29,7 +29,7 @@ pub(super) struct Jumbo {
 }
 
 /// Hop-by-hop options: `HBH ` (the options themselves only with `-v`).
-pub(super) fn hop_by_hop(out: &mut Vec<u8>, h: &[u8], jumbo: &mut Jumbo) -> Ext {
+pub(super) fn hop_by_hop(out: &mut Vec<u8>, h: &[u8], jumbo: &mut Jumbo, verbose: bool) -> Ext {
     const MARK: &[u8] = b" [|hbhopt]";
     let Some(n) = u8_at(h, 1) else {
         out.extend_from_slice(MARK);
@@ -41,15 +41,15 @@ pub(super) fn hop_by_hop(out: &mut Vec<u8>, h: &[u8], jumbo: &mut Jumbo) -> Ext 
         return Ext::Stop;
     };
     out.extend_from_slice(b"HBH ");
-    if options(out, opts, Some(jumbo)).is_none() {
+    if options(out, opts, Some(jumbo), verbose).is_none() {
         out.extend_from_slice(MARK);
         return Ext::Stop;
     }
     Ext::Next(len)
 }
 
-/// Destination options: `DSTOPT `.
-pub(super) fn destination(out: &mut Vec<u8>, h: &[u8]) -> Ext {
+/// Destination options: `DSTOPT ` (and with `-v`, the options).
+pub(super) fn destination(out: &mut Vec<u8>, h: &[u8], verbose: bool) -> Ext {
     const MARK: &[u8] = b" [|dstopt]";
     let Some(n) = u8_at(h, 1) else {
         out.extend_from_slice(MARK);
@@ -61,12 +61,22 @@ pub(super) fn destination(out: &mut Vec<u8>, h: &[u8]) -> Ext {
         return Ext::Stop;
     }
     out.extend_from_slice(b"DSTOPT ");
+    if verbose && options(out, &h[2..len], None, true).is_none() {
+        out.extend_from_slice(MARK);
+        return Ext::Stop;
+    }
     Ext::Next(len)
 }
 
-/// tcpdump's `ip6_opt_process` without `-v`: it prints only what is wrong, and looks
-/// for a Jumbo Payload option. `None` when an option runs past the header.
-fn options(out: &mut Vec<u8>, b: &[u8], mut jumbo: Option<&mut Jumbo>) -> Option<()> {
+/// tcpdump's `ip6_opt_process`: without `-v` it prints only what is wrong, and looks
+/// for a Jumbo Payload option; with `-v` (`verbose`) each option
+/// ([`super::verbose::ip6_option`]). `None` when an option runs past the header.
+fn options(
+    out: &mut Vec<u8>,
+    b: &[u8],
+    mut jumbo: Option<&mut Jumbo>,
+    verbose: bool,
+) -> Option<()> {
     let len = b.len();
     let mut seen_jumbo = false;
     let mut i = 0;
@@ -83,7 +93,7 @@ fn options(out: &mut Vec<u8>, b: &[u8], mut jumbo: Option<&mut Jumbo>) -> Option
             return None;
         }
         match kind {
-            0 => {}
+            0 if !verbose => {}
             1 if len - i < 2 => return complain(out, b"padn: trunc", None),
             5 if len - i < 4 => return complain(out, b"rtalert: trunc", None),
             5 if b[i + 1] != 2 => return complain(out, b"rtalert: invalid len ", Some(b[i + 1])),
@@ -91,20 +101,33 @@ fn options(out: &mut Vec<u8>, b: &[u8], mut jumbo: Option<&mut Jumbo>) -> Option
             0xc2 if b[i + 1] != 4 => return complain(out, b"jumbo: invalid len ", Some(b[i + 1])),
             0xc2 => {
                 let value = be32_at(b, i + 2)?;
-                if !seen_jumbo {
+                let why: &[u8] = if seen_jumbo {
+                    b" - already seen"
+                } else {
                     seen_jumbo = true;
-                    if let Some(j) = jumbo.as_deref_mut() {
-                        if j.payload_len == 0 && value >= 65536 {
+                    match jumbo.as_deref_mut() {
+                        None => b" - not a hop-by-hop option",
+                        Some(j) if j.payload_len != 0 => b" - payload len != 0",
+                        Some(_) if value < 65536 => b" - < 65536",
+                        Some(j) => {
                             j.found = true;
                             j.payload_len = value;
+                            b""
                         }
                     }
+                };
+                if verbose {
+                    out.extend_from_slice(b"(jumbo: ");
+                    push_u64(out, value.into());
+                    out.extend_from_slice(why);
+                    out.extend_from_slice(b") ");
                 }
             }
             0xc9 if len - i < 18 => return complain(out, b"homeaddr: trunc", None),
             0xc9 if b[i + 1] < 16 => {
                 return complain(out, b"homeaddr: invalid len ", Some(b[i + 1]))
             }
+            0 | 1 | 5 | 0xc9 if verbose => super::verbose::ip6_option(out, &b[i..i + optlen]),
             1 | 5 | 0xc9 => {}
             _ if len - i < 2 => {
                 out.extend_from_slice(b"(type ");
@@ -112,9 +135,13 @@ fn options(out: &mut Vec<u8>, b: &[u8], mut jumbo: Option<&mut Jumbo>) -> Option
                 out.extend_from_slice(b": trunc)");
                 return None;
             }
+            _ if verbose => super::verbose::ip6_option(out, &b[i..i + optlen]),
             _ => {}
         }
         i += optlen;
+    }
+    if verbose {
+        out.push(b' ');
     }
     Some(())
 }
@@ -132,10 +159,10 @@ fn complain(out: &mut Vec<u8>, what: &[u8], n: Option<u8>) -> Option<()> {
 
 /// A routing header: `RT6 (len=N, type=T, segleft=S, [0]ADDR, ...) `, type 0 and 2
 /// with their addresses, type 4 (segment routing) with its last entry, tag and
-/// segments.
-pub(super) fn routing(out: &mut Vec<u8>, h: &[u8]) -> Ext {
+/// segments. With `-v` (`verbose`), the reserved word or flags even when 0.
+pub(super) fn routing(out: &mut Vec<u8>, h: &[u8], verbose: bool) -> Ext {
     out.extend_from_slice(b"RT6");
-    match routing_fields(out, h) {
+    match routing_fields(out, h, verbose) {
         Some(e) => e,
         None => {
             out.extend_from_slice(b" [|rt6]");
@@ -144,7 +171,7 @@ pub(super) fn routing(out: &mut Vec<u8>, h: &[u8]) -> Ext {
     }
 }
 
-fn routing_fields(out: &mut Vec<u8>, h: &[u8]) -> Option<Ext> {
+fn routing_fields(out: &mut Vec<u8>, h: &[u8], verbose: bool) -> Option<Ext> {
     let len = u8_at(h, 1)?;
     out.extend_from_slice(b" (len=");
     push_u64(out, len.into());
@@ -159,7 +186,7 @@ fn routing_fields(out: &mut Vec<u8>, h: &[u8]) -> Option<Ext> {
     match kind {
         0 | 2 => {
             let reserved = be32_at(h, 4)?;
-            if reserved != 0 {
+            if reserved != 0 || verbose {
                 out.extend_from_slice(b", rsv=0x");
                 push_hex(out, reserved);
             }
@@ -168,7 +195,7 @@ fn routing_fields(out: &mut Vec<u8>, h: &[u8]) -> Option<Ext> {
             out.extend_from_slice(b", last-entry=");
             push_u64(out, u8_at(h, 4)?.into());
             let flags = u8_at(h, 5)?;
-            if flags != 0 {
+            if flags != 0 || verbose {
                 out.extend_from_slice(b", flags=0x");
                 push_hex(out, flags.into());
             }
@@ -199,8 +226,15 @@ fn routing_fields(out: &mut Vec<u8>, h: &[u8]) -> Option<Ext> {
 /// A fragment header: `frag (OFFSET|LEN)`, and a space when this is the first
 /// fragment (the walk goes on); a later fragment ends the packet's text.
 /// `at` is the header's offset from the IPv6 header, `payload_len` the IPv6 one.
-pub(super) fn fragment(out: &mut Vec<u8>, h: &[u8], at: usize, payload_len: u16) -> Ext {
-    let Some(offlg) = be16_at(h, 2) else {
+/// With `-v` (`verbose`), the identification first: `frag (0x0000abcd:OFFSET|LEN)`.
+pub(super) fn fragment(
+    out: &mut Vec<u8>,
+    h: &[u8],
+    (at, payload_len): (usize, u16),
+    verbose: bool,
+) -> Ext {
+    let (Some(offlg), Some(ident)) = (be16_at(h, 2), be32_at(h, 4).or((!verbose).then_some(0)))
+    else {
         out.extend_from_slice(b" [|frag6]");
         return Ext::Cut;
     };
@@ -208,6 +242,11 @@ pub(super) fn fragment(out: &mut Vec<u8>, h: &[u8], at: usize, payload_len: u16)
     // tcpdump computes the rest in a size_t: a header past the payload wraps around.
     let rest = (40 + u64::from(payload_len)).wrapping_sub(at as u64 + 8);
     out.extend_from_slice(b"frag (");
+    if verbose {
+        out.extend_from_slice(b"0x");
+        super::verbose::push_hex(out, ident, 8);
+        out.push(b':');
+    }
     push_u64(out, offset.into());
     out.push(b'|');
     push_u64(out, rest);

@@ -20,14 +20,14 @@ fn routing_headers() {
     let mut rt0 = vec![17, 2, 0, 1, 0, 0, 0, 0];
     rt0.extend_from_slice(&addr("2200::210:2:0:0:4"));
     assert_eq!(
-        run(|o| routing(o, &rt0)),
+        run(|o| routing(o, &rt0, false)),
         (
             "RT6 (len=2, type=0 [Deprecated], segleft=1, [0]2200::210:2:0:0:4) ".into(),
             Ext::Next(24)
         )
     );
     assert_eq!(
-        run(|o| routing(o, &rt0[..7])),
+        run(|o| routing(o, &rt0[..7], false)),
         (
             "RT6 (len=2, type=0 [Deprecated], segleft=1 [|rt6]".into(),
             Ext::Cut
@@ -35,7 +35,7 @@ fn routing_headers() {
     );
     let srh = [59, 3, 4, 0, 0, 0, 0, 0];
     assert_eq!(
-        run(|o| routing(o, &srh)),
+        run(|o| routing(o, &srh, false)),
         (
             "RT6 (len=3, type=4, segleft=0, last-entry=0, tag=0 (invalid length 3) \
              (invalid)"
@@ -43,7 +43,10 @@ fn routing_headers() {
             Ext::Stop
         )
     );
-    assert_eq!(run(|o| routing(o, &[])), ("RT6 [|rt6]".into(), Ext::Cut));
+    assert_eq!(
+        run(|o| routing(o, &[], false)),
+        ("RT6 [|rt6]".into(), Ext::Cut)
+    );
 }
 
 #[test]
@@ -51,7 +54,7 @@ fn options_and_jumbo_payload() {
     let hbh = [58, 0, 0xc2, 4, 0, 1, 0, 0];
     let mut j = Jumbo::default();
     assert_eq!(
-        run(|o| hop_by_hop(o, &hbh, &mut j)),
+        run(|o| hop_by_hop(o, &hbh, &mut j, false)),
         ("HBH ".into(), Ext::Next(8))
     );
     assert!(j.found);
@@ -61,19 +64,19 @@ fn options_and_jumbo_payload() {
         found: false,
         payload_len: 8,
     };
-    run(|o| hop_by_hop(o, &hbh, &mut j));
+    run(|o| hop_by_hop(o, &hbh, &mut j, false));
     assert!(!j.found);
     let bad = [58, 0, 0xc2, 3, 0, 1, 0, 0];
     assert_eq!(
-        run(|o| hop_by_hop(o, &bad, &mut Jumbo::default())),
+        run(|o| hop_by_hop(o, &bad, &mut Jumbo::default(), false)),
         ("HBH (jumbo: invalid len 3) [|hbhopt]".into(), Ext::Stop)
     );
     assert_eq!(
-        run(|o| hop_by_hop(o, &hbh[..6], &mut Jumbo::default())),
+        run(|o| hop_by_hop(o, &hbh[..6], &mut Jumbo::default(), false)),
         (" [|hbhopt]".into(), Ext::Stop)
     );
     assert_eq!(
-        run(|o| destination(o, &[6, 0, 1, 4, 0, 0, 0, 0])),
+        run(|o| destination(o, &[6, 0, 1, 4, 0, 0, 0, 0], false)),
         ("DSTOPT ".into(), Ext::Next(8))
     );
 }
@@ -82,12 +85,12 @@ fn options_and_jumbo_payload() {
 fn fragments_and_authentication() {
     let first = [17, 0, 0, 1, 0, 0, 0, 1];
     assert_eq!(
-        run(|o| fragment(o, &first, 40, 1456)),
+        run(|o| fragment(o, &first, (40, 1456), false)),
         ("frag (0|1448) ".into(), Ext::Next(8))
     );
     let later = [17, 0, 0x05, 0x00, 0, 0, 0, 1];
     assert_eq!(
-        run(|o| fragment(o, &later, 40, 0)),
+        run(|o| fragment(o, &later, (40, 0), false)),
         ("frag (1280|18446744073709551608)".into(), Ext::Stop)
     );
     let ah = [

@@ -163,8 +163,8 @@ fn timestamps(out: &mut Vec<u8>, cp: &[u8], length: usize) -> Result<(), Cut> {
     if len == 0 {
         len = 4;
         while len < length {
-            out.extend_from_slice(if ptr == len as u32 { b" ^ " } else { b" " });
             let hop = cp.get(len..len + hoplen).ok_or(Cut::Option)?;
+            out.extend_from_slice(if ptr == len as u32 { b" ^ " } else { b" " });
             let t = &hop[hoplen - 4..];
             push_u64(out, u32::from_be_bytes([t[0], t[1], t[2], t[3]]).into());
             out.push(b'@');

@@ -333,11 +333,18 @@ pub(super) fn icmp_cksum(
     let Some(whole) = msg.get(..wire.unwrap_or(msg.len())) else {
         return;
     };
-    let stored = whole
-        .get(2..4)
-        .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]));
+    // tcpdump checks no ICMPv6 message of length 0 (it is invalid).
+    if whole.is_empty() {
+        return;
+    }
+    let field = whole.get(2..4).map(|s| u16::from_be_bytes([s[0], s[1]]));
+    let stored = field.unwrap_or(0);
     if !p.v6 {
         let sum = in_cksum(ones_sum(whole, 0));
+        if sum != 0 && field.is_none() {
+            // tcpdump reads the field to print it: a shorter message ends there.
+            return out.extend_from_slice(b" [|icmp]");
+        }
         if sum != 0 {
             out.extend_from_slice(b" (wrong icmp cksum ");
             push_hex(out, stored.into(), 1);
@@ -392,6 +399,36 @@ pub(super) fn ipv6(out: &mut Vec<u8>, ip: &[u8]) {
     out.extend_from_slice(b") payload length: ");
     push_u64(out, u16::from_be_bytes([h[4], h[5]]).into());
     out.extend_from_slice(b") ");
+}
+
+/// One IPv6 hop-by-hop or destination option under `-v` (`ip6_opt_process`), `o`
+/// from its type byte to its end: `(pad1)`, `(padn)`, `(rtalert: 0x0000) `,
+/// `(homeaddr: ADDR)`, `(opt_type 0x.. len=N)`. (Jumbo payloads are the caller's.)
+pub(super) fn ip6_option(out: &mut Vec<u8>, o: &[u8]) {
+    match o {
+        [0, ..] => out.extend_from_slice(b"(pad1)"),
+        [1, ..] => out.extend_from_slice(b"(padn)"),
+        [5, _, a, b, ..] => {
+            out.extend_from_slice(b"(rtalert: 0x");
+            push_hex(out, u16::from_be_bytes([*a, *b]).into(), 4);
+            out.extend_from_slice(b") ");
+        }
+        [0xc9, _, rest @ ..] if rest.len() >= 16 => {
+            out.extend_from_slice(b"(homeaddr: ");
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&rest[..16]);
+            crate::output::push_ipv6(out, a.into());
+            out.push(b')');
+        }
+        [kind, len, ..] => {
+            out.extend_from_slice(b"(opt_type 0x");
+            push_hex(out, (*kind).into(), 2);
+            out.extend_from_slice(b": len=");
+            push_u64(out, (*len).into());
+            out.push(b')');
+        }
+        _ => {}
+    }
 }
 
 /// TCP's checksum over `seg` (from its first byte to the IP packet's captured end),
