@@ -266,15 +266,41 @@ impl Line {
                 LinkType::Ethernet => link::ethernet(out, frame),
                 LinkType::LinuxSll => link::sll(out, frame, false),
                 LinkType::LinuxSll2 => link::sll(out, frame, true),
+                // tcpdump's raw_if_print.
+                LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {
+                    out.extend_from_slice(b"ip: ");
+                    true
+                }
                 _ => false,
             };
         let net_len = (frame.meta.orig_len as usize).saturating_sub(d.net_off as usize);
         let mut marked = false;
         let version = frame.data.first().map(|b| b >> 4);
-        let raw = frame.meta.link == LinkType::Raw;
-        let is_ipv4 = d.ethertype == Some(EtherType::Ipv4)
-            || frame.meta.link == LinkType::Ipv4
-            || (raw && version == Some(4));
+        // tcpdump prints the IPv4 and IPv6 link types as raw IP: by the version nibble.
+        let raw = matches!(
+            frame.meta.link,
+            LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6
+        );
+        let other_version = match frame.meta.link {
+            LinkType::Ipv4 => version == Some(6),
+            LinkType::Ipv6 => version == Some(4),
+            _ => false,
+        };
+        let redone;
+        let d = if other_version {
+            let meta = crate::packet::FrameMeta {
+                link: LinkType::Raw,
+                ..frame.meta
+            };
+            redone = crate::decode::decode(&Frame {
+                meta,
+                data: frame.data,
+            });
+            &redone
+        } else {
+            d
+        };
+        let is_ipv4 = d.ethertype == Some(EtherType::Ipv4) || (raw && version == Some(4));
         match &d.net {
             _ if raw && !matches!(version, Some(4) | Some(6) | None) => {
                 out.extend_from_slice(b"unknown ip ");

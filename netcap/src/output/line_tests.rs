@@ -234,3 +234,33 @@ fn ipv6_payload_length_zero_without_jumbo_option() {
          ack 2, win 100, length 10\n"
     );
 }
+
+/// Each expected line is what `tcpdump -n` 4.99.3 printed for the same bytes.
+#[test]
+fn atm_arp_and_raw_links_by_version() {
+    // ATM ARP (RFC 2225): a request with a 2-byte target ATM number.
+    let mut p = vec![0xff; 6];
+    p.extend_from_slice(&[0, 0x1f, 0x29, 0xda, 0x2d, 0x79, 0x08, 0x06]);
+    p.extend_from_slice(&[0, 19, 0x08, 0, 2, 0, 0, 1, 4, 2, 0, 4]);
+    p.extend_from_slice(&[0xaa, 0xbb, 192, 168, 1, 104, 0xcc, 0xdd, 192, 168, 1, 1]);
+    assert_eq!(
+        line(LinkType::Ethernet, &p),
+        "12:00:00.000001 ARP, Request who-has 192.168.1.1 (cc:dd) tell 192.168.1.104, \
+         length 24\n"
+    );
+    // Its lengths point past the capture: tcpdump's mark alone.
+    p[14 + 9] = 0x1f;
+    assert_eq!(line(LinkType::Ethernet, &p), "12:00:00.000001  [|arp]\n");
+    // The IPv6 link type carrying IPv4 is printed by the version, as tcpdump does.
+    let udp = [
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x30, 0x39, 0, 9, 0, 8,
+        0, 0,
+    ];
+    assert_eq!(
+        line(LinkType::Ipv6, &udp),
+        "12:00:00.000001 IP 10.0.0.1.12345 > 10.0.0.2.9: UDP, length 0\n"
+    );
+    let mut bad = udp;
+    bad[0] = 0x35;
+    assert_eq!(line(LinkType::Ipv6, &bad), "12:00:00.000001 unknown ip 3\n");
+}

@@ -128,6 +128,9 @@ pub(super) fn arp(out: &mut Vec<u8>, b: &[u8], length: usize, bare: bool, verbos
         return out.extend_from_slice(b" [|arp]");
     }
     let (hrd, pro, hln, pln, op) = (be16(0), be16(2), b[4] as usize, b[5] as usize, be16(6));
+    if hrd == 19 {
+        return atm_arp(out, b, length, bare, verbose);
+    }
     let Some(addrs) = b.get(8..8 + 2 * hln + 2 * pln) else {
         return out.extend_from_slice(b" [|arp]");
     };
@@ -233,6 +236,133 @@ fn arp_types(out: &mut Vec<u8>, hrd: u16, hln: usize, pro: u16, pln: usize) {
     out.extend_from_slice(b" (len ");
     push_u64(out, pln as u64);
     out.push(b')');
+}
+
+/// An ATM ARP packet (RFC 2225, hardware type 19) as tcpdump's `atmarp_print`: ATM
+/// numbers and subaddresses of their own lengths instead of hardware addresses.
+fn atm_arp(out: &mut Vec<u8>, b: &[u8], length: usize, bare: bool, verbose: bool) {
+    const MARK: &[u8] = b" [|arp]";
+    if b.len() < 12 {
+        return out.extend_from_slice(MARK);
+    }
+    let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    let (pro, op) = (be16(2), be16(6));
+    let len = |at: usize| usize::from(b[at] & 0x3f);
+    let (shtl, sstl, spln, thtl, tstl, tpln) = (
+        len(4),
+        len(5),
+        usize::from(b[8]),
+        len(9),
+        len(10),
+        usize::from(b[11]),
+    );
+    let sha = 12;
+    let ssa = sha + shtl;
+    let spa = ssa + sstl;
+    let tha = spa + spln;
+    let tsa = tha + thtl;
+    let tpa = tsa + tstl;
+    if b.len() < tpa + tpln {
+        return out.extend_from_slice(MARK);
+    }
+    if !bare {
+        out.extend_from_slice(b"ARP, ");
+    }
+    let ip_lengths = (pro == 0x0800 || pro == 0x1000) && spln == 4 && tpln == 4;
+    if !ip_lengths || verbose {
+        out.extend_from_slice(b"ATM, ");
+        match link::ethertype_name(pro) {
+            Some(name) => out.extend_from_slice(name.as_bytes()),
+            None => {
+                out.extend_from_slice(b"Unknown Protocol (0x");
+                for shift in [12, 8, 4, 0] {
+                    out.push(crate::output::HEX_LOWER[((pro >> shift) & 15) as usize]);
+                }
+                out.push(b')');
+            }
+        }
+        out.extend_from_slice(b" (len ");
+        push_u64(out, spln as u64);
+        out.push(b'/');
+        push_u64(out, tpln as u64);
+        out.push(b')');
+    }
+    if ip_lengths || verbose {
+        if verbose {
+            out.extend_from_slice(b", ");
+        }
+        // A protocol address, or tcpdump's complaint about its type or length.
+        let ip = |out: &mut Vec<u8>, at: usize, n: usize, wrong: &[u8]| {
+            if pro != 0x0800 && pro != 0x1000 {
+                out.extend_from_slice(b"<wrong proto type>");
+            } else if n != 4 {
+                out.extend_from_slice(wrong);
+            } else {
+                push_ipv4(
+                    out,
+                    std::net::Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3]),
+                );
+            }
+        };
+        let tp = |out: &mut Vec<u8>| ip(out, tpa, tpln, b"<wrong tplen>");
+        let sp = |out: &mut Vec<u8>| ip(out, spa, spln, b"<wrong splen>");
+        // An ATM number and its subaddress, in hex.
+        let atm = |out: &mut Vec<u8>, at: usize, n: usize, sub: usize, m: usize| {
+            if n == 0 {
+                return out.extend_from_slice(b"<No address>");
+            }
+            push_mac(out, &b[at..at + n], false);
+            if m != 0 {
+                out.push(b',');
+                push_mac(out, &b[sub..sub + m], false);
+            }
+        };
+        match ARP_OPS.iter().find(|(n, _)| *n == op) {
+            Some((_, name)) => out.extend_from_slice(name.as_bytes()),
+            None => {
+                out.extend_from_slice(b"Unknown (");
+                push_u64(out, op.into());
+                out.push(b')');
+            }
+        }
+        out.push(b' ');
+        match op {
+            1 => {
+                out.extend_from_slice(b"who-has ");
+                tp(out);
+                if thtl != 0 {
+                    out.extend_from_slice(b" (");
+                    atm(out, tha, thtl, tsa, tstl);
+                    out.push(b')');
+                }
+                out.extend_from_slice(b" tell ");
+                sp(out);
+            }
+            2 => {
+                sp(out);
+                out.extend_from_slice(b" is-at ");
+                atm(out, sha, shtl, ssa, sstl);
+            }
+            8 => {
+                out.extend_from_slice(b"who-is ");
+                atm(out, tha, thtl, tsa, tstl);
+                out.extend_from_slice(b" tell ");
+                atm(out, sha, shtl, ssa, sstl);
+            }
+            9 => {
+                atm(out, sha, shtl, ssa, sstl);
+                out.extend_from_slice(b"at ");
+                sp(out);
+            }
+            10 => {
+                out.extend_from_slice(b"for ");
+                sp(out);
+            }
+            _ => return dump::hex_ascii(out, b"\n\t", b, 0),
+        }
+    }
+    out.extend_from_slice(b", length ");
+    push_u64(out, length as u64);
 }
 
 /// tcpdump's name of a layer in its `[|name]` truncation mark.
