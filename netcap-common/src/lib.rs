@@ -83,58 +83,77 @@ pub enum Counter {
 /// Number of slots in the counter array (room to grow without an ABI break).
 pub const NUM_COUNTERS: u32 = 8;
 
-/// The key of the in-kernel flow map `FLOWS`: a conversation with its two endpoints in
-/// a fixed order (the `lo` one compares lower as (address words, port)), so both
-/// directions meet in one entry. Addresses are the 4 or 16 bytes of the header as on
-/// the wire, IPv4 in the first 4 bytes and the rest zero.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct FlowKeyAbi {
-    pub lo_addr: [u8; 16],
-    pub hi_addr: [u8; 16],
-    pub lo_port: u16,
-    pub hi_port: u16,
-    /// Innermost 802.1Q VLAN id, 0 when untagged.
-    pub vlan: u16,
-    pub proto: u8,
-    /// 4 or 6.
-    pub family: u8,
-}
-const _: () = assert!(core::mem::size_of::<FlowKeyAbi>() == 40);
-
-/// A conversation's counters in `FLOWS`, one value shared by all CPUs (they add with
-/// atomic instructions). Index 0 of each pair is the direction `lo -> hi`, 1 is
-/// `hi -> lo`.
+/// One slot of the in-kernel flow table `FLOWS`: an array map (`BPF_F_MMAPABLE`) the
+/// hooks use as an open-addressing hash table, and user space reads and frees through
+/// its memory mapping (see `netcap-ebpf/src/flows.rs` for the protocol). 128 bytes, two
+/// cache lines: what a frame of a known flow reads and writes is in them and nowhere
+/// else (the key and `packets`/`last_ns` in the first, the other counters in the
+/// second).
+///
+/// The key is `key0` (ports, VLAN, protocol, family: [`flow_key0`]) and `addr`: a
+/// conversation with its two endpoints in a fixed order (the `lo` one compares lower as
+/// (address words, port)), so both directions meet in one slot. `addr` holds `lo`'s
+/// address then `hi`'s, each as two big-endian 64-bit numbers (IPv4: its 4 bytes in
+/// the top half of the first word, the rest zero). Index 0 of each counter pair is the
+/// direction `lo -> hi`, 1 is `hi -> lo`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FlowValueAbi {
+pub struct FlowSlotAbi {
+    /// [`FLOW_SLOT_EMPTY`], [`FLOW_SLOT_BUSY`] (being filled by the hook that claimed
+    /// it) or the flow's [`flow_key0`].
+    pub key0: u64,
+    pub addr: [u64; 4],
     pub packets: [u64; 2],
+    /// `bpf_ktime_get_coarse_ns()` of about the last frame (the kernel tick's
+    /// resolution; the insert stores the precise `first_ns`).
+    pub last_ns: u64,
     /// Frame bytes on the wire.
     pub bytes: [u64; 2],
     /// IP bytes (IPv4 total length, IPv6 40 + payload length).
     pub ip_bytes: [u64; 2],
-    /// `bpf_ktime_get_ns()` of the flow's first and (about) last frame.
-    pub first_ns: u64,
-    pub last_ns: u64,
-    /// Ethernet address of `lo` and of `hi`, from the first frame.
-    pub macs: [[u8; 6]; 2],
-    /// Interface of the first frame.
-    pub ifindex: u32,
-    /// OR of the TCP flags byte: bits 0-7 for `lo -> hi`, 8-15 for `hi -> lo` (one
-    /// 32-bit word, so the hooks can OR into it atomically).
-    pub flags: u32,
+    /// OR of the TCP flags byte: bits 0-7 for `lo -> hi`, 8-15 for `hi -> lo`. The
+    /// hooks OR into the 8-byte word that starts here (bits 0-15 only).
+    pub tcp_flags: u16,
     /// Direction index (0 or 1) of the first frame: who spoke first.
     pub first_dir: u8,
     /// IPv4 TOS or IPv6 traffic class of the first frame.
     pub tos: u8,
     /// [`DIR_IN`] or [`DIR_OUT`]: the hook of the first frame.
     pub hook: u8,
-    pub _pad: u8,
+    pub _pad: [u8; 3],
+    /// `bpf_ktime_get_ns()` of the flow's first frame.
+    pub first_ns: u64,
+    /// Ethernet address of `lo` and of `hi`, from the first frame.
+    pub macs: [[u8; 6]; 2],
+    /// Interface of the first frame.
+    pub ifindex: u32,
 }
-const _: () = assert!(core::mem::size_of::<FlowValueAbi>() == 88);
-// The hooks OR TCP flags into the 8-byte word that starts at `flags` (bits 0-15 only):
-// it must be 8-byte aligned and inside the value.
-const _: () = assert!(core::mem::offset_of!(FlowValueAbi, flags) == 80);
+const _: () = assert!(core::mem::size_of::<FlowSlotAbi>() == 128);
+const _: () = assert!(core::mem::offset_of!(FlowSlotAbi, packets) == 40);
+const _: () = assert!(core::mem::offset_of!(FlowSlotAbi, bytes) == 64);
+// The 8-byte word the hooks OR TCP flags into: 8-byte aligned, inside the slot.
+const _: () = assert!(core::mem::offset_of!(FlowSlotAbi, tcp_flags) == 96);
+
+/// `key0` of a free slot.
+pub const FLOW_SLOT_EMPTY: u64 = 0;
+/// `key0` of a slot a hook has claimed and is filling in: no key matches it.
+pub const FLOW_SLOT_BUSY: u64 = u64::MAX;
+/// Slots a flow may take, from its hash's slot on: a new flow whose window is full
+/// overflows (`FlowOverflow`). 16 slots are 2 KiB, read only when a flow is new.
+pub const FLOW_WINDOW: u32 = 16;
+
+/// The first key word of a flow: `lo_port` in bits 0-15, `hi_port` 16-31, the VLAN id
+/// 32-43, the IP protocol 44-51 and the family (1: IPv4, 2: IPv6) 52-55. Never
+/// [`FLOW_SLOT_EMPTY`] nor [`FLOW_SLOT_BUSY`].
+#[inline(always)]
+pub const fn flow_key0(lo_port: u16, hi_port: u16, vlan: u16, proto: u8, v6: bool) -> u64 {
+    let family: u64 = if v6 { 2 } else { 1 };
+    (lo_port as u64)
+        | ((hi_port as u64) << 16)
+        | (((vlan & 0x0fff) as u64) << 32)
+        | ((proto as u64) << 44)
+        | (family << 52)
+}
 
 /// One classic BPF instruction, the layout of the kernel's `struct sock_filter`.
 #[repr(C)]
@@ -157,10 +176,6 @@ mod user {
     unsafe impl aya::Pod for super::RecordHeader {}
     // SAFETY: plain-old-data, `#[repr(C)]`, no padding, no pointers.
     unsafe impl aya::Pod for super::CbpfInsn {}
-    // SAFETY: plain-old-data, `#[repr(C)]`, no implicit padding (40 bytes of fields).
-    unsafe impl aya::Pod for super::FlowKeyAbi {}
-    // SAFETY: plain-old-data, `#[repr(C)]`, explicit padding, no pointers.
-    unsafe impl aya::Pod for super::FlowValueAbi {}
 }
 
 /// Parts of the hooks the kernel bench leaves out, one at a time, to measure what each

@@ -10,29 +10,71 @@
 //! space counts it, so both paths give the same records. A new flow the full map cannot
 //! take is [`Outcome::Full`]: the frame also goes to the ring (`FlowOverflow` counts it).
 //!
-//! The map is one global preallocated hash (not per-CPU), and frames are added to an
-//! entry with atomic instructions: the packet and byte counters with atomic adds (BPF
-//! `XADD`, any kernel), the TCP flags with an atomic OR (Linux 5.12). The
-//! first-frame fields (first timestamp, MACs, interface, who spoke first) are written
-//! once, by the insert; `last_ns` is a plain store (the latest writer wins, which is
-//! at most a few nanoseconds off between two CPUs). Why not per-CPU values: an insert
-//! into a per-CPU hash initialises a value for every possible CPU, and user space
-//! reads them all; measured with `BPF_PROG_TEST_RUN`, see the README.
+//! The table is one global array of 128-byte slots ([`FlowSlotAbi`]), used as an
+//! open-addressing hash table: a flow lives in one of the [`FLOW_WINDOW`] slots from
+//! its hash's slot in the hot region (the first `FLOW_HOT_MASK + 1` slots) on or, when
+//! that window is full of other flows, in a second window outside it. Why not a BPF
+//! hash map: a lookup hashes the 40-byte key with jhash and, at 100,000 live flows,
+//! misses the cache on the bucket array and on the element (header and key, then
+//! value), with a TLB miss for each area; here a frame of a known flow touches one
+//! 128-byte slot, and the hot region keeps up to about 100,000 flows in 16 MiB however
+//! large `--max-flows` made the table (docs/bench/kernel-flows.md has the figures).
+//!
+//! The protocol, between the CPUs and user space (which maps the array):
+//! - **Known flow:** the first slot of the window whose key equals the frame's gets
+//!   the frame, with atomic adds (BPF `XADD`) for the counters, an atomic OR (Linux
+//!   5.12) for the TCP flags and a plain store of the coarse time in `last_ns`.
+//! - **New flow:** when no slot of the window holds the key, the hook claims the first
+//!   free one (`key0` from [`FLOW_SLOT_EMPTY`] to [`FLOW_SLOT_BUSY`] with an atomic
+//!   compare-and-exchange), fills it in, and publishes the key with an atomic exchange
+//!   of `key0` (a full barrier: the fields are written before the key can match). A
+//!   window with no free slot, or a claim another CPU won, is [`Outcome::Full`]. Two
+//!   CPUs may create the same flow in two slots at once; user space adds up the slots
+//!   of one key.
+//! - **Ended flow:** user space reads the slot, and frees it with a
+//!   compare-and-exchange of `key0` back to empty. A frame counted between the read
+//!   and the free is lost to the record (a flow that came back to life within
+//!   microseconds of its timeout); after the hooks are detached the last read is exact.
+//!
+//! A frame of a known flow reads the clock once, coarsely (`bpf_ktime_get_coarse_ns`,
+//! Linux 5.11, the kernel tick's resolution: enough for the idle timeouts, and 25 ns
+//! cheaper than `bpf_ktime_get_ns`, measured); a new flow's first frame has the precise
+//! time.
 //!
 //! Headers are read by direct packet access (bounds checked against `data_end`), not
 //! copied with `bpf_xdp_load_bytes`: no helper calls and no scratch buffer.
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns, macros::map, maps::HashMap};
-use netcap_common::{FlowKeyAbi, FlowValueAbi};
+use aya_ebpf::{
+    bindings::BPF_F_MMAPABLE,
+    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
+    macros::map,
+    maps::Array,
+    Global,
+};
+use netcap_common::{flow_key0, FlowSlotAbi, FLOW_SLOT_BUSY, FLOW_SLOT_EMPTY, FLOW_WINDOW};
 
-use crate::Frame;
+use crate::{
+    atomic::{atomic_add, atomic_cmpxchg, atomic_or, atomic_publish},
+    Frame,
+};
 
-/// Resized by the loader (`--max-flows`, within a memory budget); this is only the
-/// default. Preallocated, as the kernel does by default: measured at trafgen's top rate
-/// with a new flow every few frames, an insert into a map without preallocation
-/// (`BPF_F_NO_PREALLOC`) made the program cost 4,350 ns per frame, against 456
-/// preallocated (both per-CPU).
+/// Resized by the loader to a power of two (`--max-flows`, within a memory budget),
+/// with [`FLOW_MASK`] one less; this is only the default. Array maps are preallocated.
 #[map]
-pub static FLOWS: HashMap<FlowKeyAbi, FlowValueAbi> = HashMap::with_max_entries(1024, 0);
+pub static FLOWS: Array<FlowSlotAbi> = Array::with_max_entries(8, BPF_F_MMAPABLE);
+
+/// Slots of `FLOWS` minus one (a power of two minus one); set by the loader.
+#[no_mangle]
+static FLOW_MASK: Global<u32> = Global::new(7);
+/// Slots of the hot region minus one: a flow's first window is in the table's first
+/// `FLOW_HOT_MASK + 1` slots, its second (when the first is full) anywhere. Few flows
+/// then live in a few pages, whatever `--max-flows` reserved (a frame's cost at 100,000
+/// flows is its slot's cache and TLB misses); set by the loader.
+#[no_mangle]
+static FLOW_HOT_MASK: Global<u32> = Global::new(7);
+/// The hash's key, random per capture (flows come from hostile traffic: a sender who
+/// cannot predict the slots cannot fill one window on purpose); set by the loader.
+#[no_mangle]
+static FLOW_SEED: Global<u64> = Global::new(0);
 
 pub enum Outcome {
     /// Counted into its flow: nothing more to do.
@@ -147,7 +189,7 @@ fn transport(b: Bytes, proto: u8, off: usize, room: u32) -> Option<(u16, u16, u8
 /// Reads the frame's conversation into `key`; `None` for anything
 /// [`Outcome::NotMine`].
 #[inline(always)]
-fn facts(b: Bytes, frame_len: u32, key: &mut FlowKeyAbi) -> Option<Facts> {
+fn facts(b: Bytes, frame_len: u32, key: &mut Key) -> Option<Facts> {
     if frame_len < 34 {
         return None;
     }
@@ -202,14 +244,9 @@ fn facts(b: Bytes, frame_len: u32, key: &mut FlowKeyAbi) -> Option<Facts> {
     } else {
         ((dst, dport), (src, sport), 1)
     };
-    *key = FlowKeyAbi {
-        lo_addr: addr(lo),
-        hi_addr: addr(hi),
-        lo_port,
-        hi_port,
-        vlan,
-        proto,
-        family,
+    *key = Key {
+        k0: flow_key0(lo_port, hi_port, vlan, proto, family == 6),
+        a: [lo[0], lo[1], hi[0], hi[1]],
     };
     Some(Facts {
         dir,
@@ -229,135 +266,202 @@ fn be64(b: &[u8], at: usize) -> u64 {
     (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
 }
 
-/// The 16 address bytes of the key from the two big-endian words (IPv4: its 4 bytes,
-/// then zeros).
+/// Adds the frame to a live slot, which other CPUs may be updating at the same time.
 #[inline(always)]
-fn addr(w: [u64; 2]) -> [u8; 16] {
-    let (a, b) = (w[0].to_be_bytes(), w[1].to_be_bytes());
-    [
-        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5], b[6],
-        b[7],
-    ]
-}
-
-/// `*p += v` as one atomic instruction (BPF `XADD`: `lock *(u64 *)(p) += v`). The
-/// bpfel target offers no `AtomicU64::fetch_add`, so this is spelled in assembly.
-///
-/// # Safety
-/// `p` points at a live, 8-byte aligned u64 in a map value.
-#[inline(always)]
-unsafe fn atomic_add(p: *mut u64, v: u64) {
-    #[cfg(target_arch = "bpf")]
-    // SAFETY: the caller's contract; the instruction touches only `*p`.
-    unsafe {
-        core::arch::asm!("lock *(u64 *)({p} + 0) += {v}", p = in(reg) p, v = in(reg) v);
-    }
-    #[cfg(not(target_arch = "bpf"))]
-    // SAFETY: the caller's contract.
-    unsafe {
-        *p += v;
-    }
-}
-
-/// `*p |= v` as one atomic instruction (BPF atomic OR, Linux 5.12). The 64-bit form:
-/// the 32-bit one needs the `alu32` registers this build does not use.
-///
-/// # Safety
-/// `p` points at a live, 8-byte aligned u64 in a map value.
-#[inline(always)]
-unsafe fn atomic_or(p: *mut u64, v: u64) {
-    #[cfg(target_arch = "bpf")]
-    // SAFETY: the caller's contract; the instruction touches only `*p`.
-    unsafe {
-        core::arch::asm!("lock *(u64 *)({p} + 0) |= {v}", p = in(reg) p, v = in(reg) v);
-    }
-    #[cfg(not(target_arch = "bpf"))]
-    // SAFETY: the caller's contract.
-    unsafe {
-        *p |= v;
-    }
-}
-
-/// Adds the frame to a live entry, which other CPUs may be updating at the same time.
-#[inline(always)]
-fn add(v: *mut FlowValueAbi, f: &Facts, frame_len: u32, now: u64) {
+fn add(s: *mut FlowSlotAbi, f: &Facts, frame_len: u32) {
     let d = f.dir & 1;
-    // SAFETY: `v` is a live map value (from a successful lookup), 8-byte aligned as the
-    // kernel lays values out, so its u64 fields and the word at `flags` (offset 80, see
-    // netcap-common) are 8-byte aligned.
-    // The counters and flags are written only atomically, `last_ns` with one 8-byte
-    // store; the first-frame fields (written by the insert) are not touched.
+    // SAFETY: a helper with no arguments and no side effects.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    // SAFETY: `s` is a live map value (from a successful array lookup), 8-byte aligned
+    // as the kernel lays values out, so its u64 fields and the word at `tcp_flags`
+    // (offset 96, see netcap-common) are 8-byte aligned. The counters and flags are
+    // written only atomically, `last_ns` with one 8-byte store; the key and the
+    // first-frame fields are not touched.
     unsafe {
-        atomic_add(core::ptr::addr_of_mut!((*v).packets[d]), 1);
-        atomic_add(core::ptr::addr_of_mut!((*v).bytes[d]), u64::from(frame_len));
+        atomic_add(core::ptr::addr_of_mut!((*s).packets[d]), 1);
+        core::ptr::addr_of_mut!((*s).last_ns).write_volatile(now);
+        atomic_add(core::ptr::addr_of_mut!((*s).bytes[d]), u64::from(frame_len));
         atomic_add(
-            core::ptr::addr_of_mut!((*v).ip_bytes[d]),
+            core::ptr::addr_of_mut!((*s).ip_bytes[d]),
             u64::from(f.ip_len),
         );
-        core::ptr::addr_of_mut!((*v).last_ns).write_volatile(now);
         if f.flags != 0 {
-            // The 8-byte word at `flags` (ABI: 8-byte aligned, then first_dir, tos,
-            // hook and padding): OR-ing bits 0-15 leaves the other bytes as they are.
-            let word = core::ptr::addr_of_mut!((*v).flags).cast::<u64>();
+            // The 8-byte word at `tcp_flags` (then first_dir, tos, hook and padding):
+            // OR-ing bits 0-15 leaves the other bytes as they are.
+            let word = core::ptr::addr_of_mut!((*s).tcp_flags).cast::<u64>();
             atomic_or(word, u64::from(f.flags) << (8 * d));
         }
     }
 }
 
+/// A flow's key as the slots hold it: [`FlowSlotAbi::key0`] and `addr`.
 #[repr(C, align(8))]
-struct Key(FlowKeyAbi);
+#[derive(Default)]
+pub struct Key {
+    k0: u64,
+    a: [u64; 4],
+}
+
+/// One round of the hash: a multiply and a fold of the high half into the low.
+#[inline(always)]
+fn mix(x: u64) -> u64 {
+    let x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 32)
+}
+
+/// The flow's hash: the low half starts its window in the hot region, the high half
+/// in the whole table.
+#[inline(always)]
+fn hash(k: &Key) -> u64 {
+    let mut h = mix(FLOW_SEED.load() ^ k.k0);
+    h = mix(h ^ k.a[0]);
+    h = mix(h ^ k.a[1]);
+    h = mix(h ^ k.a[2]);
+    mix(h ^ k.a[3])
+}
+
+/// Whether the live slot `s` holds `k`, its `key0` being `k0`.
+#[inline(always)]
+fn holds(s: *const FlowSlotAbi, k0: u64, k: &Key) -> bool {
+    // SAFETY: `s` is a live map value; its key words are read one by one (a word
+    // compare, not a `memcmp` call).
+    k0 == k.k0
+        && unsafe {
+            (*s).addr[0] == k.a[0]
+                && (*s).addr[1] == k.a[1]
+                && (*s).addr[2] == k.a[2]
+                && (*s).addr[3] == k.a[3]
+        }
+}
 
 /// Counts the frame (its linear bytes `b`, see [`Bytes::new`]) into its flow, creating
 /// the flow if need be. Not inlined: its stack frame is its own, beside the capture
 /// path's.
 #[inline(never)]
 pub fn count(b: Bytes, frame_len: u32, ifindex: u32, hook: u8) -> Outcome {
-    // 8-byte aligned, so that zeroing it is five stores and not a call of `memset`.
-    let mut key = Key(FlowKeyAbi::default());
-    let Some(f) = facts(b, frame_len, &mut key.0) else {
+    let mut key = Key::default();
+    let Some(f) = facts(b, frame_len, &mut key) else {
         return Outcome::NotMine;
     };
-    // SAFETY: a helper with no arguments and no side effects.
-    let now = unsafe { bpf_ktime_get_ns() };
-    let key = &key.0;
-    if let Some(v) = FLOWS.get_ptr_mut(key) {
-        add(v, &f, frame_len, now);
-        return Outcome::Counted;
+    let h = hash(&key);
+    let (hot, all) = (FLOW_HOT_MASK.load(), FLOW_MASK.load());
+    let free = match probe(h as u32, hot, &key, &f, frame_len) {
+        Probe::Counted => return Outcome::Counted,
+        Probe::Free(idx) => idx,
+        // The second window starts outside the hot region (whose windows are the
+        // crowded ones), when there is room outside it.
+        Probe::Full => match probe(cold_start(h, hot, all), all, &key, &f, frame_len) {
+            Probe::Counted => return Outcome::Counted,
+            Probe::Free(idx) => idx,
+            Probe::Full => return Outcome::Full,
+        },
+    };
+    insert(b, &key, &f, free, frame_len, ifindex, hook)
+}
+
+/// Where a flow's second window starts: a slot past the hot region, or anywhere when
+/// the hot region is the whole table.
+#[inline(always)]
+fn cold_start(h: u64, hot: u32, all: u32) -> u32 {
+    let (h2, span) = ((h >> 32) as u32, all.wrapping_sub(hot));
+    if span == 0 {
+        h2
+    } else {
+        hot + 1 + h2 % span
     }
+}
+
+enum Probe {
+    /// The flow's slot was found and the frame added.
+    Counted,
+    /// The window ends in this free slot before the flow's.
+    Free(u32),
+    /// The window is full of other flows.
+    Full,
+}
+
+/// Looks for the flow in the window from `start & mask` on, and adds the frame to it.
+/// The window ends at the first free slot: a flow behind a slot user space freed is
+/// not seen, and the frame creates a second slot for it there (user space adds them).
+#[inline(always)]
+fn probe(start: u32, mask: u32, key: &Key, f: &Facts, frame_len: u32) -> Probe {
+    for i in 0..FLOW_WINDOW {
+        let idx = start.wrapping_add(i) & mask;
+        let Some(s) = FLOWS.get_ptr_mut(idx) else {
+            return Probe::Full;
+        };
+        // SAFETY: `s` is a live map value; `key0` is read once, as one 8-byte load.
+        // The load of the slot's second cache line goes out beside it, before any
+        // atomic instruction: the two misses overlap instead of queueing.
+        let k0 = unsafe {
+            core::ptr::addr_of!((*s).ip_bytes[1]).read_volatile();
+            core::ptr::addr_of!((*s).key0).read_volatile()
+        };
+        if holds(s, k0, key) {
+            add(s, f, frame_len);
+            return Probe::Counted;
+        }
+        if k0 == FLOW_SLOT_EMPTY {
+            return Probe::Free(idx);
+        }
+    }
+    Probe::Full
+}
+
+/// Claims the free slot `idx` for a new flow and fills it in.
+#[inline(always)]
+fn insert(
+    b: Bytes,
+    key: &Key,
+    f: &Facts,
+    idx: u32,
+    frame_len: u32,
+    ifindex: u32,
+    hook: u8,
+) -> Outcome {
     let Some(eth) = b.at::<12>(0) else {
         return Outcome::NotMine;
     };
-    let d = f.dir & 1;
-    let mut v = FlowValueAbi {
-        first_ns: now,
-        last_ns: now,
-        ifindex,
-        flags: u32::from(f.flags) << (8 * d),
-        first_dir: d as u8,
-        tos: f.tos,
-        hook,
-        ..FlowValueAbi::default()
+    let Some(s) = FLOWS.get_ptr_mut(idx) else {
+        return Outcome::Full;
     };
-    v.packets[d] = 1;
-    v.bytes[d] = u64::from(frame_len);
-    v.ip_bytes[d] = u64::from(f.ip_len);
+    // SAFETY: `s` is a live map value, `key0` 8-byte aligned at its start.
+    let k0 = unsafe { core::ptr::addr_of_mut!((*s).key0) };
+    // SAFETY: as above.
+    if unsafe { atomic_cmpxchg(k0, FLOW_SLOT_EMPTY, FLOW_SLOT_BUSY) } != FLOW_SLOT_EMPTY {
+        return Outcome::Full; // another CPU claimed it first
+    }
+    let d = f.dir & 1;
+    // SAFETY: a helper with no arguments and no side effects.
+    let now = unsafe { bpf_ktime_get_ns() };
     // The sender's MAC is its side's, the receiver's the other's.
     // (Constant indexes: LLVM turns `macs[d]` into a pointer OR the verifier refuses.)
     let (src, dst) = (
         [eth[6], eth[7], eth[8], eth[9], eth[10], eth[11]],
         [eth[0], eth[1], eth[2], eth[3], eth[4], eth[5]],
     );
-    v.macs = if d == 0 { [src, dst] } else { [dst, src] };
-    match FLOWS.insert(key, &v, u64::from(BPF_NOEXIST)) {
-        Ok(()) => Outcome::Counted,
-        // Another CPU created it in between (EEXIST): add to that. Otherwise the map
-        // is full.
-        Err(_) => match FLOWS.get_ptr_mut(key) {
-            Some(v) => {
-                add(v, &f, frame_len, now);
-                Outcome::Counted
-            }
-            None => Outcome::Full,
-        },
+    let mut v = FlowSlotAbi {
+        key0: FLOW_SLOT_BUSY,
+        addr: key.a,
+        first_ns: now,
+        last_ns: now,
+        ifindex,
+        tcp_flags: u16::from(f.flags) << (8 * d),
+        first_dir: d as u8,
+        tos: f.tos,
+        hook,
+        macs: if d == 0 { [src, dst] } else { [dst, src] },
+        ..FlowSlotAbi::default()
+    };
+    v.packets[d] = 1;
+    v.bytes[d] = u64::from(frame_len);
+    v.ip_bytes[d] = u64::from(f.ip_len);
+    // SAFETY: the slot is this program's alone while it is BUSY (no key matches it,
+    // no other hook claims it, user space frees only live slots); `key0` stays BUSY
+    // through this copy and is then published with a barrier.
+    unsafe {
+        s.write_volatile(v);
+        atomic_publish(k0, key.k0);
     }
+    Outcome::Counted
 }

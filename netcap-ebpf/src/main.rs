@@ -18,6 +18,7 @@
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 #![no_main]
 
+mod atomic;
 mod filter;
 mod flows;
 mod frame;

@@ -1,6 +1,6 @@
 //! `BPF_PROG_TEST_RUN` tests of in-kernel flow mode: the real XDP program with
-//! `FLOW_MODE` on, fed crafted UDP frames, its `FLOWS` map read back with the same
-//! batch calls the capture uses. Exact counts are asserted; the per-frame cost of a
+//! `FLOW_MODE` on, fed crafted UDP frames, its `FLOWS` table read back through the
+//! same memory mapping the capture uses. Exact counts are asserted; the per-frame cost of a
 //! lookup hit and of an insert is printed (never asserted), which is how the map's
 //! design was chosen (README, "Flows counted in the kernel").
 //!
@@ -16,7 +16,7 @@ use aya::{
 };
 use netcap_common::Counter;
 
-use super::{bpf_batch, xdp::EBPF_OBJECT};
+use super::{flow_slots::SlotMap, xdp::EBPF_OBJECT};
 
 fn privileged() -> bool {
     let on = std::env::var_os("NETCAP_PRIVILEGED_TESTS").is_some_and(|v| v == "1");
@@ -39,14 +39,18 @@ fn object() -> Vec<u8> {
     EBPF_OBJECT.to_vec()
 }
 
-/// The program in flow mode with a map of `entries`; the counters taken out.
+/// The program in flow mode with a table of `entries` slots (a power of two); the
+/// counters taken out.
 fn load(entries: u32) -> (Ebpf, PerCpuArray<MapData, u64>) {
+    assert!(entries.is_power_of_two());
     let (snaplen, wakeup, filter_len, flow_mode) = (256u32, 1u64 << 16, 0u32, 1u32);
     let mut ebpf = EbpfLoader::new()
         .override_global("SNAPLEN", &snaplen, true)
         .override_global("WAKEUP_BYTES", &wakeup, true)
         .override_global("FILTER_LEN", &filter_len, false)
         .override_global("FLOW_MODE", &flow_mode, true)
+        .override_global("FLOW_MASK", &(entries - 1), true)
+        .override_global("FLOW_HOT_MASK", &(entries - 1), true)
         .map_max_entries("FLOWS", entries)
         .load(&object())
         .expect("loading the eBPF object");
@@ -104,23 +108,16 @@ fn udp_frame(sport: u16, dport: u16) -> Vec<u8> {
     f
 }
 
-/// Every entry of the `FLOWS` map, the CPUs' copies merged: (packets, bytes) per
-/// entry, in the map's order.
+/// Every live slot of the `FLOWS` table: (packets, bytes) per slot, in slot order.
 fn entries(ebpf: &Ebpf) -> Vec<(u64, u64)> {
-    let map = ebpf.map("FLOWS").expect("FLOWS");
-    let (data, cpus) = match map {
-        Map::PerCpuHashMap(d) => (d, aya::util::nr_cpus().expect("CPUs")),
-        Map::HashMap(d) | Map::LruHashMap(d) => (d, 1),
-        _ => panic!("FLOWS is not a hash map"),
+    let Map::Array(data) = ebpf.map("FLOWS").expect("FLOWS") else {
+        panic!("FLOWS is not an array");
     };
-    bpf_batch::lookup_all(data.fd().as_fd(), cpus)
-        .expect("batch lookup")
-        .iter()
-        .map(|(_, copies)| {
-            copies.iter().fold((0, 0), |(p, b), c| {
-                (p + c.packets[0] + c.packets[1], b + c.bytes[0] + c.bytes[1])
-            })
-        })
+    let slots = data.info().expect("map info").max_entries() as usize;
+    let map = SlotMap::new(data.fd().as_fd(), slots).expect("mapping FLOWS");
+    (0..map.slots())
+        .filter_map(|i| map.read(i))
+        .map(|s| (s.packets[0] + s.packets[1], s.bytes[0] + s.bytes[1]))
         .collect()
 }
 
@@ -131,7 +128,7 @@ fn flow_mode_counts_every_frame_into_its_flow_and_reports_the_costs() {
     }
     const FLOWS: u16 = 20_000;
     const REPEAT: u32 = 200_000;
-    let (ebpf, counters) = load(u32::from(FLOWS) * 2);
+    let (ebpf, counters) = load((u32::from(FLOWS) * 2).next_power_of_two());
     let frames: Vec<Vec<u8>> = (0..FLOWS).map(|i| udp_frame(1024 + i, 9)).collect();
     // Every frame a new flow: an insert each.
     let insert_ns: u64 = frames.iter().map(|f| run(&ebpf, f, 1)).sum();
@@ -168,7 +165,8 @@ fn a_full_flow_map_sends_new_flows_to_the_ring_and_counts_them() {
         return;
     }
     let (ebpf, counters) = load(8);
-    // 8 flows fit; the other 4 overflow, twice each.
+    // 8 flows fit (a window of 16 slots covers all 8); the other 4 overflow, twice
+    // each.
     for _ in 0..2 {
         for i in 0..12 {
             run(&ebpf, &udp_frame(2000 + i, 53), 1);

@@ -7,10 +7,10 @@
 //! drains what is ready without blocking.
 pub mod af_packet;
 pub mod any;
-mod bpf_batch;
 pub mod bpf_sys;
 pub mod caps;
 pub mod error;
+mod flow_slots;
 #[cfg(test)]
 mod flows_test_run;
 pub mod ifaces;

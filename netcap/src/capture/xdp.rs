@@ -95,21 +95,35 @@ pub struct XdpSource {
     pub description: String,
 }
 
-/// Kernel memory the in-kernel flow map may take: it is preallocated, so `--max-flows`
-/// entries are granted only within this budget (flows beyond it overflow to user space,
-/// counted, none lost).
+/// Kernel memory the in-kernel flow table may take: it is preallocated, so
+/// `--max-flows` is granted only within this budget (flows beyond it overflow to user
+/// space, counted, none lost).
 const KERNEL_FLOW_MAP_BYTES: u64 = 256 << 20;
 
-/// Bytes per entry of the flow map: the key (40), the value (88, one for all CPUs) and
-/// the kernel's own, about 64 (its 48-byte element header and its share of the bucket
-/// array, 16 bytes per power-of-two bucket; Linux 6.x `kernel/bpf/hashtab.c`).
-pub const KERNEL_FLOW_ENTRY_BYTES: u64 = 40 + 88 + 64;
+/// Bytes per slot of the flow table (`netcap_common::FlowSlotAbi`); an array map has
+/// no per-entry overhead of its own.
+pub const KERNEL_FLOW_SLOT_BYTES: u64 = size_of::<netcap_common::FlowSlotAbi>() as u64;
 
-/// Entries of the in-kernel flow map: `max_flows`, or fewer within
-/// [`KERNEL_FLOW_MAP_BYTES`] (about 1.4 million).
+/// Slots of the in-kernel flow table: `max_flows` rounded up to a power of two, within
+/// [`KERNEL_FLOW_MAP_BYTES`] (2,097,152 slots).
 pub fn kernel_flow_entries(max_flows: usize) -> u32 {
-    let budget = KERNEL_FLOW_MAP_BYTES / KERNEL_FLOW_ENTRY_BYTES;
-    (max_flows as u64).min(budget).clamp(1, u64::from(u32::MAX)) as u32
+    let budget = KERNEL_FLOW_MAP_BYTES / KERNEL_FLOW_SLOT_BYTES;
+    (max_flows as u64)
+        .clamp(1, budget)
+        .next_power_of_two()
+        .min(budget) as u32
+}
+
+/// Slots of the flow table's hot region, where a flow's first window is (16 MiB, 4,096
+/// pages): over 100,000 flows the bench's kernel cost per frame was 316-350 ns with a
+/// table of this size, 449-475 with 1,048,576 slots, each flow in a random one
+/// (docs/bench/kernel-flows.md).
+pub const KERNEL_FLOW_HOT_SLOTS: u32 = 1 << 17;
+
+/// A random key for the flow table's hash, new for each capture.
+fn flow_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(super::xdp::monotonic_ns())
 }
 
 /// Rounds a `-B` size to what the kernel accepts for a ring buffer.
@@ -216,6 +230,13 @@ impl XdpSource {
             .override_global("FILTER_LEN", &filter_len, true)
             .override_global("FLOW_MODE", &flow_mode, true)
             .override_global("NATIVE_FILTER", &native_flag, true)
+            .override_global("FLOW_MASK", &(flow_entries - 1), true)
+            .override_global(
+                "FLOW_HOT_MASK",
+                &(flow_entries.min(KERNEL_FLOW_HOT_SLOTS) - 1),
+                true,
+            )
+            .override_global("FLOW_SEED", &flow_seed(), true)
             .map_max_entries("FLOWS", flow_entries)
             .load(EBPF_OBJECT)
             .map_err(|e| Error::bpf("loading the BPF program", e))?;
@@ -314,15 +335,19 @@ impl XdpSource {
                 let map = ebpf
                     .take_map("FLOWS")
                     .ok_or_else(|| Error::Unsupported("eBPF object has no FLOWS map".into()))?;
-                let Map::HashMap(map) = map else {
-                    return Err(Error::Unsupported("the FLOWS map is not a hash map".into()));
+                let Map::Array(map) = map else {
+                    return Err(Error::Unsupported("the FLOWS map is not an array".into()));
                 };
                 parts.push("flows counted in the kernel".to_owned());
-                Some(super::kernel_flows::KernelFlows::new(
-                    map,
-                    fcfg,
-                    mono_to_real_ns,
-                ))
+                Some(
+                    super::kernel_flows::KernelFlows::new(
+                        map,
+                        flow_entries as usize,
+                        fcfg,
+                        mono_to_real_ns,
+                    )
+                    .map_err(|e| Error::io("mapping the kernel's flow table", e))?,
+                )
             }
             None => None,
         };
