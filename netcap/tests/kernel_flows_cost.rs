@@ -1,0 +1,351 @@
+//! What in-kernel flow mode costs per frame, by `BPF_PROG_TEST_RUN`: netcap's XDP
+//! hook in flow mode (`FLOW_MODE = 1`, no filter) on crafted 64-byte UDP/IPv4 frames,
+//! beside the floor (an XDP program that reads one packet byte), each measured the
+//! same way in the same run:
+//!
+//! - **hit, repeated:** one flow, the kernel repeating the run 200,000 times (no
+//!   system call between runs: the hot-cache cost);
+//! - **insert:** 100,000 new flows, one run per call;
+//! - **32 flows / 100,000 flows cycled:** the flows already in the map, one run per
+//!   call through them in turn (each call's timing overhead is in both the program's
+//!   figure and the floor's, so "above floor" cancels it).
+//!
+//! Besides the exact counts it asserts (every run counted, the map's totals), this is
+//! a bench: `#[ignore]`d, run it with
+//! `cargo test --release -p netcap --test kernel_flows_cost -- --ignored --nocapture`
+//! (root; `cargo xtask build` first). `NETCAP_EBPF_OBJ` picks another eBPF object (how
+//! the breakdown in docs/bench/kernel-flows.md was measured: variants of the program
+//! with one part removed).
+
+mod common;
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aya::maps::{MapData, PerCpuArray};
+use aya::programs::Xdp;
+use aya::Ebpf;
+use netcap::capture::bpf_sys::{prog_load, test_run, ProgKind};
+use netcap_common::Counter;
+
+/// Slots of the flow table: what `--max-flows`' default (1,000,000) gives, or
+/// `NETCAP_FLOW_SLOTS` (a power of two).
+fn map_entries() -> u32 {
+    std::env::var("NETCAP_FLOW_SLOTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 20)
+}
+const REPEAT: u32 = 200_000;
+const MANY: u32 = 100_000;
+const FEW: u32 = 32;
+const PASSES: u32 = 3;
+
+fn ebpf_object() -> PathBuf {
+    std::env::var_os("NETCAP_EBPF_OBJ")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/ebpf/bpfel-unknown-none/release/netcap")
+        })
+}
+
+fn load() -> (Ebpf, PerCpuArray<MapData, u64>) {
+    let (snaplen, wakeup, filter_len, flow_mode) = (256u32, 1u64 << 16, 0u32, 1u32);
+    let mut ebpf = aya::EbpfLoader::new()
+        .override_global("SNAPLEN", &snaplen, true)
+        .override_global("WAKEUP_BYTES", &wakeup, true)
+        .override_global("FILTER_LEN", &filter_len, false)
+        .override_global("FLOW_MODE", &flow_mode, true)
+        .override_global("FLOW_MASK", &(map_entries() - 1), false)
+        .override_global(
+            "FLOW_HOT_MASK",
+            &(map_entries().min(netcap::capture::xdp::KERNEL_FLOW_HOT_SLOTS) - 1),
+            false,
+        )
+        .override_global("FLOW_SEED", &0x5eed_u64, false)
+        .map_max_entries("FLOWS", map_entries())
+        .load_file(ebpf_object())
+        .expect("loading the eBPF object");
+    netcap::capture::rings::Plan::new(1 << 20)
+        .expect("a ring plan")
+        .create(&mut ebpf)
+        .expect("creating the rings");
+    let prog: &mut Xdp = ebpf
+        .program_mut("netcap_xdp")
+        .expect("netcap_xdp")
+        .try_into()
+        .expect("an XDP program");
+    prog.load()
+        .expect("the verifier takes netcap_xdp in flow mode");
+    let counters =
+        PerCpuArray::try_from(ebpf.take_map("COUNTERS").expect("COUNTERS")).expect("per-CPU");
+    (ebpf, counters)
+}
+
+fn counter(c: &PerCpuArray<MapData, u64>, which: Counter) -> u64 {
+    c.get(&(which as u32), 0).expect("counter").iter().sum()
+}
+
+/// A 64-byte Ethernet + IPv4 + UDP frame; flow `i` has its own port pair.
+fn udp_frame(i: u32) -> Vec<u8> {
+    let (sport, dport) = (1024 + (i % 50_000) as u16, 9 + (i / 50_000) as u16);
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+    f.extend_from_slice(&[0x45, 0, 0, 50, 0, 0, 0, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&[10, 250, 0, 2, 10, 250, 0, 1]);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&30u16.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.resize(64, 0x41);
+    f
+}
+
+/// Mean ns per run over one call per frame.
+fn cycle(prog: std::os::fd::BorrowedFd<'_>, frames: &[Vec<u8>]) -> f64 {
+    let total: u64 = frames
+        .iter()
+        .map(|f| {
+            let r = test_run(prog, f, 1).expect("test run");
+            assert_eq!(r.retval, 2, "XDP_PASS");
+            u64::from(r.duration_ns)
+        })
+        .sum();
+    total as f64 / frames.len() as f64
+}
+
+/// The floor: an XDP program that reads one packet byte (bounds-checked) and passes.
+fn floor() -> std::os::fd::OwnedFd {
+    use netcap::filter::ebpf::insn::{
+        alu64_imm, exit, ldx, mov64_imm, mov64_reg, Insn, ADD, B, JGT, JMP, R0, R1, R2, R3, W, X,
+    };
+    let floor_prog = [
+        ldx(W, R2, R1, 0),
+        ldx(W, R3, R1, 4),
+        mov64_imm(R0, 2),
+        mov64_reg(R1, R2),
+        alu64_imm(ADD, R1, 1),
+        Insn::new(JMP | JGT | X, R1, R3, 1, 0),
+        ldx(B, R1, R2, 0),
+        exit(),
+    ];
+    prog_load(ProgKind::Xdp, &floor_prog, "netcap_floor").expect("floor loads")
+}
+
+#[test]
+#[ignore = "a bench: cargo test --release -p netcap --test kernel_flows_cost -- --ignored --nocapture"]
+fn kernel_flow_mode_ns_per_frame() {
+    let floor = floor();
+    let (ebpf, counters) = load();
+    let prog: &Xdp = ebpf
+        .program("netcap_xdp")
+        .expect("netcap_xdp")
+        .try_into()
+        .expect("XDP");
+    let fd = prog.fd().expect("loaded");
+    let fd = fd.as_fd();
+    let many: Vec<Vec<u8>> = (0..MANY).map(udp_frame).collect();
+    let few: Vec<Vec<u8>> = (0..FEW).map(|i| udp_frame(MANY + i)).collect();
+
+    let floor_hot = (0..PASSES)
+        .map(|_| {
+            test_run(floor.as_fd(), &many[0], REPEAT)
+                .expect("floor")
+                .duration_ns
+        })
+        .min()
+        .unwrap_or(0);
+    let floor_call = (0..PASSES)
+        .map(|_| cycle(floor.as_fd(), &many))
+        .fold(f64::MAX, f64::min);
+    let insert = cycle(fd, &many);
+    // The machine is shared: the least of three passes is the program's own cost.
+    let least = |f: &dyn Fn() -> f64| (0..PASSES).map(|_| f()).fold(f64::MAX, f64::min);
+    let many_hit = least(&|| cycle(fd, &many));
+    let few_hit =
+        least(&|| (0..MANY / FEW).map(|_| cycle(fd, &few)).sum::<f64>() / f64::from(MANY / FEW));
+    let hot = least(&|| f64::from(test_run(fd, &many[0], REPEAT).expect("hot").duration_ns));
+
+    println!("| case | netcap_xdp ns/run | floor ns/run | above floor |");
+    println!("| --- | ---: | ---: | ---: |");
+    let row = |name: &str, ns: f64, floor: f64| {
+        println!("| {name} | {ns:.0} | {floor:.0} | {:.0} |", ns - floor);
+    };
+    row(
+        &format!("hit, one flow, repeated {REPEAT} times"),
+        hot,
+        f64::from(floor_hot),
+    );
+    row(
+        &format!("insert, {MANY} new flows, one run per call"),
+        insert,
+        floor_call,
+    );
+    row(
+        &format!("{FEW} flows cycled, one run per call"),
+        few_hit,
+        floor_call,
+    );
+    row(
+        &format!("{MANY} flows cycled, one run per call"),
+        many_hit,
+        floor_call,
+    );
+
+    let p = u64::from(PASSES);
+    let runs =
+        u64::from(MANY) + p * (u64::from(MANY) + u64::from(MANY / FEW * FEW) + u64::from(REPEAT));
+    eprintln!(
+        "seen {} aggregated {} overflow {} captured {}",
+        counter(&counters, Counter::Seen),
+        counter(&counters, Counter::Aggregated),
+        counter(&counters, Counter::FlowOverflow),
+        counter(&counters, Counter::Captured)
+    );
+    assert_eq!(counter(&counters, Counter::Seen), runs);
+    assert_eq!(counter(&counters, Counter::Aggregated), runs);
+    assert_eq!(counter(&counters, Counter::FlowOverflow), 0);
+}
+
+/// Frames per trafgen blast in [`live_kernel_ns_per_frame`].
+const BLAST: u64 = 500_000;
+
+/// trafgen's configuration: 64-byte UDP/IPv4 frames over `flows` flows (the capture
+/// bench's 100,000: source port through 50,000 values, destination port through 32 at
+/// once; or destination port through `flows` values alone).
+fn trafgen_config(flows: u32) -> String {
+    let udp = if flows > 40 {
+        "udp(sport=dinc(1024, 51023), dport=dinc(9, 40))".to_owned()
+    } else {
+        format!("udp(sport=1024, dport=dinc(9, {}))", 8 + flows)
+    };
+    format!(
+        "{{ eth(da=02:00:00:00:00:01, sa=02:00:00:00:00:02), \
+         ipv4(saddr=10.250.0.2, daddr=10.250.0.1, ttl=64), {udp}, fill(0x41, 22) }}\n"
+    )
+}
+
+fn blast(veth: &common::VethPair, cfg: &Path) {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &veth.ns,
+            "trafgen",
+            "-o",
+            &veth.ns_if,
+            "-i",
+        ])
+        .arg(cfg)
+        .args([
+            "-n",
+            &BLAST.to_string(),
+            "--no-sock-mem",
+            "--cpus",
+            "1",
+            "-q",
+        ])
+        .output()
+        .expect("trafgen runs");
+    assert!(out.status.success(), "trafgen: {out:?}");
+}
+
+/// (run_time_ns, run_cnt) of the XDP program attached to `ifname`, by bpftool.
+fn attached_stats(ifname: &str) -> Option<(u64, u64)> {
+    let net = Command::new("bpftool")
+        .args(["-j", "net", "show", "dev", ifname])
+        .output()
+        .ok()?;
+    let net: serde_json::Value = serde_json::from_slice(&net.stdout).ok()?;
+    let id = net[0]["xdp"][0]["id"].as_u64()?;
+    let prog = Command::new("bpftool")
+        .args(["-j", "prog", "show", "id", &id.to_string()])
+        .output()
+        .ok()?;
+    let prog: serde_json::Value = serde_json::from_slice(&prog.stdout).ok()?;
+    Some((
+        prog["run_time_ns"].as_u64().unwrap_or(0),
+        prog["run_cnt"].as_u64().unwrap_or(0),
+    ))
+}
+
+fn per_run(before: (u64, u64), after: (u64, u64)) -> f64 {
+    (after.0 - before.0) as f64 / (after.1 - before.1).max(1) as f64
+}
+
+/// The kernel's own figures (`kernel.bpf_stats_enabled`, which must be 1) on a veth with
+/// trafgen: the floor attached alone, then netcap's XDP hook in flow mode (the release
+/// binary, `-F none --flows-json /dev/null`) over two blasts into one capture (the
+/// first creates the flows, the second finds them all), for 32 and 100,000 flows.
+/// `NETCAP_BIN` runs another netcap binary (an older one, to compare).
+#[test]
+#[ignore = "a bench: cargo test --release -p netcap --test kernel_flows_cost -- --ignored --nocapture"]
+fn live_kernel_ns_per_frame() {
+    let on = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_default();
+    assert_eq!(on.trim(), "1", "needs kernel.bpf_stats_enabled=1");
+    let bin = std::env::var_os("NETCAP_BIN").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/netcap"),
+        PathBuf::from,
+    );
+    let veth = common::VethPair::new();
+    let dir = std::env::temp_dir().join(format!("kflow-cost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    println!(
+        "| flows | round | floor ns/run | netcap_xdp blast 1 | blast 2 | above floor (1, 2) |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | --- |");
+    for flows in [32u32, 100_000] {
+        let cfg = dir.join(format!("flows{flows}.cfg"));
+        std::fs::write(&cfg, trafgen_config(flows)).expect("trafgen config");
+        for round in 1..=3 {
+            let prog = floor();
+            let link = netcap::capture::bpf_sys::xdp_link_generic(prog.as_fd(), veth.host_ifindex)
+                .expect("floor attaches");
+            let (_, t0, n0) = netcap::capture::bpf_sys::prog_stats(prog.as_fd()).expect("stats");
+            blast(&veth, &cfg);
+            let (_, t1, n1) = netcap::capture::bpf_sys::prog_stats(prog.as_fd()).expect("stats");
+            drop(link);
+            let floor_ns = per_run((t0, n0), (t1, n1));
+
+            let mut child = Command::new(&bin)
+                .args(["capture", "-i", &veth.host_if, "--backend", "xdp"])
+                .args([
+                    "--xdp-mode",
+                    "generic",
+                    "-F",
+                    "none",
+                    "--flows-json",
+                    "/dev/null",
+                ])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("netcap starts");
+            let mut s0 = None;
+            for _ in 0..200 {
+                s0 = attached_stats(&veth.host_if);
+                if s0.is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let s0 = s0.expect("netcap attached");
+            blast(&veth, &cfg);
+            let s1 = attached_stats(&veth.host_if).expect("stats");
+            blast(&veth, &cfg);
+            let s2 = attached_stats(&veth.host_if).expect("stats");
+            // SIGINT to the child this test started, by its pid: netcap detaches.
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+            let (b1, b2) = (per_run(s0, s1), per_run(s1, s2));
+            println!(
+                "| {flows} | {round} | {floor_ns:.0} | {b1:.0} | {b2:.0} | {:.0}, {:.0} |",
+                b1 - floor_ns,
+                b2 - floor_ns
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
