@@ -6,7 +6,9 @@
 //! length, which tcpdump reads; the format is 16 bytes a record, and the hot path of
 //! `netcap read` wants one buffered copy. Memory stays bounded: a record may claim at
 //! most [`MAX_RECORD`] bytes (libpcap's own limit); a larger claim ends the file with
-//! a message, as does a record cut short by the end of the file.
+//! a message, as does a record cut short by the end of the file. A record longer than
+//! the header's snap length is cut to it, as libpcap's `pcap_next_packet` cuts it
+//! (a snap length of 0 or above [`MAX_RECORD`] counts as [`MAX_RECORD`]).
 use std::{
     fs::File,
     io::{self, BufReader, Read},
@@ -39,6 +41,8 @@ enum Format {
         swapped: bool,
         nanos: bool,
         link: LinkType,
+        /// The header's snap length: no record's data is longer.
+        snaplen: u32,
     },
     PcapNg(Box<pcapng_read::Reader>),
 }
@@ -131,12 +135,17 @@ impl FileSource {
                 };
                 // The link type is the low 16 bits (the high bits hold FCS flags).
                 let link = LinkType::from_linktype(field(&rest[16..20]) & 0xffff);
+                let snaplen = match field(&rest[12..16]) {
+                    0 => MAX_RECORD,
+                    n => n.min(MAX_RECORD),
+                };
                 interfaces.add("");
                 (
                     Format::Pcap {
                         swapped,
                         nanos,
                         link,
+                        snaplen,
                     },
                     Some(input),
                 )
@@ -207,6 +216,7 @@ impl FileSource {
             swapped,
             nanos,
             link,
+            snaplen,
         }) = self.format
         else {
             return Fill::End;
@@ -260,6 +270,8 @@ impl FileSource {
             } else {
                 u64::from(frac) * 1000
             };
+            // What libpcap hands tcpdump: at most the snap length.
+            let incl = incl.min(snaplen);
             let meta = FrameMeta {
                 ts_ns: u64::from(secs) * 1_000_000_000 + frac_ns,
                 orig_len: orig.max(incl),
@@ -269,7 +281,7 @@ impl FileSource {
                 iface: 0,
                 drops: 0,
             };
-            batch.push(meta, &scratch);
+            batch.push(meta, &scratch[..incl as usize]);
             self.frames += 1;
         }
         Fill::Some
@@ -456,6 +468,22 @@ mod tests {
         let at = 24 + 8;
         f[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(read_all(f).len(), 0);
+    }
+
+    #[test]
+    fn a_record_past_the_snap_length_is_cut_to_it() {
+        // mptcp-dss-oobr.pcap: snap length 73, a record of 74 bytes.
+        let mut f = pcap(&[(&[1, 2, 3, 4], 4), (&[5, 6], 9)]);
+        f[16..20].copy_from_slice(&3u32.to_le_bytes());
+        let got = read_all(f);
+        assert_eq!(got[0].1, vec![1, 2, 3]);
+        assert_eq!(got[0].0.orig_len, 4);
+        assert_eq!(got[1].1, vec![5, 6]);
+        assert_eq!(got[1].0.orig_len, 9);
+        // A snap length of 0 limits nothing.
+        let mut f = pcap(&[(&[1, 2, 3, 4], 4)]);
+        f[16..20].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(read_all(f)[0].1, vec![1, 2, 3, 4]);
     }
 
     #[test]
