@@ -113,6 +113,8 @@ pub struct Line {
     bases: seq::Bases,
     /// The time of day in the run's time zone.
     clock: time::LocalClock,
+    /// Printing an ICMP error's quoted packet (`-v`): no quote inside it.
+    quoting: bool,
 }
 
 /// UTC, tcpdump's defaults; the run's printers take the system's time zone
@@ -139,6 +141,7 @@ impl Line {
             text_len: 0,
             bases: seq::Bases::default(),
             clock: time::LocalClock::new(tz),
+            quoting: false,
         }
     }
 
@@ -489,6 +492,9 @@ impl Line {
                 }
                 if let Some(p) = ip.check.filter(|p| p.v6 == ip.v6) {
                     verbose::icmp_cksum(out, at, Some(bytes), p, Some(wire));
+                }
+                if self.options.verbose && !ip.v6 {
+                    self.icmp_quoted(out, bytes, ip.line_at);
                 }
                 return true;
             }

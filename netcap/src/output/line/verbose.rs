@@ -401,6 +401,53 @@ pub(super) fn ipv6(out: &mut Vec<u8>, ip: &[u8]) {
     out.extend_from_slice(b") ");
 }
 
+impl super::Line {
+    /// An ICMP error's quoted packet under `-v`, as `icmp_print` prints it after the
+    /// message: a new line, a tab and the packet as `ip_print` prints it (its `-v`
+    /// header, its addresses and transport). `msg` is the ICMP message as captured
+    /// (to the IP packet's end). Not inside a quoted packet: tcpdump would go on into
+    /// a quote of a quote; netcap prints one level.
+    pub(super) fn icmp_quoted(&mut self, out: &mut Vec<u8>, msg: &[u8], line_at: usize) {
+        // tcpdump's ICMP_ERRTYPE: unreachable, source quench, redirect, time exceeded,
+        // parameter problem; a message whose text ended with the mark stops there.
+        if self.quoting || !matches!(msg.first(), Some(3 | 4 | 5 | 11 | 12)) {
+            return;
+        }
+        if out.ends_with(b"[|icmp]") {
+            return;
+        }
+        out.extend_from_slice(b"\n\t");
+        let inner = msg.get(8..).unwrap_or(&[]);
+        let Some(ip_len) = inner
+            .get(2..4)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        else {
+            return out.extend_from_slice(b" [|icmp]");
+        };
+        let frame = crate::packet::Frame {
+            meta: crate::packet::FrameMeta {
+                ts_ns: 0,
+                orig_len: ip_len as u32,
+                ifindex: 0,
+                direction: crate::packet::Direction::Unknown,
+                link: crate::packet::LinkType::Ipv4,
+                iface: 0,
+                drops: 0,
+            },
+            data: &inner[..ip_len.min(inner.len())],
+        };
+        let d = crate::decode::decode(&frame);
+        self.quoting = true;
+        let marked = self.ipv4(out, &frame, &d, (ip_len, line_at), false);
+        self.quoting = false;
+        if let (Some(issue), false) = (d.issue, marked) {
+            out.extend_from_slice(b" [|");
+            out.extend_from_slice(super::mark_name(issue.layer, frame.meta.link).as_bytes());
+            out.push(b']');
+        }
+    }
+}
+
 /// One IPv6 hop-by-hop or destination option under `-v` (`ip6_opt_process`), `o`
 /// from its type byte to its end: `(pad1)`, `(padn)`, `(rtalert: 0x0000) `,
 /// `(homeaddr: ADDR)`, `(opt_type 0x.. len=N)`. (Jumbo payloads are the caller's.)

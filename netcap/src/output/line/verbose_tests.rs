@@ -164,3 +164,34 @@ fn checksum_arithmetic() {
     push_hex(&mut out, 0xabcde, 1);
     assert_eq!(out, b"0005abcde");
 }
+
+/// icmpv6.pcap #1: hop-by-hop options and an MLDv2 report's group records.
+#[test]
+fn ipv6_options_and_mldv2_records() {
+    let frame = "333300000016001517cce54686dd6000000000240001fe80000000000000021517fffecce546\
+                 ff0200000000000000000000000000163a000502000001008f001fc50000000104000000ff02\
+                 00000000000000000db811223344";
+    assert_eq!(
+        render(true, LinkType::Ethernet, frame),
+        "12:00:00.000001 IP6 (hlim 1, next-header Options (0) payload length: 36) \
+         fe80::215:17ff:fecc:e546 > ff02::16: HBH (rtalert: 0x0000) (padn) [icmp6 sum ok] \
+         ICMP6, multicast listener report v2, 1 group record(s) [gaddr ff02::db8:1122:3344 \
+         to_ex, 0 source(s)]\n"
+    );
+}
+
+/// dhcp-rfc4388.pcap: an ICMP error quotes a packet, printed again under `-v`.
+#[test]
+fn icmp_error_quotes_its_packet() {
+    let frame = "a6824bc9a1a77483ef07d0a9080045c0004c9c6a00004001c6330a2801010a280203\
+                 0301fcfe0000000045000030 61b440003f01bfcc0a2802030a1e04040800b7db4024\
+                 00000000000000000000000000000000000000000000";
+    let frame: String = frame.split_whitespace().collect();
+    assert_eq!(
+        render(true, LinkType::Ethernet, &frame),
+        "12:00:00.000001 IP (tos 0xc0, ttl 64, id 40042, offset 0, flags [none], proto ICMP \
+         (1), length 76)\n    10.40.1.1 > 10.40.2.3: ICMP host 10.30.4.4 unreachable, length \
+         56\n\tIP (tos 0x0, ttl 63, id 25012, offset 0, flags [DF], proto ICMP (1), length \
+         48)\n    10.40.2.3 > 10.30.4.4: ICMP echo request, id 16420, seq 0, length 28\n"
+    );
+}
