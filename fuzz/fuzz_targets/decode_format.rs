@@ -2,7 +2,7 @@
 //! the frame. Nothing may panic, and the outputs must keep their shape: one line for
 //! `line` (and tab-indented lines under it, as tcpdump's hex dumps), one valid JSON
 //! object for `json`, one line of tab-separated values for `fields`, turtle text ending
-//! in a newline.
+//! in a newline; `line` again with `-v`.
 //!
 //! A crash found here becomes a unit test next to the code it broke.
 #![no_main]
@@ -100,5 +100,22 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => assert!(std::str::from_utf8(&out).is_ok()),
         }
+    }
+    // -F line -v (tcpdump's -v: IP header fields, checksums, NTP, DHCP, ICMPv6 options,
+    // quoted packets): one line, then lines that go on with four spaces (the IPv4
+    // header's) or a tab.
+    let mut options = Options::default();
+    options.line.verbose = true;
+    if let Some(mut p) = printer_with(Format::Line, &Default::default(), &options) {
+        let mut out = Vec::new();
+        p.print(&frame, &d, &mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.ends_with('\n'), "-v output ends without a newline");
+        let mut lines = text.lines();
+        assert!(lines.next().is_some_and(|l| !l.starts_with(['\t', ' '])));
+        assert!(
+            lines.all(|l| l.starts_with('\t') || l.starts_with("    ")),
+            "{text}"
+        );
     }
 });
