@@ -55,6 +55,7 @@ mod tcp;
 mod tcp_options;
 mod time;
 mod verbose;
+mod verbose_icmp;
 
 use proto::*;
 mod proto;
@@ -491,7 +492,7 @@ impl Line {
                     _ => out.extend_from_slice(b"[ICMPv6 requires IPv6] (invalid)"),
                 }
                 if let Some(p) = ip.check.filter(|p| p.v6 == ip.v6) {
-                    verbose::icmp_cksum(out, at, Some(bytes), p, Some(wire));
+                    verbose_icmp::icmp_cksum(out, at, Some(bytes), p, Some(wire));
                 }
                 if self.options.verbose && !ip.v6 {
                     self.icmp_quoted(out, bytes, ip.line_at);
