@@ -274,7 +274,9 @@ impl FileSource {
             let incl = incl.min(snaplen);
             let meta = FrameMeta {
                 ts_ns: u64::from(secs) * 1_000_000_000 + frac_ns,
-                orig_len: orig.max(incl),
+                // The length the file gives, even 0 or below the captured length:
+                // `-F line` prints tcpdump's `[Invalid header: ...]` for those.
+                orig_len: orig,
                 ifindex: 0,
                 direction: Direction::Unknown,
                 link,
@@ -314,7 +316,7 @@ impl FileSource {
             };
             let meta = FrameMeta {
                 ts_ns: units_to_ns(p.ts_units, iface.tsresol),
-                orig_len: p.orig_len.max(p.data.len() as u32),
+                orig_len: p.orig_len,
                 ifindex: 0,
                 direction: p.direction,
                 link: iface.link,
