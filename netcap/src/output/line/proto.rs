@@ -223,6 +223,14 @@ fn arp_types(out: &mut Vec<u8>, hrd: u16, hln: usize, pro: u16, pln: usize) {
     out.extend_from_slice(b" (len ");
     push_u64(out, hln as u64);
     out.extend_from_slice(b"), ");
+    push_arp_protocol(out, pro);
+    out.extend_from_slice(b" (len ");
+    push_u64(out, pln as u64);
+    out.push(b')');
+}
+
+/// An ARP packet's protocol type as tcpdump names it (`IPv4`, `Unknown Protocol (0x..)`).
+fn push_arp_protocol(out: &mut Vec<u8>, pro: u16) {
     match link::ethertype_name(pro) {
         Some(name) => out.extend_from_slice(name.as_bytes()),
         None => {
@@ -233,9 +241,6 @@ fn arp_types(out: &mut Vec<u8>, hrd: u16, hln: usize, pro: u16, pln: usize) {
             out.push(b')');
         }
     }
-    out.extend_from_slice(b" (len ");
-    push_u64(out, pln as u64);
-    out.push(b')');
 }
 
 /// An ATM ARP packet (RFC 2225, hardware type 19) as tcpdump's `atmarp_print`: ATM
@@ -271,16 +276,7 @@ fn atm_arp(out: &mut Vec<u8>, b: &[u8], length: usize, bare: bool, verbose: bool
     let ip_lengths = (pro == 0x0800 || pro == 0x1000) && spln == 4 && tpln == 4;
     if !ip_lengths || verbose {
         out.extend_from_slice(b"ATM, ");
-        match link::ethertype_name(pro) {
-            Some(name) => out.extend_from_slice(name.as_bytes()),
-            None => {
-                out.extend_from_slice(b"Unknown Protocol (0x");
-                for shift in [12, 8, 4, 0] {
-                    out.push(crate::output::HEX_LOWER[((pro >> shift) & 15) as usize]);
-                }
-                out.push(b')');
-            }
-        }
+        push_arp_protocol(out, pro);
         out.extend_from_slice(b" (len ");
         push_u64(out, spln as u64);
         out.push(b'/');
