@@ -422,7 +422,7 @@ fn nfdump(file: &Path) -> Records {
 }
 
 fn run_netcap(args: &[&str]) -> netcap_proc::Output {
-    let mut all = vec!["read", "-q", "-F", "none"];
+    let mut all = vec!["read", "--quiet", "-F", "none"];
     all.extend_from_slice(args);
     let out = Netcap::run(&all);
     assert!(out.status.success(), "netcap {args:?}: {}", out.stderr);
@@ -719,7 +719,7 @@ fn bad_ipfix_usage_exits_2() {
         ],
         &["--ipfix-template-secs", "0", "--ipfix", "127.0.0.1:4739"],
     ] {
-        let mut all = vec!["read", "-q", p];
+        let mut all = vec!["read", "--quiet", p];
         all.extend_from_slice(args);
         let out = Netcap::run(&all);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);

@@ -63,14 +63,18 @@ const FLOOR: f64 = 100.0;
 
 /// Sets of tcpdump's printing flags and the least share of identical lines with them
 /// (measured, rounded down): each flag of `-t -tt -ttt -tttt -ttttt -S -e -x -xx -X
-/// -XX -A` is in one (tcpdump's `-X` wins over `-x`, and `-x` over `-A`).
-const FLAG_FLOORS: [(&str, f64); 6] = [
+/// -XX -A -q` is in one (tcpdump's `-X` wins over `-x`, and `-x` over `-A`); `-q` also
+/// with `-e` and `-v`.
+const FLAG_FLOORS: [(&str, f64); 9] = [
     ("-S -e -tt -x", 99.43),
     ("-ttt -XX", 99.85),
     ("-tttt -A", 99.43),
     ("-ttttt -xx", 99.85),
     ("-t -X", 99.15),
     ("-v -e", 99.43),
+    ("-q", 100.0),
+    ("-q -e", 100.0),
+    ("-q -v", 99.77),
 ];
 
 /// The least share of identical lines with `-v`, over the whole corpus (measured,

@@ -1,6 +1,6 @@
 //! The progress bar of `netcap read`: shown on a terminal (a tmux pane), and redrawn
 //! while the read waits on a slow input or a slow reader of the output; never when
-//! stderr is a pipe, with `-q`, or when the text goes to the same terminal. Needs tmux
+//! stderr is a pipe, with `--quiet`, or when the text goes to the same terminal. Needs tmux
 //! and util-linux `script`, not privileges.
 mod netcap_proc;
 
@@ -112,7 +112,7 @@ fn quiet_shows_no_progress() {
     let dir = tempdir();
     let pcap = dir.join("in.pcap");
     write_pcap(&pcap, &udp_frames(5000, 100));
-    let t = slow_read("quiet", &pcap, "-q");
+    let t = slow_read("quiet", &pcap, "--quiet");
     let (ended, pane) = t.wait_for(Duration::from_secs(8), |p| p.contains("frames seen"));
     assert!(ended, "{pane}");
     assert!(!pane.contains("frames/s"), "{pane}");

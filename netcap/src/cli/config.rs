@@ -285,6 +285,9 @@ impl Config {
         } else {
             Format::Turtle
         });
+        if c.quick && format != Format::Line {
+            return Err(ConfigError::Usage(super::tcpdump::QUICK_ELSEWHERE.into()).into());
+        }
         if line.is_some() && c.format.is_some_and(|f| f != Format::Line) {
             return Err(ConfigError::Usage(
                 "-t, -S, -e, -x, -X and -A shape the text of -F line, not of another format".into(),

@@ -135,8 +135,9 @@ pub struct CaptureArgs {
 pub struct ReadArgs {
     /// The capture file: pcap or pcapng; `-` reads stdin.
     pub file: PathBuf,
-    /// No progress bar on stderr (it is shown only when stderr is a terminal).
-    #[arg(short = 'q', long = "quiet")]
+    /// No progress bar on stderr (it is shown only when stderr is a terminal). Long
+    /// form only: `-q` is tcpdump's quick output.
+    #[arg(long = "quiet")]
     pub quiet: bool,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -268,6 +269,11 @@ pub struct CommonArgs {
     /// -w FILE: the statistics line every second, as tcpdump's `-v -w` prints "Got N".
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// -F line: quick output, as tcpdump's -q: shorter transport lines (`tcp 0`,
+    /// `UDP, length 56` without the DNS, NTP or DHCP summary); with -e and -v too.
+    /// Refused with other formats (read's --quiet turns off the progress bar).
+    #[arg(short = 'q')]
+    pub quick: bool,
     /// Accepted as tcpdump's -n and -nn: netcap never resolves addresses or ports.
     #[arg(short = 'n', action = clap::ArgAction::Count)]
     pub numeric: u8,
@@ -367,6 +373,7 @@ impl CommonArgs {
             link_header: self.link_header,
             dump,
             verbose: self.verbose > 0 && (self.write.is_none() || self.format.is_some()),
+            quick: self.quick,
         };
         (options != Options::default()).then_some(options)
     }
@@ -460,6 +467,7 @@ mod tests {
                 link_header: true,
                 dump: Dump::HexAscii { link: true },
                 verbose: false,
+                quick: false,
             })
         );
         assert_eq!(

@@ -11,6 +11,11 @@ use clap::Parser;
 use super::{Cli, CommonArgs, ConfigError};
 use crate::output::{fields::Field, json::Payload, Format};
 
+/// `-q` with a format other than line.
+pub(super) const QUICK_ELSEWHERE: &str =
+    "-q is tcpdump's quick output and shapes the text of -F line only (read's --quiet turns off \
+     the progress bar)";
+
 /// `--json-payload` and the fields of `-F fields`, checked against the format.
 pub(super) fn text_options(
     c: &CommonArgs,
@@ -322,5 +327,28 @@ mod tests {
         };
         assert_eq!(c.common.verbose, 1);
         assert_eq!(c.common.line_options(), None);
+    }
+
+    #[test]
+    fn q_is_quick_output_and_quiet_is_long_only() {
+        use crate::cli::{Command, Config};
+        let config = |args: &[&str]| {
+            let cli = try_parse(["netcap", "read", "f"].iter().chain(args)).expect("parses");
+            let Command::Read(r) = cli.cmd else {
+                panic!("read")
+            };
+            (r.quiet, Config::read(&r))
+        };
+        let (quiet, c) = config(&["-q"]);
+        let c = c.expect("-q alone is -F line's quick output");
+        assert!(!quiet, "-q no longer means --quiet");
+        assert_eq!(c.format, Format::Line);
+        assert!(c.text.line.quick);
+        let (quiet, c) = config(&["--quiet"]);
+        assert!(quiet);
+        assert!(!c.expect("--quiet parses").text.line.quick);
+        assert!(config(&["-F", "line", "-q", "-v", "-e"]).1.is_ok());
+        assert!(config(&["-F", "json", "-q"]).1.is_err());
+        assert!(config(&["-F", "turtle", "-q"]).1.is_err());
     }
 }

@@ -84,12 +84,14 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         hex,
         hex_ascii,
         ascii,
+        quick,
         numeric: _,
         filter: _,
         expr: _,
     } = common;
     [
         (*verbose > 0, "-v"),
+        (*quick, "-q"),
         (*list_interfaces, "-D"),
         (user.is_some(), "-Z"),
         (count.is_some(), "-c"),

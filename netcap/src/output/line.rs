@@ -25,7 +25,7 @@
 //! for a protocol it does not know either).
 //!
 //! tcpdump's printing flags are [`Options`]: the `-t` family ([`time`]), `-S`, `-e`
-//! ([`link`]), the dumps `-x`, `-X`, `-A` ([`dump`]) and `-v` ([`verbose`]). UDP's
+//! ([`link`]), `-q` ([`quick`]), the dumps `-x`, `-X`, `-A` ([`dump`]) and `-v` ([`verbose`]). UDP's
 //! applications beside DNS: NTP ([`ntp`]) and DHCP ([`dhcp`]), picked by [`app`].
 //!
 //! When the run has more than one interface (a pcapng file with several), each line
@@ -59,6 +59,7 @@ mod verbose_icmp;
 
 use proto::*;
 mod proto;
+mod quick;
 
 use std::ops::Range;
 
@@ -79,6 +80,8 @@ pub struct Options {
     pub dump: Dump,
     /// `-v`: the IP header's fields, checksums, NTP and DHCP in full ([`verbose`]).
     pub verbose: bool,
+    /// `-q`: tcpdump's quick output ([`quick`]).
+    pub quick: bool,
 }
 
 /// Which bytes follow each line, and how (tcpdump's `-x`, `-X`, `-A`; given twice,
@@ -267,9 +270,9 @@ impl Line {
         // With -e, the Ethernet header; the network layer then leaves out its name.
         let bare = self.options.link_header
             && match frame.meta.link {
-                LinkType::Ethernet => link::ethernet(out, frame),
-                LinkType::LinuxSll => link::sll(out, frame, false),
-                LinkType::LinuxSll2 => link::sll(out, frame, true),
+                LinkType::Ethernet => link::ethernet(out, frame, self.options.quick),
+                LinkType::LinuxSll => link::sll(out, frame, false, self.options.quick),
+                LinkType::LinuxSll2 => link::sll(out, frame, true, self.options.quick),
                 // tcpdump's raw_if_print.
                 LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {
                     out.extend_from_slice(b"ip: ");
@@ -470,7 +473,8 @@ impl Line {
             IpProtocol::Tcp => {}
             IpProtocol::Udp => {
                 let v = (self.options.verbose, ip.check);
-                udp(out, a, bytes, (wire, ip.more_frags), (ip.ports_only, v));
+                let shape = (ip.ports_only, self.options.quick, v);
+                udp(out, a, bytes, (wire, ip.more_frags), shape);
                 return true;
             }
             p @ (IpProtocol::Icmp | IpProtocol::Icmpv6) => {
@@ -526,6 +530,12 @@ impl Line {
                 16
             }
         };
+        if self.options.quick {
+            if quick::tcp(out, bytes, wire as u32) == tcp::End::Truncated {
+                out.extend_from_slice(b" [|tcp]");
+            }
+            return true;
+        }
         let seg = tcp::Segment {
             bytes,
             length: wire as u32,

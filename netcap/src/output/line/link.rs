@@ -81,9 +81,10 @@ const VLAN_TPIDS: [u16; 4] = [0x8100, 0x9100, 0x9200, 0x88a8];
 const MAX_LENGTH: u16 = 1500;
 
 /// Appends the Ethernet header of `frame` (`SRC > DST, ethertype NAME (0xNNNN),
-/// length N: ` and each VLAN tag); false when the header is cut short (nothing
+/// length N: ` and each VLAN tag; with `-q`, `quick`, the last EtherType's name
+/// alone); false when the header is cut short (nothing
 /// written: the line then ends with the truncation mark).
-pub(super) fn ethernet(out: &mut Vec<u8>, frame: &Frame<'_>) -> bool {
+pub(super) fn ethernet(out: &mut Vec<u8>, frame: &Frame<'_>, quick: bool) -> bool {
     let b = frame.data;
     if b.len() < 14 {
         return false;
@@ -104,13 +105,18 @@ pub(super) fn ethernet(out: &mut Vec<u8>, frame: &Frame<'_>) -> bool {
             out.extend_from_slice(b": ");
         }
     };
+    let name = if quick {
+        super::quick::ethertype
+    } else {
+        ethertype
+    };
     let mut at = 12;
     let mut t = be16(at).unwrap_or(0);
     while VLAN_TPIDS.contains(&t) {
         let (Some(tci), Some(next)) = (be16(at + 2), be16(at + 4)) else {
             return true;
         };
-        ethertype(out, t);
+        name(out, t);
         length(out);
         out.extend_from_slice(b"vlan ");
         push_u64(out, (tci & 0x0fff).into());
@@ -126,15 +132,15 @@ pub(super) fn ethernet(out: &mut Vec<u8>, frame: &Frame<'_>) -> bool {
     if t <= MAX_LENGTH {
         out.extend_from_slice(b"802.3");
     } else {
-        ethertype(out, t);
+        name(out, t);
     }
     length(out);
     true
 }
 
-/// Appends the Linux cooked capture header (v1, or v2 with `v2`) of `frame`; false
-/// when it is cut short.
-pub(super) fn sll(out: &mut Vec<u8>, frame: &Frame<'_>, v2: bool) -> bool {
+/// Appends the Linux cooked capture header (v1, or v2 with `v2`) of `frame` (with
+/// `-q`, `quick`, without the protocol and length); false when it is cut short.
+pub(super) fn sll(out: &mut Vec<u8>, frame: &Frame<'_>, v2: bool, quick: bool) -> bool {
     let b = frame.data;
     let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
     // (address length, address, protocol) offsets.
@@ -165,6 +171,10 @@ pub(super) fn sll(out: &mut Vec<u8>, frame: &Frame<'_>, v2: bool) -> bool {
     if halen == 6 {
         push_mac(out, &b[addr..addr + 6], false);
         out.push(b' ');
+    }
+    // tcpdump's `-q`: the direction and address only.
+    if quick {
+        return true;
     }
     match be16(proto) {
         1 => out.extend_from_slice(b"802.3"),

@@ -8,13 +8,14 @@ use super::*;
 /// as captured, `length` the IP payload length, `first_fragment` an IP fragment with
 /// more to come; `ports_only` when the addresses were printed before IPv6 extension
 /// headers. Ends with its own truncation mark.
-/// With `-v` (`verbose`), the checksum over IPv6 (`check`) first, NTP and DHCP in full.
+/// With `-v` (`verbose`), the checksum over IPv6 (`check`) first, NTP and DHCP in full;
+/// with `-q` (`quick`), the length alone.
 pub(super) fn udp(
     out: &mut Vec<u8>,
     a: Addrs,
     bytes: &[u8],
     (length, first_fragment): (usize, bool),
-    (ports_only, (verbose, check)): (bool, (bool, Option<super::verbose::Pseudo>)),
+    (ports_only, quick, (verbose, check)): (bool, bool, (bool, Option<super::verbose::Pseudo>)),
 ) {
     let be16 = |at: usize| {
         bytes
@@ -55,13 +56,14 @@ pub(super) fn udp(
         let stored = be16(6).unwrap_or(0);
         super::verbose::udp_cksum(out, stored, p.check(17, whole));
     }
-    if super::app::udp(out, (sport, dport), payload, length, verbose) {
+    // With -q (`quick`), no application's summary: only the length.
+    if !quick && super::app::udp(out, (sport, dport), payload, length, verbose) {
         return;
     }
-    if sport == 53 || dport == 53 {
+    if !quick && (sport == 53 || dport == 53) {
         return dns::message(out, payload, length, false, verbose);
     }
-    if sport == 5353 || dport == 5353 {
+    if !quick && (sport == 5353 || dport == 5353) {
         return dns::message(out, payload, length, true, verbose);
     }
     if ulen > length && !first_fragment {
