@@ -76,6 +76,8 @@ pub struct Options {
     pub top_rate_only: bool,
     /// Repetitions (default 3, 1 with `quick`).
     pub runs: Option<usize>,
+    /// Capture: frames per top-rate run (default: from the calibrated rate).
+    pub frames: Option<u64>,
     /// Soak: seconds of traffic.
     pub secs: u64,
 }

@@ -67,6 +67,10 @@ enum Cmd {
         /// Repetitions of each run (default 3, 1 with --quick).
         #[arg(long)]
         runs: Option<usize>,
+        /// Capture: frames per top-rate run, instead of what one core of trafgen sends
+        /// in 0.8 s (more frames, finer /proc/stat figures).
+        #[arg(long)]
+        frames: Option<u64>,
         /// Soak: seconds of traffic.
         #[arg(long, default_value_t = 600)]
         secs: u64,
@@ -101,6 +105,7 @@ fn real_main() -> Result<()> {
             only,
             top_rate_only,
             runs,
+            frames,
             secs,
         } => {
             let bin = build(&root)?;
@@ -110,6 +115,7 @@ fn real_main() -> Result<()> {
                 only,
                 top_rate_only,
                 runs,
+                frames,
                 secs,
             };
             bench::run(&root, &bin, &kbench, kind, &opts)

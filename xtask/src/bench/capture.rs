@@ -221,7 +221,9 @@ pub fn run(
     let bpf_stats = bpfstats::StatsEnabled::enable()?;
     let veth = Veth::create()?;
     let top_pps = calibrate(&veth, out)?;
-    let frames = frames_for(top_pps, if quick { TOP_SECS_QUICK } else { TOP_SECS });
+    let frames = opts
+        .frames
+        .unwrap_or_else(|| frames_for(top_pps, if quick { TOP_SECS_QUICK } else { TOP_SECS }));
     eprintln!(
         "bench: trafgen reaches {} pps from one core: {} frames per top-rate run",
         thousands(top_pps),

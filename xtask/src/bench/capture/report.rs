@@ -12,7 +12,7 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
     let mut s = format!(
         "Live capture on a veth pair: `{}` in a namespace sends UDP/IPv4 frames ({} flows, \
          repeating) to the host end, one capture tool at a time. Top rate: {} frames per \
-         run (what one core of trafgen sends in about {} s: it reached {} pps before the \
+         run (about {:.1} s of one core of trafgen, which reached {} pps before the \
          runs), for every size from one core (`-P 1`) and, for {} B frames, from all {} cores (trafgen's \
          default: one copy of the configuration per CPU, `-n` split between them); stepped \
          rates: one core, {} s of traffic. {} run(s) each, tools in a rotating order, \
@@ -21,7 +21,7 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
         r.generator.split(',').next().unwrap_or("trafgen"),
         thousands(super::trafgen::FLOWS as f64),
         thousands(r.frames as f64),
-        if r.quick { super::TOP_SECS_QUICK } else { super::TOP_SECS },
+        r.frames as f64 / r.calibrated_top_pps.max(1.0),
         thousands(r.calibrated_top_pps),
         super::SIZES[0],
         r.machine.cores,

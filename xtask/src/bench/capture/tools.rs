@@ -269,6 +269,14 @@ pub fn tools(
             "netcap afpacket -w /dev/null",
             &["--backend", "afpacket", "-w", "/dev/null"],
         ),
+        // What reaching an AF_PACKET socket costs without its ring: the socket filter
+        // (trafgen never uses UDP port 1) rejects every frame before the copy, the
+        // clock read and the ring's lock. Captures nothing; the floor of any capture
+        // through a packet socket (docs/bench/capture-afpacket.md).
+        nc(
+            "netcap afpacket floor: socket filter rejects all",
+            &["--backend", "afpacket", "-F", "none", "udp port 1"],
+        ),
         nc(
             "netcap afpacket -F line, fanout over 2 workers",
             &["--backend", "afpacket", "-F", "line", "--workers", "2"],
