@@ -9,11 +9,12 @@
 //!
 //! Each layer follows its tcpdump printer without `-v`, down to the complaints and the
 //! `[|proto]` marks where the capture ends: ARP (`arp_print`, with its hex dump for an
-//! unknown operation, [`dump`]), IPv4 (`ip_print`: `bad-hlen`, `bad-len`,
+//! unknown operation, [`dump`]), IPv4 ([`ip4`], `ip_print`: `bad-hlen`, `bad-len`,
 //! `truncated-ip - N bytes missing!`, a later fragment as `SRC > DST: ip-proto-N`),
 //! IPv6 with its extension headers ([`ip6`], [`ip6_ext`]), ICMP ([`icmp`]: the quoted
 //! packet of an error), ICMPv6 ([`icmp6`], [`icmp6_more`]), TCP ([`tcp`]), UDP
-//! (`udp_print`) and DNS ([`dns`], [`edns`]). The time is the local
+//! (`udp_print`) and DNS ([`dns`], [`edns`]); [`transport`] picks the printer after
+//! either IP header. The time is the local
 //! time of day with microseconds ([`time`]: `TZ` respected). As with `tcpdump -n`,
 //! addresses are numeric, link-layer headers (and VLAN tags) are not shown, and TCP
 //! sequence numbers are relative to the first seen in each direction of a
@@ -42,6 +43,7 @@ mod icmp;
 mod icmp6;
 mod icmp6_more;
 mod icmp6_verbose;
+mod ip4;
 mod ip6;
 mod ip6_ext;
 mod ipopt;
@@ -54,6 +56,7 @@ mod ssh;
 mod tcp;
 mod tcp_options;
 mod time;
+mod transport;
 mod verbose;
 mod verbose_icmp;
 
@@ -358,198 +361,6 @@ impl Line {
             }
             Dump::Ascii { link } => dump::ascii(out, frame.data.get(from(link)..).unwrap_or(&[])),
         }
-    }
-
-    /// An IPv4 packet as tcpdump's `ip_print` without `-v`: its complaints about the
-    /// header (`bad-hlen`, `bad-len`, `truncated-ip - N bytes missing!`), a later
-    /// fragment as `SRC > DST: ip-proto-N`, else the transport. `length` is what the
-    /// link layer carries. Returns true when it wrote the truncation mark itself.
-    fn ipv4(
-        &mut self,
-        out: &mut Vec<u8>,
-        frame: &Frame<'_>,
-        d: &Decoded,
-        (length, line_at): (usize, usize),
-        bare: bool,
-    ) -> bool {
-        let off = d.net_off as usize;
-        let b = frame.data.get(off..).unwrap_or(&[]);
-        match b.first().map(|v| v >> 4) {
-            Some(4) => {}
-            Some(6) => {
-                out.extend_from_slice(b"IP6, wrong link-layer encapsulation (invalid)");
-                return true;
-            }
-            Some(v) => {
-                out.extend_from_slice(b"IP");
-                push_u64(out, v.into());
-                out.extend_from_slice(b" (invalid)");
-                return true;
-            }
-            None => {
-                out.extend_from_slice(b" [|ip]");
-                return true;
-            }
-        }
-        if !bare {
-            out.extend_from_slice(b"IP ");
-        }
-        let Net::Ipv4(ip) = &d.net else {
-            out.extend_from_slice(b" [|ip]");
-            return true;
-        };
-        if length < 20 {
-            out.extend_from_slice(b"truncated-ip ");
-            push_u64(out, length as u64);
-            return true;
-        }
-        let hlen = ip.ihl as usize * 4;
-        if hlen < 20 {
-            out.extend_from_slice(b"bad-hlen ");
-            push_u64(out, hlen as u64);
-            return true;
-        }
-        let len = ip.total_len as usize;
-        if length < len {
-            out.extend_from_slice(b"truncated-ip - ");
-            push_u64(out, (len - length) as u64);
-            out.extend_from_slice(b" bytes missing! ");
-        }
-        if len < hlen {
-            out.extend_from_slice(b"bad-len ");
-            push_u64(out, len as u64);
-            return true;
-        }
-        let a = Addrs::V4(ip.src, ip.dst);
-        let mut check = None;
-        if self.options.verbose {
-            let header = frame.data.get(off..(off + len).min(frame.data.len()));
-            match verbose::ipv4_line(out, header.unwrap_or(&[]), a, ip.more_frags) {
-                Some(c) => check = c,
-                None => return true,
-            }
-        }
-        if ip.frag_offset != 0 {
-            addr(out, a, true, None);
-            out.extend_from_slice(b" > ");
-            addr(out, a, false, None);
-            out.extend_from_slice(b": ip-proto-");
-            push_u64(out, ip.protocol.into());
-            return true;
-        }
-        let ipv = Ip {
-            addrs: a,
-            wire: Some(len - hlen),
-            cap_end: (off + len).min(frame.data.len()),
-            frag: false,
-            more_frags: ip.more_frags,
-            line_at,
-            at: d.transport_off as usize,
-            proto: ip.protocol,
-            whole: d.issue.is_none_or(|i| {
-                matches!(
-                    i.layer,
-                    Layer::Tcp | Layer::Udp | Layer::Icmp | Layer::Icmpv6
-                )
-            }),
-            ports_only: false,
-            v6: false,
-            check,
-        };
-        self.ip_body(out, frame, d, &ipv)
-    }
-
-    /// `SRC > DST: what`; returns true when it wrote the truncation mark itself.
-    fn ip_body(&mut self, out: &mut Vec<u8>, frame: &Frame<'_>, d: &Decoded, ip: &Ip) -> bool {
-        let a = ip.addrs;
-        let start = ip.at.min(ip.cap_end);
-        let bytes = frame.data.get(start..ip.cap_end).unwrap_or(&[]);
-        let wire = ip.wire.unwrap_or(bytes.len());
-        if ip.frag || !ip.whole {
-            ip_body(out, frame, d, a, ip.wire, ip.frag);
-            return false;
-        }
-        match IpProtocol::from(ip.proto) {
-            IpProtocol::Tcp => {}
-            IpProtocol::Udp => {
-                let v = (self.options.verbose, ip.check);
-                let shape = (ip.ports_only, self.options.quick, v);
-                udp(out, a, bytes, (wire, ip.more_frags), shape);
-                return true;
-            }
-            p @ (IpProtocol::Icmp | IpProtocol::Icmpv6) => {
-                if !ip.v6 {
-                    addr(out, a, true, None);
-                    out.extend_from_slice(b" > ");
-                    addr(out, a, false, None);
-                    out.extend_from_slice(b": ");
-                }
-                let at = out.len();
-                match (p, ip.v6) {
-                    (IpProtocol::Icmp, false) => icmp::icmp(out, bytes, wire),
-                    (IpProtocol::Icmpv6, true) => {
-                        icmp6::icmp6(out, bytes, wire, self.options.verbose)
-                    }
-                    (IpProtocol::Icmp, true) => {
-                        out.extend_from_slice(b"[ICMP requires IPv4] (invalid)")
-                    }
-                    _ => out.extend_from_slice(b"[ICMPv6 requires IPv6] (invalid)"),
-                }
-                if let Some(p) = ip.check.filter(|p| p.v6 == ip.v6) {
-                    verbose_icmp::icmp_cksum(out, at, Some(bytes), p, Some(wire));
-                }
-                if self.options.verbose && !ip.v6 {
-                    self.icmp_quoted(out, bytes, ip.line_at);
-                }
-                return true;
-            }
-            _ => {
-                ip_body(out, frame, d, a, ip.wire, ip.frag);
-                return false;
-            }
-        }
-        let be16 = |at: usize| read::be16_at(bytes, at);
-        let (Some(sport), Some(dport)) = (be16(0), be16(2)) else {
-            addr(out, a, true, None);
-            out.extend_from_slice(b" > ");
-            addr(out, a, false, None);
-            out.extend_from_slice(b": [|tcp]");
-            return true;
-        };
-        ports(out, a, (sport, dport), ip.ports_only);
-        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
-        let n = match a {
-            Addrs::V4(s, t) => {
-                src[..4].copy_from_slice(&s.octets());
-                dst[..4].copy_from_slice(&t.octets());
-                4
-            }
-            Addrs::V6(s, t) => {
-                src = s.octets();
-                dst = t.octets();
-                16
-            }
-        };
-        if self.options.quick {
-            if quick::tcp(out, bytes, wire as u32) == tcp::End::Truncated {
-                out.extend_from_slice(b" [|tcp]");
-            }
-            return true;
-        }
-        let seg = tcp::Segment {
-            bytes,
-            length: wire as u32,
-            src: &src[..n],
-            dst: &dst[..n],
-            line_at: ip.line_at,
-            relative: !self.options.absolute,
-            verbose: self.options.verbose,
-            cksum: verbose::tcp_sum(ip.check, Some(bytes), Some(wire)),
-        };
-        if tcp::segment(out, &mut self.deferred, &seg) == tcp::End::Truncated {
-            out.extend_from_slice(b" [|tcp]");
-        }
-        true
     }
 }
 
