@@ -30,7 +30,7 @@ pub fn targets(names: &[String], netns: &[Netns]) -> Result<Vec<Target>, Error> 
     }
     let names = match names {
         [] if netns.is_empty() => {
-            vec![super::default_route_interface().ok_or(ConfigError::NoDefaultRoute)?]
+            vec![default_route_interface().ok_or(ConfigError::NoDefaultRoute)?]
         }
         [] => return Err(usage("--netns needs -i IFACE (or -i any)")),
         n => n.to_vec(),
@@ -68,4 +68,15 @@ pub fn targets(names: &[String], netns: &[Netns]) -> Result<Vec<Target>, Error> 
         }
     }
     Ok(out)
+}
+
+/// The interface of the IPv4 (else IPv6) default route, from /proc/net/route.
+pub fn default_route_interface() -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let mut cols = line.split_whitespace();
+        let iface = cols.next()?;
+        let dest = cols.next()?;
+        (dest == "00000000").then(|| iface.to_owned())
+    })
 }
