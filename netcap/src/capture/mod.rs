@@ -237,6 +237,21 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> std::i
     Ok(n > 0 && pfd.revents & libc::POLLIN != 0)
 }
 
+/// The CPU time (user and system) the calling thread has used so far.
+pub fn thread_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID always exists
+    // on Linux (on an error `ts` stays zero).
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// The wall clock in nanoseconds since the UNIX epoch (0 if it is set before 1970).
 pub fn realtime_ns() -> u64 {
     std::time::SystemTime::now()

@@ -118,6 +118,7 @@ impl Direct {
             write_error: self.error,
             pcap_skipped: self.pcap.map_or(0, |p| p.skipped()),
             sources: Vec::new(),
+            threads: Vec::new(),
         }
     }
 }

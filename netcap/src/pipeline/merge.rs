@@ -1,16 +1,27 @@
 //! Puts the outputs of several fanout workers back into one stream in timestamp order.
 //!
-//! Each worker reads its own AF_PACKET socket, so no one numbers the frames in capture
-//! order; their kernel timestamps are the order. Every queued frame of every worker
-//! sits in one min-heap by timestamp; the earliest is written once no worker can still
-//! send an earlier one. Each output carries a watermark, a time below which the worker
-//! will send no more frames (a quiet worker sends outputs with only a watermark, see
-//! `fanout`; `u64::MAX` means it has ended), and a worker's own frames may run
-//! backwards by up to [`REORDER_SLACK_NS`], so a frame at `t` is written when every
-//! worker's watermark or latest frame has passed `t + REORDER_SLACK_NS`.
+//! Each worker reads its own socket (AF_PACKET fanout) or CPU ring (XDP), so no one
+//! numbers the frames in capture order; their kernel timestamps are the order. Each
+//! output carries a watermark, a time below which the worker will send no more frames
+//! (a quiet worker sends outputs with only a watermark, see `fanout`; `u64::MAX` means
+//! it has ended), and a worker's own frames may run backwards by up to
+//! [`REORDER_SLACK_NS`], so a frame at `t` is written when every worker's watermark or
+//! latest frame has passed `t + REORDER_SLACK_NS`.
+//!
+//! The order written is that of the key (timestamp, stream, arrival, index in the
+//! output): every frame whose time has come, smallest key first. The merge works on
+//! runs, not frames: a run is a stretch of one stream's frames whose keys only grow (one
+//! CPU's ring, or a socket whose frames came in stamp order, is one long run across
+//! outputs; where a stream's time steps back a new run starts). The next frame to write
+//! is the head of the run with the smallest head, so the writer takes the smallest run
+//! from a heap of runs and hands on its frames up to the next run's head in one piece
+//! (one stretch of text to copy, not one call per frame); with two streams that take
+//! turns in bursts, a stretch is a burst. The heap holds as many runs as there are
+//! streams, and more only while a stream's frames are out of order.
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, VecDeque},
+    ops::Range,
 };
 
 use super::Output;
@@ -23,11 +34,34 @@ use super::Output;
 /// at the cost of this much more delay.
 pub const REORDER_SLACK_NS: u64 = 1_000_000;
 
+/// A frame's place in the output order: timestamp, stream, output slot, index.
+type Key = (u64, usize, u64, usize);
+
 struct Stream {
     /// A time below which the worker said it will send no more frames.
     watermark: u64,
     /// The latest timestamp among the frames it sent.
     latest: u64,
+    /// The run its next frames join if they do not go back in time.
+    open: Option<usize>,
+}
+
+/// Frames `frames` of the output in `slot`, in key order.
+struct Segment {
+    slot: u64,
+    frames: Range<usize>,
+}
+
+/// Frames of one stream whose keys only grow, possibly across outputs.
+struct Run {
+    stream: usize,
+    segments: VecDeque<Segment>,
+    /// The timestamp of its last frame (where a continuation must not start below).
+    last_ts: u64,
+    /// Its head is in the heap (it has frames).
+    queued: bool,
+    /// More frames may join (it is its stream's `open` run).
+    open: bool,
 }
 
 pub(super) struct Merger {
@@ -38,8 +72,11 @@ pub(super) struct Merger {
     outputs: VecDeque<Option<(Output, usize)>>,
     base: u64,
     next_slot: u64,
-    /// Every queued frame: (timestamp, stream, slot, index in the output).
-    frames: BinaryHeap<Reverse<(u64, usize, u64, usize)>>,
+    /// Runs by id; `None` for a free id (in `free`).
+    runs: Vec<Option<Run>>,
+    free: Vec<usize>,
+    /// The head of every run that has frames: (its key, run id).
+    heads: BinaryHeap<Reverse<(Key, usize)>>,
 }
 
 impl Merger {
@@ -47,41 +84,116 @@ impl Merger {
         Self::with_slack(streams, REORDER_SLACK_NS)
     }
 
-    fn with_slack(streams: usize, slack_ns: u64) -> Self {
+    pub(super) fn with_slack(streams: usize, slack_ns: u64) -> Self {
         Self {
             streams: (0..streams)
                 .map(|_| Stream {
                     watermark: 0,
                     latest: 0,
+                    open: None,
                 })
                 .collect(),
             slack_ns,
             outputs: VecDeque::new(),
             base: 0,
             next_slot: 0,
-            frames: BinaryHeap::new(),
+            runs: Vec::new(),
+            free: Vec::new(),
+            heads: BinaryHeap::new(),
         }
     }
 
     /// Queues an output; returns it back when it holds no frames (watermark only).
     pub fn push(&mut self, out: Output) -> Option<Output> {
-        let Some(s) = self.streams.get_mut(out.stream) else {
+        let stream = out.stream;
+        let Some(s) = self.streams.get_mut(stream) else {
             return Some(out);
         };
         s.watermark = s.watermark.max(out.watermark);
-        if out.batch.is_empty() {
+        let n = out.ts.len().min(out.batch.len());
+        if n == 0 {
             return Some(out);
         }
         let slot = self.next_slot;
         self.next_slot += 1;
-        for (i, f) in out.batch.iter().enumerate() {
-            s.latest = s.latest.max(f.meta.ts_ns);
-            self.frames
-                .push(Reverse((f.meta.ts_ns, out.stream, slot, i)));
+        // Split the output where its time steps back: each piece goes on a run.
+        let mut start = 0;
+        for i in 1..=n {
+            if i == n || out.ts[i] < out.ts[i - 1] {
+                self.append(stream, slot, start..i, &out.ts);
+                start = i;
+            }
         }
-        let n = out.batch.len();
+        if let Some(s) = self.streams.get_mut(stream) {
+            s.latest = s.latest.max(out.ts[..n].iter().copied().max().unwrap_or(0));
+        }
         self.outputs.push_back(Some((out, n)));
         None
+    }
+
+    /// Puts `frames` of the output in `slot` (their times never step back) on the
+    /// stream's open run, or on a new one when they start before it ends.
+    fn append(&mut self, stream: usize, slot: u64, frames: Range<usize>, ts: &[u64]) {
+        let (first, last) = (ts[frames.start], ts[frames.end - 1]);
+        let open = self.streams[stream].open;
+        let run_id = match open.filter(|&id| self.run(id).is_some_and(|r| r.last_ts <= first)) {
+            Some(id) => id,
+            None => {
+                if let Some(id) = open {
+                    self.close(id);
+                }
+                let id = self.new_run(stream);
+                self.streams[stream].open = Some(id);
+                id
+            }
+        };
+        let Some(run) = self.runs.get_mut(run_id).and_then(Option::as_mut) else {
+            return;
+        };
+        let head = frames.start;
+        run.segments.push_back(Segment { slot, frames });
+        run.last_ts = last;
+        if !run.queued {
+            run.queued = true;
+            self.heads
+                .push(Reverse(((first, stream, slot, head), run_id)));
+        }
+    }
+
+    fn run(&self, id: usize) -> Option<&Run> {
+        self.runs.get(id).and_then(Option::as_ref)
+    }
+
+    fn new_run(&mut self, stream: usize) -> usize {
+        let run = Run {
+            stream,
+            segments: VecDeque::new(),
+            last_ts: 0,
+            queued: false,
+            open: true,
+        };
+        match self.free.pop() {
+            Some(id) => {
+                self.runs[id] = Some(run);
+                id
+            }
+            None => {
+                self.runs.push(Some(run));
+                self.runs.len() - 1
+            }
+        }
+    }
+
+    /// No more frames join run `id`; it goes away now if it has none left.
+    fn close(&mut self, id: usize) {
+        let Some(run) = self.runs.get_mut(id).and_then(Option::as_mut) else {
+            return;
+        };
+        run.open = false;
+        if !run.queued {
+            self.runs[id] = None;
+            self.free.push(id);
+        }
     }
 
     /// Treats every stream as ended (their senders are gone).
@@ -104,27 +216,77 @@ impl Merger {
             .unwrap_or(u64::MAX)
     }
 
-    /// Calls `emit(output, frame index)` for each frame that can be written now, in
-    /// timestamp order (ties: stream order, then arrival), and `done(output)` for each
+    /// Calls `emit(output, frames)` for each stretch of frames of one output that can
+    /// be written now, in key order (see the module doc), and `done(output)` for each
     /// output fully written.
-    pub fn drain(&mut self, mut emit: impl FnMut(&Output, usize), mut done: impl FnMut(Output)) {
+    pub fn drain(
+        &mut self,
+        mut emit: impl FnMut(&Output, Range<usize>),
+        mut done: impl FnMut(Output),
+    ) {
         let horizon = self.horizon();
-        while let Some(&Reverse((ts, _, slot, i))) = self.frames.peek() {
+        while let Some(&Reverse(((ts, ..), id))) = self.heads.peek() {
             if ts > horizon {
                 return;
             }
-            self.frames.pop();
-            let Some(entry) = usize::try_from(slot - self.base)
+            self.heads.pop();
+            // This run's frames go up to the next run's head.
+            let bound = self.heads.peek().map(|Reverse((key, _))| *key);
+            let Some(mut run) = self.runs.get_mut(id).and_then(Option::take) else {
+                continue;
+            };
+            let head = self.take_from(&mut run, horizon, bound, &mut emit, &mut done);
+            match head {
+                Some(key) => self.heads.push(Reverse((key, id))),
+                None => run.queued = false,
+            }
+            if run.queued || run.open {
+                self.runs[id] = Some(run);
+            } else {
+                self.free.push(id);
+            }
+        }
+    }
+
+    /// Writes the frames of `run` up to `horizon` and before `bound`; returns the key of
+    /// its new head, if it has frames left.
+    fn take_from(
+        &mut self,
+        run: &mut Run,
+        horizon: u64,
+        bound: Option<Key>,
+        emit: &mut impl FnMut(&Output, Range<usize>),
+        done: &mut impl FnMut(Output),
+    ) -> Option<Key> {
+        let stream = run.stream;
+        while let Some(seg) = run.segments.front_mut() {
+            let Some(entry) = usize::try_from(seg.slot - self.base)
                 .ok()
                 .and_then(|k| self.outputs.get_mut(k))
             else {
+                run.segments.pop_front();
                 continue;
             };
             let Some((out, left)) = entry.as_mut() else {
+                run.segments.pop_front();
                 continue;
             };
-            emit(out, i);
-            *left -= 1;
+            let slot = seg.slot;
+            let start = seg.frames.start;
+            let mut end = start;
+            while end < seg.frames.end {
+                let ts = out.ts[end];
+                let key = (ts, stream, slot, end);
+                if ts > horizon || bound.is_some_and(|b| key > b) {
+                    break;
+                }
+                end += 1;
+            }
+            if end > start {
+                emit(out, start..end);
+                *left -= end - start;
+                seg.frames.start = end;
+            }
             if *left == 0 {
                 if let Some((out, _)) = entry.take() {
                     done(out);
@@ -134,100 +296,27 @@ impl Merger {
                     self.base += 1;
                 }
             }
+            if seg.frames.is_empty() {
+                run.segments.pop_front();
+                continue;
+            }
+            // Stopped inside the segment: its next frame is the run's head.
+            let i = seg.frames.start;
+            let ts = self.output(slot).map_or(0, |o| o.ts[i]);
+            return Some((ts, stream, slot, i));
         }
+        None
+    }
+
+    fn output(&self, slot: u64) -> Option<&Output> {
+        usize::try_from(slot - self.base)
+            .ok()
+            .and_then(|k| self.outputs.get(k))
+            .and_then(Option::as_ref)
+            .map(|(o, _)| o)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::packet::{Batch, Direction, FrameMeta, LinkType};
-
-    fn out(stream: usize, ts: &[u64], watermark: u64) -> Output {
-        let mut batch = Batch::default();
-        for &t in ts {
-            let meta = FrameMeta {
-                ts_ns: t,
-                orig_len: 1,
-                ifindex: 0,
-                direction: Direction::In,
-                link: LinkType::Ethernet,
-                iface: 0,
-                drops: 0,
-            };
-            batch.push(meta, &[t as u8]);
-        }
-        Output {
-            seq: 0,
-            stream,
-            text: Vec::new(),
-            ends: Vec::new(),
-            watermark,
-            batch: Arc::new(batch),
-            deferred: Default::default(),
-            flows: Vec::new(),
-        }
-    }
-
-    fn written(m: &mut Merger) -> Vec<u64> {
-        let mut got = Vec::new();
-        m.drain(
-            |o, i| got.push(o.batch.get(i).map_or(0, |f| f.meta.ts_ns)),
-            |_| {},
-        );
-        got
-    }
-
-    #[test]
-    fn interleaves_by_timestamp_and_waits_for_quiet_streams() {
-        let mut m = Merger::with_slack(2, 0);
-        assert!(m.push(out(0, &[1, 4, 6], 0)).is_none());
-        // Stream 1 has said nothing yet: it might still send a frame at time 0.
-        assert_eq!(written(&mut m), Vec::<u64>::new());
-        assert!(m.push(out(1, &[2, 3], 0)).is_none());
-        // 1, 2, 3 can go; 4 must wait until stream 1 says it has nothing before 4.
-        assert_eq!(written(&mut m), vec![1, 2, 3]);
-        assert!(m.push(out(1, &[], 5)).is_some());
-        assert_eq!(written(&mut m), vec![4]);
-        assert!(m.push(out(1, &[], u64::MAX)).is_some());
-        assert_eq!(written(&mut m), vec![6]);
-    }
-
-    #[test]
-    fn everything_comes_out_once_all_streams_end() {
-        let mut m = Merger::with_slack(3, 0);
-        m.push(out(0, &[5, 9], 0));
-        m.push(out(2, &[1, 7], 0));
-        assert_eq!(written(&mut m), Vec::<u64>::new());
-        m.end_all();
-        assert_eq!(written(&mut m), vec![1, 5, 7, 9]);
-    }
-
-    #[test]
-    fn equal_timestamps_keep_stream_order_and_outputs_are_returned() {
-        let mut m = Merger::with_slack(2, 0);
-        m.push(out(1, &[3], u64::MAX));
-        m.push(out(0, &[3], u64::MAX));
-        let (mut got, mut done) = (Vec::new(), 0);
-        m.drain(|o, _| got.push(o.stream), |_| done += 1);
-        assert_eq!(got, vec![0, 1]);
-        assert_eq!(done, 2);
-    }
-
-    #[test]
-    fn frames_of_one_stream_out_of_order_come_out_sorted_within_the_slack() {
-        // Stream 0's ring holds 10, then 5 (two CPUs); stream 1 has reached 30.
-        let mut m = Merger::with_slack(2, 10);
-        m.push(out(0, &[10, 5], 0));
-        m.push(out(1, &[30], 0));
-        // Stream 0 has only reached 10: a frame down to 0 may still come from it.
-        assert_eq!(written(&mut m), Vec::<u64>::new());
-        m.push(out(0, &[8, 25], 0));
-        // Stream 0 reached 25: everything up to 15 is complete.
-        assert_eq!(written(&mut m), vec![5, 8, 10]);
-        m.end_all();
-        assert_eq!(written(&mut m), vec![25, 30]);
-    }
-}
+#[path = "merge_tests.rs"]
+mod tests;

@@ -122,6 +122,15 @@ pub struct Finished {
     pub pcap_skipped: u64,
     /// With fanout, what each worker's socket did (empty otherwise).
     pub sources: Vec<fanout::SourceResult>,
+    /// The CPU time each of the pipeline's threads used (workers, then the writer).
+    pub threads: Vec<ThreadCpu>,
+}
+
+/// The CPU time (user and system) one pipeline thread used, for benches and reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ThreadCpu {
+    pub name: String,
+    pub cpu: std::time::Duration,
 }
 
 pub struct PipelineConfig {
@@ -156,8 +165,10 @@ struct Output {
     /// The worker it came from (fanout: the stream the writer merges).
     stream: usize,
     text: Vec<u8>,
-    /// Fanout only: where each frame's text ends in `text`.
+    /// Where each frame's text ends in `text` (with a printer, or fanout).
     ends: Vec<u32>,
+    /// Fanout only: each frame's timestamp, which the writer merges by.
+    ts: Vec<u64>,
     watermark: u64,
     batch: Arc<Batch>,
     /// What the printer left for the writer to finish in capture order.
@@ -232,6 +243,9 @@ impl Pipeline {
     ) -> Self {
         let n = inputs.len().max(1);
         let (out_tx, out_rx) = bounded::<Output>(n * QUEUE_PER_WORKER);
+        // As many text buffers as can be on their way to the writer: the pool keeps no
+        // more memory than the queues held.
+        let (text_tx, text_rx) = bounded::<Vec<u8>>(n * QUEUE_PER_WORKER);
         let flow_channels: Vec<_> = (0..n).map(|_| unbounded::<Vec<FlowUpdate>>()).collect();
         let flow_txs: Vec<Sender<Vec<FlowUpdate>>> =
             flow_channels.iter().map(|(tx, _)| tx.clone()).collect();
@@ -247,6 +261,7 @@ impl Pipeline {
                 // Round robin: the writer forwards the updates in capture order.
                 flow_txs: if merge { flow_txs.clone() } else { Vec::new() },
                 out: out_tx.clone(),
+                text_pool: text_rx.clone(),
                 printer: output::printer_with(cfg.format, &cfg.interfaces, &cfg.text),
                 flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
                 flow_out: flow_out.clone(),
@@ -277,7 +292,13 @@ impl Pipeline {
         let order = merge.then(|| merge::Merger::new(n));
         let writer = std::thread::Builder::new()
             .name("netcap-writer".into())
-            .spawn(move || writer::writer(pool_tx, out_rx, dest, order, forward))
+            .spawn(move || {
+                let pools = writer::Pools {
+                    batches: pool_tx,
+                    text: text_tx,
+                };
+                writer::writer(pools, out_rx, dest, order, forward)
+            })
             .expect("spawning the writer thread");
         Self {
             jobs,
@@ -355,8 +376,13 @@ impl Pipeline {
         let mut sizes = size_histogram();
         let mut flows = Vec::new();
         let mut sources = Vec::new();
-        for w in self.workers.drain(..) {
+        let mut threads = Vec::new();
+        for (i, w) in self.workers.drain(..).enumerate() {
             if let Ok(r) = w.join() {
+                threads.push(ThreadCpu {
+                    name: format!("worker-{i}"),
+                    cpu: r.cpu,
+                });
                 decode.merge(r.stats);
                 let _ = sizes.add(&r.sizes);
                 flows.extend(r.flows);
@@ -370,6 +396,12 @@ impl Pipeline {
             .take()
             .map(|exporter| exporter.finish(crate::flow::FlowStats::merge(&mut flows)));
         let wr = self.writer.take().and_then(|w| w.join().ok());
+        if let Some(r) = &wr {
+            threads.push(ThreadCpu {
+                name: "writer".into(),
+                cpu: r.cpu,
+            });
+        }
         let (written, write_error, pcap_skipped) = wr
             .map_or((0, Some("writer thread panicked".into()), 0), |r| {
                 (r.written, r.error, r.pcap_skipped)
@@ -384,6 +416,7 @@ impl Pipeline {
             write_error,
             pcap_skipped,
             sources,
+            threads,
         }
     }
 }

@@ -94,6 +94,8 @@ pub(super) struct WorkerResult {
     pub(super) sizes: hdrhistogram::Histogram<u64>,
     pub(super) flows: Option<FlowTable>,
     pub(super) source: Option<fanout::SourceResult>,
+    /// The CPU time this worker's thread used.
+    pub(super) cpu: Duration,
 }
 
 /// One worker: its shard number and its ends of the channels.
@@ -107,6 +109,8 @@ pub(super) struct WorkerCtx {
     /// One sender per shard, this worker's own included.
     pub(super) flow_txs: Vec<Sender<Vec<FlowUpdate>>>,
     pub(super) out: Sender<Output>,
+    /// Text buffers the writer is done with, for reuse.
+    pub(super) text_pool: Receiver<Vec<u8>>,
     pub(super) printer: Option<Box<dyn output::Printer>>,
     pub(super) flows: Option<FlowTable>,
     /// Where retired flow records go while the run goes on.
@@ -145,16 +149,16 @@ impl WorkerCtx {
                 Next::End => break,
             };
             self.apply_remote_flows();
-            let mut text = Vec::with_capacity(if self.printer.is_some() {
-                batch.bytes() * 4
-            } else {
-                0
-            });
+            let mut text = self.text_buffer(batch.bytes() * 4);
             // Where each frame's text ends: for the fanout merge, and for the writer to
             // count the frames whose text reached stdout.
             let keep_ends = self.merge || self.printer.is_some();
             let mut ends = Vec::with_capacity(if keep_ends { batch.len() } else { 0 });
+            let mut ts = Vec::with_capacity(if self.merge { batch.len() } else { 0 });
             for frame in batch.iter() {
+                if self.merge {
+                    ts.push(frame.meta.ts_ns);
+                }
                 stats.bytes += frame.data.len() as u64;
                 stats.wire_bytes += u64::from(frame.meta.orig_len);
                 size_counts.add(frame.data.len());
@@ -198,6 +202,7 @@ impl WorkerCtx {
                 stream: self.me,
                 text,
                 ends,
+                ts,
                 watermark,
                 batch,
                 deferred,
@@ -239,7 +244,20 @@ impl WorkerCtx {
             sizes: size_counts.histogram(),
             flows: self.flows,
             source,
+            cpu: crate::capture::thread_cpu_time(),
         }
+    }
+
+    /// An empty buffer for a batch's text, with room for `bytes` (a recycled one when
+    /// the writer has returned one: a fresh buffer of a MiB costs page faults).
+    fn text_buffer(&self, bytes: usize) -> Vec<u8> {
+        if self.printer.is_none() {
+            return Vec::new();
+        }
+        let mut text = self.text_pool.try_recv().unwrap_or_default();
+        text.clear();
+        text.reserve(bytes);
+        text
     }
 
     /// Decodes one frame, prints it into `text` and updates (or routes) its flow.
@@ -336,6 +354,7 @@ impl Drop for StreamEnd {
                 stream: self.stream,
                 text: Vec::new(),
                 ends: Vec::new(),
+                ts: Vec::new(),
                 watermark: u64::MAX,
                 batch: Arc::new(Batch::default()),
                 deferred: output::Deferred::default(),

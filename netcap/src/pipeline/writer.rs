@@ -2,8 +2,8 @@
 //! text output (stdout) and their frames on the `-w`
 //! [`FrameSink`](crate::output::FrameSink).
 //!
-//! Order: outputs are written in batch-sequence order, or, with fanout, merged frame by
-//! frame by timestamp (see `merge`). Only a worker that panicked leaves a gap in the
+//! Order: outputs are written in batch-sequence order, or, with fanout, merged by
+//! timestamp (see `merge`), a stretch of one output's frames at a time. Only a worker that panicked leaves a gap in the
 //! sequence: what came after it is written at the end. Each batch goes back to the pool
 //! once written, for the capture thread to refill.
 //!
@@ -47,19 +47,34 @@ pub(super) struct WriterResult {
     pub(super) written: u64,
     pub(super) error: Option<String>,
     pub(super) pcap_skipped: u64,
+    /// The CPU time the writer's thread used.
+    pub(super) cpu: std::time::Duration,
 }
 
-/// Returns `out`'s batch to the pool once the writer is done with it (on drop).
-fn recycled(out: Output, pool: &Sender<Batch>) -> Recycle<'_> {
+/// Where the writer sends buffers back for reuse.
+pub(super) struct Pools {
+    /// Emptied batches, for the capture thread or the fanout sockets to refill.
+    pub(super) batches: Sender<Batch>,
+    /// Text buffers, for the workers.
+    pub(super) text: Sender<Vec<u8>>,
+}
+
+/// Text buffers larger than this are not kept for reuse (a batch's text is usually
+/// about 1 MiB: four times its 256 KiB of frames).
+const MAX_POOLED_TEXT: usize = 4 << 20;
+
+/// Returns `out`'s batch and text to the pools once the writer is done with it (on
+/// drop).
+fn recycled(out: Output, pools: &Pools) -> Recycle<'_> {
     Recycle {
         out: Some(out),
-        pool,
+        pools,
     }
 }
 
 struct Recycle<'a> {
     out: Option<Output>,
-    pool: &'a Sender<Batch>,
+    pools: &'a Pools,
 }
 
 impl std::ops::Deref for Recycle<'_> {
@@ -74,7 +89,10 @@ impl Drop for Recycle<'_> {
         if let Some(out) = self.out.take() {
             if let Ok(mut batch) = Arc::try_unwrap(out.batch) {
                 batch.clear();
-                let _ = self.pool.try_send(batch);
+                let _ = self.pools.batches.try_send(batch);
+            }
+            if out.text.capacity() > 0 && out.text.capacity() <= MAX_POOLED_TEXT {
+                let _ = self.pools.text.try_send(out.text);
             }
         }
     }
@@ -181,9 +199,14 @@ impl Destinations {
         }
     }
 
-    /// Writes `text` (each frame's text ending at its `ends`, relative to `text`) and
-    /// then `frames` of `out` to the pcap file.
-    fn write(&mut self, text: &[u8], ends: &[u32], out: &Output, frames: std::ops::Range<usize>) {
+    /// Writes `text`, the text of `frames` of `out` (frame `k` of them ending at
+    /// `ends[k] - base` of `text`), and then those frames to the pcap file.
+    fn write(
+        &mut self,
+        (text, ends, base): (&[u8], &[u32], u32),
+        out: &Output,
+        frames: std::ops::Range<usize>,
+    ) {
         if self.failed {
             return;
         }
@@ -191,7 +214,10 @@ impl Destinations {
         if text_only {
             let put = self.text_put;
             let all = put + text.len() as u64;
-            let at = |i: usize| ends.get(i).map_or(all, |&e| put + u64::from(e));
+            let at = |k: usize| {
+                ends.get(k)
+                    .map_or(all, |&e| put + u64::from(e.saturating_sub(base)))
+            };
             self.text_ends.extend((0..frames.len()).map(at));
         }
         self.text_put += text.len() as u64;
@@ -228,25 +254,25 @@ impl Destinations {
         }
     }
 
-    /// Writes `frames` of `out` (all of them, or one with fanout), their text finished
-    /// by the writer's printer when the workers' printers deferred something.
+    /// Writes `frames` of `out` (all of them, or a stretch with fanout), their text
+    /// finished by the writer's printer when the workers' printers deferred something.
     fn write_output(&mut self, out: &Output, frames: std::ops::Range<usize>) {
-        let start_of = |i: usize| {
-            i.checked_sub(1)
-                .and_then(|j| out.ends.get(j))
-                .map_or(0, |&e| e as usize)
-        };
-        let end_of = |i: usize| out.ends.get(i).map_or(out.text.len(), |&e| e as usize);
-        let whole = frames.start == 0 && frames.end >= out.batch.len();
+        if frames.is_empty() {
+            return;
+        }
         if out.deferred.is_empty() || self.printer.is_none() {
-            if whole {
-                return self.write(&out.text, &out.ends, out, frames);
-            }
-            let text = out
-                .text
-                .get(start_of(frames.start)..end_of(frames.end.saturating_sub(1)))
-                .unwrap_or(&[]);
-            return self.write(text, &[text.len() as u32], out, frames);
+            let start = frames
+                .start
+                .checked_sub(1)
+                .and_then(|j| out.ends.get(j))
+                .map_or(0, |&e| e as usize);
+            let end = out
+                .ends
+                .get(frames.end - 1)
+                .map_or(out.text.len(), |&e| e as usize);
+            let text = out.text.get(start..end).unwrap_or(&[]);
+            let ends = out.ends.get(frames.clone()).unwrap_or(&[]);
+            return self.write((text, ends, start as u32), out, frames);
         }
         let (mut text, mut ends) = std::mem::take(&mut self.resolved);
         text.clear();
@@ -258,7 +284,7 @@ impl Destinations {
             };
             p.resolve(batch, frames.clone(), &out.deferred, &mut text, &mut ends);
         }
-        self.write(&text, &ends, out, frames);
+        self.write((&text, &ends, 0), out, frames);
         self.resolved = (text, ends);
     }
 
@@ -349,14 +375,15 @@ impl Destinations {
             written: self.written,
             error: self.error,
             pcap_skipped: self.pcap.map_or(0, |p| p.skipped()),
+            cpu: crate::capture::thread_cpu_time(),
         }
     }
 }
 
 /// Writes outputs in batch-sequence order, or (fanout, `order` given) merged by
-/// timestamp, frame by frame.
+/// timestamp, a stretch of frames at a time.
 pub(super) fn writer(
-    pool: Sender<Batch>,
+    pool: Pools,
     rx: Receiver<Output>,
     mut dest: Destinations,
     order: Option<merge::Merger>,
@@ -403,11 +430,11 @@ pub(super) fn writer(
         if let Some(empty) = merger.push(out) {
             done(empty);
         }
-        merger.drain(|o, i| write_frame(&mut dest, o, i), done);
+        merger.drain(|o, frames| dest.write_output(o, frames), done);
         dest.flush_line();
     }
     merger.end_all();
-    merger.drain(|o, i| write_frame(&mut dest, o, i), done);
+    merger.drain(|o, frames| dest.write_output(o, frames), done);
     dest.finish()
 }
 
@@ -421,9 +448,4 @@ fn next_output(rx: &Receiver<Output>, dest: &mut Destinations) -> Option<Option<
         Err(crossbeam_channel::RecvTimeoutError::Timeout) => Some(None),
         Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
     }
-}
-
-/// Writes frame `i` of a fanout output: its text (from `ends`) and its pcap record.
-fn write_frame(dest: &mut Destinations, out: &Output, i: usize) {
-    dest.write_output(out, i..i + 1);
 }
