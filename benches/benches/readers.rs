@@ -1,14 +1,30 @@
 //! The XDP backend's decode path with 1 and 2 workers, without the kernel: frames as two
-//! CPUs' rings hold them (runs of [`BURST`] frames per CPU, timestamps interleaved), fed
-//! through `Pipeline::start_fanout` as the per-CPU readers feed it (`capture::xdp`: with
-//! 2 workers each reads one CPU's ring and the writer merges by timestamp; with 1, one
-//! source hands over every frame in order). Output `-F line` into a sink, as the live
-//! bench's `netcap xdp generic -F line, N worker(s)` rows. Frames per second (wall and
-//! per CPU-second) and the 2-worker/1-worker ratio go to stderr; each run checks that
-//! every frame was decoded.
+//! CPUs' rings hold them (runs of [`BURST`] frames per CPU, timestamps interleaved),
+//! fed to the pipeline the way `netcap capture --backend xdp -F line --workers N` feeds
+//! it (`run::live`, `capture::xdp`):
+//!
+//! - 1 worker: one source reads both rings, taking the older head each time (as
+//!   `capture::rings::RingSet` does); the capture thread (here the bench's own thread)
+//!   fills batches of `BATCH_BYTES` and submits them to `Pipeline::start`, whose one
+//!   worker decodes and prints and whose writer writes them in batch order.
+//! - 2 workers: `Pipeline::start_fanout` with one source per ring; each worker reads its
+//!   own ring, decodes and prints, and the writer merges the two streams by timestamp.
+//!
+//! Output `-F line` into a sink, as the live bench's `netcap xdp generic -F line, N
+//! worker(s)` rows. Each run checks that every frame was decoded. Printed on stderr:
+//! frames per second of the wall clock (median), and the CPU time per frame of every
+//! thread (the capture thread, each worker, the writer): on a shared machine the wall
+//! clock says more about the neighbours than about the code, while the busiest thread's
+//! CPU time per frame (the critical path) bounds what the configuration can reach with
+//! a core per thread.
 //!
 //! Not modelled: the ring reads themselves (a copy from the mmap'd ring into the batch
-//! is modelled by the copy from memory) and the 1-worker source's merge of two rings.
+//! is modelled by the copy from memory), and a drained ring's wait (a fanout worker
+//! polls its ring's descriptor; here a drained ring sleeps 1 ms, which only happens
+//! at the end of a run).
+//!
+//! `NETCAP_READERS_ONLY=1` (or `2`) runs that configuration 20 times and nothing else:
+//! for `perf record`.
 use std::{
     os::fd::BorrowedFd,
     sync::Arc,
@@ -16,15 +32,17 @@ use std::{
 };
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use netcap::capture::{CaptureCounters, Error, Fill, Source};
+use netcap::capture::{thread_cpu_time, CaptureCounters, Error, Fill, Source};
 use netcap::output::Format;
 use netcap::packet::{Direction, Frame, FrameMeta, LinkType};
-use netcap::pipeline::{fanout, Pipeline, PipelineConfig};
-use netcap::stop::End;
+use netcap::pipeline::{fanout, Pipeline, PipelineConfig, BATCH_BYTES};
+use netcap::stop::{End, Stop};
 
 /// Frames in all, and per run of one CPU's frames.
 const FRAMES: usize = 400_000;
 const BURST: usize = 32;
+/// Interleaved runs of each configuration.
+const RUNS: usize = 5;
 
 /// A 64-byte UDP/IPv4 frame of flow `flow` (10,000 flows), as trafgen sends.
 fn frame(n: usize) -> [u8; 64] {
@@ -44,34 +62,55 @@ fn frame(n: usize) -> [u8; 64] {
     f
 }
 
-/// One ring's frames (timestamps in its own order), handed out as a reader would.
+/// One CPU's ring: its frames in its own (timestamp) order, and how far it was read.
 struct Ring {
     frames: Vec<(u64, [u8; 64])>,
     next: usize,
 }
 
-impl Source for Ring {
+impl Ring {
+    fn head(&self) -> Option<u64> {
+        self.frames.get(self.next).map(|(ts, _)| *ts)
+    }
+
+    /// Hands the next frame to `f`; `None` when the ring is drained.
+    fn take(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Option<bool> {
+        let (ts, data) = self.frames.get(self.next)?;
+        self.next += 1;
+        let meta = FrameMeta {
+            ts_ns: *ts,
+            orig_len: 64,
+            ifindex: 1,
+            direction: Direction::In,
+            link: LinkType::Ethernet,
+            iface: 0,
+            drops: 0,
+        };
+        Some(f(&Frame { meta, data }))
+    }
+}
+
+/// The rings one source reads: several are merged by their heads' timestamps, as
+/// `RingSet::visit` does.
+struct Rings(Vec<Ring>);
+
+impl Source for Rings {
     fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
-        if self.next == self.frames.len() {
-            // Drained: a reader waits for its ring to become readable.
+        if self.0.iter().all(|r| r.head().is_none()) {
+            // Drained (the end of a run): a reader waits for its ring to become readable.
             std::thread::sleep(Duration::from_millis(1));
         }
-        while let Some((ts, data)) = self.frames.get(self.next) {
-            self.next += 1;
-            let meta = FrameMeta {
-                ts_ns: *ts,
-                orig_len: 64,
-                ifindex: 1,
-                direction: Direction::In,
-                link: LinkType::Ethernet,
-                iface: 0,
-                drops: 0,
-            };
-            if !f(&Frame { meta, data }) {
-                break;
+        loop {
+            let oldest = self
+                .0
+                .iter_mut()
+                .filter(|r| r.head().is_some())
+                .min_by_key(|r| r.head());
+            match oldest.and_then(|r| r.take(f)) {
+                Some(true) => {}
+                _ => return Ok(Fill::Some),
             }
         }
-        Ok(Fill::Some)
     }
     fn fd(&self) -> Option<BorrowedFd<'_>> {
         None
@@ -81,110 +120,184 @@ impl Source for Ring {
     }
 }
 
-/// The frames dealt to `readers` rings: CPU `c` took bursts `c, c + 2, ...`; with one
-/// reader, all of them in timestamp order.
-fn rings(readers: usize) -> Vec<Box<dyn Source>> {
+/// The frames dealt to two CPUs' rings (CPU `c` took bursts `c, c + 2, ...`), as
+/// `readers` sources read them: one source per ring, or one for both.
+fn sources(readers: usize) -> Vec<Rings> {
     let t0 = 1_700_000_000_000_000_000u64;
-    let mut rings: Vec<Ring> = (0..readers)
+    let mut rings: Vec<Ring> = (0..2)
         .map(|_| Ring {
             frames: Vec::new(),
             next: 0,
         })
         .collect();
     for n in 0..FRAMES {
-        let cpu = (n / BURST) % 2 % readers;
-        rings[cpu].frames.push((t0 + n as u64 * 700, frame(n)));
+        rings[(n / BURST) % 2]
+            .frames
+            .push((t0 + n as u64 * 700, frame(n)));
     }
-    rings
-        .into_iter()
-        .map(|r| Box::new(r) as Box<dyn Source>)
-        .collect()
+    if readers == 1 {
+        vec![Rings(rings)]
+    } else {
+        rings.into_iter().map(|r| Rings(vec![r])).collect()
+    }
 }
 
-fn run(readers: usize) -> Duration {
-    let sources = rings(readers);
+fn config(workers: usize, stop: &Stop) -> PipelineConfig {
+    PipelineConfig {
+        workers,
+        format: Format::Line,
+        text: Default::default(),
+        flows: false,
+        flow_cfg: Default::default(),
+        flow_export: None,
+        wall_clock: false,
+        text_out: Some(Box::new(std::io::sink())),
+        text_buffer: 1 << 20,
+        line_buffered: false,
+        pcap: None,
+        stop: stop.clone(),
+        interfaces: Default::default(),
+    }
+}
+
+/// One run: its wall time and the CPU time of each thread (by name).
+struct Run {
+    wall: Duration,
+    threads: Vec<(String, Duration)>,
+}
+
+/// 1 worker: the capture thread (this one) fills batches from both rings and submits
+/// them, as `run::live`'s single-source loop does (blocking here, so that nothing is
+/// dropped: the bench measures capacity).
+fn run_single() -> Run {
+    let mut source = sources(1).pop().expect("one source");
+    let stop = Stop::default();
+    let t0 = Instant::now();
+    let cpu0 = thread_cpu_time();
+    let mut p = Pipeline::start(config(1, &stop));
+    let mut read = 0;
+    while read < FRAMES {
+        let mut batch = p.empty_batch(BATCH_BYTES + 16384, 2048);
+        let fill = source.fill(&mut batch, BATCH_BYTES);
+        assert!(matches!(fill, Ok(Fill::Some)));
+        read += batch.len();
+        p.submit(batch, true);
+    }
+    let capture = thread_cpu_time() - cpu0;
+    let done = p.finish();
+    let wall = t0.elapsed();
+    assert_eq!(done.decode.decoded, FRAMES as u64, "every frame decoded");
+    let mut threads = vec![("capture".to_string(), capture)];
+    threads.extend(done.threads.into_iter().map(|t| (t.name, t.cpu)));
+    Run { wall, threads }
+}
+
+/// 2 workers: each reads its own ring (`Pipeline::start_fanout`).
+fn run_fanout() -> Run {
+    let sources = sources(2)
+        .into_iter()
+        .map(|s| Box::new(s) as Box<dyn Source>)
+        .collect();
     let shared = Arc::new(fanout::Shared {
         ifname: "bench".into(),
         ..fanout::Shared::default()
     });
-    let stop = netcap::stop::Stop::default();
+    let stop = Stop::default();
     let t0 = Instant::now();
-    let p = Pipeline::start_fanout(
-        PipelineConfig {
-            workers: readers,
-            format: Format::Line,
-            text: Default::default(),
-            flows: false,
-            flow_cfg: Default::default(),
-            flow_export: None,
-            wall_clock: false,
-            text_out: Some(Box::new(std::io::sink())),
-            text_buffer: 1 << 20,
-            line_buffered: false,
-            pcap: None,
-            stop: stop.clone(),
-            interfaces: Default::default(),
-        },
-        sources,
-        shared.clone(),
-    );
+    let p = Pipeline::start_fanout(config(2, &stop), sources, shared.clone());
     while shared.read.read().0 < FRAMES as u64 {
         std::thread::sleep(Duration::from_micros(200));
     }
     stop.stop(End::Signal);
     let done = p.finish();
-    let took = t0.elapsed();
+    let wall = t0.elapsed();
     assert_eq!(done.decode.decoded, FRAMES as u64, "every frame decoded");
-    took
+    let threads = done.threads.into_iter().map(|t| (t.name, t.cpu)).collect();
+    Run { wall, threads }
 }
 
-/// CPU time (user + system) of the whole process so far.
-fn cpu_time() -> Duration {
-    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a complete rusage into the buffer it is given.
-    let ru = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
-        ru.assume_init()
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+fn run(workers: usize) -> Run {
+    if workers == 1 {
+        run_single()
+    } else {
+        run_fanout()
+    }
+}
+
+/// The runs of one configuration, summed up on stderr; returns the median frames/s
+/// and the busiest thread's CPU ns per frame.
+fn report(workers: usize, runs: &[Run]) -> (f64, f64) {
+    let mut fps: Vec<f64> = runs
+        .iter()
+        .map(|r| FRAMES as f64 / r.wall.as_secs_f64())
+        .collect();
+    fps.sort_by(f64::total_cmp);
+    let median = fps[fps.len() / 2];
+    let per_frame = |d: Duration| d.as_nanos() as f64 / (runs.len() * FRAMES) as f64;
+    let mut names: Vec<String> = Vec::new();
+    for (name, _) in runs.iter().flat_map(|r| &r.threads) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    let each: Vec<(String, f64)> = names
+        .into_iter()
+        .map(|name| {
+            let cpu = runs
+                .iter()
+                .flat_map(|r| &r.threads)
+                .filter(|(n, _)| *n == name)
+                .map(|(_, d)| *d)
+                .sum();
+            (name, per_frame(cpu))
+        })
+        .collect();
+    let total: f64 = each.iter().map(|(_, ns)| ns).sum();
+    let busiest = each.iter().map(|(_, ns)| *ns).fold(0.0, f64::max);
+    let threads: Vec<String> = each
+        .iter()
+        .map(|(name, ns)| format!("{name} {ns:.0}"))
+        .collect();
+    eprintln!(
+        "xdp readers, -F line, {workers} worker(s): {:.2} M frames/s wall (median of {}); \
+         CPU ns per frame: {} (threads: {total:.0} in all, busiest {busiest:.0})",
+        median / 1e6,
+        runs.len(),
+        threads.join(", "),
+    );
+    (median, busiest)
 }
 
 fn bench(c: &mut Criterion) {
-    // Interleaved, 5 times each: frames/s of the wall clock, and per CPU-second.
-    let mut wall = [Vec::new(), Vec::new()];
-    let mut cpu = [Duration::ZERO; 2];
-    for _ in 0..5 {
-        for readers in [1usize, 2] {
-            let c0 = cpu_time();
-            wall[readers - 1].push(FRAMES as f64 / run(readers).as_secs_f64());
-            cpu[readers - 1] += cpu_time() - c0;
+    if let Some(only) = std::env::var("NETCAP_READERS_ONLY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let runs: Vec<Run> = (0..20).map(|_| run(only)).collect();
+        report(only, &runs);
+        return;
+    }
+    // Interleaved, RUNS times each.
+    let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..RUNS {
+        for workers in [1usize, 2] {
+            runs[workers - 1].push(run(workers));
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (one, two) = (median(&mut wall[0]), median(&mut wall[1]));
-    for (i, w) in [one, two].iter().enumerate() {
-        eprintln!(
-            "xdp readers -> fanout pipeline, -F line, {} worker(s): {:.2} M frames/s wall \
-             (median of 5), {:.0} ns CPU per frame",
-            i + 1,
-            w / 1e6,
-            cpu[i].as_nanos() as f64 / (5 * FRAMES) as f64,
-        );
-    }
+    let (one, one_busiest) = report(1, &runs[0]);
+    let (two, two_busiest) = report(2, &runs[1]);
     eprintln!(
-        "xdp readers: 2 workers / 1 worker = {:.2}x frames/s",
-        two / one
+        "xdp readers: 2 workers / 1 worker = {:.2}x frames/s (wall); busiest thread's CPU \
+         per frame 1 worker / 2 workers = {:.2}x",
+        two / one,
+        one_busiest / two_busiest,
     );
     let mut g = c.benchmark_group("xdp_readers");
     g.throughput(Throughput::Elements(FRAMES as u64));
     g.sample_size(10);
-    for readers in [1usize, 2] {
-        g.bench_function(format!("line_{readers}_workers"), |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| run(readers)).sum())
+    for workers in [1usize, 2] {
+        g.bench_function(format!("line_{workers}_workers"), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| run(workers).wall).sum())
         });
     }
     g.finish();
