@@ -1,7 +1,8 @@
 //! Raw `bpf(2)` calls aya has no API for: loading eBPF instructions netcap generated
 //! itself (the native filter, `filter/ebpf`), running a program on a buffer
-//! (`BPF_PROG_TEST_RUN`), putting a program into a program array, and reading a
-//! program's run-time statistics.
+//! (`BPF_PROG_TEST_RUN`), putting a program into a program array, creating a plain
+//! array map (for the kernel bench's memory floor), and reading a program's run-time
+//! statistics.
 //!
 //! Each `bpf_attr` variant is a `#[repr(C)]` struct with the kernel's field order and
 //! trailing zero padding; the kernel takes the size passed and requires every byte
@@ -13,6 +14,7 @@ use std::{
 
 use crate::filter::ebpf::insn::Insn;
 
+const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
@@ -176,6 +178,33 @@ pub fn test_run(prog: BorrowedFd<'_>, data: &[u8], repeat: u32) -> io::Result<Te
         retval: attr.retval,
         duration_ns: attr.duration,
     })
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    _rest: [u64; 12],
+}
+
+/// `BPF_MAP_TYPE_ARRAY`.
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+
+/// A new array map of `entries` values of `value_size` bytes each (zeroed), keyed by
+/// a u32 index.
+pub fn array_map_create(value_size: u32, entries: u32) -> io::Result<OwnedFd> {
+    let mut attr = MapCreateAttr {
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size,
+        max_entries: entries,
+        ..Default::default()
+    };
+    owned(sys_bpf(BPF_MAP_CREATE, &mut attr)?)
 }
 
 #[repr(C)]

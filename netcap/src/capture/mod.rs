@@ -10,6 +10,7 @@ pub mod any;
 pub mod bpf_sys;
 pub mod caps;
 pub mod error;
+pub mod flow_floor;
 mod flow_slots;
 #[cfg(test)]
 mod flows_test_run;
