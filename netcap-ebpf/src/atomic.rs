@@ -1,44 +1,7 @@
-//! The BPF atomic instructions the flow table needs, spelled in assembly: the bpfel
-//! target offers no `AtomicU64` read-modify-write operations. Off the BPF target (unit
-//! tests, `cargo check` on the host) each is the plain operation.
-
-/// `*p += v` as one atomic instruction (BPF `XADD`: `lock *(u64 *)(p) += v`). The
-/// bpfel target offers no `AtomicU64::fetch_add`, so this is spelled in assembly.
-///
-/// # Safety
-/// `p` points at a live, 8-byte aligned u64 in a map value.
-#[inline(always)]
-pub unsafe fn atomic_add(p: *mut u64, v: u64) {
-    #[cfg(target_arch = "bpf")]
-    // SAFETY: the caller's contract; the instruction touches only `*p`.
-    unsafe {
-        core::arch::asm!("lock *(u64 *)({p} + 0) += {v}", p = in(reg) p, v = in(reg) v);
-    }
-    #[cfg(not(target_arch = "bpf"))]
-    // SAFETY: the caller's contract.
-    unsafe {
-        *p += v;
-    }
-}
-
-/// `*p |= v` as one atomic instruction (BPF atomic OR, Linux 5.12). The 64-bit form:
-/// the 32-bit one needs the `alu32` registers this build does not use.
-///
-/// # Safety
-/// `p` points at a live, 8-byte aligned u64 in a map value.
-#[inline(always)]
-pub unsafe fn atomic_or(p: *mut u64, v: u64) {
-    #[cfg(target_arch = "bpf")]
-    // SAFETY: the caller's contract; the instruction touches only `*p`.
-    unsafe {
-        core::arch::asm!("lock *(u64 *)({p} + 0) |= {v}", p = in(reg) p, v = in(reg) v);
-    }
-    #[cfg(not(target_arch = "bpf"))]
-    // SAFETY: the caller's contract.
-    unsafe {
-        *p |= v;
-    }
-}
+//! The BPF atomic instructions the flow table needs to claim and publish a slot (a new
+//! flow's frame only; counters take plain adds, one writer per region), spelled in
+//! assembly: the bpfel target offers no `AtomicU64` read-modify-write operations. Off
+//! the BPF target (unit tests, `cargo check` on the host) each is the plain operation.
 
 /// `*p` becomes `new` if it is `old`; returns what `*p` was (BPF atomic
 /// compare-and-exchange, Linux 5.12: a full barrier).

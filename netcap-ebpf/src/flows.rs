@@ -10,27 +10,36 @@
 //! space counts it, so both paths give the same records. A new flow the full map cannot
 //! take is [`Outcome::Full`]: the frame also goes to the ring (`FlowOverflow` counts it).
 //!
-//! The table is one global array of 128-byte slots ([`FlowSlotAbi`]), used as an
-//! open-addressing hash table: a flow lives in one of the [`FLOW_WINDOW`] slots from
-//! its hash's slot in the hot region (the first `FLOW_HOT_MASK + 1` slots) on or, when
-//! that window is full of other flows, in a second window outside it. Why not a BPF
+//! The table is one array of 128-byte slots ([`FlowSlotAbi`]) cut into one region per
+//! CPU (`FLOW_MASK + 1` slots each, region `c` for CPU `c`); each region is an
+//! open-addressing hash table that only its CPU's hooks write: a flow lives in one of
+//! the [`FLOW_WINDOW`] slots from its hash's slot in the region's hot part (its first
+//! `FLOW_HOT_MASK + 1` slots) on or, when that window is full of other flows, in a
+//! second window outside it. A flow whose frames reach two CPUs has a slot in each
+//! region, and user space adds them up. Why not a BPF
 //! hash map: a lookup hashes the 40-byte key with jhash and, at 100,000 live flows,
 //! misses the cache on the bucket array and on the element (header and key, then
 //! value), with a TLB miss for each area; here a frame of a known flow touches one
-//! 128-byte slot, and the hot region keeps up to about 100,000 flows in 16 MiB however
-//! large `--max-flows` made the table (docs/bench/kernel-flows.md has the figures).
+//! 128-byte slot, and a region's hot part keeps up to about 100,000 flows in 16 MiB
+//! however large `--max-flows` made the region (docs/bench/kernel-flows.md has the figures).
 //!
-//! The protocol, between the CPUs and user space (which maps the array):
+//! The protocol, between a CPU's hooks and user space (which maps the array):
+//! - **One writer per region.** A region's counters are written by its CPU's hooks
+//!   only, one program at a time (XDP runs in softirq, tcx egress with bottom halves
+//!   off, and a program does not migrate): the same contract as the kernel's per-CPU
+//!   maps (not kept under PREEMPT_RT, where two tasks' programs may interleave on one
+//!   CPU, as it is not for per-CPU maps). So the counters take plain adds, no `lock`
+//!   prefix, and a CPU's slots never bounce to another CPU's cache.
 //! - **Known flow:** the first slot of the window whose key equals the frame's gets
-//!   the frame, with atomic adds (BPF `XADD`) for the counters, an atomic OR (Linux
-//!   5.12) for the TCP flags and a plain store of the coarse time in `last_ns`.
+//!   the frame: plain read-modify-write of the counters and the TCP flags (each an
+//!   8-byte aligned store user space may read at any time: it sees the old or the new
+//!   value) and a plain store of the coarse time in `last_ns`.
 //! - **New flow:** when no slot of the window holds the key, the hook claims the first
 //!   free one (`key0` from [`FLOW_SLOT_EMPTY`] to [`FLOW_SLOT_BUSY`] with an atomic
-//!   compare-and-exchange), fills it in, and publishes the key with an atomic exchange
-//!   of `key0` (a full barrier: the fields are written before the key can match). A
-//!   window with no free slot, or a claim another CPU won, is [`Outcome::Full`]. Two
-//!   CPUs may create the same flow in two slots at once; user space adds up the slots
-//!   of one key.
+//!   compare-and-exchange, which costs only a new flow's frame and keeps a claim sound
+//!   without the one-writer rule), fills it in, and publishes the key with an atomic
+//!   exchange of `key0` (a full barrier: the fields are written before user space can
+//!   read the key). A window with no free slot is [`Outcome::Full`].
 //! - **Ended flow:** user space reads the slot, and frees it with a
 //!   compare-and-exchange of `key0` back to empty. A frame counted between the read
 //!   and the free is lost to the record (a flow that came back to life within
@@ -45,7 +54,7 @@
 //! copied with `bpf_xdp_load_bytes`: no helper calls and no scratch buffer.
 use aya_ebpf::{
     bindings::BPF_F_MMAPABLE,
-    helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
+    helpers::{bpf_get_smp_processor_id, bpf_ktime_get_coarse_ns, bpf_ktime_get_ns},
     macros::map,
     maps::Array,
     Global,
@@ -53,20 +62,23 @@ use aya_ebpf::{
 use netcap_common::{flow_key0, FlowSlotAbi, FLOW_SLOT_BUSY, FLOW_SLOT_EMPTY, FLOW_WINDOW};
 
 use crate::{
-    atomic::{atomic_add, atomic_cmpxchg, atomic_or, atomic_publish},
+    atomic::{atomic_cmpxchg, atomic_publish},
     Frame,
 };
 
-/// Resized by the loader to a power of two (`--max-flows`, within a memory budget),
-/// with [`FLOW_MASK`] one less; this is only the default. Array maps are preallocated.
+/// Resized by the loader to one region per possible CPU of `FLOW_MASK + 1` slots each
+/// (`--max-flows` rounded up to a power of two, within a memory budget); this is only
+/// the default. Array maps are preallocated.
 #[map]
 pub static FLOWS: Array<FlowSlotAbi> = Array::with_max_entries(8, BPF_F_MMAPABLE);
 
-/// Slots of `FLOWS` minus one (a power of two minus one); set by the loader.
+/// Slots of one CPU's region of `FLOWS` minus one (a power of two minus one); set by
+/// the loader.
 #[no_mangle]
 static FLOW_MASK: Global<u32> = Global::new(7);
-/// Slots of the hot region minus one: a flow's first window is in the table's first
-/// `FLOW_HOT_MASK + 1` slots, its second (when the first is full) anywhere. Few flows
+/// Slots of a region's hot part minus one: a flow's first window is in its region's
+/// first `FLOW_HOT_MASK + 1` slots, its second (when the first is full) anywhere in
+/// the region. Few flows
 /// then live in a few pages, whatever `--max-flows` reserved (a frame's cost at 100,000
 /// flows is its slot's cache and TLB misses); set by the loader.
 #[no_mangle]
@@ -266,22 +278,23 @@ fn be64(b: &[u8], at: usize) -> u64 {
     (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
 }
 
-/// Adds the frame to a live slot, which other CPUs may be updating at the same time.
+/// Adds the frame to a live slot of this CPU's region (no other CPU writes it).
 #[inline(always)]
 fn add(s: *mut FlowSlotAbi, f: &Facts, frame_len: u32) {
     let d = f.dir & 1;
     // SAFETY: a helper with no arguments and no side effects.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    // SAFETY: `s` is a live map value (from a successful array lookup), 8-byte aligned
-    // as the kernel lays values out, so its u64 fields and the word at `tcp_flags`
-    // (offset 96, see netcap-common) are 8-byte aligned. The counters and flags are
-    // written only atomically, `last_ns` with one 8-byte store; the key and the
-    // first-frame fields are not touched.
+    // SAFETY: `s` is a live map value (from a successful array lookup) in this CPU's
+    // region, 8-byte aligned as the kernel lays values out, so its u64 fields are
+    // 8-byte aligned and each is read and stored whole (user space, reading at the same
+    // time, sees the old or the new value). Only this program writes them now (one
+    // writer per region, module doc); the key and the first-frame fields are not
+    // touched.
     unsafe {
-        atomic_add(core::ptr::addr_of_mut!((*s).packets[d]), 1);
+        plus(core::ptr::addr_of_mut!((*s).packets[d]), 1);
         core::ptr::addr_of_mut!((*s).last_ns).write_volatile(now);
-        atomic_add(core::ptr::addr_of_mut!((*s).bytes[d]), u64::from(frame_len));
-        atomic_add(
+        plus(core::ptr::addr_of_mut!((*s).bytes[d]), u64::from(frame_len));
+        plus(
             core::ptr::addr_of_mut!((*s).ip_bytes[d]),
             u64::from(f.ip_len),
         );
@@ -289,9 +302,19 @@ fn add(s: *mut FlowSlotAbi, f: &Facts, frame_len: u32) {
             // The 8-byte word at `tcp_flags` (then first_dir, tos, hook and padding):
             // OR-ing bits 0-15 leaves the other bytes as they are.
             let word = core::ptr::addr_of_mut!((*s).tcp_flags).cast::<u64>();
-            atomic_or(word, u64::from(f.flags) << (8 * d));
+            word.write_volatile(word.read_volatile() | (u64::from(f.flags) << (8 * d)));
         }
     }
+}
+
+/// `*p += v`, one 8-byte load and one 8-byte store (not atomic: one writer).
+///
+/// # Safety
+/// `p` points at a live, 8-byte aligned u64 in a map value only this program writes.
+#[inline(always)]
+unsafe fn plus(p: *mut u64, v: u64) {
+    // SAFETY: the caller's contract.
+    unsafe { p.write_volatile(p.read_volatile() + v) };
 }
 
 /// A flow's key as the slots hold it: [`FlowSlotAbi::key0`] and `addr`.
@@ -309,8 +332,8 @@ fn mix(x: u64) -> u64 {
     x ^ (x >> 32)
 }
 
-/// The flow's hash: the low half starts its window in the hot region, the high half
-/// in the whole table.
+/// The flow's hash: the low half starts its window in the region's hot part, the high
+/// half in the whole region.
 #[inline(always)]
 fn hash(k: &Key) -> u64 {
     let mut h = mix(FLOW_SEED.load() ^ k.k0);
@@ -345,12 +368,16 @@ pub fn count(b: Bytes, frame_len: u32, ifindex: u32, hook: u8) -> Outcome {
     };
     let h = hash(&key);
     let (hot, all) = (FLOW_HOT_MASK.load(), FLOW_MASK.load());
-    let free = match probe(h as u32, hot, &key, &f, frame_len) {
+    // This CPU's region. (CPUs past the map's regions, which the loader's count of
+    // possible CPUs rules out, find no slot: their new flows overflow, counted.)
+    // SAFETY: a helper with no arguments and no side effects.
+    let base = unsafe { bpf_get_smp_processor_id() }.wrapping_mul(all.wrapping_add(1));
+    let free = match probe(base, h as u32, hot, &key, &f, frame_len) {
         Probe::Counted => return Outcome::Counted,
         Probe::Free(idx) => idx,
-        // The second window starts outside the hot region (whose windows are the
+        // The second window starts outside the hot part (whose windows are the
         // crowded ones), when there is room outside it.
-        Probe::Full => match probe(cold_start(h, hot, all), all, &key, &f, frame_len) {
+        Probe::Full => match probe(base, cold_start(h, hot, all), all, &key, &f, frame_len) {
             Probe::Counted => return Outcome::Counted,
             Probe::Free(idx) => idx,
             Probe::Full => return Outcome::Full,
@@ -359,8 +386,8 @@ pub fn count(b: Bytes, frame_len: u32, ifindex: u32, hook: u8) -> Outcome {
     insert(b, &key, &f, free, frame_len, ifindex, hook)
 }
 
-/// Where a flow's second window starts: a slot past the hot region, or anywhere when
-/// the hot region is the whole table.
+/// Where a flow's second window starts in its region: a slot past the hot part, or
+/// anywhere when the hot part is the whole region.
 #[inline(always)]
 fn cold_start(h: u64, hot: u32, all: u32) -> u32 {
     let (h2, span) = ((h >> 32) as u32, all.wrapping_sub(hot));
@@ -380,13 +407,14 @@ enum Probe {
     Full,
 }
 
-/// Looks for the flow in the window from `start & mask` on, and adds the frame to it.
+/// Looks for the flow in the window from `start & mask` on in the region at `base`,
+/// and adds the frame to it.
 /// The window ends at the first free slot: a flow behind a slot user space freed is
 /// not seen, and the frame creates a second slot for it there (user space adds them).
 #[inline(always)]
-fn probe(start: u32, mask: u32, key: &Key, f: &Facts, frame_len: u32) -> Probe {
+fn probe(base: u32, start: u32, mask: u32, key: &Key, f: &Facts, frame_len: u32) -> Probe {
     for i in 0..FLOW_WINDOW {
-        let idx = start.wrapping_add(i) & mask;
+        let idx = base.wrapping_add(start.wrapping_add(i) & mask);
         let Some(s) = FLOWS.get_ptr_mut(idx) else {
             return Probe::Full;
         };
@@ -429,7 +457,7 @@ fn insert(
     let k0 = unsafe { core::ptr::addr_of_mut!((*s).key0) };
     // SAFETY: as above.
     if unsafe { atomic_cmpxchg(k0, FLOW_SLOT_EMPTY, FLOW_SLOT_BUSY) } != FLOW_SLOT_EMPTY {
-        return Outcome::Full; // another CPU claimed it first
+        return Outcome::Full; // claimed since the probe (not under the one-writer rule)
     }
     let d = f.dir & 1;
     // SAFETY: a helper with no arguments and no side effects.

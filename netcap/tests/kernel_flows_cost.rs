@@ -34,8 +34,8 @@ use netcap::capture::bpf_sys::{prog_load, test_run, ProgKind};
 use netcap::capture::flow_floor::FlowFloor;
 use netcap_common::Counter;
 
-/// Slots of the flow table: what `--max-flows`' default (1,000,000) gives, or
-/// `NETCAP_FLOW_SLOTS` (a power of two).
+/// Slots of one CPU's region of the flow table: what `--max-flows`' default
+/// (1,000,000) gives on this 2-CPU machine, or `NETCAP_FLOW_SLOTS` (a power of two).
 fn map_entries() -> u32 {
     std::env::var("NETCAP_FLOW_SLOTS")
         .ok()
@@ -56,7 +56,11 @@ fn ebpf_object() -> PathBuf {
         })
 }
 
+/// netcap's program in flow mode, a region of [`map_entries`] slots per CPU; the
+/// calling thread pinned to its CPU (every run counts into one region).
 fn load() -> (Ebpf, PerCpuArray<MapData, u64>) {
+    common::pin_to_current_cpu();
+    let cpus = aya::util::nr_cpus().expect("possible CPUs") as u32;
     let (snaplen, wakeup, filter_len, flow_mode) = (256u32, 1u64 << 16, 0u32, 1u32);
     let mut ebpf = aya::EbpfLoader::new()
         .override_global("SNAPLEN", &snaplen, true)
@@ -70,7 +74,7 @@ fn load() -> (Ebpf, PerCpuArray<MapData, u64>) {
             false,
         )
         .override_global("FLOW_SEED", &0x5eed_u64, false)
-        .map_max_entries("FLOWS", map_entries())
+        .map_max_entries("FLOWS", map_entries() * cpus)
         .load_file(ebpf_object())
         .expect("loading the eBPF object");
     netcap::capture::rings::Plan::new(1 << 20)

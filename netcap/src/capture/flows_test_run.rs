@@ -39,10 +39,27 @@ fn object() -> Vec<u8> {
     EBPF_OBJECT.to_vec()
 }
 
-/// The program in flow mode with a table of `entries` slots (a power of two); the
-/// counters taken out.
+/// Moves this thread to the CPU it is on: every test run then counts into that CPU's
+/// region of the table, so the counts below do not depend on the scheduler.
+fn pin() {
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = usize::try_from(unsafe { libc::sched_getcpu() }).expect("sched_getcpu");
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it (cpu <
+    // CPU_SETSIZE) and sched_setaffinity(0) reads it, for this thread only.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let rc = libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(rc, 0, "sched_setaffinity({cpu})");
+    }
+}
+
+/// The program in flow mode with a table of `entries` slots per CPU (a power of two);
+/// the counters taken out. The calling thread is pinned to its CPU ([`pin`]).
 fn load(entries: u32) -> (Ebpf, PerCpuArray<MapData, u64>) {
     assert!(entries.is_power_of_two());
+    pin();
+    let cpus = aya::util::nr_cpus().expect("possible CPUs") as u32;
     let (snaplen, wakeup, filter_len, flow_mode) = (256u32, 1u64 << 16, 0u32, 1u32);
     let mut ebpf = EbpfLoader::new()
         .override_global("SNAPLEN", &snaplen, true)
@@ -51,7 +68,7 @@ fn load(entries: u32) -> (Ebpf, PerCpuArray<MapData, u64>) {
         .override_global("FLOW_MODE", &flow_mode, true)
         .override_global("FLOW_MASK", &(entries - 1), true)
         .override_global("FLOW_HOT_MASK", &(entries - 1), true)
-        .map_max_entries("FLOWS", entries)
+        .map_max_entries("FLOWS", entries * cpus)
         .load(&object())
         .expect("loading the eBPF object");
     // The per-CPU rings, in RINGS' slots (the kernel keeps them while RINGS holds them),
@@ -165,8 +182,8 @@ fn a_full_flow_map_sends_new_flows_to_the_ring_and_counts_them() {
         return;
     }
     let (ebpf, counters) = load(8);
-    // 8 flows fit (a window of 16 slots covers all 8); the other 4 overflow, twice
-    // each.
+    // 8 flows fit in this CPU's region (a window of 16 slots covers all 8); the other
+    // 4 overflow, twice each.
     for _ in 0..2 {
         for i in 0..12 {
             run(&ebpf, &udp_frame(2000 + i, 53), 1);

@@ -104,14 +104,17 @@ const KERNEL_FLOW_MAP_BYTES: u64 = 256 << 20;
 /// no per-entry overhead of its own.
 pub const KERNEL_FLOW_SLOT_BYTES: u64 = size_of::<netcap_common::FlowSlotAbi>() as u64;
 
-/// Slots of the in-kernel flow table: `max_flows` rounded up to a power of two, within
-/// [`KERNEL_FLOW_MAP_BYTES`] (2,097,152 slots).
-pub fn kernel_flow_entries(max_flows: usize) -> u32 {
-    let budget = KERNEL_FLOW_MAP_BYTES / KERNEL_FLOW_SLOT_BYTES;
+/// Slots of each CPU's region of the in-kernel flow table (one region per possible
+/// CPU, `cpus`): `max_flows` rounded up to a power of two, with all regions within
+/// [`KERNEL_FLOW_MAP_BYTES`] (2,097,152 slots in all; the largest power of two that
+/// fits when `cpus` is not one).
+pub fn kernel_flow_entries(max_flows: usize, cpus: usize) -> u32 {
+    let budget = (KERNEL_FLOW_MAP_BYTES / KERNEL_FLOW_SLOT_BYTES / cpus.max(1) as u64).max(1);
+    let fits = 1u64 << (u64::BITS - 1 - budget.leading_zeros());
     (max_flows as u64)
-        .clamp(1, budget)
+        .clamp(1, fits)
         .next_power_of_two()
-        .min(budget) as u32
+        .min(fits) as u32
 }
 
 /// Slots of the flow table's hot region, where a flow's first window is (16 MiB, 4,096
@@ -221,9 +224,16 @@ impl XdpSource {
             .map_err(|e| eprintln!("netcap: native filter not used ({e}); interpreting it"))
             .is_ok();
         let native_flag = u32::from(native_wanted);
+        // One region per possible CPU (what `bpf_get_smp_processor_id` can return).
+        let flow_cpus = match cfg.kernel_flows {
+            Some(_) => aya::util::nr_cpus()
+                .map_err(|(what, e)| Error::io(format!("reading {what}"), e))?
+                .max(1),
+            None => 1,
+        };
         let flow_entries = cfg
             .kernel_flows
-            .map_or(1, |f| kernel_flow_entries(f.max_flows));
+            .map_or(1, |f| kernel_flow_entries(f.max_flows, flow_cpus));
         let mut ebpf = EbpfLoader::new()
             .override_global("SNAPLEN", &cfg.snaplen, true)
             .override_global("WAKEUP_BYTES", &wakeup, true)
@@ -237,7 +247,7 @@ impl XdpSource {
                 true,
             )
             .override_global("FLOW_SEED", &flow_seed(), true)
-            .map_max_entries("FLOWS", flow_entries)
+            .map_max_entries("FLOWS", flow_entries * flow_cpus as u32)
             .load(EBPF_OBJECT)
             .map_err(|e| Error::bpf("loading the BPF program", e))?;
         // The program is in place before any hook is attached: no frame escapes it.
@@ -342,7 +352,7 @@ impl XdpSource {
                 Some(
                     super::kernel_flows::KernelFlows::new(
                         map,
-                        flow_entries as usize,
+                        flow_entries as usize * flow_cpus,
                         fcfg,
                         mono_to_real_ns,
                     )

@@ -261,7 +261,8 @@ fn send_raw(ifname: &str, frames: &[Vec<u8>]) -> Result<(), String> {
     Ok(())
 }
 
-fn pin_to_current_cpu() {
+/// Pins the calling thread to the CPU it is running on.
+pub fn pin_to_current_cpu() {
     // SAFETY: sched_getcpu has no preconditions.
     let cpu = unsafe { libc::sched_getcpu() };
     if cpu < 0 {
