@@ -8,6 +8,8 @@
 //!   its parts left out (`kbench::PARTS`). The aggregation and the report are xtask's.
 //! - `kbench attach-floor IFACE`: the XDP floor attached to IFACE in generic mode until
 //!   SIGINT; says `floor attached` on stderr when it is.
+//! - `kbench attach-mem-floor IFACE`: the same with the memory floor of in-kernel flows
+//!   (`netcap::capture::flow_floor`); says `memory floor attached`.
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -32,12 +34,17 @@ enum Cmd {
     AttachFloor {
         iface: String,
     },
+    /// The memory floor of in-kernel flows (`netcap::capture::flow_floor`) instead.
+    AttachMemFloor {
+        iface: String,
+    },
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().cmd {
         Cmd::TestRun { runs, repeat } => test_run(runs, repeat),
         Cmd::AttachFloor { iface } => attach_floor(&iface),
+        Cmd::AttachMemFloor { iface } => attach_mem_floor(&iface),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,16 +93,31 @@ fn test_run(runs: usize, repeat: u32) -> Result<(), String> {
     Ok(())
 }
 
-fn attach_floor(iface: &str) -> Result<(), String> {
+fn ifindex(iface: &str) -> Result<u32, String> {
     let path = format!("/sys/class/net/{iface}/ifindex");
-    let ifindex: u32 = std::fs::read_to_string(&path)
+    std::fs::read_to_string(&path)
         .map_err(|e| format!("{path}: {e}"))?
         .trim()
         .parse()
-        .map_err(|e| format!("{path}: {e}"))?;
-    let _attached = kbench::attach_floor(ifindex)?;
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+fn attach_floor(iface: &str) -> Result<(), String> {
+    let _attached = kbench::attach_floor(ifindex(iface)?)?;
     eprintln!("kbench: floor attached to {iface} (generic XDP)");
-    // Until SIGINT, whose default action ends the process: the link closes with it.
+    park()
+}
+
+fn attach_mem_floor(iface: &str) -> Result<(), String> {
+    let floor =
+        netcap::capture::flow_floor::FlowFloor::new(netcap::capture::xdp::KERNEL_FLOW_HOT_SLOTS)?;
+    let _link = floor.attach_generic(ifindex(iface)?)?;
+    eprintln!("kbench: memory floor attached to {iface} (generic XDP)");
+    park()
+}
+
+/// Until SIGINT, whose default action ends the process: the link closes with it.
+fn park() -> Result<(), String> {
     loop {
         std::thread::park();
     }

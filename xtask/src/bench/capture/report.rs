@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{
-    tools::{Tool, BASELINE, FLOOR, TCPDUMP_REF},
+    tools::{Tool, BASELINE, FLOOR, MEM_FLOOR, TCPDUMP_REF},
     Report, Summary,
 };
 use crate::bench::{rel, thousands};
@@ -109,14 +109,21 @@ pub fn above_floor(r: &Report) -> String {
          `run_time_ns / run_cnt` (its tail calls into the native filter and the capture \
          half count in it) less the floor's, medians over the runs. Goals (issue 14): \
          capture every frame <= floor + 60, a filter rejecting 99% <= floor + 15, the \
-         20-instruction filter that accepts <= floor + 80.\n\n\
-         | frames | tool | netcap_xdp ns/run | floor ns/run | above floor |\n\
-         | --- | --- | ---: | ---: | ---: |\n"
+         20-instruction filter that accepts <= floor + 80. When the bench ran the \
+         memory floor of in-kernel flows (`{MEM_FLOOR}`, `kbench attach-mem-floor`), \
+         the last columns are its ns/run and netcap's above it.\n\n\
+         | frames | tool | netcap_xdp ns/run | floor ns/run | above floor | memory floor ns/run | above memory floor |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: |\n"
     );
     for floor in r.results.iter().filter(|x| x.tool == FLOOR) {
         let Some(f) = median(floor, "netcap_floor") else {
             continue;
         };
+        let mem = r
+            .results
+            .iter()
+            .find(|x| x.scenario == floor.scenario && x.tool == MEM_FLOOR)
+            .and_then(|x| median(x, "netcap_memfloor"));
         for x in r
             .results
             .iter()
@@ -125,8 +132,11 @@ pub fn above_floor(r: &Report) -> String {
             let Some(v) = median(x, "netcap_xdp") else {
                 continue;
             };
+            let (m, above_m) = mem.map_or(("-".into(), "-".into()), |m| {
+                (format!("{m:.0}"), format!("{:.0}", v - m))
+            });
             s.push_str(&format!(
-                "| {} | `{}` | {v:.0} | {f:.0} | {:.0} |\n",
+                "| {} | `{}` | {v:.0} | {f:.0} | {:.0} | {m} | {above_m} |\n",
                 x.scenario.label(),
                 x.tool,
                 v - f

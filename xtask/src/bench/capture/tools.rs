@@ -26,7 +26,8 @@ pub enum Family {
     Pmacctd,
     /// The floor (`kbench attach-floor`): the smallest XDP program that reads one
     /// packet byte, in generic mode; captures nothing, its kernel ns/run is the floor
-    /// of the netcap rows' figures.
+    /// of the netcap rows' figures. Also the memory floor of in-kernel flows
+    /// (`kbench attach-mem-floor`, [`MEM_FLOOR`]).
     Floor,
 }
 
@@ -106,6 +107,11 @@ pub fn pmacctd_config(iface: &str, pipe: &Path) -> String {
 
 /// The floor row's name.
 pub const FLOOR: &str = "floor: XDP generic, 1 byte read";
+/// The memory floor of in-kernel flows (`netcap/src/capture/flow_floor.rs`): the
+/// 5-tuple hashed to one random 128-byte slot of 16 MiB, one read and one atomic add
+/// there. Not a reference: `--only flows` runs it.
+pub const MEM_FLOOR: &str =
+    "memory floor for flows: XDP generic, 5-tuple hashed to one random slot of 16 MiB";
 
 pub fn tools(
     bin: &Path,
@@ -156,6 +162,16 @@ pub fn tools(
             args: vec![
                 kbench.display().to_string(),
                 "attach-floor".into(),
+                iface.into(),
+            ],
+            query: Vec::new(),
+        },
+        Tool {
+            name: MEM_FLOOR,
+            family: Family::Floor,
+            args: vec![
+                kbench.display().to_string(),
+                "attach-mem-floor".into(),
                 iface.into(),
             ],
             query: Vec::new(),
