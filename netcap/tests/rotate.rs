@@ -1,9 +1,12 @@
-//! `-C`, `-G`, `-W`, `-z`: the `-w` file rotated as tcpdump rotates it. Every file is
+//! `-C`, `-W`, `-z`: the `-w` file rotated by size as tcpdump rotates it. Every file is
 //! checked by tcpdump and tshark, and the files together hold exactly the frames of an
-//! unrotated `-w`, in order. The size tests read a file (no privileges); the clock
-//! tests capture on a quiet veth (`cargo xtask test`).
+//! unrotated `-w`, in order. Most read a file (no privileges); the full disk and pcapng
+//! tests capture on a quiet veth (`cargo xtask test`). Rotation on the clock (`-G`) is
+//! tested in `rotate_clock.rs`.
 mod common;
 mod netcap_proc;
+#[path = "common/rotate.rs"]
+mod rotate_common;
 
 use std::{
     path::{Path, PathBuf},
@@ -13,26 +16,7 @@ use std::{
 
 use common::VethPair;
 use netcap_proc::{read_pcap, tempdir, write_pcap, Netcap};
-
-/// `n` Ethernet/IPv4/UDP frames of 1,000 bytes, each different.
-fn frames(n: usize) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|i| {
-            let dst = std::net::Ipv4Addr::new(198, 51, 100, 2);
-            let src = std::net::Ipv4Addr::new(198, 51, 100, 1);
-            let payload = vec![(i % 251) as u8; 958];
-            common::eth_ipv4_udp(
-                common::test_mac(1),
-                common::test_mac(2),
-                src,
-                dst,
-                1024 + i as u16,
-                9,
-                &payload,
-            )
-        })
-        .collect()
-}
+use rotate_common::{files, frames, oracle_count};
 
 /// `netcap read INPUT -w OUT EXTRA...`.
 fn read_to(input: &Path, out: &Path, extra: &[&str]) -> netcap_proc::Output {
@@ -44,51 +28,6 @@ fn read_to(input: &Path, out: &Path, extra: &[&str]) -> netcap_proc::Output {
     ];
     args.extend_from_slice(extra);
     Netcap::run(&args)
-}
-
-/// The files in `dir` whose names start with `prefix`, sorted by name.
-fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(prefix))
-        })
-        .collect();
-    found.sort();
-    found
-}
-
-/// Frames tcpdump and tshark read from `file`; both must accept it whole.
-fn oracle_count(file: &Path) -> usize {
-    let tcpdump = Command::new("tcpdump")
-        .args(["-n", "-r"])
-        .arg(file)
-        .output()
-        .expect("tcpdump (installed by .ci/run)");
-    assert!(
-        tcpdump.status.success(),
-        "tcpdump -r {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&tcpdump.stderr)
-    );
-    let tshark = Command::new("tshark")
-        .args(["-n", "-T", "fields", "-e", "frame.number", "-r"])
-        .arg(file)
-        .output()
-        .expect("tshark (installed by .ci/run)");
-    assert!(
-        tshark.status.success(),
-        "tshark -r {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&tshark.stderr)
-    );
-    let n = String::from_utf8_lossy(&tcpdump.stdout).lines().count();
-    let m = String::from_utf8_lossy(&tshark.stdout).lines().count();
-    assert_eq!(n, m, "{}: tcpdump and tshark disagree", file.display());
-    n
 }
 
 #[test]
@@ -248,142 +187,6 @@ fn w_does_not_follow_a_symbolic_link() {
     assert_eq!(std::fs::read(&target).expect("target"), b"keep me");
 }
 
-/// The numbers in the names of `-G 1 -w DIR/t-%s.pcap` files: seconds since the epoch.
-fn stamps(dir: &Path) -> Vec<u64> {
-    let mut s: Vec<u64> = files(dir, "t-")
-        .iter()
-        .filter_map(|p| {
-            let name = p.file_name()?.to_str()?;
-            name.strip_prefix("t-")?.strip_suffix(".pcap")?.parse().ok()
-        })
-        .collect();
-    s.sort();
-    s
-}
-
-#[test]
-fn time_rotation_goes_on_the_clock_on_a_quiet_link() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
-    let veth = VethPair::new();
-    let dir = tempdir();
-    let template = dir.join("t-%s.pcap");
-    let nc = Netcap::start(&[
-        "capture",
-        "-i",
-        &veth.host_if,
-        "-w",
-        template.to_str().expect("utf-8"),
-        "-G",
-        "1",
-    ]);
-    std::thread::sleep(Duration::from_millis(3500));
-    nc.signal(libc::SIGINT);
-    let out = nc.wait();
-    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
-    let s = stamps(&dir);
-    // No frame arrived: the files were begun by the clock alone, one a second.
-    assert!(s.len() >= 3, "3.5 s of -G 1 gave {s:?}");
-    assert!(
-        s.windows(2).all(|w| w[1] == w[0] + 1),
-        "not one a second: {s:?}"
-    );
-    for stamp in &s {
-        let f = dir.join(format!("t-{stamp}.pcap"));
-        assert_eq!(oracle_count(&f), 0, "{}", f.display());
-    }
-}
-
-#[test]
-fn time_rotation_with_w_stops_after_that_many_files() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
-    let veth = VethPair::new();
-    let dir = tempdir();
-    let template = dir.join("t-%s.pcap");
-    let nc = Netcap::start(&[
-        "capture",
-        "-i",
-        &veth.host_if,
-        "-F",
-        "json",
-        "-w",
-        template.to_str().expect("utf-8"),
-        "-G",
-        "1",
-        "-W",
-        "2",
-    ]);
-    // The run ends by itself within the two periods (at most 2 s), and normally.
-    let out = nc.wait();
-    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("maximum file limit reached: 2"),
-        "{}",
-        out.stderr
-    );
-    let s = stamps(&dir);
-    assert_eq!(s.len(), 2, "{s:?}");
-    for stamp in &s {
-        assert_eq!(oracle_count(&dir.join(format!("t-{stamp}.pcap"))), 0);
-    }
-}
-
-#[test]
-fn time_rotation_under_traffic_loses_and_repeats_no_frame() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
-    for extra in [&[][..], &["-F", "json"][..]] {
-        let veth = VethPair::new();
-        let dir = tempdir();
-        let template = dir.join("t-%s.pcap");
-        let mut args = vec![
-            "capture",
-            "-i",
-            &veth.host_if,
-            "-w",
-            template.to_str().expect("utf-8"),
-            "-G",
-            "1",
-        ];
-        args.extend_from_slice(extra);
-        let nc = Netcap::start(&args);
-        let sent = frames(240);
-        // 2.4 s of traffic, 20 frames every 200 ms: at least two boundaries crossed.
-        for chunk in sent.chunks(20) {
-            common::send_frames(&veth.ns, &veth.ns_if, chunk);
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        nc.signal(libc::SIGINT);
-        let out = nc.wait();
-        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains("240 captured"),
-            "{extra:?}: {}",
-            out.stderr
-        );
-        let s = stamps(&dir);
-        assert!(s.len() >= 3, "{extra:?}: {s:?}");
-        let mut got = Vec::new();
-        for stamp in &s {
-            let f = dir.join(format!("t-{stamp}.pcap"));
-            let frames = read_pcap(&f);
-            assert_eq!(oracle_count(&f), frames.len(), "{}", f.display());
-            got.extend(frames.into_iter().map(|(_, d)| d));
-        }
-        assert!(
-            got == sent,
-            "{extra:?}: the files together differ from what was sent"
-        );
-    }
-}
-
 /// A small tmpfs, unmounted on drop (also when the test fails).
 struct SmallDisk(PathBuf);
 
@@ -539,46 +342,6 @@ fn pcapng_size_rotation_counts_the_options_and_the_statistics_block() {
         got.extend(frames.into_iter().map(|(_, d)| d));
     }
     assert!(got == sent, "the files together differ from what was sent");
-}
-
-/// `-G 2`: files begun on the even seconds of the clock; and a `-z` command that
-/// fails is reported on stderr without ending the run (exit status 0).
-#[test]
-fn time_rotation_aligns_to_its_period_and_a_failing_post_command_is_reported() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
-    let veth = VethPair::new();
-    let dir = tempdir();
-    let template = dir.join("t-%s.pcap");
-    let nc = Netcap::start(&[
-        "capture",
-        "-i",
-        &veth.host_if,
-        "-w",
-        template.to_str().expect("utf-8"),
-        "-G",
-        "2",
-        "-z",
-        "/bin/false",
-    ]);
-    std::thread::sleep(Duration::from_millis(4500));
-    nc.signal(libc::SIGINT);
-    let out = nc.wait();
-    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
-    let s = stamps(&dir);
-    assert!(s.len() >= 2, "4.5 s of -G 2 gave {s:?}");
-    assert!(s.iter().all(|t| t % 2 == 0), "not on even seconds: {s:?}");
-    assert!(s.windows(2).all(|w| w[1] == w[0] + 2), "{s:?}");
-    // Every file but the last was closed and handed to -z, which failed.
-    let first = dir.join(format!("t-{}.pcap", s[0]));
-    let report = format!("-z /bin/false {}: exit status: 1", first.display());
-    assert!(
-        out.stderr.contains(&report),
-        "no {report:?} in {}",
-        out.stderr
-    );
 }
 
 /// `-w` files are created with the process umask: 0600 under `umask 077`, for the
