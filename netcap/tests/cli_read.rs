@@ -1,5 +1,7 @@
 //! `netcap read` as a user runs it: the binary, its stdout, stderr and exit status.
 //! Needs no privileges.
+//! Memory bounds are tested in `cli_read_memory.rs`, the files `-w` writes in
+//! `cli_read_write.rs`.
 mod netcap_proc;
 
 use std::{
@@ -8,13 +10,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use netcap_proc::{read_pcap, stats, tempdir, udp_frames, write_pcap, Netcap};
-
-fn golden(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name)
-}
+use netcap_proc::{golden, stats, tempdir, udp_frames, write_pcap, Netcap};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_netcap")
@@ -70,91 +66,6 @@ fn a_closed_pipe_ends_quietly_with_status_zero_and_the_summary() {
             "summary still printed: {stderr}"
         );
     }
-}
-
-#[test]
-fn pcap_written_to_stdout_is_read_back_identically_by_tcpdump_and_netcap() {
-    let dir = tempdir();
-    let src = golden("ipv4_tcp_http_xml_tso.pcap");
-    let out = Netcap::run(&["read", src.to_str().expect("utf-8"), "-w", "-"]);
-    assert!(out.status.success(), "{}", out.stderr);
-    let copy = dir.join("copy.pcap");
-    std::fs::write(&copy, &out.stdout).expect("write copy");
-    assert_eq!(read_pcap(&copy), read_pcap(&src), "same frames and lengths");
-    if which("tcpdump") {
-        // tcpdump must read the file netcap wrote and print the same as for the original.
-        let show = |p: &Path| {
-            let o = Command::new("tcpdump")
-                .args(["-nn", "-r"])
-                .arg(p)
-                .output()
-                .expect("tcpdump");
-            assert!(
-                o.status.success(),
-                "tcpdump -r: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            o.stdout
-        };
-        assert_eq!(show(&copy), show(&src));
-    }
-    if which("tshark") {
-        let o = Command::new("tshark")
-            .args(["-r"])
-            .arg(&copy)
-            .output()
-            .expect("tshark");
-        assert!(
-            o.status.success(),
-            "tshark -r: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-    // pcapng too.
-    let out = Netcap::run(&["read", src.to_str().expect("utf-8"), "--pcapng", "-w", "-"]);
-    let ng = dir.join("copy.pcapng");
-    std::fs::write(&ng, &out.stdout).expect("write");
-    assert_eq!(read_pcap(&ng), read_pcap(&src));
-}
-
-#[test]
-fn a_filter_that_keeps_nothing_still_writes_a_valid_empty_file() {
-    let dir = tempdir();
-    let src = golden("ipv4_tcp_http_xml_tso.pcap");
-    for (name, extra) in [("empty.pcap", None), ("empty.pcapng", Some("--pcapng"))] {
-        let path = dir.join(name);
-        let mut args = vec![
-            "read",
-            src.to_str().expect("utf-8"),
-            "-w",
-            path.to_str().expect("utf-8"),
-        ];
-        args.extend(extra);
-        args.extend(["udp", "port", "4"]);
-        let out = Netcap::run(&args);
-        assert!(out.status.success(), "{}", out.stderr);
-        // A header and no records, as tcpdump writes: readable by every reader.
-        assert_eq!(read_pcap(&path), Vec::new(), "{name}");
-        if which("tcpdump") {
-            let o = Command::new("tcpdump")
-                .args(["-nn", "-r"])
-                .arg(&path)
-                .output()
-                .expect("tcpdump");
-            assert!(
-                o.status.success(),
-                "tcpdump -r {name}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-    }
-}
-
-fn which(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -296,112 +207,6 @@ fn the_whole_tcpdump_corpus_is_read_without_a_crash() {
     eprintln!("{} files, {frames} frames", files.len());
 }
 
-/// Runs `netcap ARGS` to the end and returns its exit status and peak RSS in KiB.
-///
-/// The peak is the child's own `VmHWM`, polled from /proc while it runs. Not the
-/// rusage of `wait4`: that counts the high-water mark of the memory the child had
-/// before `exec`, which for a spawned child is this test process's own peak.
-fn max_rss_kib(args: &[&str]) -> (Option<i32>, u64) {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting netcap");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0u64;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            let hwm = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
-            peak = peak.max(hwm.unwrap_or(0));
-        }
-        if let Some(st) = child.try_wait().expect("waitpid") {
-            return (st.code(), peak);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
-#[test]
-fn records_without_bytes_do_not_grow_memory() {
-    // A pcap header followed by 128 MiB of zeros (a sparse file): 8 M records of 0
-    // captured bytes. Before the frame cap a batch never filled by bytes and held them
-    // all (about 32 bytes each: over 256 MB); tcpdump needs a few MB.
-    let dir = tempdir();
-    let path = dir.join("zeros.pcap");
-    let mut hdr = Vec::new();
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
-        hdr.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(&path, &hdr).expect("writing the header");
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .expect("opening");
-    f.set_len(24 + (128 << 20)).expect("extending");
-    let p = path.to_str().expect("utf-8");
-    for args in [&["read", p, "-F", "none"][..], &["read", p, "-c", "1"][..]] {
-        let (status, rss) = max_rss_kib(args);
-        assert_eq!(status, Some(0), "{args:?}");
-        assert!(rss < 100 * 1024, "{args:?}: peak RSS {rss} KiB");
-    }
-}
-
-/// The most workers there can be (256, a fanout group's limit) on a 3-frame file: memory
-/// once grew with the square of `--workers` (10,000 took 4.2 GB); 27 MB here.
-#[test]
-fn the_most_workers_fit_in_little_memory() {
-    let dir = tempdir();
-    let path = dir.join("three.pcap");
-    write_pcap(&path, &udp_frames(3, 60));
-    let p = path.to_str().expect("utf-8");
-    let (status, rss) = max_rss_kib(&["read", p, "--workers", "256", "-F", "line"]);
-    assert_eq!(status, Some(0));
-    assert!(rss < 150 * 1024, "peak RSS {rss} KiB");
-}
-
-#[test]
-fn max_flows_bounds_memory_under_a_flood_of_new_flows() {
-    // 1 M frames, each a new flow. Before the bound every evicted flow's record was
-    // kept until exit (about 190 bytes each: over 190 MB here).
-    let dir = tempdir();
-    let path = dir.join("flood.pcap");
-    let template = &udp_frames(1, 60)[0];
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
-    let mut put = |b: &[u8]| std::io::Write::write_all(&mut w, b).expect("write");
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
-        put(&v.to_le_bytes());
-    }
-    let mut f = template.clone();
-    for i in 0..1_000_000u32 {
-        f[28..30].copy_from_slice(&((i >> 16) as u16).to_be_bytes());
-        f[34..36].copy_from_slice(&(i as u16).to_be_bytes());
-        for v in [i, 0, f.len() as u32, f.len() as u32] {
-            put(&v.to_le_bytes());
-        }
-        put(&f);
-    }
-    drop(w);
-    let p = path.to_str().expect("utf-8");
-    let args = [
-        "read",
-        p,
-        "-F",
-        "none",
-        "--flows",
-        "--max-flows",
-        "100",
-        "--workers",
-        "1",
-    ];
-    let (status, rss) = max_rss_kib(&args);
-    assert_eq!(status, Some(0));
-    assert!(rss < 80 * 1024, "peak RSS {rss} KiB");
-}
-
 /// `netcap read FILE -F none EXTRA`: the frames it says it captured, and its output.
 fn captured_by_netcap(
     file: &Path,
@@ -453,34 +258,6 @@ fn every_pcapng_of_the_corpus_has_the_frames_tshark_reads() {
     }
 }
 
-#[test]
-fn read_with_a_snap_length_writes_records_no_longer_than_the_header_says() {
-    let dir = tempdir();
-    let (input, output) = (dir.join("in.pcap"), dir.join("out.pcap"));
-    write_pcap(&input, &udp_frames(5, 100));
-    let out = Netcap::run(&[
-        "read",
-        input.to_str().expect("utf-8"),
-        "-s",
-        "60",
-        "-w",
-        output.to_str().expect("utf-8"),
-    ]);
-    assert!(out.status.success(), "{}", out.stderr);
-    let t = Command::new("tshark")
-        .arg("-r")
-        .arg(&output)
-        .args(["-T", "fields", "-e", "frame.len", "-e", "frame.cap_len"])
-        .output()
-        .expect("running tshark");
-    let text = String::from_utf8_lossy(&t.stdout);
-    assert_eq!(
-        text.lines().collect::<Vec<_>>(),
-        vec!["100\t60"; 5],
-        "{text}"
-    );
-}
-
 /// Filters on files whose LINKTYPE differs from libpcap's DLT (ATM_CLIP 106 -> 19,
 /// ATM_RFC1483 100 -> 11) compile and select what tcpdump selects.
 #[test]
@@ -506,68 +283,6 @@ fn filters_on_old_link_types_select_what_tcpdump_selects() {
             assert!(out.status.success(), "{name} `{expr}`: {}", out.stderr);
             assert_eq!(ours, Some(theirs), "{name} `{expr}`");
         }
-    }
-}
-
-/// `tcpdump -tt` of `file`, at `precision`.
-fn tcpdump_times(file: &Path, precision: &str) -> String {
-    let out = Command::new("tcpdump")
-        .args(["-n", "-tt", "--time-stamp-precision", precision, "-r"])
-        .arg(file)
-        .output()
-        .expect("tcpdump (installed by .ci/run)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-#[test]
-fn w_writes_microseconds_as_tcpdump_does_and_nanoseconds_with_nano() {
-    let dir = tempdir();
-    // A nanosecond capture file, as the kernel stamps frames.
-    let input = dir.join("ns.pcap");
-    let out = Netcap::run(&[
-        "read",
-        golden("dns_udp.pcap").to_str().expect("utf-8"),
-        "--nano",
-        "-w",
-        input.to_str().expect("utf-8"),
-    ]);
-    assert!(out.status.success(), "{}", out.stderr);
-    for (flags, magic, precision) in [
-        (&[][..], [0xd4, 0xc3, 0xb2, 0xa1], "micro"),
-        (
-            &["--time-stamp-precision", "micro"][..],
-            [0xd4, 0xc3, 0xb2, 0xa1],
-            "micro",
-        ),
-        (&["--nano"][..], [0x4d, 0x3c, 0xb2, 0xa1], "nano"),
-        (
-            &["--time-stamp-precision", "nano"][..],
-            [0x4d, 0x3c, 0xb2, 0xa1],
-            "nano",
-        ),
-    ] {
-        let file = dir.join("out.pcap");
-        let mut args = vec![
-            "read",
-            input.to_str().expect("utf-8"),
-            "-w",
-            file.to_str().expect("utf-8"),
-        ];
-        args.extend_from_slice(flags);
-        let out = Netcap::run(&args);
-        assert!(out.status.success(), "{flags:?}: {}", out.stderr);
-        let bytes = std::fs::read(&file).expect("written");
-        assert_eq!(bytes.get(..4), Some(&magic[..]), "{flags:?}");
-        assert_eq!(
-            tcpdump_times(&file, precision),
-            tcpdump_times(&input, precision),
-            "{flags:?}"
-        );
     }
 }
 

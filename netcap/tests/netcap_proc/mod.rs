@@ -258,6 +258,13 @@ impl Drop for TempDir {
     }
 }
 
+/// A file under `tests/golden/` (the golden outputs and their captures).
+pub fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
 pub fn tempdir() -> TempDir {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
