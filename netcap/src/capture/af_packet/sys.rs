@@ -329,8 +329,9 @@ impl Ring {
         #[cfg(target_arch = "x86_64")]
         for k in [0, 64] {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: a prefetch reads nothing and cannot fault, whatever the address
-            // (which is inside the mapping here anyway); SSE is part of x86_64.
+            // SAFETY: a prefetch reads nothing into the program and never faults,
+            // whatever the address (the second line may lie past the block, even past
+            // the mapping for the last block); SSE is part of x86_64.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(line.wrapping_add(k).cast()) };
         }
         #[cfg(not(target_arch = "x86_64"))]
