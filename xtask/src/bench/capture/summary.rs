@@ -62,7 +62,9 @@ pub(super) fn summarise(
             .count(),
         cpu_s: sp(&|s| if is_baseline { f64::NAN } else { s.cpu_s }),
         cpu_ns_per_frame: sp(&|s| {
-            if is_baseline {
+            // A row whose kernel filter drops every frame uncounted (the socket-filter
+            // floor) handled none: no figure rather than its CPU over one frame.
+            if is_baseline || s.captured + s.filtered == 0 {
                 f64::NAN
             } else {
                 s.cpu_s * 1e9 / (s.captured + s.filtered).max(1) as f64
