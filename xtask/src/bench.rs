@@ -16,11 +16,14 @@
 //! - `kernel` (root): BPF_PROG_TEST_RUN ns per frame of the XDP and TC hooks beside a
 //!   one-byte-read floor, native filter and interpreter ([`kernel`]); writes
 //!   `docs/bench/kernel.{md,json}`.
+//! - `drain` (root): netcap stopped (SIGSTOP) while trafgen fills its per-CPU XDP
+//!   rings, then timed draining them with 1 and 2 workers, and each thread's CPU time
+//!   per frame ([`capture::drain`]); 5 runs each, once with `--quick`.
 //! - `soak` (root): netcap with `--flows` and a rotating `-w` ring for `--secs` (600)
 //!   of mixed traffic and flow floods; fails unless its RSS stays within the bound its
 //!   flags give, every frame is accounted for and every file reads ([`soak`]).
 //!
-//! Results go to `target/bench/{capture,offline,flows,soak}.{json,md}` and
+//! Results go to `target/bench/{capture,offline,flows,soak,drain}.{json,md}` and
 //! `target/bench/capture.svg`. Benchmarks report; they never assert a time (the soak
 //! asserts memory and counts, not time). Every capture and offline run is repeated (3
 //! times, once with `--quick`) and reported as median and min–max.
@@ -63,6 +66,9 @@ pub enum Kind {
     /// BPF_PROG_TEST_RUN ns per frame of the XDP and TC hooks beside a floor program,
     /// native filter vs interpreter (root); writes docs/bench/kernel.{md,json}.
     Kernel,
+    /// Decode capacity from full XDP rings: netcap stopped while trafgen fills them, then
+    /// timed draining them, 1 and 2 workers (root).
+    Drain,
 }
 
 /// What to run.
@@ -103,6 +109,7 @@ pub fn run(root: &Path, bin: &Path, kbench: &Path, kind: Kind, opts: &Options) -
         Kind::Soak => soak::run(root, &copy, &out, &machine, opts.secs),
         Kind::Flows => flows::run(&copy, &out, &machine, quick),
         Kind::Kernel => kernel::run(root, &kbench_copy, &machine, opts.runs, quick),
+        Kind::Drain => capture::drain::run(&copy, &out, &machine, opts),
     };
     let _ = std::fs::remove_file(&copy);
     let _ = std::fs::remove_file(&kbench_copy);

@@ -7,7 +7,7 @@
 //! - `run [-- ARGS]`: build, then `netcap capture ARGS` (as root, through sudo if needed).
 //! - `test`: build, then every test, with the privileged (veth, XDP) ones enabled.
 //! - `fuzz [--secs N]`: every cargo-fuzz target for N seconds (CI: 60), see `fuzz.rs`.
-//! - `bench capture|offline|flows|kernel [--quick]`, `bench soak [--secs N]`: build, then the
+//! - `bench capture|offline|flows|kernel|drain [--quick]`, `bench soak [--secs N]`: build, then the
 //!   end-to-end benchmarks (see `bench.rs`); results under `target/bench/`.
 mod bench;
 mod fuzz;

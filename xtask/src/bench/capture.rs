@@ -13,6 +13,7 @@
 //! rotating per repetition) so that the machine's noise spreads over all tools alike.
 //!
 //! `kernel.bpf_stats_enabled` is 1 for the whole bench ([`bpfstats::StatsEnabled`]).
+pub(super) mod drain;
 mod plan;
 mod report;
 mod summary;
