@@ -4,26 +4,18 @@
 //! assertion: the eBPF object and the user-space binary are built by different
 //! compilers for different targets, and the only contract between them is this layout.
 //!
-//! A capture record in the ring buffer is a [`RecordHeader`] followed by
-//! `SIZE_CLASSES[i]` bytes of frame data, of which the first `cap_len` are valid.
+//! A capture record in a CPU's ring is a [`RecordHeader`] followed by `cap_len` bytes
+//! of frame data, padded to [`RECORD_ALIGN`]; [`ring`] gives the ring's layout.
 #![no_std]
 
 /// The largest snap length, and the default: tcpdump's (`MAXIMUM_SNAPLEN`, 262,144).
 /// GSO/GRO super-frames (64 KiB, or more with BIG TCP) are captured whole below it.
 pub const MAX_SNAPLEN: u32 = 262_144;
 
-/// Data capacities of the record sizes the kernel program reserves in the ring.
-///
-/// The verifier needs a reservation size known at compile time, so a record takes the
-/// smallest class that holds `min(frame_len, snaplen)`. 128 holds any header-only or
-/// minimum-size frame, 512 typical small datagrams, 1536 a standard MTU frame, 9216 a
-/// jumbo frame, 65,536 a GSO/GRO super-frame and `MAX_SNAPLEN` a BIG TCP one: a
-/// 64-byte frame costs 152 bytes of ring, not 256 KiB.
-pub const SIZE_CLASSES: [u32; 6] = [128, 512, 1536, 9216, 65_536, MAX_SNAPLEN];
-
-/// Slots of the kernel's per-CPU ring array `RINGS`: CPU `c` writes to slot
-/// `c % MAX_RINGS`. Machines with more CPUs share rings (a ring takes any number of
-/// producers); 64 readers are more than decoding ever needs.
+/// The most capture rings: CPU `c` writes to ring `c % MAX_RINGS % rings` (element of
+/// the kernel's `RING` array, slot of its wake-up array `RINGS`). Machines with more
+/// CPUs share rings (see [`ring`] for what that asks of the kernel); 64 readers are more
+/// than decoding ever needs.
 pub const MAX_RINGS: u32 = 64;
 
 /// Frame arrived on the interface (XDP, or AF_PACKET `PACKET_HOST`/...).
@@ -49,13 +41,47 @@ pub struct RecordHeader {
 }
 const _: () = assert!(core::mem::size_of::<RecordHeader>() == 24);
 
-/// A record with room for `N` bytes of frame data.
-#[repr(C)]
-pub struct Record<const N: usize> {
-    pub hdr: RecordHeader,
-    pub data: [u8; N],
+/// Records start at multiples of this in a ring (the header's `u64` is aligned).
+pub const RECORD_ALIGN: u32 = 8;
+
+/// Ring bytes a record of `cap_len` captured bytes takes (header, data, padding).
+#[inline(always)]
+pub const fn record_span(cap_len: u32) -> u32 {
+    let len = core::mem::size_of::<RecordHeader>() as u32 + cap_len;
+    (len + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1)
 }
-const _: () = assert!(core::mem::size_of::<Record<128>>() == 24 + 128);
+
+/// The layout of one CPU's capture ring: one element of the kernel's `RING` array map
+/// (`BPF_F_MMAPABLE`), which user space maps. See `netcap-ebpf/src/ring.rs` for the
+/// protocol.
+///
+/// ```text
+/// 0      producer position (u64), written only by the kernel program
+/// 128    consumer position (u64), written only by user space
+/// 4096   data: `size` bytes (a power of two), record at position p at p % size
+/// 4096 + size   slack: a record that starts near the end runs on into it, so no record
+///               wraps (its bytes are contiguous) and no pad records are needed
+/// ```
+/// Positions are byte counts that only grow; `producer - consumer` bytes are unread.
+pub mod ring {
+    /// Offset of the producer position (own cache line).
+    pub const PRODUCER: usize = 0;
+    /// Offset of the consumer position (own cache line, 128 bytes away: the adjacent
+    /// line prefetcher pairs 64-byte lines).
+    pub const CONSUMER: usize = 128;
+    /// Offset of the data area: a page, so that user space maps the control page and
+    /// the data apart, and each ring's data is page-aligned.
+    pub const DATA: u32 = 4096;
+
+    /// Bytes of one ring element for a data area of `size` bytes and records of at most
+    /// `snaplen` captured bytes: the control page, the data and the slack, rounded up
+    /// to a page (so consecutive elements start on page boundaries).
+    pub const fn value_size(size: u32, snaplen: u32) -> u64 {
+        let slack = super::record_span(snaplen) as u64;
+        let raw = DATA as u64 + size as u64 + slack;
+        raw.div_ceil(DATA as u64) * DATA as u64
+    }
+}
 
 /// Indexes into the per-CPU counter array `COUNTERS`.
 ///
@@ -185,13 +211,14 @@ mod user {
 pub mod omit {
     /// `bpf_ktime_get_ns`: the record's timestamp is 0.
     pub const TIMESTAMP: u32 = 1 << 0;
-    /// `bpf_xdp_load_bytes` / `bpf_skb_load_bytes`: the record's data is left as reserved.
+    /// `bpf_xdp_load_bytes` / `bpf_skb_load_bytes`: the record's data is left as it was.
     pub const COPY: u32 = 1 << 1;
-    /// `bpf_ringbuf_query` for the wake-up decision: submitted without a wake-up.
+    /// The wake-up decision: the record is published without one.
     pub const QUERY: u32 = 1 << 2;
     /// The per-CPU counter bumps (`Seen` and the one the frame ends in).
     pub const COUNTERS: u32 = 1 << 3;
-    /// The record: no reserve, header, copy, query or submit (the frame counts as captured).
+    /// The record: no space check, header, copy, publish or wake-up (the frame counts as
+    /// captured).
     pub const RECORD: u32 = 1 << 4;
     /// `bpf_get_smp_processor_id`: the ring of slot 0.
     pub const CPU: u32 = 1 << 5;

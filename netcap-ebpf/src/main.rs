@@ -1,6 +1,6 @@
 //! netcap's kernel programs: an XDP program for received frames and a TC (tcx) egress
 //! program for sent ones. Both copy up to `SNAPLEN` bytes of each frame, with a
-//! [`netcap_common::RecordHeader`], into the ring buffer of the CPU they run on (`RINGS`).
+//! [`netcap_common::RecordHeader`], into the capture ring of the CPU they run on (`RING`).
 //!
 //! Contract:
 //! - **Fail open.** Both programs always let the frame go on (`XDP_PASS`, `TCX_NEXT`);
@@ -8,11 +8,11 @@
 //! - **Every frame accounted for.** Each frame seen bumps `Seen` and exactly one of
 //!   `Filtered`, `Captured`, `LostRingFull`, `LostCopy`, `Aggregated` (in-kernel flow
 //!   mode, [`flows`]) in the per-CPU `COUNTERS`.
-//! - **A ring per CPU.** `RINGS` is an array of ring buffers indexed by CPU number
-//!   (masked to `MAX_RINGS` slots), filled in by the loader; CPUs never share a ring's
-//!   producer lock or position cache line, and each ring feeds its own reader.
-//! - **Batched wake-ups.** Records are submitted with `BPF_RB_NO_WAKEUP`; the reader is
-//!   woken only when the ring's unread data crosses `WAKEUP_BYTES` (user space also
+//! - **A ring per CPU.** `RING` is an mmapable array with one lock-free ring per CPU,
+//!   each written by that CPU's program only ([`ring`] says why that holds), so CPUs
+//!   never share a position cache line, and each ring feeds its own reader.
+//! - **Batched wake-ups.** The reader is woken (a token in a one-page BPF ring buffer,
+//!   `RINGS`) only when a ring's unread data crosses `WAKEUP_BYTES` (user space also
 //!   drains on a short timer), so a busy capture costs no wake-up per frame.
 #![no_std]
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]

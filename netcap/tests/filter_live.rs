@@ -246,17 +246,18 @@ fn test_run(prog: &[netcap_common::CbpfInsn], frames: &[Vec<u8>]) -> [u64; 4] {
     use netcap_common::Counter;
     let len = prog.len() as u32;
     let (snaplen, wakeup) = (netcap_common::MAX_SNAPLEN, 1u64 << 17);
-    let mut ebpf = aya::EbpfLoader::new()
-        .override_global("SNAPLEN", &snaplen, true)
-        .override_global("WAKEUP_BYTES", &wakeup, true)
-        .override_global("FILTER_LEN", &len, true)
-        .load_file(ebpf_object())
+    let plan = netcap::capture::rings::Plan::new(1 << 20, snaplen).expect("a ring plan");
+    let object = std::fs::read(ebpf_object()).expect("reading the eBPF object");
+    let mut ebpf = plan
+        .load(
+            &object,
+            aya::EbpfLoader::new()
+                .override_global("WAKEUP_BYTES", &wakeup, true)
+                .override_global("FILTER_LEN", &len, true),
+        )
         .expect("loading the eBPF object");
-    // The per-CPU rings, in RINGS' slots (the kernel keeps them while RINGS holds them).
-    let _rings = netcap::capture::rings::Plan::new(1 << 20)
-        .expect("a ring plan")
-        .create(&mut ebpf)
-        .expect("creating the rings");
+    // The per-CPU rings (the kernel keeps the wake-up rings while RINGS holds them).
+    let _rings = plan.create(&mut ebpf).expect("creating the rings");
     let mut filter: Array<_, netcap_common::CbpfInsn> =
         Array::try_from(ebpf.map_mut("FILTER").expect("FILTER")).expect("an array");
     for (i, insn) in prog.iter().enumerate() {

@@ -62,25 +62,26 @@ fn load() -> (Ebpf, PerCpuArray<MapData, u64>) {
     common::pin_to_current_cpu();
     let cpus = aya::util::nr_cpus().expect("possible CPUs") as u32;
     let (snaplen, wakeup, filter_len, flow_mode) = (256u32, 1u64 << 16, 0u32, 1u32);
-    let mut ebpf = aya::EbpfLoader::new()
-        .override_global("SNAPLEN", &snaplen, true)
-        .override_global("WAKEUP_BYTES", &wakeup, true)
-        .override_global("FILTER_LEN", &filter_len, false)
-        .override_global("FLOW_MODE", &flow_mode, true)
-        .override_global("FLOW_MASK", &(map_entries() - 1), false)
-        .override_global(
-            "FLOW_HOT_MASK",
-            &(map_entries().min(netcap::capture::xdp::KERNEL_FLOW_HOT_SLOTS) - 1),
-            false,
+    let plan = netcap::capture::rings::Plan::new(1 << 20, snaplen).expect("a ring plan");
+    let object = std::fs::read(ebpf_object()).expect("reading the eBPF object");
+    let mut ebpf = plan
+        .load(
+            &object,
+            aya::EbpfLoader::new()
+                .override_global("WAKEUP_BYTES", &wakeup, true)
+                .override_global("FILTER_LEN", &filter_len, false)
+                .override_global("FLOW_MODE", &flow_mode, true)
+                .override_global("FLOW_MASK", &(map_entries() - 1), false)
+                .override_global(
+                    "FLOW_HOT_MASK",
+                    &(map_entries().min(netcap::capture::xdp::KERNEL_FLOW_HOT_SLOTS) - 1),
+                    false,
+                )
+                .override_global("FLOW_SEED", &0x5eed_u64, false)
+                .map_max_entries("FLOWS", map_entries() * cpus),
         )
-        .override_global("FLOW_SEED", &0x5eed_u64, false)
-        .map_max_entries("FLOWS", map_entries() * cpus)
-        .load_file(ebpf_object())
         .expect("loading the eBPF object");
-    netcap::capture::rings::Plan::new(1 << 20)
-        .expect("a ring plan")
-        .create(&mut ebpf)
-        .expect("creating the rings");
+    plan.create(&mut ebpf).expect("creating the rings");
     let prog: &mut Xdp = ebpf
         .program_mut("netcap_xdp")
         .expect("netcap_xdp")

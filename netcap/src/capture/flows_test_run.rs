@@ -61,22 +61,21 @@ fn load(entries: u32) -> (Ebpf, PerCpuArray<MapData, u64>) {
     pin();
     let cpus = aya::util::nr_cpus().expect("possible CPUs") as u32;
     let (snaplen, wakeup, filter_len, flow_mode) = (256u32, 1u64 << 16, 0u32, 1u32);
-    let mut ebpf = EbpfLoader::new()
-        .override_global("SNAPLEN", &snaplen, true)
-        .override_global("WAKEUP_BYTES", &wakeup, true)
-        .override_global("FILTER_LEN", &filter_len, false)
-        .override_global("FLOW_MODE", &flow_mode, true)
-        .override_global("FLOW_MASK", &(entries - 1), true)
-        .override_global("FLOW_HOT_MASK", &(entries - 1), true)
-        .map_max_entries("FLOWS", entries * cpus)
-        .load(&object())
+    // The per-CPU rings, for the frames the flow map cannot take.
+    let plan = super::rings::Plan::new(1 << 20, snaplen).expect("a ring plan");
+    let mut ebpf = plan
+        .load(
+            &object(),
+            EbpfLoader::new()
+                .override_global("WAKEUP_BYTES", &wakeup, true)
+                .override_global("FILTER_LEN", &filter_len, false)
+                .override_global("FLOW_MODE", &flow_mode, true)
+                .override_global("FLOW_MASK", &(entries - 1), true)
+                .override_global("FLOW_HOT_MASK", &(entries - 1), true)
+                .map_max_entries("FLOWS", entries * cpus),
+        )
         .expect("loading the eBPF object");
-    // The per-CPU rings, in RINGS' slots (the kernel keeps them while RINGS holds them),
-    // for the frames the flow map cannot take.
-    super::rings::Plan::new(1 << 20)
-        .expect("a ring plan")
-        .create(&mut ebpf)
-        .expect("creating the rings");
+    plan.create(&mut ebpf).expect("creating the rings");
     let prog: &mut Xdp = ebpf
         .program_mut("netcap_xdp")
         .expect("netcap_xdp")

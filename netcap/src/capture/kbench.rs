@@ -75,7 +75,7 @@ pub enum FilterMode {
 }
 
 /// Bytes of the per-CPU rings of a [`Hooked`], shared by all CPUs: 200,000 records of
-/// a 64-byte frame (152 bytes each, with the ring's 8) take 32 MB of one CPU's ring.
+/// a 64-byte frame (88 bytes each) take 18 MB of one CPU's ring.
 const RING_BYTES: u32 = 1 << 27;
 
 /// netcap's object with one hook loaded (snap length `MAX_SNAPLEN`, wake-ups never
@@ -107,17 +107,20 @@ impl Hooked {
         let len = u32::try_from(insns.len()).map_err(|e| e.to_string())?;
         let native = !insns.is_empty() && mode == FilterMode::Native;
         let native_flag = u32::from(native);
-        let (snaplen, wakeup) = (netcap_common::MAX_SNAPLEN, 1u64 << 40);
-        let mut ebpf = EbpfLoader::new()
-            .override_global("SNAPLEN", &snaplen, true)
-            .override_global("WAKEUP_BYTES", &wakeup, true)
-            .override_global("FILTER_LEN", &len, true)
-            .override_global("NATIVE_FILTER", &native_flag, true)
-            .override_global("OMIT", &omit, true)
-            .load(object)
+        let wakeup = 1u64 << 40;
+        let plan = super::rings::Plan::new(RING_BYTES, netcap_common::MAX_SNAPLEN)
+            .map_err(|e| format!("planning the rings: {e}"))?;
+        let mut ebpf = plan
+            .load(
+                object,
+                EbpfLoader::new()
+                    .override_global("WAKEUP_BYTES", &wakeup, true)
+                    .override_global("FILTER_LEN", &len, true)
+                    .override_global("NATIVE_FILTER", &native_flag, true)
+                    .override_global("OMIT", &omit, true),
+            )
             .map_err(|e| format!("loading the eBPF object: {e}"))?;
-        super::rings::Plan::new(RING_BYTES)
-            .and_then(|plan| plan.create(&mut ebpf))
+        plan.create(&mut ebpf)
             .map_err(|e| format!("creating the rings: {e}"))?;
         let mut filter: Array<_, CbpfInsn> = ebpf
             .map_mut("FILTER")

@@ -1,4 +1,6 @@
 //! A BPF ring buffer consumer that reads many records per consumer-position update.
+//! The capture rings are netcap's own (`cpu_ring.rs`); BPF ring buffers carry only their
+//! wake-up tokens, read (and thrown away) with this.
 //!
 //! Why not `aya::maps::RingBuf`: aya 0.14 stores the consumer position after every
 //! record, and the kernel producer on another CPU reads that position on every

@@ -1,106 +1,169 @@
-//! Several BPF ring buffers read as one: the records of all of them, merged by
-//! timestamp, and one descriptor that is readable when any of them is.
+//! Several capture rings read as one: the records of all of them, merged by
+//! timestamp, and one descriptor that is readable when any of them wants reading.
 //!
 //! The kernel programs write each frame into the ring of the CPU they run on (see
-//! `netcap-ebpf`), so one ring holds one CPU's frames in the order that CPU stamped
-//! them. A reader of several rings takes, at each step, the oldest head among them:
-//! what it hands on is in timestamp order as far as the rings hold it when it looks (a
-//! record still being written on one CPU can come out after a younger one of another,
-//! as frames stamped on two CPUs can with one shared ring).
+//! `netcap-ebpf/src/ring.rs`), so one ring holds one CPU's frames in the order that CPU
+//! stamped them. A reader of several rings takes, at each step, the oldest head among
+//! them: what it hands on is in timestamp order as far as the rings hold it when it
+//! looks (a record being written on one CPU can come out after a younger one of
+//! another).
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use std::sync::Arc;
 
 use aya::{
     maps::{ArrayOfMaps, MapData},
-    Ebpf,
+    Ebpf, EbpfLoader,
 };
 use aya_obj::generated::bpf_map_type::BPF_MAP_TYPE_RINGBUF;
-use netcap_common::MAX_RINGS;
+use netcap_common::{ring, MAX_RINGS, MAX_SNAPLEN};
 
-use super::{ringbuf::BatchRing, Error};
+use super::{
+    cpu_ring::{CpuRing, RingMemory},
+    ringbuf::BatchRing,
+    Error,
+};
 
-/// How many rings, of what size: one per possible CPU (at most [`MAX_RINGS`]), sharing
-/// the `-B` bytes.
+/// The largest data area of one ring: the verifier refuses variable offsets of
+/// 2^29 (`BPF_MAX_VAR_OFF`) or more into a map value, and a record's offset is one.
+const MAX_RING_BYTES: u32 = 1 << 28;
+/// Bytes of each wake-up ring (the smallest BPF ring buffer: a page holds 256 tokens).
+const WAKE_RING_BYTES: u32 = 4096;
+
+/// How many rings, of what size: one per possible CPU, sharing the `-B` bytes, and one
+/// wake-up ring per CPU up to [`MAX_RINGS`] (CPU `c` wakes through slot `c % MAX_RINGS`).
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
-    /// Possible CPUs (the length of per-CPU map values).
+    /// Possible CPUs (the length of per-CPU map values): one capture ring each.
     cpus: usize,
+    /// Wake-up rings, `min(cpus, MAX_RINGS)`.
     rings: usize,
-    /// Bytes of each ring: a power of two, at least a page.
+    /// Bytes of each ring's data area: a power of two, at least a page.
     pub bytes_each: u32,
+    /// `bytes_each - 1`, for the kernel's `RING_MASK`.
+    mask: u32,
+    /// The snap length the slack after each data area is sized for (the kernel's
+    /// `SNAPLEN`, which [`Plan::load`] sets).
+    snaplen: u32,
 }
 
 impl Plan {
-    /// Rings for `total` bytes (a power of two) on this machine.
-    pub fn new(total: u32) -> Result<Self, Error> {
+    /// Rings for `total` bytes (a power of two) on this machine, for records of at
+    /// most `snaplen` bytes.
+    pub fn new(total: u32, snaplen: u32) -> Result<Self, Error> {
         let cpus = aya::util::nr_cpus()
             .map_err(|(what, e)| Error::io(format!("reading {what}"), e))?
             .max(1);
-        Ok(Self::for_cpus(cpus, total))
+        Ok(Self::for_cpus(cpus, total, snaplen))
     }
 
-    fn for_cpus(cpus: usize, total: u32) -> Self {
+    fn for_cpus(cpus: usize, total: u32, snaplen: u32) -> Self {
         let rings = cpus.clamp(1, MAX_RINGS as usize);
         // SAFETY: sysconf has no preconditions.
         let page = u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-        let share = (total / rings as u32).max(page);
+        let share = (total / cpus as u32).clamp(page, MAX_RING_BYTES);
         // The largest power of two not above the share.
         let bytes_each = 1u32 << (u32::BITS - 1 - share.leading_zeros());
         Self {
             cpus,
             rings,
             bytes_each,
+            mask: bytes_each - 1,
+            snaplen: snaplen.clamp(1, MAX_SNAPLEN),
         }
     }
 
-    /// Creates the rings and puts them into the program's `RINGS` slots (slot `i` gets
-    /// ring `i % rings`, so CPU `c` writes to ring `c % MAX_RINGS % rings`).
-    pub fn create(&self, ebpf: &mut Ebpf) -> Result<Vec<BatchRing>, Error> {
-        let mut maps = Vec::with_capacity(self.rings);
+    /// Bytes of one element of the kernel's `RING` array.
+    fn value_size(&self) -> u64 {
+        ring::value_size(self.bytes_each, self.snaplen)
+    }
+
+    /// Loads the eBPF `object` (netcap's, [`super::xdp::EBPF_OBJECT`], or a variant)
+    /// with `loader` (which the caller has given its other settings), `RING` sized for
+    /// this plan and `SNAPLEN` set to its snap length.
+    ///
+    /// Refused on a `PREEMPT_RT` kernel: there two instances of the hooks can run on one
+    /// CPU at once, and each ring takes one producer at a time (`netcap-ebpf/src/ring.rs`).
+    pub fn load<'a>(&'a self, object: &[u8], loader: &mut EbpfLoader<'a>) -> Result<Ebpf, Error> {
+        if std::fs::read_to_string("/sys/kernel/realtime").is_ok_and(|s| s.trim() == "1") {
+            return Err(Error::Unsupported(
+                "the XDP backend's per-CPU rings need a kernel without PREEMPT_RT (use \
+                 --backend afpacket)"
+                    .into(),
+            ));
+        }
+        let value_size = u32::try_from(self.value_size())
+            .map_err(|_| Error::Unsupported("capture ring too large".into()))?;
+        let object = super::ring_object::with_value_size(object, "RING", value_size)?;
+        loader
+            .override_global("SNAPLEN", &self.snaplen, true)
+            .override_global("RING_MASK", &self.mask, true)
+            .map_max_entries("RING", self.cpus as u32)
+            .load(object.bytes())
+            .map_err(|e| Error::bpf("loading the BPF program", e))
+    }
+
+    /// Creates the wake-up rings, puts them into the program's `RINGS` slots (slot `i`
+    /// gets ring `i`) and maps the capture rings; returns one reader per CPU, in CPU
+    /// order (the first [`MAX_RINGS`] with their wake-up ring).
+    pub fn create(&self, ebpf: &mut Ebpf) -> Result<Vec<CpuRing>, Error> {
+        let mut wakes = Vec::with_capacity(self.rings);
         for _ in 0..self.rings {
             let obj = aya_obj::Map::new_from_params(
                 BPF_MAP_TYPE_RINGBUF as u32,
                 0,
                 0,
-                self.bytes_each,
+                WAKE_RING_BYTES,
                 0,
             );
-            let map = MapData::create(obj, "netcap_ring", None)
-                .map_err(|e| Error::bpf("creating a ring buffer", e))?;
-            maps.push(map);
+            let map = MapData::create(obj, "netcap_wake", None)
+                .map_err(|e| Error::bpf("creating a wake-up ring buffer", e))?;
+            wakes.push(map);
         }
         let outer = ebpf
             .map_mut("RINGS")
             .ok_or_else(|| Error::Unsupported("eBPF object has no RINGS map".into()))?;
         let mut outer: ArrayOfMaps<_, MapData> =
             ArrayOfMaps::try_from(outer).map_err(|e| Error::bpf("opening the RINGS map", e))?;
-        for slot in 0..MAX_RINGS {
-            let Some(map) = maps.get(slot as usize % self.rings) else {
-                continue;
-            };
+        for (slot, map) in wakes.iter().enumerate() {
             outer
-                .set(slot, map, 0)
+                .set(slot as u32, map, 0)
                 .map_err(|e| Error::bpf("putting a ring buffer into RINGS", e))?;
         }
-        maps.into_iter().map(BatchRing::new).collect()
+        let Some(aya::maps::Map::Array(ring_map)) = ebpf.map("RING") else {
+            return Err(Error::Unsupported(
+                "eBPF object has no RING array map".into(),
+            ));
+        };
+        let value_size = usize::try_from(self.value_size())
+            .map_err(|_| Error::Unsupported("capture ring too large".into()))?;
+        let mem = Arc::new(RingMemory::map(
+            ring_map.fd().as_fd(),
+            value_size * self.cpus,
+        )?);
+        let mut wakes = wakes.into_iter();
+        (0..self.cpus)
+            .map(|cpu| {
+                let wake = wakes.next().map(BatchRing::new).transpose()?;
+                CpuRing::new(mem.clone(), cpu, value_size, u64::from(self.mask), wake)
+            })
+            .collect()
     }
 
-    /// The ring CPU `cpu` writes to.
-    fn ring_of(&self, cpu: usize) -> usize {
-        cpu % MAX_RINGS as usize % self.rings
+    /// The source CPU `cpu`'s ring goes to among `n`: the one that has its wake-up slot.
+    fn source_of(cpu: usize, n: usize) -> usize {
+        cpu % MAX_RINGS as usize % n
     }
 
-    /// Deals `rings` (as [`Plan::create`] returned them) out to `sources` readers round
-    /// robin; each with the CPUs that write to its rings.
+    /// Deals `rings` (one per CPU, as [`Plan::create`] returned them) out to `sources`
+    /// readers; each with the CPUs that write to its rings. A ring goes with the
+    /// wake-up ring of its CPU's slot.
     pub fn deal<R>(&self, rings: Vec<R>, sources: usize) -> Vec<(Vec<R>, Vec<usize>)> {
-        let n = sources.clamp(1, rings.len().max(1));
+        let n = sources.clamp(1, self.rings.min(rings.len()).max(1));
         let mut out: Vec<(Vec<R>, Vec<usize>)> = (0..n).map(|_| (Vec::new(), Vec::new())).collect();
-        for (i, ring) in rings.into_iter().enumerate() {
-            if let Some(slot) = out.get_mut(i % n) {
+        for (cpu, ring) in rings.into_iter().enumerate() {
+            if let Some(slot) = out.get_mut(Self::source_of(cpu, n)) {
                 slot.0.push(ring);
-            }
-        }
-        for cpu in 0..self.cpus {
-            if let Some(slot) = out.get_mut(self.ring_of(cpu) % n) {
                 slot.1.push(cpu);
             }
         }
@@ -111,7 +174,7 @@ impl Plan {
     pub fn describe(&self, sources: usize) -> String {
         let each = self.bytes_each / 1024;
         let readers = sources.clamp(1, self.rings);
-        match (self.rings, readers) {
+        match (self.cpus, readers) {
             (1, _) => format!("1 ring of {each} KiB"),
             (n, 1) => format!("{n} rings (per CPU) of {each} KiB, one reader"),
             (n, r) => format!("{n} rings (per CPU) of {each} KiB, {r} readers"),
@@ -120,17 +183,17 @@ impl Plan {
 }
 
 pub struct RingSet {
-    rings: Vec<BatchRing>,
+    rings: Vec<CpuRing>,
     /// An epoll instance watching every ring (level-triggered), when there are several.
     epoll: Option<OwnedFd>,
 }
 
 impl RingSet {
-    pub fn new(rings: Vec<BatchRing>) -> Result<Self, Error> {
+    pub fn new(rings: Vec<CpuRing>) -> Result<Self, Error> {
         if rings.is_empty() {
             return Err(Error::Unsupported("no ring buffer to read".into()));
         }
-        let epoll = if rings.len() > 1 {
+        let epoll = if rings.iter().filter(|r| r.fd().is_some()).count() > 1 {
             Some(epoll_of(&rings)?)
         } else {
             None
@@ -138,13 +201,16 @@ impl RingSet {
         Ok(Self { rings, epoll })
     }
 
-    /// Calls `f` with committed records of all the rings, oldest first by `key` (the
-    /// record's timestamp), until every ring is empty (or at a record still being
-    /// written) or `f` returns false; then hands the space back to the kernel.
+    /// Calls `f` with the records of all the rings, oldest first by `key` (the
+    /// record's timestamp), until every ring is empty or `f` returns false; then hands
+    /// the space back to the kernel.
     pub fn visit(&mut self, key: fn(&[u8]) -> u64, mut f: impl FnMut(&[u8]) -> bool) {
         if let [ring] = self.rings.as_mut_slice() {
             ring.drain(f);
             return;
+        }
+        for ring in &mut self.rings {
+            ring.clear_wakeups();
         }
         // Each ring's head: (offset, length, key).
         let mut heads: Vec<Option<(usize, usize, u64)>> = self
@@ -178,17 +244,18 @@ impl RingSet {
         }
     }
 
-    /// Readable when any ring has data (the ring itself, or the epoll instance).
+    /// Readable when the kernel wants any ring read (a wake-up ring, or the epoll
+    /// instance of several).
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         match &self.epoll {
             Some(ep) => Some(ep.as_fd()),
-            None => self.rings.first().map(|r| r.as_fd()),
+            None => self.rings.iter().find_map(|r| r.fd()),
         }
     }
 }
 
-/// An epoll instance with every ring's descriptor registered for input.
-fn epoll_of(rings: &[BatchRing]) -> Result<OwnedFd, Error> {
+/// An epoll instance with every wake-up ring's descriptor registered for input.
+fn epoll_of(rings: &[CpuRing]) -> Result<OwnedFd, Error> {
     // SAFETY: epoll_create1 has no memory arguments.
     let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     if raw < 0 {
@@ -199,12 +266,12 @@ fn epoll_of(rings: &[BatchRing]) -> Result<OwnedFd, Error> {
     }
     // SAFETY: `raw` is a new descriptor that nothing else owns.
     let epoll = unsafe { OwnedFd::from_raw_fd(raw) };
-    for (i, ring) in rings.iter().enumerate() {
+    for (i, fd) in rings.iter().filter_map(CpuRing::fd).enumerate() {
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: i as u64,
         };
-        let fd = ring.as_fd().as_raw_fd();
+        let fd = fd.as_raw_fd();
         // SAFETY: both descriptors are open (owned by `epoll` and `ring`), and `ev` is a
         // valid epoll_event the kernel only reads.
         let rc = unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };

@@ -1,5 +1,5 @@
 //! The XDP (ingress) and TC/tcx (egress) backend: loads netcap's eBPF object, attaches
-//! it, and drains its ring buffers, one per CPU.
+//! it, and drains its capture rings, one per CPU.
 //!
 //! Kernel contract (see `netcap-ebpf`): each record is a [`RecordHeader`] followed by
 //! `cap_len` bytes, in the ring of the CPU that saw the frame; per-CPU `COUNTERS` say
@@ -200,7 +200,7 @@ impl XdpSource {
             ));
         }
         raise_memlock();
-        let plan = super::rings::Plan::new(cfg.ring_bytes)?;
+        let plan = super::rings::Plan::new(cfg.ring_bytes, cfg.snaplen)?;
         let wakeup = cfg.wakeup_bytes.unwrap_or(u64::from(plan.bytes_each / 8));
         let filter_len = u32::try_from(cfg.filter.len())
             .ok()
@@ -234,22 +234,22 @@ impl XdpSource {
         let flow_entries = cfg
             .kernel_flows
             .map_or(1, |f| kernel_flow_entries(f.max_flows, flow_cpus));
-        let mut ebpf = EbpfLoader::new()
-            .override_global("SNAPLEN", &cfg.snaplen, true)
+        let (flow_mask, flow_hot_mask, seed) = (
+            flow_entries - 1,
+            flow_entries.min(KERNEL_FLOW_HOT_SLOTS) - 1,
+            flow_seed(),
+        );
+        let mut loader = EbpfLoader::new();
+        loader
             .override_global("WAKEUP_BYTES", &wakeup, true)
             .override_global("FILTER_LEN", &filter_len, true)
             .override_global("FLOW_MODE", &flow_mode, true)
             .override_global("NATIVE_FILTER", &native_flag, true)
-            .override_global("FLOW_MASK", &(flow_entries - 1), true)
-            .override_global(
-                "FLOW_HOT_MASK",
-                &(flow_entries.min(KERNEL_FLOW_HOT_SLOTS) - 1),
-                true,
-            )
-            .override_global("FLOW_SEED", &flow_seed(), true)
-            .map_max_entries("FLOWS", flow_entries * flow_cpus as u32)
-            .load(EBPF_OBJECT)
-            .map_err(|e| Error::bpf("loading the BPF program", e))?;
+            .override_global("FLOW_MASK", &flow_mask, true)
+            .override_global("FLOW_HOT_MASK", &flow_hot_mask, true)
+            .override_global("FLOW_SEED", &seed, true)
+            .map_max_entries("FLOWS", flow_entries * flow_cpus as u32);
+        let mut ebpf = plan.load(EBPF_OBJECT, &mut loader)?;
         // The program is in place before any hook is attached: no frame escapes it.
         if !cfg.filter.is_empty() {
             let map = ebpf
@@ -262,7 +262,7 @@ impl XdpSource {
                     .map_err(|e| Error::bpf("writing the filter into FILTER", e))?;
             }
         }
-        // Every slot of RINGS is filled before any hook is attached.
+        // Every ring is mapped and every wake-up slot filled before any hook is attached.
         let rings = plan.create(&mut ebpf)?;
 
         let mut parts = Vec::new();
