@@ -24,7 +24,8 @@
 //! at the end of a run).
 //!
 //! `NETCAP_READERS_ONLY=1` (or `2`) runs that configuration 20 times and nothing else:
-//! for `perf record`.
+//! for `perf record`. `NETCAP_READERS_W=1` adds a `-w` sink (classic pcap into
+//! `io::sink`, `NETCAP_READERS_NG=1` for pcapng): the writer builds those records.
 use std::{
     os::fd::BorrowedFd,
     sync::Arc,
@@ -154,7 +155,16 @@ fn config(workers: usize, stop: &Stop) -> PipelineConfig {
         text_out: Some(Box::new(std::io::sink())),
         text_buffer: 1 << 20,
         line_buffered: false,
-        pcap: None,
+        pcap: std::env::var_os("NETCAP_READERS_W").map(|_| {
+            Box::new(netcap::output::pcap::PcapSink::new(
+                std::io::BufWriter::with_capacity(1 << 20, std::io::sink()),
+                netcap::output::pcap::FileFormat {
+                    pcapng: std::env::var_os("NETCAP_READERS_NG").is_some(),
+                    nano: false,
+                    snaplen: 262_144,
+                },
+            )) as netcap::output::pcap::BoxedPcapSink
+        }),
         stop: stop.clone(),
         interfaces: Default::default(),
     }
