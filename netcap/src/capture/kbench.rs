@@ -275,7 +275,7 @@ pub const CASES: [Case; 6] = [
 pub const PARTS: [Case; 7] = [
     part("without the timestamp", omit::TIMESTAMP),
     part("without the copy", omit::COPY),
-    part("without the fill-level query", omit::QUERY),
+    part("without the wake-up decision", omit::QUERY),
     part("without the counter bumps", omit::COUNTERS),
     part("without the CPU number", omit::CPU),
     part("without the frame length helper", omit::LEN),

@@ -272,7 +272,8 @@ fn markdown(r: &Report) -> String {
          one part left out (`OMIT`, a read-only global only this bench sets; the verifier \
          removes the branches of the real program's 0), measured in the same runs; the \
          cost is \"no filter\" less that, per run, median (min–max). \"The record\" is \
-         the reservation, header, copy, query and submit together.\n\n\
+         the space check, header, copy, publish and wake-up decision together (the per-CPU ring, \
+         `netcap-ebpf/src/ring.rs`).\n\n\
          | hook | capture half | ns per frame | the part costs |\n\
          | --- | --- | ---: | ---: |\n",
     );
