@@ -25,97 +25,27 @@ mod netcap_proc;
 
 use ipfix_common::*;
 use netcap_proc::{tempdir, Netcap};
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A UDP port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
-}
-
-/// `nfcapd` on 127.0.0.1:`port`, writing into `dir`.
-struct Nfcapd {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Nfcapd {
-    fn start(dir: &Path) -> Self {
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("nfcapd.log")).expect("log");
-        let child = Command::new("nfcapd")
-            .args([
-                "-b",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-t",
-                "3600",
-                "-w",
-            ])
-            .arg(dir)
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("nfcapd");
-        let nf = Self {
-            child,
-            dir: dir.to_owned(),
-            port,
-        };
-        // Listening once the port cannot be bound any more.
-        let t0 = Instant::now();
-        while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "nfcapd did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        nf
+/// Waits until `nf` has read every datagram, stops it, and returns the records
+/// `nfdump` reads back from its file, with its log.
+fn stop(mut nf: Nfcapd) -> (Records, String) {
+    let t0 = Instant::now();
+    while udp_queue(nf.port) != Some(0) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "nfcapd does not read"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Waits until nfcapd has read every datagram, stops it (SIGTERM flushes the
-    /// file), and returns the records `nfdump` reads back, with nfcapd's log.
-    fn stop(mut self) -> (Records, String) {
-        let t0 = Instant::now();
-        while udp_queue(self.port) != Some(0) {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "nfcapd does not read"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // SAFETY: signalling our own child, not yet waited for.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-        let log = std::fs::read_to_string(self.dir.join("nfcapd.log")).unwrap_or_default();
-        let file = std::fs::read_dir(&self.dir)
-            .expect("nfcapd dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("nfcapd.2"))
-            })
-            .unwrap_or_else(|| panic!("no nfcapd file in {}: {log}", self.dir.display()));
-        (nfdump(&file), log)
-    }
-}
-
-impl Drop for Nfcapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let files = nf.terminate();
+    let log = nf.log();
+    let file = files
+        .first()
+        .unwrap_or_else(|| panic!("no nfcapd file in {}: {log}", nf.dir.display()));
+    (nfdump(file), log)
 }
 
 /// The receive queue of the UDP socket bound to 127.0.0.1:`port`, from /proc/net/udp.
@@ -188,10 +118,10 @@ fn nfcapd_receives_the_records_tshark_counts() {
     let (want, padding) = oracle(&pcap);
     assert_eq!(want.len(), 13, "{want:?}");
     assert!(padding.values().any(|&p| p > 0), "the capture has padding");
-    let nf = Nfcapd::start(&dir);
+    let nf = Nfcapd::start(&dir, free_port());
     let out = run_netcap(&[pcap.to_str().expect("utf-8"), "--ipfix", &nf.addr()]);
     assert!(!out.stderr.contains("IPFIX"), "{}", out.stderr);
-    let (got, log) = nf.stop();
+    let (got, log) = stop(nf);
     assert_eq!(got, want, "nfdump (left) against tshark (right)");
     assert!(log.contains("Sequence Errors: 0"), "{log}");
 }
@@ -207,12 +137,12 @@ fn softflowd_agrees_but_counts_the_padding() {
     let (ours, theirs) = (dir.join("netcap"), dir.join("softflowd"));
     std::fs::create_dir_all(&ours).expect("dir");
     std::fs::create_dir_all(&theirs).expect("dir");
-    let nf = Nfcapd::start(&ours);
+    let nf = Nfcapd::start(&ours, free_port());
     run_netcap(&[pcap.to_str().expect("utf-8"), "--ipfix", &nf.addr()]);
-    let (netcap, _) = nf.stop();
-    let nf = Nfcapd::start(&theirs);
+    let (netcap, _) = stop(nf);
+    let nf = Nfcapd::start(&theirs, free_port());
     softflowd(&pcap, &nf.addr(), &dir);
-    let (softflowd, _) = nf.stop();
+    let (softflowd, _) = stop(nf);
     assert_eq!(netcap, want);
     let keys = |r: &Records| r.keys().copied().collect::<Vec<_>>();
     assert_eq!(keys(&softflowd), keys(&netcap), "the same records");

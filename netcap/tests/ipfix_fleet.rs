@@ -6,131 +6,64 @@
 //! lost across the restart (templates are sent again, so the new collector decodes
 //! the second round).
 mod common;
+#[path = "common/ipfix.rs"]
+mod ipfix_common;
 mod netcap_proc;
 
 use std::{
     collections::BTreeMap,
     net::{Ipv4Addr, UdpSocket},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    path::PathBuf,
+    process::Command,
+    time::Duration,
 };
 
 use common::VethPair;
+use ipfix_common::{tool, Nfcapd};
 use netcap_proc::Netcap;
 
-fn tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found && std::env::var_os("CI").is_some() {
-        panic!("{name} is missing: .ci/run installs it");
-    }
-    found
-}
-
-/// `nfcapd` on 127.0.0.1:`port` writing into `dir`.
-struct Nfcapd {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Nfcapd {
-    fn start(dir: &Path, port: u16) -> Self {
-        std::fs::create_dir_all(dir).expect("collector dir");
-        let log = std::fs::File::create(dir.join("nfcapd.log")).expect("log");
-        let child = Command::new("nfcapd")
-            .args([
-                "-b",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-t",
-                "3600",
-                "-w",
-            ])
-            .arg(dir)
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("nfcapd");
-        let t0 = Instant::now();
-        while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "nfcapd did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self {
-            child,
-            dir: dir.to_owned(),
-        }
-    }
-
-    /// Stops it (SIGTERM flushes its file) and returns packets per source address, and
-    /// the observation domain ids of the exporters it heard with their sequence
-    /// failures (`nfdump -E`).
-    fn stop(mut self) -> (BTreeMap<String, u64>, Vec<(u32, u64)>) {
-        std::thread::sleep(Duration::from_millis(300));
-        // SAFETY: signalling our own child, not yet waited for.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-        let mut per_src = BTreeMap::new();
-        let mut exporters = Vec::new();
-        for entry in std::fs::read_dir(&self.dir)
-            .expect("collector dir")
-            .flatten()
-        {
-            let path = entry.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if !name.starts_with("nfcapd.2") {
-                continue;
-            }
-            let out = Command::new("nfdump")
-                .arg("-r")
-                .arg(&path)
-                .args(["-q", "-N", "-o", "fmt:%sa|%ipkt"])
-                .output()
-                .expect("nfdump");
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                let c: Vec<&str> = line.split('|').map(str::trim).collect();
-                if let [src, pkts] = c[..] {
-                    *per_src.entry(src.to_owned()).or_default() += pkts.parse::<u64>().unwrap_or(0);
-                }
-            }
-            // "SysID: 1, IP: 127.0.0.1, version: 10, ID:  7, Sequence failures: 0, ..."
-            let out = Command::new("nfdump")
-                .arg("-E")
-                .arg(&path)
-                .output()
-                .expect("nfdump -E");
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                let field = |name: &str| -> Option<u64> {
-                    let rest = line.split(name).nth(1)?;
-                    rest.trim()
-                        .split(|c: char| !c.is_ascii_digit())
-                        .next()?
-                        .parse()
-                        .ok()
-                };
-                if let (Some(id), Some(fails)) = (field(" ID:"), field("Sequence failures:")) {
-                    exporters.push((id as u32, fails));
-                }
+/// Stops `nf` (SIGTERM flushes its file) and returns packets per source address, and
+/// the observation domain ids of the exporters it heard with their sequence
+/// failures (`nfdump -E`).
+fn stop(mut nf: Nfcapd) -> (BTreeMap<String, u64>, Vec<(u32, u64)>) {
+    std::thread::sleep(Duration::from_millis(300));
+    let mut per_src = BTreeMap::new();
+    let mut exporters = Vec::new();
+    for path in nf.terminate() {
+        let out = Command::new("nfdump")
+            .arg("-r")
+            .arg(&path)
+            .args(["-q", "-N", "-o", "fmt:%sa|%ipkt"])
+            .output()
+            .expect("nfdump");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let c: Vec<&str> = line.split('|').map(str::trim).collect();
+            if let [src, pkts] = c[..] {
+                *per_src.entry(src.to_owned()).or_default() += pkts.parse::<u64>().unwrap_or(0);
             }
         }
-        exporters.sort_unstable();
-        (per_src, exporters)
+        // "SysID: 1, IP: 127.0.0.1, version: 10, ID:  7, Sequence failures: 0, ..."
+        let out = Command::new("nfdump")
+            .arg("-E")
+            .arg(&path)
+            .output()
+            .expect("nfdump -E");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let field = |name: &str| -> Option<u64> {
+                let rest = line.split(name).nth(1)?;
+                rest.trim()
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            };
+            if let (Some(id), Some(fails)) = (field(" ID:"), field("Sequence failures:")) {
+                exporters.push((id as u32, fails));
+            }
+        }
     }
-}
-
-impl Drop for Nfcapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    exporters.sort_unstable();
+    (per_src, exporters)
 }
 
 /// Host `h`'s address, the source of its frames.
@@ -208,7 +141,7 @@ fn four_hosts_export_to_one_collector_that_restarts_and_lose_nothing() {
         common::send_frames(&v.ns, &v.ns_if, &frames);
     }
     std::thread::sleep(Duration::from_secs(4));
-    let (got_first, exporters_first) = first.stop();
+    let (got_first, exporters_first) = stop(first);
     // The collector restarts on the same port; round two goes to the new one, which
     // has never seen a template: netcap sends them again.
     let second = Nfcapd::start(&dir.join("second"), port);
@@ -228,7 +161,7 @@ fn four_hosts_export_to_one_collector_that_restarts_and_lose_nothing() {
             .as_u64()
             .unwrap_or(0);
     }
-    let (got_second, exporters_second) = second.stop();
+    let (got_second, exporters_second) = stop(second);
     // Each collector heard the four hosts by their domains, and no sequence number
     // went missing or backwards.
     let four: Vec<(u32, u64)> = (1..=4).map(|d| (d, 0)).collect();

@@ -1,6 +1,7 @@
 //! Helpers of the IPFIX tests (`ipfix.rs`, `ipfix_tshark.rs`): the generated capture
-//! ([`mix`]), tshark's per-direction oracle ([`oracle`]), and whether a tool is
-//! installed ([`tool`]).
+//! ([`mix`]), tshark's per-direction oracle ([`oracle`]), whether a tool is
+//! installed ([`tool`]), and an `nfcapd` collector ([`Nfcapd`], also used by
+//! `ipfix_fleet.rs`).
 #![allow(
     dead_code,
     reason = "each test crate uses a different subset; `expect` would fail in the crates using all"
@@ -9,9 +10,11 @@
 use crate::common::{eth_ipv4_icmp_echo, eth_ipv4_tcp, eth_ipv4_udp, test_mac};
 use crate::netcap_proc::{write_pcap, Netcap};
 use std::collections::BTreeMap;
+use std::net::UdpSocket;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// One direction of a conversation: source, destination, protocol, ports (0 unless
 /// TCP or UDP).
@@ -258,4 +261,90 @@ pub fn run_netcap(args: &[&str]) -> crate::netcap_proc::Output {
     let out = Netcap::run(&all);
     assert!(out.status.success(), "netcap {args:?}: {}", out.stderr);
     out
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+/// `nfcapd` on 127.0.0.1:`port`, writing into `dir` (made if missing), its output in
+/// `dir/nfcapd.log`. Killed on drop.
+pub struct Nfcapd {
+    child: Child,
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Nfcapd {
+    /// Starts it and returns once it listens (the port cannot be bound any more).
+    pub fn start(dir: &Path, port: u16) -> Self {
+        std::fs::create_dir_all(dir).expect("collector dir");
+        let log = std::fs::File::create(dir.join("nfcapd.log")).expect("log");
+        let child = Command::new("nfcapd")
+            .args([
+                "-b",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-t",
+                "3600",
+                "-w",
+            ])
+            .arg(dir)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("nfcapd");
+        let nf = Self {
+            child,
+            dir: dir.to_owned(),
+            port,
+        };
+        let t0 = Instant::now();
+        while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "nfcapd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        nf
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (SIGTERM makes it flush its file) and returns the files it wrote
+    /// (`nfcapd.YYYYMMDDhhmm`), sorted.
+    pub fn terminate(&mut self) -> Vec<PathBuf> {
+        // SAFETY: signalling our own child, not yet waited for.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .expect("collector dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("nfcapd.2"))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// What nfcapd printed.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("nfcapd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nfcapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
