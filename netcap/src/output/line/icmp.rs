@@ -155,15 +155,7 @@ fn unreachable(out: &mut Vec<u8>, b: &[u8], code: u8) -> Option<()> {
             let hlen = usize::from(u8_at(b, QUOTED)? & 0x0f) * 4;
             let dport = be16_at(b, QUOTED + hlen + 2)?;
             push_ipv4(out, dst?);
-            match proto {
-                6 => out.extend_from_slice(b" tcp port "),
-                17 => out.extend_from_slice(b" udp port "),
-                _ => {
-                    out.extend_from_slice(b" protocol ");
-                    push_u64(out, proto.into());
-                    out.extend_from_slice(b" port ");
-                }
-            }
+            port_of(out, proto);
             push_u64(out, dport.into());
             out.extend_from_slice(b" unreachable");
         }
@@ -267,6 +259,20 @@ fn time_stamp(out: &mut Vec<u8>, ms: u32) {
     push_u64_padded(out, s % 60, 2);
     out.push(b'.');
     push_u64_padded(out, ms, 3);
+}
+
+/// ` tcp port `, ` udp port ` or ` protocol N port `: what names the port of a
+/// "port unreachable" (ICMP's and ICMPv6's, as tcpdump writes both).
+pub(super) fn port_of(out: &mut Vec<u8>, proto: u8) {
+    match proto {
+        6 => out.extend_from_slice(b" tcp port "),
+        17 => out.extend_from_slice(b" udp port "),
+        _ => {
+            out.extend_from_slice(b" protocol ");
+            push_u64(out, proto.into());
+            out.extend_from_slice(b" port ");
+        }
+    }
 }
 
 #[cfg(test)]

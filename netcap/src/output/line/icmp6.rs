@@ -244,15 +244,7 @@ fn unreachable(out: &mut Vec<u8>, b: &[u8], code: u8, length: usize) -> Option<E
             let dport = be16_at(b, QUOTED + at + 2)?;
             out.extend_from_slice(b", ");
             push_ipv6(out, dst()?);
-            match proto {
-                6 => out.extend_from_slice(b" tcp port "),
-                17 => out.extend_from_slice(b" udp port "),
-                _ => {
-                    out.extend_from_slice(b" protocol ");
-                    push_u64(out, proto.into());
-                    out.extend_from_slice(b" port ");
-                }
-            }
+            super::icmp::port_of(out, proto);
             push_u64(out, dport.into());
             if !matches!(proto, 6 | 17) {
                 out.extend_from_slice(b" unreachable");
