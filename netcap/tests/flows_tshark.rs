@@ -27,6 +27,9 @@
 //!
 //! When tshark is missing the test installs it (apt) if it runs as root with
 //! `NETCAP_PRIVILEGED_TESTS=1`, else prints "skipped" and passes.
+#[path = "common/tshark.rs"]
+mod tshark;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
@@ -148,26 +151,7 @@ const FIELDS: [&str; 12] = [
 
 /// Per-conversation totals from tshark's per-frame fields.
 fn tshark_convs(path: &Path) -> Convs {
-    let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(path).args([
-        "-T",
-        "fields",
-        "-E",
-        "separator=/t",
-        "-E",
-        "occurrence=f",
-    ]);
-    for f in FIELDS {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("run tshark: {e}"));
-    assert!(
-        out.status.success(),
-        "tshark {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("tshark output: {e}"));
+    let text = tshark::fields(path, None, &FIELDS);
     let mut convs = Convs::new();
     for line in text.lines() {
         let c: Vec<&str> = line.split('\t').collect();

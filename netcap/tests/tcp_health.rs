@@ -33,6 +33,8 @@
 mod netcap_proc;
 #[path = "common/tcp_sim.rs"]
 mod tcp_sim;
+#[path = "common/tshark.rs"]
+mod tshark;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -177,28 +179,7 @@ const FIELDS: [&str; 14] = [
 
 /// tshark's view: the same maps, plus the conversations that had a SYN/ACK.
 fn tshark_counts(pcap: &Path) -> (Dirs, Rtts, BTreeSet<(Endpoint, Endpoint)>) {
-    let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(pcap).args([
-        "-Y",
-        "tcp",
-        "-T",
-        "fields",
-        "-E",
-        "separator=/t",
-        "-E",
-        "occurrence=f",
-    ]);
-    for f in FIELDS {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().unwrap_or_else(|e| panic!("run tshark: {e}"));
-    assert!(
-        out.status.success(),
-        "tshark {}: {}",
-        pcap.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = tshark::fields(pcap, Some("tcp"), &FIELDS);
     let (mut dirs, mut rtts, mut synack) = (Dirs::new(), Rtts::new(), BTreeSet::new());
     let mut streams: BTreeMap<(Endpoint, Endpoint), BTreeSet<String>> = BTreeMap::new();
     for line in text.lines() {
