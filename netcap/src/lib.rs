@@ -26,7 +26,8 @@
 //! - a frame destination (a rotating file, a socket): an [`output::FrameSink`];
 //! - a capture backend: `capture/<backend>.rs` implementing [`capture::Source`], and
 //!   its arm in [`capture::open()`], which alone decides which backend a run gets;
-//! - a flag: `cli/mod.rs` (syntax) and `cli/config.rs` (meaning).
+//! - a flag: `cli/mod.rs`, or `cli/common_args.rs` for one `capture` and `read` share
+//!   (syntax), and `cli/config.rs` (meaning).
 //!
 //! One [`stop::Stop`] per run: the driver (signals, `-c`), the writer (output closed)
 //! and the fanout workers (socket error) stop the run through it, and the first

@@ -440,11 +440,11 @@ pub(super) fn ip_body(
     let captured = frame.data.len().saturating_sub(d.transport_off as usize);
     let len = wire.unwrap_or(captured);
     match &d.transport {
-        // TCP has its own printer (see `Line::ip_body`).
+        // TCP has its own printer (see `Line::ip_body`, in transport.rs).
         Transport::Tcp(_) => {}
-        // UDP has its own printer (see `Line::ip_body`).
+        // UDP has its own printer (see `Line::ip_body`, in transport.rs).
         Transport::Udp(_) => {}
-        // ICMP and ICMPv6 have their own printers (see `Line::ip_body`).
+        // ICMP and ICMPv6 have their own printers (see `Line::ip_body`, in transport.rs).
         Transport::Icmp(_) | Transport::Icmpv6(_) => {}
         // A transport header cut short: tcpdump's mark follows the addresses.
         Transport::None
