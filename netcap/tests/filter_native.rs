@@ -61,11 +61,14 @@ fn frames_of(path: &Path, max: usize) -> Vec<Vec<u8>> {
 }
 
 fn corpus() -> Vec<Vec<u8>> {
-    let dir = Path::new("/work/shared/corpus/tcpdump-tests");
-    let dir = std::env::var_os("NETCAP_CORPUS").map_or(dir.to_path_buf(), PathBuf::from);
+    // The corpus lives beside the repository (`../shared`), as for the other corpus
+    // tests; a missing corpus fails the test rather than shrinking it to the fixtures.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
+    let dir = std::env::var_os("NETCAP_CORPUS").map_or(dir, PathBuf::from);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("reading the corpus {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     files.sort();
     let mut frames: Vec<Vec<u8>> = Vec::new();
     for f in &files {
