@@ -43,7 +43,8 @@ use crate::bench::{
 const FRAMES: u64 = 1_500_000;
 const FRAMES_QUICK: u64 = 400_000;
 /// `-B` in KiB: 512 MiB, 256 MiB per CPU's ring (the most one ring takes), room for
-/// 1.6M records of 160 bytes each; the `ring full` column shows if it was not enough.
+/// 3M records of 88 bytes each (1.6M of the old 160); the `ring full` column shows if
+/// it was not enough.
 const RING_KIB: u32 = 512 * 1024;
 /// The drain is over when netcap wrote nothing for this long.
 const QUIET: Duration = Duration::from_millis(400);
