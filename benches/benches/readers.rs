@@ -23,21 +23,32 @@
 //! polls its ring's descriptor; here a drained ring sleeps 1 ms, which only happens
 //! at the end of a run).
 //!
+//! Also per run, a machine probe (`readers/probe.rs`): the workers' decode and print on
+//! 1 thread, then on 2 at once, without the pipeline: the ceiling of the 2-worker ratio
+//! this machine allows in the same minute. CPU time of threads not named (the bench's
+//! own thread while 2 workers run) is `others`.
+//!
 //! `NETCAP_READERS_ONLY=1` (or `2`) runs that configuration 20 times and nothing else:
 //! for `perf record`. `NETCAP_READERS_W=1` adds a `-w` sink (classic pcap into
 //! `io::sink`, `NETCAP_READERS_NG=1` for pcapng): the writer builds those records.
 use std::{
     os::fd::BorrowedFd,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use netcap::capture::{thread_cpu_time, CaptureCounters, Error, Fill, Source};
+use netcap::capture::{process_cpu_time, thread_cpu_time, CaptureCounters, Error, Fill, Source};
 use netcap::output::Format;
 use netcap::packet::{Direction, Frame, FrameMeta, LinkType};
 use netcap::pipeline::{fanout, Pipeline, PipelineConfig, BATCH_BYTES};
 use netcap::stop::{End, Stop};
+
+#[path = "readers/probe.rs"]
+mod probe;
 
 /// Frames in all, and per run of one CPU's frames.
 const FRAMES: usize = 400_000;
@@ -46,7 +57,7 @@ const BURST: usize = 32;
 const RUNS: usize = 5;
 
 /// A 64-byte UDP/IPv4 frame of flow `flow` (10,000 flows), as trafgen sends.
-fn frame(n: usize) -> [u8; 64] {
+pub(crate) fn frame(n: usize) -> [u8; 64] {
     let mut f = [0u8; 64];
     f[..12].copy_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]);
     f[12..14].copy_from_slice(&[0x08, 0x00]);
@@ -92,12 +103,24 @@ impl Ring {
 }
 
 /// The rings one source reads: several are merged by their heads' timestamps, as
-/// `RingSet::visit` does.
-struct Rings(Vec<Ring>);
+/// `RingSet::visit` does. With `end`, the last of the sources sharing it to find
+/// itself drained stops the run (2 workers: the driver thread then only waits).
+struct Rings(Vec<Ring>, Option<Arc<DrainedEnd>>);
+
+/// Stops a fanout run once every one of its sources is drained.
+struct DrainedEnd {
+    stop: Stop,
+    left: AtomicUsize,
+}
 
 impl Source for Rings {
     fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
         if self.0.iter().all(|r| r.head().is_none()) {
+            if let Some(end) = self.1.take() {
+                if end.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    end.stop.stop(End::Signal);
+                }
+            }
             // Drained (the end of a run): a reader waits for its ring to become readable.
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -137,9 +160,9 @@ fn sources(readers: usize) -> Vec<Rings> {
             .push((t0 + n as u64 * 700, frame(n)));
     }
     if readers == 1 {
-        vec![Rings(rings)]
+        vec![Rings(rings, None)]
     } else {
-        rings.into_iter().map(|r| Rings(vec![r])).collect()
+        rings.into_iter().map(|r| Rings(vec![r], None)).collect()
     }
 }
 
@@ -170,10 +193,25 @@ fn config(workers: usize, stop: &Stop) -> PipelineConfig {
     }
 }
 
-/// One run: its wall time and the CPU time of each thread (by name).
+/// One run: its wall time and the CPU time of each thread (by name); `others` is
+/// the rest of the process's CPU time over the run (the bench's own thread while it
+/// waits for 2 workers, thread start and end).
 struct Run {
     wall: Duration,
     threads: Vec<(String, Duration)>,
+}
+
+impl Run {
+    /// Adds the `others` entry: the process's CPU time since `cpu0` less the named
+    /// threads'.
+    fn with_others(mut self, cpu0: Duration) -> Self {
+        let named: Duration = self.threads.iter().map(|(_, d)| *d).sum();
+        let others = process_cpu_time()
+            .saturating_sub(cpu0)
+            .saturating_sub(named);
+        self.threads.push(("others".to_string(), others));
+        self
+    }
 }
 
 /// 1 worker: the capture thread (this one) fills batches from both rings and submits
@@ -183,6 +221,7 @@ fn run_single() -> Run {
     let mut source = sources(1).pop().expect("one source");
     let stop = Stop::default();
     let t0 = Instant::now();
+    let process0 = process_cpu_time();
     let cpu0 = thread_cpu_time();
     let mut p = Pipeline::start(config(1, &stop));
     let mut read = 0;
@@ -199,31 +238,38 @@ fn run_single() -> Run {
     assert_eq!(done.decode.decoded, FRAMES as u64, "every frame decoded");
     let mut threads = vec![("capture".to_string(), capture)];
     threads.extend(done.threads.into_iter().map(|t| (t.name, t.cpu)));
-    Run { wall, threads }
+    Run { wall, threads }.with_others(process0)
 }
 
 /// 2 workers: each reads its own ring (`Pipeline::start_fanout`).
 fn run_fanout() -> Run {
+    let stop = Stop::default();
+    let end = Arc::new(DrainedEnd {
+        stop: stop.clone(),
+        left: AtomicUsize::new(2),
+    });
     let sources = sources(2)
         .into_iter()
-        .map(|s| Box::new(s) as Box<dyn Source>)
+        .map(|mut s| {
+            s.1 = Some(end.clone());
+            Box::new(s) as Box<dyn Source>
+        })
         .collect();
     let shared = Arc::new(fanout::Shared {
         ifname: "bench".into(),
         ..fanout::Shared::default()
     });
-    let stop = Stop::default();
     let t0 = Instant::now();
+    let process0 = process_cpu_time();
+    // The sources stop the run when both are drained (`DrainedEnd`); the workers then
+    // drain and end, and `finish` waits for them.
     let p = Pipeline::start_fanout(config(2, &stop), sources, shared.clone());
-    while shared.read.read().0 < FRAMES as u64 {
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    stop.stop(End::Signal);
     let done = p.finish();
+    assert_eq!(shared.read.read().0, FRAMES as u64, "every frame read");
     let wall = t0.elapsed();
     assert_eq!(done.decode.decoded, FRAMES as u64, "every frame decoded");
     let threads = done.threads.into_iter().map(|t| (t.name, t.cpu)).collect();
-    Run { wall, threads }
+    Run { wall, threads }.with_others(process0)
 }
 
 fn run(workers: usize) -> Run {
@@ -263,7 +309,12 @@ fn report(workers: usize, runs: &[Run]) -> (f64, f64) {
         })
         .collect();
     let total: f64 = each.iter().map(|(_, ns)| ns).sum();
-    let busiest = each.iter().map(|(_, ns)| *ns).fold(0.0, f64::max);
+    // "others" is not one thread: it cannot be the critical path.
+    let busiest = each
+        .iter()
+        .filter(|(name, _)| name != "others")
+        .map(|(_, ns)| *ns)
+        .fold(0.0, f64::max);
     let threads: Vec<String> = each
         .iter()
         .map(|(name, ns)| format!("{name} {ns:.0}"))
@@ -287,11 +338,13 @@ fn bench(c: &mut Criterion) {
         report(only, &runs);
         return;
     }
-    // Interleaved, RUNS times each.
+    // Interleaved, RUNS times each, with the machine probe.
     let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+    let mut probes: [Vec<probe::Probe>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..RUNS {
         for workers in [1usize, 2] {
             runs[workers - 1].push(run(workers));
+            probes[workers - 1].push(probe::run(workers));
         }
     }
     let (one, one_busiest) = report(1, &runs[0]);
@@ -302,6 +355,7 @@ fn bench(c: &mut Criterion) {
         two / one,
         one_busiest / two_busiest,
     );
+    probe::report(&probes[0], &probes[1]);
     let mut g = c.benchmark_group("xdp_readers");
     g.throughput(Throughput::Elements(FRAMES as u64));
     g.sample_size(10);
