@@ -31,7 +31,7 @@ use crossbeam_channel::Receiver;
 use super::{worker::Work, BATCH_BYTES};
 use crate::{
     capture::{self, CaptureCounters, Fill, Source},
-    packet::Batch,
+    packet::{Batch, Frame},
     stats::LiveCounters,
     stop::{End, Stop},
 };
@@ -150,6 +150,47 @@ impl SocketInput {
     /// The next batch (possibly empty, carrying only a watermark); `None` once the
     /// socket is stopped and drained.
     pub fn next_work(&mut self) -> Option<Work> {
+        let started = self.begin()?;
+        let mut batch = self
+            .pool
+            .try_recv()
+            .unwrap_or_else(|_| Batch::with_capacity(BATCH_BYTES + 65536, 2048));
+        let fill = self.source.fill(&mut batch, BATCH_BYTES);
+        let last_ts = batch
+            .len()
+            .checked_sub(1)
+            .and_then(|i| batch.get(i))
+            .map_or(0, |f| f.meta.ts_ns);
+        let read = (batch.len(), batch.bytes(), last_ts);
+        let watermark = self.end(fill, read, started);
+        Some(Work {
+            seq: 0,
+            batch: Arc::new(batch),
+            watermark,
+        })
+    }
+
+    /// As [`SocketInput::next_work`], but hands each frame to `f` where the source holds
+    /// it (the ring), with no copy into a batch: for workers that need nothing of a
+    /// frame once they have decoded and printed it (no `-w`). Returns the frames handed
+    /// over and the watermark; `None` once the socket is stopped and drained.
+    pub fn next_visit(&mut self, f: &mut dyn FnMut(&Frame<'_>)) -> Option<(usize, u64)> {
+        let started = self.begin()?;
+        let (mut frames, mut bytes, mut last_ts) = (0usize, 0usize, 0u64);
+        let fill = self.source.visit(&mut |frame| {
+            f(frame);
+            frames += 1;
+            bytes += frame.data.len();
+            last_ts = frame.meta.ts_ns;
+            bytes < BATCH_BYTES
+        });
+        let watermark = self.end(fill, (frames, bytes, last_ts), started);
+        Some((frames, watermark))
+    }
+
+    /// Before a read: stops the socket once the run is stopped, waits for it to be
+    /// readable while running; the time the read started, or `None` once drained.
+    fn begin(&mut self) -> Option<u64> {
         if self.state == State::Done {
             return None;
         }
@@ -165,12 +206,18 @@ impl SocketInput {
                 let _ = capture::wait_readable(fd, POLL);
             }
         }
-        let mut batch = self
-            .pool
-            .try_recv()
-            .unwrap_or_else(|_| Batch::with_capacity(BATCH_BYTES + 65536, 2048));
-        let fill = self.source.fill(&mut batch, BATCH_BYTES);
-        let full = batch.bytes() >= BATCH_BYTES;
+        Some(started)
+    }
+
+    /// After a read of `(frames, bytes, the last frame's timestamp)`: counts, publishes
+    /// the socket's counts when due, and returns the watermark (see the module doc).
+    fn end(
+        &mut self,
+        fill: Result<Fill, capture::Error>,
+        (frames, bytes, last_ts): (usize, usize, u64),
+        started: u64,
+    ) -> u64 {
+        let full = bytes >= BATCH_BYTES;
         let ended = match fill {
             Ok(Fill::Some) => self.state == State::Draining && !full,
             Ok(Fill::End) => {
@@ -184,33 +231,22 @@ impl SocketInput {
                 true
             }
         };
-        self.shared
-            .read
-            .add(batch.len() as u64, batch.bytes() as u64);
+        self.shared.read.add(frames as u64, bytes as u64);
         if let Some(counts) = &self.shared.counts {
             if ended || self.last_published.elapsed() >= PUBLISH_EVERY {
                 self.last_published = Instant::now();
                 counts.update(self.index, self.source.counters());
             }
         }
-        let watermark = if ended {
+        if ended {
             self.state = State::Done;
             u64::MAX
         } else if full {
             // The ring may hold more: only what was read is known to be past.
-            batch
-                .len()
-                .checked_sub(1)
-                .and_then(|i| batch.get(i))
-                .map_or(0, |f| f.meta.ts_ns)
+            last_ts
         } else {
             started.saturating_sub(self.lag.as_nanos() as u64)
-        };
-        Some(Work {
-            seq: 0,
-            batch: Arc::new(batch),
-            watermark,
-        })
+        }
     }
 
     pub fn result(&self) -> SourceResult {

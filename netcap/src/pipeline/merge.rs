@@ -110,7 +110,7 @@ impl Merger {
             return Some(out);
         };
         s.watermark = s.watermark.max(out.watermark);
-        let n = out.ts.len().min(out.batch.len());
+        let n = out.ts.len().min(out.frames);
         if n == 0 {
             return Some(out);
         }

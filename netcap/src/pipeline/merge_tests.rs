@@ -24,6 +24,7 @@ fn out(stream: usize, ts: &[u64], watermark: u64) -> Output {
         ends: Vec::new(),
         ts: ts.to_vec(),
         watermark,
+        frames: ts.len(),
         batch: Arc::new(batch),
         deferred: Default::default(),
         flows: Vec::new(),

@@ -170,6 +170,9 @@ struct Output {
     /// Fanout only: each frame's timestamp, which the writer merges by.
     ts: Vec<u64>,
     watermark: u64,
+    /// The frames this output is for (`batch` is empty when the worker decoded them in
+    /// its source: see `worker`).
+    frames: usize,
     batch: Arc<Batch>,
     /// What the printer left for the writer to finish in capture order.
     deferred: output::Deferred,
@@ -266,6 +269,7 @@ impl Pipeline {
                 flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
                 flow_out: flow_out.clone(),
                 wall_clock: cfg.wall_clock,
+                keep_frames: cfg.pcap.is_some(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("netcap-worker-{me}"))

@@ -19,6 +19,11 @@
 //! link still ends them; by the frames' time in a file) and sends every retired record
 //! to the flow exporter ([`super::export`]).
 //!
+//! Where a fanout worker's frames are decoded: when the writer needs nothing of the
+//! frames themselves (no `-w`), in place, as its source holds them (the XDP per-CPU
+//! ring, the AF_PACKET block: `SocketInput::next_visit`), so the only copy is the text;
+//! with `-w` it copies them into a batch that rides with its output to the writer.
+//!
 //! End: when its input ends, the worker drops its flow senders and drains its own flow
 //! channel until every worker has done so (so every cross-shard update has arrived), and
 //! hands its table and counters back. A fanout worker's stream end is sent to the
@@ -30,12 +35,12 @@ use std::{
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::{fanout, flows::FlowUpdate, DecodeStats, Output, SizeCounts};
+use super::{fanout, flows::FlowUpdate, DecodeStats, Output, SizeCounts, BATCH_BYTES};
 use crate::{
     decode::{self, Layer},
     flow::{Flow, FlowTable},
     output,
-    packet::Batch,
+    packet::{Batch, Frame},
 };
 
 /// A batch handed over by the capture thread, with its sequence number.
@@ -117,6 +122,17 @@ pub(super) struct WorkerCtx {
     pub(super) flow_out: Option<Sender<Vec<Flow>>>,
     /// Expire flows by the wall clock (live), not only by the frames' time (files).
     pub(super) wall_clock: bool,
+    /// The writer needs the frames themselves (`-w`): a fanout worker copies them into
+    /// a batch that goes with its output, instead of decoding them in its source.
+    pub(super) keep_frames: bool,
+}
+
+/// A worker's running counts, and its flow updates not yet sent.
+struct Counts {
+    stats: DecodeStats,
+    sizes: SizeCounts,
+    malformed: [u64; LAYERS.len()],
+    outbox: Vec<Vec<FlowUpdate>>,
 }
 
 impl WorkerCtx {
@@ -129,63 +145,80 @@ impl WorkerCtx {
         };
         // Round robin: updates ride with the batch to the writer (module doc).
         let via_writer = !self.merge;
-        let mut stats = DecodeStats::default();
-        let mut size_counts = SizeCounts::new();
-        let mut outbox: Vec<Vec<FlowUpdate>> = vec![Vec::new(); self.shards];
-        let mut malformed = [0u64; LAYERS.len()];
+        let mut acc = Counts {
+            stats: DecodeStats::default(),
+            sizes: SizeCounts::new(),
+            malformed: [0u64; LAYERS.len()],
+            outbox: vec![Vec::new(); self.shards],
+        };
         let mut expired_at = Instant::now();
+        // Where each frame's text ends: for the fanout merge, and for the writer to
+        // count the frames whose text reached stdout.
+        let keep_ends = self.merge || self.printer.is_some();
         loop {
-            let Work {
-                seq,
-                batch,
-                watermark,
-            } = match input.next() {
-                Next::Work(w) => w,
-                Next::Idle => {
+            let mut text;
+            let mut ends = Vec::new();
+            let mut ts = Vec::new();
+            // A fanout worker whose frames no one needs after it (no `-w`) decodes them
+            // where its source holds them; otherwise it takes (or fills) a batch.
+            let (seq, batch, frames, watermark) = match &mut input {
+                Input::Socket(s) if !self.keep_frames => {
                     self.apply_remote_flows();
-                    self.export_flows(&mut expired_at);
-                    continue;
-                }
-                Next::End => break,
-            };
-            self.apply_remote_flows();
-            let mut text = self.text_buffer(batch.bytes() * 4);
-            // Where each frame's text ends: for the fanout merge, and for the writer to
-            // count the frames whose text reached stdout.
-            let keep_ends = self.merge || self.printer.is_some();
-            let mut ends = Vec::with_capacity(if keep_ends { batch.len() } else { 0 });
-            let mut ts = Vec::with_capacity(if self.merge { batch.len() } else { 0 });
-            for frame in batch.iter() {
-                if self.merge {
-                    ts.push(frame.meta.ts_ns);
-                }
-                stats.bytes += frame.data.len() as u64;
-                stats.wire_bytes += u64::from(frame.meta.orig_len);
-                size_counts.add(frame.data.len());
-                // A decoder bug on one odd frame must not end the capture: the frame
-                // loses its text and flow update, is counted, and the run goes on.
-                let start = text.len();
-                let one = std::panic::AssertUnwindSafe(|| {
-                    self.decode_one(&frame, &mut text, &mut malformed, &mut outbox)
-                });
-                match std::panic::catch_unwind(one) {
-                    Ok(()) => stats.decoded += 1,
-                    Err(_) => {
-                        text.truncate(start);
-                        stats.panicked += 1;
+                    text = self.text_buffer(BATCH_BYTES * 4);
+                    // As many frames as a batch of minimum-size frames holds.
+                    ends.reserve(if keep_ends { BATCH_BYTES / 64 } else { 0 });
+                    ts.reserve(if self.merge { BATCH_BYTES / 64 } else { 0 });
+                    let mut one = |frame: &Frame<'_>| {
+                        if self.merge {
+                            ts.push(frame.meta.ts_ns);
+                        }
+                        self.one(frame, &mut text, &mut acc);
+                        if keep_ends {
+                            ends.push(text.len() as u32);
+                        }
+                    };
+                    match s.next_visit(&mut one) {
+                        Some((frames, watermark)) => (0, None, frames, watermark),
+                        None => break,
                     }
                 }
-                if keep_ends {
-                    ends.push(text.len() as u32);
-                }
-            }
+                _ => match input.next() {
+                    Next::Work(Work {
+                        seq,
+                        batch,
+                        watermark,
+                    }) => {
+                        self.apply_remote_flows();
+                        text = self.text_buffer(batch.bytes() * 4);
+                        ends.reserve(if keep_ends { batch.len() } else { 0 });
+                        ts.reserve(if self.merge { batch.len() } else { 0 });
+                        for frame in batch.iter() {
+                            if self.merge {
+                                ts.push(frame.meta.ts_ns);
+                            }
+                            self.one(&frame, &mut text, &mut acc);
+                            if keep_ends {
+                                ends.push(text.len() as u32);
+                            }
+                        }
+                        let frames = batch.len();
+                        (seq, Some(batch), frames, watermark)
+                    }
+                    Next::Idle => {
+                        self.apply_remote_flows();
+                        self.export_flows(&mut expired_at);
+                        continue;
+                    }
+                    Next::End => break,
+                },
+            };
             let mut flows = Vec::new();
             if via_writer {
-                if outbox.iter().any(|u| !u.is_empty()) {
-                    flows = std::mem::replace(&mut outbox, vec![Vec::new(); self.shards]);
+                if acc.outbox.iter().any(|u| !u.is_empty()) {
+                    flows = std::mem::replace(&mut acc.outbox, vec![Vec::new(); self.shards]);
                 }
             } else {
-                for (shard, updates) in outbox.iter_mut().enumerate() {
+                for (shard, updates) in acc.outbox.iter_mut().enumerate() {
                     if !updates.is_empty() {
                         let _ = self.flow_txs[shard].send(std::mem::take(updates));
                     }
@@ -204,7 +237,8 @@ impl WorkerCtx {
                 ends,
                 ts,
                 watermark,
-                batch,
+                frames,
+                batch: batch.unwrap_or_default(),
                 deferred,
                 flows,
             };
@@ -232,6 +266,12 @@ impl WorkerCtx {
                 }
             }
         }
+        let Counts {
+            mut stats,
+            sizes,
+            malformed,
+            outbox: _,
+        } = acc;
         for (i, n) in malformed.iter().enumerate() {
             if *n > 0 {
                 stats
@@ -241,7 +281,7 @@ impl WorkerCtx {
         }
         WorkerResult {
             stats,
-            sizes: size_counts.histogram(),
+            sizes: sizes.histogram(),
             flows: self.flows,
             source,
             cpu: crate::capture::thread_cpu_time(),
@@ -258,6 +298,28 @@ impl WorkerCtx {
         text.clear();
         text.reserve(bytes);
         text
+    }
+
+    /// Counts, decodes and prints one frame. A decoder bug on one odd frame must not end
+    /// the capture: the frame loses its text and flow update, is counted, and the run
+    /// goes on.
+    #[inline]
+    fn one(&mut self, frame: &Frame<'_>, text: &mut Vec<u8>, acc: &mut Counts) {
+        acc.stats.bytes += frame.data.len() as u64;
+        acc.stats.wire_bytes += u64::from(frame.meta.orig_len);
+        acc.sizes.add(frame.data.len());
+        let start = text.len();
+        let Counts {
+            malformed, outbox, ..
+        } = acc;
+        let one = std::panic::AssertUnwindSafe(|| self.decode_one(frame, text, malformed, outbox));
+        match std::panic::catch_unwind(one) {
+            Ok(()) => acc.stats.decoded += 1,
+            Err(_) => {
+                text.truncate(start);
+                acc.stats.panicked += 1;
+            }
+        }
     }
 
     /// Decodes one frame, prints it into `text` and updates (or routes) its flow.
@@ -356,6 +418,7 @@ impl Drop for StreamEnd {
                 ends: Vec::new(),
                 ts: Vec::new(),
                 watermark: u64::MAX,
+                frames: 0,
                 batch: Arc::new(Batch::default()),
                 deferred: output::Deferred::default(),
                 flows: Vec::new(),

@@ -412,7 +412,7 @@ pub(super) fn writer(
                 next += 1;
                 forward(&mut out);
                 let out = recycled(out, &pool);
-                dest.write_output(&out, 0..out.batch.len());
+                dest.write_output(&out, 0..out.frames);
                 dest.flush_line();
             }
         }
@@ -420,7 +420,7 @@ pub(super) fn writer(
         for (_, mut out) in std::mem::take(&mut pending) {
             forward(&mut out);
             let out = recycled(out, &pool);
-            dest.write_output(&out, 0..out.batch.len());
+            dest.write_output(&out, 0..out.frames);
         }
         return dest.finish();
     };
