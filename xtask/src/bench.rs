@@ -16,6 +16,8 @@
 //! - `kernel` (root): BPF_PROG_TEST_RUN ns per frame of the XDP and TC hooks beside a
 //!   one-byte-read floor, native filter and interpreter ([`kernel`]); writes
 //!   `docs/bench/kernel.{md,json}`.
+//! - `kernel-live` (root): the same hooks' ns per frame in a live capture (generic XDP,
+//!   `kernel.bpf_stats_enabled`), part by part, beside the floor ([`kernel_live`]).
 //! - `drain` (root): netcap stopped (SIGSTOP) while trafgen fills its per-CPU XDP
 //!   rings, then timed draining them with 1 and 2 workers, and each thread's CPU time
 //!   per frame ([`capture::drain`]); 5 runs each, once with `--quick`.
@@ -37,6 +39,7 @@ mod bpfstats;
 mod capture;
 mod flows;
 mod kernel;
+mod kernel_live;
 mod netns;
 mod offline;
 mod pcapgen;
@@ -66,6 +69,9 @@ pub enum Kind {
     /// BPF_PROG_TEST_RUN ns per frame of the XDP and TC hooks beside a floor program,
     /// native filter vs interpreter (root); writes docs/bench/kernel.{md,json}.
     Kernel,
+    /// The XDP program's ns per frame in a live capture (bpf_stats, generic mode), part
+    /// by part, beside the floor (root); writes target/bench/kernel-live.{md,json}.
+    KernelLive,
     /// Decode capacity from full XDP rings: netcap stopped while trafgen fills them, then
     /// timed draining them, 1 and 2 workers (root).
     Drain,
@@ -109,6 +115,7 @@ pub fn run(root: &Path, bin: &Path, kbench: &Path, kind: Kind, opts: &Options) -
         Kind::Soak => soak::run(root, &copy, &out, &machine, opts.secs),
         Kind::Flows => flows::run(&copy, &out, &machine, quick),
         Kind::Kernel => kernel::run(root, &kbench_copy, &machine, opts.runs, quick),
+        Kind::KernelLive => kernel_live::run(root, &copy, &kbench_copy, &machine, opts.runs),
         Kind::Drain => capture::drain::run(&copy, &out, &machine, opts),
     };
     let _ = std::fs::remove_file(&copy);

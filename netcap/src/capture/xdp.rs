@@ -129,6 +129,21 @@ fn flow_seed() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(super::xdp::monotonic_ns())
 }
 
+/// Parts of the hooks to leave out (`netcap_common::omit`), from the hidden
+/// `NETCAP_BENCH_OMIT` variable: only for `cargo xtask bench kernel --live`, which
+/// measures what each part costs in a live capture. A capture with any bit set does not
+/// capture as it should, so it says so on stderr.
+fn bench_omit() -> u32 {
+    let omit = std::env::var("NETCAP_BENCH_OMIT")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    if omit != 0 {
+        eprintln!("netcap: NETCAP_BENCH_OMIT={omit}: parts of the hook left out (bench only)");
+    }
+    omit
+}
+
 /// Rounds a `-B` size to what the kernel accepts for a ring buffer.
 pub fn ring_bytes_for(kib: u32) -> u32 {
     let bytes = u64::from(kib.max(4)) * 1024;
@@ -239,8 +254,10 @@ impl XdpSource {
             flow_entries.min(KERNEL_FLOW_HOT_SLOTS) - 1,
             flow_seed(),
         );
+        let omit = bench_omit();
         let mut loader = EbpfLoader::new();
         loader
+            .override_global("OMIT", &omit, true)
             .override_global("WAKEUP_BYTES", &wakeup, true)
             .override_global("FILTER_LEN", &filter_len, true)
             .override_global("FLOW_MODE", &flow_mode, true)
