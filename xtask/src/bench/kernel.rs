@@ -228,7 +228,9 @@ fn markdown(r: &Report) -> String {
          the smallest program of the hook's type that reads one packet byte (8 \
          instructions through raw `bpf(2)`), measured in the same run. {} runs, cases \
          interleaved (each run starts one case later); median (min–max); **above floor** \
-         is the median of each run's difference to that run's floor.\n\n\
+         is the median of each run's difference to that run's floor. The same breakdown \
+         in a live capture (bpf_stats, generic XDP): `cargo xtask bench kernel-live`, \
+         `docs/bench/kernel-live.md`.\n\n\
          Machine: {}; load average {} at the end.\n\n\
          Filters: rejecting `{}` (99% of the capture bench's ports; not this frame), \
          accepting `{}` (20 classic instructions). Goals (issue 14, for the default, \
