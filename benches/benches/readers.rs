@@ -179,14 +179,17 @@ fn config(workers: usize, stop: &Stop) -> PipelineConfig {
         text_buffer: 1 << 20,
         line_buffered: false,
         pcap: std::env::var_os("NETCAP_READERS_W").map(|_| {
-            Box::new(netcap::output::pcap::PcapSink::new(
+            let mut sink = Box::new(netcap::output::pcap::PcapSink::new(
                 std::io::BufWriter::with_capacity(1 << 20, std::io::sink()),
                 netcap::output::pcap::FileFormat {
                     pcapng: std::env::var_os("NETCAP_READERS_NG").is_some(),
                     nano: false,
                     snaplen: 262_144,
                 },
-            )) as netcap::output::pcap::BoxedPcapSink
+            )) as netcap::output::pcap::BoxedPcapSink;
+            // As a live capture tells it (`Outputs::set_source`).
+            sink.set_link_hint(Some(LinkType::Ethernet));
+            sink
         }),
         stop: stop.clone(),
         interfaces: Default::default(),

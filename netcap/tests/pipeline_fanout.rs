@@ -1,6 +1,7 @@
 //! Privileged: the fanout workers that decode frames where their source holds them
-//! (`--workers 2` with text and no `-w`: no copy into a batch, `pipeline::worker`) give
-//! every frame once, in timestamp order, numbered in that order. Frames come from both
+//! (`--workers 2`, no copy into a batch, `pipeline::worker`) give every frame once, in
+//! timestamp order, numbered in that order; with a plain `-w` file (whose records the
+//! workers build) the file holds the same frames in the same order, byte for byte. Frames come from both
 //! CPUs (a sender pinned to each), so with XDP both per-CPU rings, and both workers,
 //! have frames, and the writer's merge has two streams to interleave.
 //!
@@ -44,14 +45,33 @@ fn fields(line: &str) -> (u64, u64, u64) {
     )
 }
 
-fn check_backend(backend: &[&str]) {
+/// The frame sent with UDP source port `port`.
+fn frame(port: usize) -> Vec<u8> {
+    eth_ipv4_udp(
+        test_mac(1),
+        test_mac(2),
+        IP_A,
+        IP_B,
+        port as u16,
+        9,
+        &[7; 18],
+    )
+}
+
+/// With `write`, also `-w FILE` (a plain classic pcap file: the workers build its
+/// records), which must hold the frames of the text, in its order, byte for byte.
+fn check_backend(backend: &[&str], write: bool) {
     let veth = VethPair::new();
     let dir = netcap_proc::tempdir();
     let stats = dir.join("stats.json");
+    let file = dir.join("out.pcap");
     let mut args = vec!["capture", "-i", &veth.host_if];
     args.extend_from_slice(backend);
     args.extend(["--direction", "in", "--workers", "2", "-F", "json"]);
     args.extend(["--stats-json", stats.to_str().expect("utf-8")]);
+    if write {
+        args.extend(["-w", file.to_str().expect("utf-8")]);
+    }
     let nc = Netcap::start(&args);
     let cpus = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -61,18 +81,7 @@ fn check_backend(backend: &[&str]) {
     for round in 0..3 {
         for cpu in 0..2 {
             let frames = (0..PER_CPU / 3)
-                .map(|i| {
-                    let port = 1000 + cpu * PER_CPU + round * (PER_CPU / 3) + i;
-                    eth_ipv4_udp(
-                        test_mac(1),
-                        test_mac(2),
-                        IP_A,
-                        IP_B,
-                        port as u16,
-                        9,
-                        &[7; 18],
-                    )
-                })
+                .map(|i| frame(1000 + cpu * PER_CPU + round * (PER_CPU / 3) + i))
                 .collect();
             send_on_cpu(&veth, cpu % cpus, frames);
         }
@@ -111,6 +120,18 @@ fn check_backend(backend: &[&str]) {
             "{backend:?}: frame numbers in the order written"
         );
     }
+    if write {
+        let frames = netcap_proc::read_pcap(&file);
+        assert_eq!(frames.len(), lines.len(), "{backend:?}: frames in the file");
+        for (i, ((orig_len, data), line)) in frames.iter().zip(&lines).enumerate() {
+            let want = frame(line.0 as usize);
+            assert!(
+                *data == want && *orig_len as usize == want.len(),
+                "{backend:?}: frame {i} of the file is not line {i}'s (port {})",
+                line.0
+            );
+        }
+    }
     let s = netcap_proc::stats(&stats);
     // Both workers had frames (with XDP: both CPUs' rings).
     let per_worker: Vec<u64> = s["fanout_captured"]
@@ -129,6 +150,8 @@ fn fanout_workers_decoding_in_place_write_every_frame_once_in_time_order() {
         eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
         return;
     }
-    check_backend(&["--backend", "xdp", "--xdp-mode", "generic"]);
-    check_backend(&["--backend", "afpacket"]);
+    for write in [false, true] {
+        check_backend(&["--backend", "xdp", "--xdp-mode", "generic"], write);
+        check_backend(&["--backend", "afpacket"], write);
+    }
 }

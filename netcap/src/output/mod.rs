@@ -128,6 +128,22 @@ pub trait FrameSink: Send {
     fn close(&mut self) -> std::io::Result<()> {
         self.flush()
     }
+
+    /// The records this sink would write, when each frame becomes one record of its own
+    /// and nothing else (classic pcap, no rotation, the link type known), so that the
+    /// decoder workers can build them ([`pcap::RecordFormat::push`]) and the writer hand
+    /// whole stretches to [`FrameSink::write_records`]. `None` otherwise.
+    fn record_format(&self) -> Option<pcap::RecordFormat> {
+        None
+    }
+
+    /// Writes `records`, built as [`FrameSink::record_format`] said; `skipped` frames of
+    /// another link type were left out of them.
+    fn write_records(&mut self, _records: &[u8], _skipped: u64) -> std::io::Result<()> {
+        Err(std::io::Error::other(
+            "this -w output takes no prebuilt records",
+        ))
+    }
 }
 
 /// The counts of a live capture so far, as a pcapng interface statistics block holds

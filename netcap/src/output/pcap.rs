@@ -64,6 +64,47 @@ pub struct FileFormat {
     pub snaplen: u32,
 }
 
+/// Classic pcap records as a [`PcapSink`] writes them: a 16-byte header (seconds,
+/// micro- or nanoseconds, captured and original length) and the frame cut to the snap
+/// length. What [`FrameSink::record_format`] hands the decoder workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordFormat {
+    pub nano: bool,
+    pub snaplen: u32,
+    /// The file's link type: frames of another are not written.
+    pub link: LinkType,
+}
+
+impl RecordFormat {
+    /// Appends `frame`'s record to `out`; false (nothing appended) when its link type
+    /// is not the file's.
+    #[inline]
+    pub fn push(&self, frame: &Frame<'_>, out: &mut Vec<u8>) -> bool {
+        if frame.meta.link != self.link {
+            return false;
+        }
+        let cap = captured(self.snaplen, frame.data.len());
+        let data = frame.data.get(..cap).unwrap_or(frame.data);
+        out.extend_from_slice(&record_header(self.nano, frame, data.len()));
+        out.extend_from_slice(data);
+        true
+    }
+}
+
+/// The 16-byte header of a classic pcap record of `frame` holding `cap` bytes.
+#[inline]
+fn record_header(nano: bool, frame: &Frame<'_>, cap: usize) -> [u8; 16] {
+    let secs = (frame.meta.ts_ns / 1_000_000_000) as u32;
+    let nanos = (frame.meta.ts_ns % 1_000_000_000) as u32;
+    let frac = if nano { nanos } else { nanos / 1000 };
+    let mut rec = [0u8; 16];
+    rec[0..4].copy_from_slice(&secs.to_le_bytes());
+    rec[4..8].copy_from_slice(&frac.to_le_bytes());
+    rec[8..12].copy_from_slice(&(cap as u32).to_le_bytes());
+    rec[12..16].copy_from_slice(&frame.meta.orig_len.to_le_bytes());
+    rec
+}
+
 enum Inner<W: Write> {
     /// Header not yet written: it needs the first frame's link type.
     Pending(W),
@@ -318,15 +359,7 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
                     self.skipped_link += 1;
                     return Ok(());
                 }
-                let secs = (frame.meta.ts_ns / 1_000_000_000) as u32;
-                let nanos = (frame.meta.ts_ns % 1_000_000_000) as u32;
-                let frac = if self.nano { nanos } else { nanos / 1000 };
-                let mut rec = [0u8; 16];
-                rec[0..4].copy_from_slice(&secs.to_le_bytes());
-                rec[4..8].copy_from_slice(&frac.to_le_bytes());
-                rec[8..12].copy_from_slice(&(frame.data.len() as u32).to_le_bytes());
-                rec[12..16].copy_from_slice(&frame.meta.orig_len.to_le_bytes());
-                out.write_all(&rec)?;
+                out.write_all(&record_header(self.nano, frame, frame.data.len()))?;
                 out.write_all(frame.data)
             }
             Inner::PcapNg { .. } | Inner::Pending(_) | Inner::Failed => {
@@ -352,6 +385,34 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
 
     fn skipped(&self) -> u64 {
         self.skipped_link
+    }
+
+    fn record_format(&self) -> Option<RecordFormat> {
+        if self.pcapng {
+            return None;
+        }
+        let link = match &self.inner {
+            Inner::Pending(_) => self.link_hint?,
+            Inner::Pcap { link, .. } => *link,
+            Inner::PcapNg { .. } | Inner::Failed => return None,
+        };
+        Some(RecordFormat {
+            nano: self.nano,
+            snaplen: self.snaplen,
+            link,
+        })
+    }
+
+    fn write_records(&mut self, records: &[u8], skipped: u64) -> std::io::Result<()> {
+        let link = self.record_format().map(|f| f.link);
+        if let (Inner::Pending(_), Some(link)) = (&self.inner, link) {
+            self.start(link)?;
+        }
+        self.skipped_link += skipped;
+        match &mut self.inner {
+            Inner::Pcap { out, .. } if !self.pcapng => out.write_all(records),
+            _ => Err(std::io::Error::other("pcap output takes no records")),
+        }
     }
 
     fn set_link_hint(&mut self, link: Option<LinkType>) {

@@ -375,6 +375,21 @@ impl FrameSink for RotatingSink {
         self.skipped + self.current.as_ref().map_or(0, |c| c.sink.skipped())
     }
 
+    /// Only without `-C` and `-G` (then every record goes to the one file as it is).
+    fn record_format(&self) -> Option<super::pcap::RecordFormat> {
+        if self.ended || self.rotation.size.is_some() || self.rotation.every.is_some() {
+            return None;
+        }
+        self.current.as_ref()?.sink.record_format()
+    }
+
+    fn write_records(&mut self, records: &[u8], skipped: u64) -> std::io::Result<()> {
+        let Some(cur) = self.current.as_mut() else {
+            return Err(std::io::Error::other("no open -w file"));
+        };
+        cur.sink.write_records(records, skipped)
+    }
+
     fn set_link_hint(&mut self, link: Option<LinkType>) {
         self.link_hint = link;
         if let Some(cur) = self.current.as_mut() {

@@ -26,6 +26,9 @@ fn out(stream: usize, ts: &[u64], watermark: u64) -> Output {
         watermark,
         frames: ts.len(),
         batch: Arc::new(batch),
+        records: Vec::new(),
+        record_ends: Vec::new(),
+        records_skipped: 0,
         deferred: Default::default(),
         flows: Vec::new(),
     }

@@ -174,6 +174,11 @@ struct Output {
     /// its source: see `worker`).
     frames: usize,
     batch: Arc<Batch>,
+    /// The `-w` records the worker built (`FrameSink::record_format`), where `batch`
+    /// is empty; where each frame's record ends; frames of another link type left out.
+    records: Vec<u8>,
+    record_ends: Vec<u32>,
+    records_skipped: u64,
     /// What the printer left for the writer to finish in capture order.
     deferred: output::Deferred,
     /// Flow updates of the batch, per shard, when the writer forwards them (see
@@ -246,9 +251,16 @@ impl Pipeline {
     ) -> Self {
         let n = inputs.len().max(1);
         let (out_tx, out_rx) = bounded::<Output>(n * QUEUE_PER_WORKER);
-        // As many text buffers as can be on their way to the writer: the pool keeps no
-        // more memory than the queues held.
-        let (text_tx, text_rx) = bounded::<Vec<u8>>(n * QUEUE_PER_WORKER);
+        // Fanout with a plain classic -w file: the workers build its records.
+        let records = cfg
+            .pcap
+            .as_ref()
+            .and_then(|p| p.record_format())
+            .filter(|_| merge);
+        // As many text (and record) buffers as can be on their way to the writer: the
+        // pool keeps no more memory than the queues held.
+        let per_output = if records.is_some() { 2 } else { 1 };
+        let (text_tx, text_rx) = bounded::<Vec<u8>>(per_output * n * QUEUE_PER_WORKER);
         let flow_channels: Vec<_> = (0..n).map(|_| unbounded::<Vec<FlowUpdate>>()).collect();
         let flow_txs: Vec<Sender<Vec<FlowUpdate>>> =
             flow_channels.iter().map(|(tx, _)| tx.clone()).collect();
@@ -269,7 +281,8 @@ impl Pipeline {
                 flows: cfg.flows.then(|| FlowTable::new(flow_cfg)),
                 flow_out: flow_out.clone(),
                 wall_clock: cfg.wall_clock,
-                keep_frames: cfg.pcap.is_some(),
+                keep_frames: cfg.pcap.is_some() && records.is_none(),
+                records,
             };
             let handle = std::thread::Builder::new()
                 .name(format!("netcap-worker-{me}"))

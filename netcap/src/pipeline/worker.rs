@@ -125,6 +125,8 @@ pub(super) struct WorkerCtx {
     /// The writer needs the frames themselves (`-w`): a fanout worker copies them into
     /// a batch that goes with its output, instead of decoding them in its source.
     pub(super) keep_frames: bool,
+    /// The `-w` records to build, with `keep_frames` off (see `FrameSink::record_format`).
+    pub(super) records: Option<output::pcap::RecordFormat>,
 }
 
 /// A worker's running counts, and its flow updates not yet sent.
@@ -159,6 +161,7 @@ impl WorkerCtx {
             let mut text;
             let mut ends = Vec::new();
             let mut ts = Vec::new();
+            let (mut records, mut record_ends, mut records_skipped) = (Vec::new(), Vec::new(), 0);
             // A fanout worker whose frames no one needs after it (no `-w`) decodes them
             // where its source holds them; otherwise it takes (or fills) a batch.
             let (seq, batch, frames, watermark) = match &mut input {
@@ -168,9 +171,20 @@ impl WorkerCtx {
                     // As many frames as a batch of minimum-size frames holds.
                     ends.reserve(if keep_ends { BATCH_BYTES / 64 } else { 0 });
                     ts.reserve(if self.merge { BATCH_BYTES / 64 } else { 0 });
+                    let format = self.records;
+                    if format.is_some() {
+                        records = self.record_buffer();
+                        record_ends.reserve(BATCH_BYTES / 64);
+                    }
                     let mut one = |frame: &Frame<'_>| {
                         if self.merge {
                             ts.push(frame.meta.ts_ns);
+                        }
+                        if let Some(f) = &format {
+                            if !f.push(frame, &mut records) {
+                                records_skipped += 1;
+                            }
+                            record_ends.push(records.len() as u32);
                         }
                         self.one(frame, &mut text, &mut acc);
                         if keep_ends {
@@ -239,6 +253,9 @@ impl WorkerCtx {
                 watermark,
                 frames,
                 batch: batch.unwrap_or_default(),
+                records,
+                record_ends,
+                records_skipped,
                 deferred,
                 flows,
             };
@@ -298,6 +315,15 @@ impl WorkerCtx {
         text.clear();
         text.reserve(bytes);
         text
+    }
+
+    /// An empty buffer for a batch's `-w` records (a recycled one when the writer has
+    /// returned one), with room for a batch of minimum-size frames.
+    fn record_buffer(&self) -> Vec<u8> {
+        let mut records = self.text_pool.try_recv().unwrap_or_default();
+        records.clear();
+        records.reserve(BATCH_BYTES + (BATCH_BYTES / 64) * 16 + 65536);
+        records
     }
 
     /// Counts, decodes and prints one frame. A decoder bug on one odd frame must not end
@@ -420,6 +446,9 @@ impl Drop for StreamEnd {
                 watermark: u64::MAX,
                 frames: 0,
                 batch: Arc::new(Batch::default()),
+                records: Vec::new(),
+                record_ends: Vec::new(),
+                records_skipped: 0,
                 deferred: output::Deferred::default(),
                 flows: Vec::new(),
             });

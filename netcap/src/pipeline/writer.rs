@@ -91,8 +91,10 @@ impl Drop for Recycle<'_> {
                 batch.clear();
                 let _ = self.pools.batches.try_send(batch);
             }
-            if out.text.capacity() > 0 && out.text.capacity() <= MAX_POOLED_TEXT {
-                let _ = self.pools.text.try_send(out.text);
+            for buf in [out.text, out.records] {
+                if buf.capacity() > 0 && buf.capacity() <= MAX_POOLED_TEXT {
+                    let _ = self.pools.text.try_send(buf);
+                }
             }
         }
     }
@@ -229,11 +231,31 @@ impl Destinations {
             self.count_reached();
         }
         if let (Ok(()), Some(p)) = (&result, self.pcap.as_mut()) {
-            for frame in frames.clone().filter_map(|i| out.batch.get(i)) {
-                result = p.write(&frame);
-                if result.is_err() {
-                    break;
+            if out.record_ends.is_empty() {
+                for frame in frames.clone().filter_map(|i| out.batch.get(i)) {
+                    result = p.write(&frame);
+                    if result.is_err() {
+                        break;
+                    }
                 }
+            } else {
+                // The worker built the records: the stretch's are one slice. The frames
+                // it left out are counted with the output's last stretch.
+                let at = |k: Option<usize>| {
+                    k.and_then(|k| out.record_ends.get(k))
+                        .map_or(0, |&e| e as usize)
+                };
+                let (start, end) = (
+                    at(frames.start.checked_sub(1)),
+                    at(frames.end.checked_sub(1)),
+                );
+                let skipped = if frames.end == out.frames {
+                    out.records_skipped
+                } else {
+                    0
+                };
+                let records = out.records.get(start..end).unwrap_or(&[]);
+                result = p.write_records(records, skipped);
             }
         }
         match result {
