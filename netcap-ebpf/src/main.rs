@@ -1,9 +1,9 @@
-//! netcap's kernel programs: an XDP program for received frames and a TC (tcx) egress
-//! program for sent ones. Both copy up to `SNAPLEN` bytes of each frame, with a
+//! netcap's kernel programs: an XDP program for received frames, and TC (tcx) programs
+//! for received ([`tc`], `--backend tc`) and sent ones. Each copies up to `SNAPLEN` bytes of each frame, with a
 //! [`netcap_common::RecordHeader`], into the capture ring of the CPU they run on (`RING`).
 //!
 //! Contract:
-//! - **Fail open.** Both programs always let the frame go on (`XDP_PASS`, `TCX_NEXT`);
+//! - **Fail open.** Every program always let the frame go on (`XDP_PASS`, `TCX_NEXT`);
 //!   nothing here can drop or alter traffic.
 //! - **Every frame accounted for.** Each frame seen bumps `Seen` and exactly one of
 //!   `Filtered`, `Captured`, `LostRingFull`, `LostCopy`, `Aggregated` (in-kernel flow
@@ -23,17 +23,18 @@ mod filter;
 mod flows;
 mod frame;
 mod ring;
+mod tc;
 
 use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_xdp_get_buff_len,
-    macros::{classifier, map, xdp},
+    macros::{map, xdp},
     maps::{PerCpuArray, ProgramArray},
-    programs::{TcContext, XdpContext},
+    programs::XdpContext,
     Global,
 };
-use frame::{Frame, Skb, Xdp};
-use netcap_common::{omit, Counter, DIR_IN, DIR_OUT, NUM_COUNTERS};
+use frame::{Frame, Xdp};
+use netcap_common::{omit, Counter, DIR_IN, NUM_COUNTERS};
 
 /// 1: in-kernel flow mode ([`flows`]): frames are counted into the `FLOWS` map, and
 /// only those it cannot take are copied. Set by the loader.
@@ -54,8 +55,9 @@ static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 
 #[no_mangle]
 static NATIVE_FILTER: Global<u32> = Global::new(0);
 
-/// Slot of the native filter in [`XDP_PROGS`] / [`TC_PROGS`]: the hook tail-calls it.
-/// Slot 1 holds the capture half (`netcap_xdp_capture`, `netcap_tc_capture`), which the
+/// Slot of the native filter in [`XDP_PROGS`] and the TC hooks' arrays ([`tc`]): the
+/// hook tail-calls it. Slot 1 holds the capture half (`netcap_xdp_capture`,
+/// `netcap_tc_capture`, `netcap_tc_in_capture`), which the
 /// native filter tail-calls when it accepts the frame; user space fills both slots.
 const SLOT_FILTER: u32 = 0;
 
@@ -63,12 +65,6 @@ const SLOT_FILTER: u32 = 0;
 /// user's type (and XDP `frags` flag) only, so each hook has its own.
 #[map]
 static XDP_PROGS: ProgramArray = ProgramArray::with_max_entries(2, 0);
-/// Tail-call targets of the TC hook.
-#[map]
-static TC_PROGS: ProgramArray = ProgramArray::with_max_entries(2, 0);
-
-/// tcx return code: let the next program (or the default action) decide.
-const TCX_NEXT: i32 = -1;
 
 #[inline(always)]
 fn bump(counter: Counter) {
@@ -151,33 +147,6 @@ fn xdp_frame(ctx: &XdpContext) -> (u32, u32) {
     // SAFETY: reading a field of the kernel-provided context.
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     (frame_len, ifindex)
-}
-
-/// The TC egress hook; a native filter is entered as from [`netcap_xdp`].
-#[classifier]
-pub fn netcap_tc(ctx: TcContext) -> i32 {
-    bump(Counter::Seen);
-    if NATIVE_FILTER.load() != 0 {
-        // SAFETY: as in `netcap_xdp`.
-        unsafe { TC_PROGS.tail_call(&ctx, SLOT_FILTER) };
-    }
-    let frame_len = ctx.len();
-    // SAFETY: reading a field of the kernel-provided context.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
-    let end = hook(&Skb(&ctx), frame_len, ifindex, DIR_OUT);
-    bump(end);
-    TCX_NEXT
-}
-
-/// The capture half for TC, entered by a tail call from the native filter.
-#[classifier]
-pub fn netcap_tc_capture(ctx: TcContext) -> i32 {
-    let frame_len = ctx.len();
-    // SAFETY: reading a field of the kernel-provided context.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
-    let end = capture(&Skb(&ctx), frame_len, ifindex, DIR_OUT);
-    bump(end);
-    TCX_NEXT
 }
 
 #[cfg(not(test))]

@@ -8,6 +8,8 @@
 //!   its parts left out (`kbench::PARTS`). The aggregation and the report are xtask's.
 //! - `kbench attach-floor IFACE`: the XDP floor attached to IFACE in generic mode until
 //!   SIGINT; says `floor attached` on stderr when it is.
+//! - `kbench attach-tc-floor IFACE`: the TC floor attached first at tcx ingress of
+//!   IFACE; says `floor attached` too.
 //! - `kbench attach-mem-floor IFACE`: the same with the memory floor of in-kernel flows
 //!   (`netcap::capture::flow_floor`); says `memory floor attached`.
 use std::process::ExitCode;
@@ -34,6 +36,10 @@ enum Cmd {
     AttachFloor {
         iface: String,
     },
+    /// The TC floor at tcx ingress instead.
+    AttachTcFloor {
+        iface: String,
+    },
     /// The memory floor of in-kernel flows (`netcap::capture::flow_floor`) instead.
     AttachMemFloor {
         iface: String,
@@ -44,6 +50,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().cmd {
         Cmd::TestRun { runs, repeat } => test_run(runs, repeat),
         Cmd::AttachFloor { iface } => attach_floor(&iface),
+        Cmd::AttachTcFloor { iface } => attach_tc_floor(&iface),
         Cmd::AttachMemFloor { iface } => attach_mem_floor(&iface),
     };
     match result {
@@ -105,6 +112,12 @@ fn ifindex(iface: &str) -> Result<u32, String> {
 fn attach_floor(iface: &str) -> Result<(), String> {
     let _attached = kbench::attach_floor(ifindex(iface)?)?;
     eprintln!("kbench: floor attached to {iface} (generic XDP)");
+    park()
+}
+
+fn attach_tc_floor(iface: &str) -> Result<(), String> {
+    let _attached = kbench::attach_tc_floor(ifindex(iface)?)?;
+    eprintln!("kbench: floor attached to {iface} (tcx ingress)");
     park()
 }
 

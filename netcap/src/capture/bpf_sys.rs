@@ -30,6 +30,10 @@ const BPF_XDP: u32 = 37;
 const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
 /// `XDP_FLAGS_SKB_MODE`: generic XDP.
 const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+/// `enum bpf_attach_type`: `BPF_TCX_INGRESS` (Linux 6.6).
+const BPF_TCX_INGRESS: u32 = 46;
+/// `BPF_F_BEFORE`: with no anchor, first in a tcx chain.
+const BPF_F_BEFORE: u32 = 1 << 3;
 
 /// The program type (and flags) of a generated program; a tail call's target must
 /// match its caller in all of them.
@@ -248,6 +252,19 @@ pub fn xdp_link_generic(prog: BorrowedFd<'_>, ifindex: u32) -> io::Result<OwnedF
         target_ifindex: ifindex,
         attach_type: BPF_XDP,
         flags: XDP_FLAGS_SKB_MODE,
+        ..Default::default()
+    };
+    owned(sys_bpf(BPF_LINK_CREATE, &mut attr)?)
+}
+
+/// Attaches a `SCHED_CLS` program first at tcx ingress of `ifindex` through a bpf_link
+/// (detached when the returned descriptor closes).
+pub fn tcx_ingress_link(prog: BorrowedFd<'_>, ifindex: u32) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type: BPF_TCX_INGRESS,
+        flags: BPF_F_BEFORE,
         ..Default::default()
     };
     owned(sys_bpf(BPF_LINK_CREATE, &mut attr)?)

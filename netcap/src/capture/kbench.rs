@@ -3,7 +3,8 @@
 //! buffer with `BPF_PROG_TEST_RUN` ([`Hooked`]), beside a floor ([`floor`]): the
 //! smallest program of the same type that reads one packet byte. `cargo xtask bench
 //! kernel` runs these (through `netcap/examples/kbench.rs`) and the capture bench
-//! attaches the floor to its interface in generic XDP mode ([`attach_floor`]); the
+//! attaches the floor to its interface in generic XDP mode ([`attach_floor`]) or at
+//! tcx ingress ([`attach_tc_floor`]); the
 //! tests of the native filter in its place (`tests/filter_native_hook.rs`) use
 //! [`Hooked`] too.
 use std::{
@@ -62,6 +63,14 @@ pub fn attach_floor(ifindex: u32) -> Result<(OwnedFd, OwnedFd), String> {
     let prog = floor(Hook::Xdp).map_err(|e| e.to_string())?;
     let link = bpf_sys::xdp_link_generic(prog.as_fd(), ifindex)
         .map_err(|e| format!("attaching the floor to ifindex {ifindex}: {e}"))?;
+    Ok((prog, link))
+}
+
+/// The TC floor attached first at tcx ingress of `ifindex`: (program, link).
+pub fn attach_tc_floor(ifindex: u32) -> Result<(OwnedFd, OwnedFd), String> {
+    let prog = floor(Hook::Tc).map_err(|e| e.to_string())?;
+    let link = bpf_sys::tcx_ingress_link(prog.as_fd(), ifindex)
+        .map_err(|e| format!("attaching the TC floor to ifindex {ifindex}: {e}"))?;
     Ok((prog, link))
 }
 

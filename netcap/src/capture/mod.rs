@@ -28,7 +28,9 @@ pub mod privdrop;
 pub mod ring_object;
 pub mod ringbuf;
 pub mod rings;
+pub mod tcx;
 pub mod xdp;
+mod xdp_attach;
 #[cfg(test)]
 mod xdp_test_run;
 

@@ -23,8 +23,9 @@ use netcap_common::CbpfInsn;
 use super::bpf_sys::{prog_array_set, prog_load, ProgKind};
 use crate::filter::ebpf::{translate, Exit, Hook, SLOT_CAPTURE, SLOT_FILTER};
 
-/// Program and map names of a hook in netcap's eBPF object.
-fn names(hook: Hook) -> (&'static str, &'static str) {
+/// Program and map names of a hook in netcap's eBPF object (for TC, the egress hook's;
+/// the ingress hook has its own, `capture::tcx::TcHook::names`).
+pub fn names(hook: Hook) -> (&'static str, &'static str) {
     match hook {
         Hook::Xdp => ("netcap_xdp_capture", "XDP_PROGS"),
         Hook::Tc => ("netcap_tc_capture", "TC_PROGS"),
@@ -35,6 +36,18 @@ fn names(hook: Hook) -> (&'static str, &'static str) {
 /// (kept open for its statistics), or why it was not installed.
 pub fn install(ebpf: &mut Ebpf, insns: &[CbpfInsn], hook: Hook) -> Result<OwnedFd, String> {
     let (capture_name, progs_name) = names(hook);
+    install_into(ebpf, insns, hook, capture_name, progs_name)
+}
+
+/// As [`install`], into the program array `progs_name` with the capture half
+/// `capture_name` (a program of `hook`'s type).
+pub fn install_into(
+    ebpf: &mut Ebpf,
+    insns: &[CbpfInsn],
+    hook: Hook,
+    capture_name: &str,
+    progs_name: &str,
+) -> Result<OwnedFd, String> {
     let counters_fd = match ebpf.map("COUNTERS") {
         Some(Map::PerCpuArray(m)) => m.fd().as_fd().as_raw_fd(),
         _ => return Err("the eBPF object has no COUNTERS per-CPU array".into()),

@@ -38,6 +38,8 @@ pub enum Backend {
     Auto,
     /// XDP for received frames and a tcx egress program for sent ones.
     Xdp,
+    /// tcx ingress for received frames, tcx egress for sent ones; no XDP.
+    Tc,
     AfPacket,
 }
 
@@ -135,11 +137,12 @@ pub fn open(cfg: &CaptureConfig) -> Result<Opened, Error> {
         .as_ref()
         .map_or(Vec::new(), |f| f.insns().to_vec());
     match cfg.backend {
-        Backend::Xdp => {
+        Backend::Xdp | Backend::Tc => {
             let xcfg = xdp::XdpConfig {
                 ifname: cfg.ifname.clone(),
                 ifindex: cfg.ifindex,
                 mode: cfg.xdp_mode,
+                tc_ingress: cfg.backend == Backend::Tc,
                 direction: cfg.direction,
                 snaplen: cfg.snaplen,
                 ring_bytes: xdp::ring_bytes_for(cfg.buffer_kib),

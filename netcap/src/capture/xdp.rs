@@ -1,5 +1,6 @@
-//! The XDP (ingress) and TC/tcx (egress) backend: loads netcap's eBPF object, attaches
-//! it, and drains its capture rings, one per CPU.
+//! The eBPF backends: XDP (or, with `--backend tc`, a tcx ingress program) for received
+//! frames and tcx egress for sent ones. Loads netcap's eBPF object, attaches it
+//! ([`super::xdp_attach`], [`super::tcx`]), and drains its capture rings, one per CPU.
 //!
 //! Kernel contract (see `netcap-ebpf`): each record is a [`RecordHeader`] followed by
 //! `cap_len` bytes, in the ring of the CPU that saw the frame; per-CPU `COUNTERS` say
@@ -21,12 +22,11 @@ use std::{
 
 use aya::{
     maps::{Map, MapData, PerCpuArray},
-    programs::{tc::TcAttachType, SchedClassifier, Xdp, XdpMode as AyaXdpMode},
     Ebpf, EbpfLoader,
 };
 use netcap_common::{CbpfInsn, Counter, RecordHeader, DIR_OUT, MAX_CBPF_INSNS};
 
-use super::{error::Error, CaptureCounters, DirectionFilter, Fill, Source, XdpMode};
+use super::{error::Error, tcx::TcHook, CaptureCounters, DirectionFilter, Fill, Source, XdpMode};
 use crate::packet::{Direction, Frame, FrameMeta, LinkType};
 
 #[cfg(netcap_ebpf)]
@@ -43,6 +43,8 @@ pub struct XdpConfig {
     pub ifname: String,
     pub ifindex: u32,
     pub mode: XdpMode,
+    /// Received frames from a tcx ingress program instead of XDP (`--backend tc`).
+    pub tc_ingress: bool,
     pub direction: DirectionFilter,
     pub snaplen: u32,
     /// Ring buffer bytes in all, shared by the per-CPU rings: a power of two, at least
@@ -175,34 +177,6 @@ fn raise_memlock() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }
 
-/// Where iproute2's `ip` may live, in the order tried. Never looked up through `PATH`:
-/// netcap runs as root, and a `PATH` entry the user controls would run their `ip`.
-const IP_PATHS: [&str; 4] = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"];
-
-/// Names the XDP program already on `ifname`, from `ip -d -j link show`.
-fn existing_xdp_program(ifname: &str) -> Option<String> {
-    let ip = IP_PATHS
-        .iter()
-        .find(|p| std::path::Path::new(p).is_file())?;
-    let out = std::process::Command::new(ip)
-        .args(["-d", "-j", "link", "show", "dev", ifname])
-        .output()
-        .ok()?;
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let xdp = json.get(0)?.get("xdp")?;
-    let prog = xdp.get("prog").or_else(|| xdp.get("attached")?.get(0));
-    let id = prog
-        .and_then(|p| p.get("id"))
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    let name = prog
-        .and_then(|p| p.get("name"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("?")
-        .to_owned();
-    Some(format!("id {id}, name {name}"))
-}
-
 impl XdpSource {
     /// Loads and attaches the programs; returns `cfg.sources` sources (fewer when there
     /// are fewer rings), which together read every ring.
@@ -285,69 +259,23 @@ impl XdpSource {
         let mut parts = Vec::new();
         let mut native = NativeSetup {
             wanted: native_wanted,
+            filter: cfg.filter.clone(),
             ..Default::default()
         };
         if cfg.direction != DirectionFilter::Out {
-            let prog: &mut Xdp = ebpf
-                .program_mut("netcap_xdp")
-                .ok_or_else(|| Error::Unsupported("eBPF object has no netcap_xdp program".into()))?
-                .try_into()
-                .map_err(|e| Error::bpf("taking netcap_xdp as an XDP program", e))?;
-            prog.load()
-                .map_err(|e| Error::bpf("loading the BPF program", e))?;
-            native.install(&mut ebpf, cfg, crate::filter::ebpf::Hook::Xdp);
-            let prog: &mut Xdp = ebpf
-                .program_mut("netcap_xdp")
-                .ok_or_else(|| Error::Unsupported("eBPF object has no netcap_xdp program".into()))?
-                .try_into()
-                .map_err(|e| Error::bpf("taking netcap_xdp as an XDP program", e))?;
-            let modes: &[(AyaXdpMode, &str)] = match cfg.mode {
-                XdpMode::Auto => &[(AyaXdpMode::Driver, "native"), (AyaXdpMode::Skb, "generic")],
-                XdpMode::Native => &[(AyaXdpMode::Driver, "native")],
-                XdpMode::Generic => &[(AyaXdpMode::Skb, "generic")],
-            };
-            let mut last_err = None;
-            for &(mode, name) in modes {
-                match prog.attach_to_if_index(cfg.ifindex, mode) {
-                    Ok(_) => {
-                        parts.push(format!("XDP ({name} mode)"));
-                        last_err = None;
-                        break;
-                    }
-                    Err(e) => last_err = Some((name, e)),
-                }
-            }
-            if let Some((name, e)) = last_err {
-                return Err(match existing_xdp_program(&cfg.ifname) {
-                    Some(existing) => Error::Unsupported(format!(
-                        "{} already has an XDP program ({existing}); netcap never replaces \
-                         it (use --backend afpacket)",
-                        cfg.ifname
-                    )),
-                    None => Error::bpf(format!("attaching XDP ({name} mode) to {}", cfg.ifname), e),
-                });
-            }
+            parts.push(if cfg.tc_ingress {
+                super::tcx::attach(&mut ebpf, &cfg.ifname, TcHook::Ingress, &mut native)?
+            } else {
+                super::xdp_attach::attach(&mut ebpf, cfg, &mut native)?
+            });
         }
         if cfg.direction != DirectionFilter::In {
-            let prog: &mut SchedClassifier = ebpf
-                .program_mut("netcap_tc")
-                .ok_or_else(|| Error::Unsupported("eBPF object has no netcap_tc program".into()))?
-                .try_into()
-                .map_err(|e| Error::bpf("taking netcap_tc as a TC program", e))?;
-            prog.load()
-                .map_err(|e| Error::bpf("loading the BPF program", e))?;
-            native.install(&mut ebpf, cfg, crate::filter::ebpf::Hook::Tc);
-            let prog: &mut SchedClassifier = ebpf
-                .program_mut("netcap_tc")
-                .ok_or_else(|| Error::Unsupported("eBPF object has no netcap_tc program".into()))?
-                .try_into()
-                .map_err(|e| Error::bpf("taking netcap_tc as a TC program", e))?;
-            prog.attach(&cfg.ifname, TcAttachType::Egress)
-                .map_err(|e| {
-                    let what = format!("attaching the TC egress program to {}", cfg.ifname);
-                    Error::bpf(what, e)
-                })?;
-            parts.push("TC egress (tcx)".to_owned());
+            parts.push(super::tcx::attach(
+                &mut ebpf,
+                &cfg.ifname,
+                TcHook::Egress,
+                &mut native,
+            )?);
         }
 
         parts.push(plan.describe(cfg.sources));
@@ -434,20 +362,29 @@ fn record_ts(rec: &[u8]) -> u64 {
 
 /// The native filters installed so far, and the first refusal (said once on stderr).
 #[derive(Default)]
-struct NativeSetup {
+pub(super) struct NativeSetup {
     wanted: bool,
+    /// The classic program to translate.
+    filter: Vec<CbpfInsn>,
     fds: Vec<std::os::fd::OwnedFd>,
     failed: Option<String>,
 }
 
 impl NativeSetup {
-    /// Installs the native filter for `hook`; on failure says so once and leaves the
-    /// hook's program array empty (its tail call then falls back to the interpreter).
-    fn install(&mut self, ebpf: &mut Ebpf, cfg: &XdpConfig, hook: crate::filter::ebpf::Hook) {
+    /// Installs the native filter for `hook` into the program array `progs` with the
+    /// capture half `capture`; on failure says so once and leaves the array empty (the
+    /// hook's tail call then falls back to the interpreter).
+    pub(super) fn install(
+        &mut self,
+        ebpf: &mut Ebpf,
+        hook: crate::filter::ebpf::Hook,
+        capture: &str,
+        progs: &str,
+    ) {
         if !self.wanted {
             return;
         }
-        match super::native_filter::install(ebpf, &cfg.filter, hook) {
+        match super::native_filter::install_into(ebpf, &self.filter, hook, capture, progs) {
             Ok(fd) => self.fds.push(fd),
             Err(e) => {
                 if self.failed.is_none() {

@@ -181,6 +181,7 @@ impl Config {
             backend: match args.backend {
                 BackendArg::Auto => Backend::Auto,
                 BackendArg::Xdp => Backend::Xdp,
+                BackendArg::Tc => Backend::Tc,
                 BackendArg::Afpacket => Backend::AfPacket,
             },
             xdp_mode: match args.xdp_mode {

@@ -70,6 +70,8 @@ pub enum BackendArg {
     Auto,
     /// XDP for received frames and a tcx egress program for sent ones.
     Xdp,
+    /// tcx ingress and egress programs (Linux 6.6): no XDP.
+    Tc,
     Afpacket,
 }
 

@@ -2,7 +2,7 @@
 //! and its kernel programs' cost per run and per offered frame.
 use super::{
     pct,
-    tools::{BASELINE, FLOOR, MEM_FLOOR},
+    tools::{BASELINE, FLOOR, MEM_FLOOR, TC_FLOOR},
     KernelProg, Sample, Scenario, Spread, Summary,
 };
 
@@ -16,7 +16,7 @@ pub(super) fn summarise(
 ) -> Summary {
     let sp = |f: &dyn Fn(&Sample) -> f64| Spread::of(samples.iter().map(f));
     // Neither the baseline nor the floor captures anything.
-    let is_baseline = tool == BASELINE || tool == FLOOR || tool == MEM_FLOOR;
+    let is_baseline = tool == BASELINE || tool == FLOOR || tool == TC_FLOOR || tool == MEM_FLOOR;
     Summary {
         tool: tool.to_owned(),
         scenario,

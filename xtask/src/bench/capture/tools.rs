@@ -107,6 +107,10 @@ pub fn pmacctd_config(iface: &str, pipe: &Path) -> String {
 
 /// The floor row's name.
 pub const FLOOR: &str = "floor: XDP generic, 1 byte read";
+/// The tcx ingress floor's name: the TC floor program (the same 8 instructions) attached
+/// first at tcx ingress. Not a reference: `--only "netcap tc"` does not run it, `--only
+/// floor` does.
+pub const TC_FLOOR: &str = "floor: tcx ingress, 1 byte read";
 /// The memory floor of in-kernel flows (`netcap/src/capture/flow_floor.rs`): the
 /// 5-tuple hashed to one random 128-byte slot of 16 MiB, one read and one atomic add
 /// there. Not a reference: `--only flows` runs it.
@@ -167,6 +171,16 @@ pub fn tools(
             query: Vec::new(),
         },
         Tool {
+            name: TC_FLOOR,
+            family: Family::Floor,
+            args: vec![
+                kbench.display().to_string(),
+                "attach-tc-floor".into(),
+                iface.into(),
+            ],
+            query: Vec::new(),
+        },
+        Tool {
             name: MEM_FLOOR,
             family: Family::Floor,
             args: vec![
@@ -180,6 +194,11 @@ pub fn tools(
         nc(
             "netcap -w /dev/null (default backend)",
             &["-w", "/dev/null"],
+        ),
+        nc("netcap tc -F none", &["--backend", "tc", "-F", "none"]),
+        nc(
+            "netcap tc -w /dev/null",
+            &["--backend", "tc", "-w", "/dev/null"],
         ),
         nc("netcap xdp native -F none", &xdp("native", &["-F", "none"])),
         nc(
