@@ -202,6 +202,16 @@ fn generic_xdp_delivers_every_frame_at_full_rate_and_keeps_offloads() {
 }
 
 #[test]
+fn tcx_delivers_every_frame_at_full_rate_and_keeps_offloads() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let _one_at_a_time = serial();
+    blast_with_and_without(&["--backend", "tc"]);
+}
+
+#[test]
 fn native_xdp_on_a_veth_turns_the_peers_tso_off_until_it_detaches() {
     if !common::privileged() {
         eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
@@ -408,6 +418,16 @@ fn generic_xdp_captures_a_gso_download_whole() {
     }
     let _one_at_a_time = serial();
     download_is_captured_whole(&["--backend", "xdp", "--xdp-mode", "generic"], false, 2);
+}
+
+#[test]
+fn tcx_captures_a_gso_download_whole() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let _one_at_a_time = serial();
+    download_is_captured_whole(&["--backend", "tc"], false, 3);
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! which backend it got beyond that, nor how many sockets.
 //!
 //! - `Backend::Auto` is AF_PACKET: of the hooks measured (README, "Capture modes") it
-//!   costs the machine least per frame and changes nothing in the host's traffic.
+//!   costs the machine least per frame, or no more than tcx within this VM's noise
+//!   (`docs/bench/capture-tcx.md`), works without BPF privileges, and changes nothing in
+//!   the host's traffic.
 //! - AF_PACKET with `sockets > 1` opens a `PACKET_FANOUT` group, one socket per decoder
 //!   thread, sharing the `-B` buffer. XDP always writes into one ring per CPU (sharing
 //!   `-B`); `sockets` is how many sources read them (each source merges its rings by
@@ -15,7 +17,8 @@
 //!   (`udp` on a tagged UDP frame) and, for VLAN expressions, miss what it should
 //!   match. So on AF_PACKET the program runs again in user space on the restored frame
 //!   (`AfPacketConfig::recheck`), and expressions about VLAN/MPLS tags run only there.
-//! - XDP sees frames with their tags in place, as a file holds them; it takes every
+//! - XDP sees frames with their tags in place, as a file holds them; tcx puts back a
+//!   tag the kernel took out (`netcap-ebpf/src/tc.rs`). Each takes every
 //!   frame the device receives, but the device only receives frames for other MACs (a
 //!   mirror port) in promiscuous mode, which a membership socket holds for it.
 use std::time::Duration;
@@ -137,53 +140,79 @@ pub fn open(cfg: &CaptureConfig) -> Result<Opened, Error> {
         .as_ref()
         .map_or(Vec::new(), |f| f.insns().to_vec());
     match cfg.backend {
-        Backend::Xdp | Backend::Tc => {
-            let xcfg = xdp::XdpConfig {
-                ifname: cfg.ifname.clone(),
-                ifindex: cfg.ifindex,
-                mode: cfg.xdp_mode,
-                tc_ingress: cfg.backend == Backend::Tc,
-                direction: cfg.direction,
-                snaplen: cfg.snaplen,
-                ring_bytes: xdp::ring_bytes_for(cfg.buffer_kib),
-                // The kernel's flow map is read by one source.
-                sources: if cfg.kernel_flows.is_some() {
-                    1
-                } else {
-                    cfg.sockets.max(1)
-                },
-                wakeup_bytes: cfg.wakeup_bytes,
-                filter: program,
-                kernel_flows: cfg.kernel_flows,
-                other_netns: cfg.in_other_netns,
-                kernel_filter: cfg.kernel_filter,
-            };
-            // The program first: without privileges, its error names all that is missing.
-            let sources = xdp::XdpSource::open(&xcfg)?;
-            let promisc = if cfg.promisc {
-                Some(Promisc::hold(&cfg.ifname, cfg.ifindex)?)
-            } else {
-                None
-            };
-            let what = sources.first().map_or("", |s| s.description.as_str());
-            let description = format!("{what} on {}", cfg.ifname);
-            Ok(Opened {
-                sources: sources
-                    .into_iter()
-                    .map(|s| Box::new(s) as Box<dyn Source>)
-                    .collect(),
-                description,
-                promisc,
-            })
-        }
-        Backend::Auto | Backend::AfPacket => {
-            let socket_filter = match &cfg.expr {
-                Some(e) if mentions_tags(e) => Vec::new(),
-                _ => program,
-            };
-            open_af_packet(cfg, &socket_filter)
-        }
+        Backend::Xdp => open_ebpf(cfg, false, program),
+        Backend::Tc => open_ebpf(cfg, true, program),
+        Backend::Auto | Backend::AfPacket => open_af_packet(cfg, &socket_filter(cfg, program)),
     }
+}
+
+/// The classic program for AF_PACKET's socket filter: none for an expression about
+/// VLAN or MPLS tags (module doc), which runs in user space only.
+fn socket_filter(cfg: &CaptureConfig, program: Vec<CbpfInsn>) -> Vec<CbpfInsn> {
+    match &cfg.expr {
+        Some(e) if mentions_tags(e) => Vec::new(),
+        _ => program,
+    }
+}
+
+/// Opens the eBPF backend: XDP or (`tc_ingress`) tcx for received frames, tcx egress
+/// for sent ones.
+fn open_ebpf(
+    cfg: &CaptureConfig,
+    tc_ingress: bool,
+    program: Vec<CbpfInsn>,
+) -> Result<Opened, Error> {
+    // Each frame on a loopback device passes egress and then ingress: keep the received
+    // copy only, as libpcap does, unless sent frames alone were asked for.
+    let direction = if cfg.direction == DirectionFilter::Both && is_loopback(cfg.ifindex) {
+        DirectionFilter::In
+    } else {
+        cfg.direction
+    };
+    let xcfg = xdp::XdpConfig {
+        ifname: cfg.ifname.clone(),
+        ifindex: cfg.ifindex,
+        mode: cfg.xdp_mode,
+        tc_ingress,
+        direction,
+        snaplen: cfg.snaplen,
+        ring_bytes: xdp::ring_bytes_for(cfg.buffer_kib),
+        // The kernel's flow map is read by one source.
+        sources: if cfg.kernel_flows.is_some() {
+            1
+        } else {
+            cfg.sockets.max(1)
+        },
+        wakeup_bytes: cfg.wakeup_bytes,
+        filter: program,
+        kernel_flows: cfg.kernel_flows,
+        other_netns: cfg.in_other_netns,
+        kernel_filter: cfg.kernel_filter,
+    };
+    // The program first: without privileges, its error names all that is missing.
+    let sources = xdp::XdpSource::open(&xcfg)?;
+    let promisc = if cfg.promisc {
+        Some(Promisc::hold(&cfg.ifname, cfg.ifindex)?)
+    } else {
+        None
+    };
+    let what = sources.first().map_or("", |s| s.description.as_str());
+    let description = format!("{what} on {}", cfg.ifname);
+    Ok(Opened {
+        sources: sources
+            .into_iter()
+            .map(|s| Box::new(s) as Box<dyn Source>)
+            .collect(),
+        description,
+        promisc,
+    })
+}
+
+fn is_loopback(ifindex: u32) -> bool {
+    super::ifaces::list()
+        .ok()
+        .and_then(|all| all.into_iter().find(|i| i.index == ifindex))
+        .is_some_and(|i| i.is_loopback())
 }
 
 /// Opens `cfg.sockets` AF_PACKET sockets; more than one form a `PACKET_FANOUT` group
@@ -314,12 +343,7 @@ pub(super) fn open_member(cfg: &CaptureConfig, t: &Target) -> Result<(Member, St
     let open_here = || -> Result<Opened, Error> {
         // Each frame on a loopback device is sent and received: keep the received
         // copy only, as libpcap does, unless sent frames alone were asked for.
-        if one.direction == DirectionFilter::Both
-            && super::ifaces::list()
-                .ok()
-                .and_then(|all| all.into_iter().find(|i| i.index == t.ifindex))
-                .is_some_and(|i| i.is_loopback())
-        {
+        if one.direction == DirectionFilter::Both && is_loopback(t.ifindex) {
             let mut lo = one.clone();
             lo.direction = DirectionFilter::In;
             return open(&lo);

@@ -149,19 +149,21 @@ impl Config {
         }
         // With decoding to do: one fanout socket (AF_PACKET) or one reader of the per-CPU
         // rings (XDP) per decoder thread. Not with -c, which needs one count over frames
-        // in capture order; nor for flows on XDP: a fanout group keeps a conversation in
-        // one socket (a symmetric flow hash), the per-CPU rings do not, and a flow table
-        // takes a conversation's frames in order (TCP health), which one reader gives.
-        let xdp_flows = args.backend == BackendArg::Xdp && cfg.flows.counted();
+        // in capture order; nor for flows on XDP or tcx: a fanout group keeps a
+        // conversation in one socket (a symmetric flow hash), the per-CPU rings do not, and
+        // a flow table takes a conversation's frames in order (TCP health), which one
+        // reader gives.
+        let per_cpu_rings = matches!(args.backend, BackendArg::Xdp | BackendArg::Tc);
+        let xdp_flows = per_cpu_rings && cfg.flows.counted();
         let sockets = if cfg.decodes() && cfg.count.is_none() && !xdp_flows {
             cfg.workers
         } else {
             1
         };
-        // In-kernel flow mode: the XDP backend asked for, flows the only output (nothing
-        // printed or written), and no -c (the hooks do not hand the frames over to be
-        // counted).
-        let kernel_flows = (args.backend == BackendArg::Xdp
+        // In-kernel flow mode: the XDP or tc backend asked for, flows the only output
+        // (nothing printed or written), and no -c (the hooks do not hand the frames over
+        // to be counted).
+        let kernel_flows = (per_cpu_rings
             && cfg.format == Format::None
             && cfg.write.is_none()
             && cfg.flows.counted()

@@ -428,7 +428,11 @@ impl Account {
             Family::Pmacctd => pmacct_account(queried),
             Family::None => Ok(Account::nothing()),
             Family::Floor => Ok(Account {
-                backend: "XDP generic (floor)".into(),
+                backend: if stderr.contains("(tcx ingress)") {
+                    "tcx ingress (floor)".into()
+                } else {
+                    "XDP generic (floor)".into()
+                },
                 ..Account::nothing()
             }),
             Family::Netcap => netcap_account(stats, stderr),
