@@ -10,7 +10,7 @@ use std::{
     io::Read,
     os::fd::AsFd,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, ChildStderr, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -21,8 +21,9 @@ use netcap::{
 };
 use netcap_proc::{read_pcap, Netcap};
 
-/// tcpdump writing every frame of `ifname` to `file`, once it says it listens.
-fn tcpdump(ifname: &str, file: &Path) -> Child {
+/// tcpdump writing every frame of `ifname` to `file`, once it says it listens; with the
+/// read end of its stderr, kept open until it has ended.
+fn tcpdump(ifname: &str, file: &Path) -> (Child, ChildStderr) {
     let mut td = Command::new("tcpdump")
         .args(["-i", ifname, "-B", "16384", "-Z", "root", "-U", "-w"])
         .arg(file)
@@ -41,14 +42,18 @@ fn tcpdump(ifname: &str, file: &Path) -> Child {
         }
     }
     assert!(seen.contains("listening on"), "tcpdump: {seen}");
-    td
+    (td, err)
 }
 
-fn stop(td: Child) {
+/// Stops tcpdump; returns what it said on stderr after it started.
+fn stop((mut td, mut err): (Child, ChildStderr)) -> String {
     // SAFETY: signalling our own child, not yet waited for.
     unsafe { libc::kill(td.id() as i32, libc::SIGINT) };
-    let out = td.wait_with_output().expect("tcpdump");
-    assert!(out.status.success(), "tcpdump failed");
+    let status = td.wait().expect("tcpdump");
+    let mut said = String::new();
+    let _ = err.read_to_string(&mut said);
+    assert!(status.success(), "tcpdump failed: {said}");
+    said
 }
 
 /// Tagged (802.1Q and 802.1ad) and untagged frames, different lengths.
@@ -100,12 +105,20 @@ fn tc_records_vlan_tagged_frames_byte_for_byte_as_tcpdump_does() {
     common::send_frames(&veth.ns, &veth.ns_if, &frames);
     common::send_frames_from_host(&veth.host_if, &frames);
     // libpcap hands frames over when a ring block is full or its timeout (1 s without
-    // a terminal) has passed; tcpdump drops what an open block holds at SIGINT.
-    std::thread::sleep(Duration::from_millis(1500));
+    // a terminal) has passed, and tcpdump drops what an open block holds at SIGINT:
+    // wait until its file holds every frame (pcap header, then 16 bytes and the frame
+    // each), or 10 s.
+    let whole = 24 + frames.iter().map(|f| 16 + f.len() as u64).sum::<u64>() * 2;
+    let t0 = Instant::now();
+    while std::fs::metadata(&theirs).map_or(0, |m| m.len()) < whole
+        && t0.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     nc.signal(libc::SIGINT);
     let out = nc.wait();
     assert!(out.status.success(), "{}", out.stderr);
-    stop(td);
+    let said = stop(td);
 
     let ours: Vec<(u32, Vec<u8>)> = read_pcap(&ours);
     let theirs: Vec<Vec<u8>> = read_pcap(&theirs).into_iter().map(|f| f.1).collect();
@@ -116,7 +129,11 @@ fn tc_records_vlan_tagged_frames_byte_for_byte_as_tcpdump_does() {
     // Each frame once per direction, as sent, and as tcpdump recorded it (the order
     // across the two hooks may differ: compare as multisets).
     let sent = sorted(frames.iter().chain(&frames).cloned().collect());
-    assert_eq!(sorted(theirs), sent, "tcpdump's frames vs the frames sent");
+    assert_eq!(
+        sorted(theirs),
+        sent,
+        "tcpdump's frames vs the frames sent: {said}"
+    );
     assert_eq!(sorted(ours), sent, "netcap's frames vs tcpdump's");
 }
 
@@ -212,4 +229,43 @@ fn tc_gives_the_golden_output_for_the_golden_frames() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&expected)
     );
+}
+
+#[test]
+fn tc_direction_keeps_only_the_frames_asked_for() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let received = numbered_frames(5, 100);
+    let sent = numbered_frames(7, 140);
+    for (direction, want, hooks) in [("in", &received, "TC ingress"), ("out", &sent, "TC egress")] {
+        let veth = VethPair::new();
+        let run = netcap_proc::capture_to_files(
+            &[
+                "capture",
+                "-i",
+                &veth.host_if,
+                "--backend",
+                "tc",
+                "--direction",
+                direction,
+            ],
+            || {
+                common::send_frames(&veth.ns, &veth.ns_if, &received);
+                common::send_frames_from_host(&veth.host_if, &sent);
+            },
+            true,
+        );
+        let got: Vec<Vec<u8>> = run.frames.into_iter().map(|f| f.1).collect();
+        assert_eq!(&got, want, "--direction {direction}");
+        // Only the hook of that direction is attached.
+        assert!(run.out.stderr.contains(hooks), "{}", run.out.stderr);
+        assert_eq!(
+            run.out.stderr.matches("(tcx, first)").count(),
+            1,
+            "{}",
+            run.out.stderr
+        );
+    }
 }

@@ -443,6 +443,11 @@ fn xdp_per_cpu_rings_read_by_two_workers_give_every_frame_in_timestamp_order() {
     two_workers_in_timestamp_order(&["--backend", "xdp", "--xdp-mode", "generic"], "2 readers");
 }
 
+#[test]
+fn tcx_per_cpu_rings_read_by_two_workers_give_every_frame_in_timestamp_order() {
+    two_workers_in_timestamp_order(&["--backend", "tc"], "2 readers");
+}
+
 /// Captures a blast from trafgen on every CPU with 2 decode workers (`-F json`): the
 /// startup line says `opened` (the readers), and the output is in timestamp order.
 /// XDP generic and AF_PACKET both take every frame here (the host_safety blasts above).
