@@ -30,7 +30,10 @@ use std::process::Command;
 use aya::maps::{MapData, PerCpuArray};
 use aya::programs::Xdp;
 use aya::Ebpf;
-use netcap::capture::bpf_sys::{prog_load, test_run, ProgKind};
+use common::flow_cost::{
+    blast, blast_ns, cycle, floor, per_run, stats_on, trafgen_config, udp_frame,
+};
+use netcap::capture::bpf_sys::test_run;
 use netcap::capture::flow_floor::FlowFloor;
 use netcap_common::Counter;
 
@@ -96,51 +99,6 @@ fn load() -> (Ebpf, PerCpuArray<MapData, u64>) {
 
 fn counter(c: &PerCpuArray<MapData, u64>, which: Counter) -> u64 {
     c.get(&(which as u32), 0).expect("counter").iter().sum()
-}
-
-/// A 64-byte Ethernet + IPv4 + UDP frame; flow `i` has its own port pair.
-fn udp_frame(i: u32) -> Vec<u8> {
-    let (sport, dport) = (1024 + (i % 50_000) as u16, 9 + (i / 50_000) as u16);
-    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
-    f.extend_from_slice(&[0x45, 0, 0, 50, 0, 0, 0, 0, 64, 17, 0, 0]);
-    f.extend_from_slice(&[10, 250, 0, 2, 10, 250, 0, 1]);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&30u16.to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.resize(64, 0x41);
-    f
-}
-
-/// Mean ns per run over one call per frame.
-fn cycle(prog: std::os::fd::BorrowedFd<'_>, frames: &[Vec<u8>]) -> f64 {
-    let total: u64 = frames
-        .iter()
-        .map(|f| {
-            let r = test_run(prog, f, 1).expect("test run");
-            assert_eq!(r.retval, 2, "XDP_PASS");
-            u64::from(r.duration_ns)
-        })
-        .sum();
-    total as f64 / frames.len() as f64
-}
-
-/// The floor: an XDP program that reads one packet byte (bounds-checked) and passes.
-fn floor() -> std::os::fd::OwnedFd {
-    use netcap::filter::ebpf::insn::{
-        alu64_imm, exit, ldx, mov64_imm, mov64_reg, Insn, ADD, B, JGT, JMP, R0, R1, R2, R3, W, X,
-    };
-    let floor_prog = [
-        ldx(W, R2, R1, 0),
-        ldx(W, R3, R1, 4),
-        mov64_imm(R0, 2),
-        mov64_reg(R1, R2),
-        alu64_imm(ADD, R1, 1),
-        Insn::new(JMP | JGT | X, R1, R3, 1, 0),
-        ldx(B, R1, R2, 0),
-        exit(),
-    ];
-    prog_load(ProgKind::Xdp, &floor_prog, "netcap_floor").expect("floor loads")
 }
 
 #[test]
@@ -242,49 +200,6 @@ fn kernel_flow_mode_ns_per_frame() {
     assert_eq!(counter(&counters, Counter::FlowOverflow), 0);
 }
 
-/// Frames per trafgen blast in [`live_kernel_ns_per_frame`].
-const BLAST: u64 = 500_000;
-
-/// trafgen's configuration: 64-byte UDP/IPv4 frames over `flows` flows (the capture
-/// bench's 100,000: source port through 50,000 values, destination port through 32 at
-/// once; or destination port through `flows` values alone).
-fn trafgen_config(flows: u32) -> String {
-    let udp = if flows > 40 {
-        "udp(sport=dinc(1024, 51023), dport=dinc(9, 40))".to_owned()
-    } else {
-        format!("udp(sport=1024, dport=dinc(9, {}))", 8 + flows)
-    };
-    format!(
-        "{{ eth(da=02:00:00:00:00:01, sa=02:00:00:00:00:02), \
-         ipv4(saddr=10.250.0.2, daddr=10.250.0.1, ttl=64), {udp}, fill(0x41, 22) }}\n"
-    )
-}
-
-fn blast(veth: &common::VethPair, cfg: &Path) {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &veth.ns,
-            "trafgen",
-            "-o",
-            &veth.ns_if,
-            "-i",
-        ])
-        .arg(cfg)
-        .args([
-            "-n",
-            &BLAST.to_string(),
-            "--no-sock-mem",
-            "--cpus",
-            "1",
-            "-q",
-        ])
-        .output()
-        .expect("trafgen runs");
-    assert!(out.status.success(), "trafgen: {out:?}");
-}
-
 /// (run_time_ns, run_cnt) of the XDP program attached to `ifname`, by bpftool.
 fn attached_stats(ifname: &str) -> Option<(u64, u64)> {
     let net = Command::new("bpftool")
@@ -304,11 +219,7 @@ fn attached_stats(ifname: &str) -> Option<(u64, u64)> {
     ))
 }
 
-fn per_run(before: (u64, u64), after: (u64, u64)) -> f64 {
-    (after.0 - before.0) as f64 / (after.1 - before.1).max(1) as f64
-}
-
-/// The kernel's own figures (`kernel.bpf_stats_enabled`, which must be 1) on a veth with
+/// The kernel's own figures (run-time statistics on by `BPF_ENABLE_STATS` meanwhile) on a veth with
 /// trafgen: the floor attached alone, the memory floor (capture/flow_floor.rs) attached
 /// alone over one blast, then netcap's XDP hook in flow mode (the release
 /// binary, `-F none --flows-json /dev/null`) over two blasts into one capture (the
@@ -317,8 +228,7 @@ fn per_run(before: (u64, u64), after: (u64, u64)) -> f64 {
 #[test]
 #[ignore = "a bench: cargo test --release -p netcap --test kernel_flows_cost -- --ignored --nocapture"]
 fn live_kernel_ns_per_frame() {
-    let on = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_default();
-    assert_eq!(on.trim(), "1", "needs kernel.bpf_stats_enabled=1");
+    let _stats = stats_on();
     let bin = std::env::var_os("NETCAP_BIN").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/netcap"),
         PathBuf::from,
@@ -338,21 +248,15 @@ fn live_kernel_ns_per_frame() {
             let prog = floor();
             let link = netcap::capture::bpf_sys::xdp_link_generic(prog.as_fd(), veth.host_ifindex)
                 .expect("floor attaches");
-            let (_, t0, n0) = netcap::capture::bpf_sys::prog_stats(prog.as_fd()).expect("stats");
-            blast(&veth, &cfg);
-            let (_, t1, n1) = netcap::capture::bpf_sys::prog_stats(prog.as_fd()).expect("stats");
+            let floor_ns = blast_ns(prog.as_fd(), &veth, &cfg).unwrap_or(f64::NAN);
             drop(link);
-            let floor_ns = per_run((t0, n0), (t1, n1));
             let mem =
                 FlowFloor::new(netcap::capture::xdp::KERNEL_FLOW_HOT_SLOTS).expect("memory floor");
             let link = mem
                 .attach_generic(veth.host_ifindex)
                 .expect("memory floor attaches");
-            let (_, t0, n0) = netcap::capture::bpf_sys::prog_stats(mem.prog()).expect("stats");
-            blast(&veth, &cfg);
-            let (_, t1, n1) = netcap::capture::bpf_sys::prog_stats(mem.prog()).expect("stats");
+            let mem_ns = blast_ns(mem.prog(), &veth, &cfg).unwrap_or(f64::NAN);
             drop(link);
-            let mem_ns = per_run((t0, n0), (t1, n1));
 
             let mut child = Command::new(&bin)
                 .args(["capture", "-i", &veth.host_if, "--backend", "xdp"])

@@ -1,8 +1,8 @@
 //! Raw `bpf(2)` calls aya has no API for: loading eBPF instructions netcap generated
 //! itself (the native filter, `filter/ebpf`), running a program on a buffer
 //! (`BPF_PROG_TEST_RUN`), putting a program into a program array, creating a plain
-//! array map (for the kernel bench's memory floor), and reading a program's run-time
-//! statistics.
+//! array, hash or array-of-maps map and filling it (for the kernel bench's memory
+//! floors), and turning on and reading programs' run-time statistics.
 //!
 //! Each `bpf_attr` variant is a `#[repr(C)]` struct with the kernel's field order and
 //! trailing zero padding; the kernel takes the size passed and requires every byte
@@ -20,6 +20,7 @@ const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_ENABLE_STATS: libc::c_long = 32;
 
 const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 const BPF_PROG_TYPE_XDP: u32 = 6;
@@ -192,23 +193,69 @@ struct MapCreateAttr {
     value_size: u32,
     max_entries: u32,
     map_flags: u32,
+    inner_map_fd: u32,
     _rest: [u64; 12],
 }
 
+/// `BPF_MAP_TYPE_HASH`.
+const BPF_MAP_TYPE_HASH: u32 = 1;
 /// `BPF_MAP_TYPE_ARRAY`.
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
+/// `BPF_MAP_TYPE_ARRAY_OF_MAPS`.
+const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+/// `BPF_F_NO_PREALLOC`: a hash map allocates each element when it is inserted.
+pub const BPF_F_NO_PREALLOC: u32 = 1 << 0;
+/// `BPF_F_MMAPABLE`: an array user space can mmap (vmalloc'ed in pages).
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+fn map_create(attr: MapCreateAttr) -> io::Result<OwnedFd> {
+    let mut attr = attr;
+    owned(sys_bpf(BPF_MAP_CREATE, &mut attr)?)
+}
 
 /// A new array map of `entries` values of `value_size` bytes each (zeroed), keyed by
 /// a u32 index.
 pub fn array_map_create(value_size: u32, entries: u32) -> io::Result<OwnedFd> {
-    let mut attr = MapCreateAttr {
+    array_map_create_flags(value_size, entries, 0)
+}
+
+/// [`array_map_create`] with `map_flags` (e.g. [`BPF_F_MMAPABLE`]).
+pub fn array_map_create_flags(value_size: u32, entries: u32, flags: u32) -> io::Result<OwnedFd> {
+    map_create(MapCreateAttr {
         map_type: BPF_MAP_TYPE_ARRAY,
         key_size: 4,
         value_size,
         max_entries: entries,
+        map_flags: flags,
         ..Default::default()
-    };
-    owned(sys_bpf(BPF_MAP_CREATE, &mut attr)?)
+    })
+}
+
+/// A new array of `entries` maps, each shaped like `inner` (a map of the same type and
+/// sizes), keyed by a u32 index; every entry empty until [`map_update`] fills it with
+/// a map's descriptor.
+pub fn array_of_maps_create(inner: BorrowedFd<'_>, entries: u32) -> io::Result<OwnedFd> {
+    map_create(MapCreateAttr {
+        map_type: BPF_MAP_TYPE_ARRAY_OF_MAPS,
+        key_size: 4,
+        value_size: 4,
+        max_entries: entries,
+        inner_map_fd: inner.as_raw_fd() as u32,
+        ..Default::default()
+    })
+}
+
+/// A new hash map of at most `entries` elements with u32 keys and `value_size`-byte
+/// values.
+pub fn hash_map_create(value_size: u32, entries: u32, flags: u32) -> io::Result<OwnedFd> {
+    map_create(MapCreateAttr {
+        map_type: BPF_MAP_TYPE_HASH,
+        key_size: 4,
+        value_size,
+        max_entries: entries,
+        map_flags: flags,
+        ..Default::default()
+    })
 }
 
 #[repr(C)]
@@ -225,10 +272,16 @@ struct MapElemAttr {
 /// `map[index] = prog` for a `BPF_MAP_TYPE_PROG_ARRAY`.
 pub fn prog_array_set(map: BorrowedFd<'_>, index: u32, prog: BorrowedFd<'_>) -> io::Result<()> {
     let value: u32 = prog.as_raw_fd() as u32;
+    map_update(map, index, &value.to_ne_bytes())
+}
+
+/// `map[key] = value` (`BPF_ANY`) for a map with u32 keys; `value` must be the map's
+/// value size (for a map of maps or programs: a descriptor as a native u32).
+pub fn map_update(map: BorrowedFd<'_>, key: u32, value: &[u8]) -> io::Result<()> {
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
-        key: (&index as *const u32) as u64,
-        value: (&value as *const u32) as u64,
+        key: (&key as *const u32) as u64,
+        value: value.as_ptr() as u64,
         ..Default::default()
     };
     sys_bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
@@ -328,4 +381,26 @@ pub fn prog_stats(prog: BorrowedFd<'_>) -> io::Result<(u32, u64, u64)> {
     };
     sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
     Ok((info.id, info.run_time_ns, info.run_cnt))
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct EnableStatsAttr {
+    stats_type: u32,
+    _rest: [u32; 15],
+}
+
+/// `BPF_STATS_RUN_TIME`.
+const BPF_STATS_RUN_TIME: u32 = 0;
+
+/// Turns on the run-time statistics of every program (`run_time_ns`, `run_cnt`) while
+/// the returned descriptor is open (`BPF_ENABLE_STATS`, Linux 5.8). It counts apart
+/// from the `kernel.bpf_stats_enabled` sysctl, which other processes may switch off
+/// meanwhile: statistics stay on until both are off.
+pub fn enable_stats() -> io::Result<OwnedFd> {
+    let mut attr = EnableStatsAttr {
+        stats_type: BPF_STATS_RUN_TIME,
+        ..Default::default()
+    };
+    owned(sys_bpf(BPF_ENABLE_STATS, &mut attr)?)
 }

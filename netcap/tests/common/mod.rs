@@ -22,6 +22,7 @@
     reason = "each test crate uses a different subset; `expect` would fail in the crates using all"
 )]
 
+pub mod flow_cost;
 mod frames;
 
 #[allow(
