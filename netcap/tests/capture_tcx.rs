@@ -269,3 +269,48 @@ fn tc_direction_keeps_only_the_frames_asked_for() {
         );
     }
 }
+
+/// Programs at tcx ingress and egress of `ifname`.
+fn tcx_programs(ifname: &str) -> (usize, usize) {
+    use aya::programs::{tc::TcAttachType, SchedClassifier};
+    let count = |at| SchedClassifier::query_tcx(ifname, at).map_or(0, |(_, p)| p.len());
+    (count(TcAttachType::Ingress), count(TcAttachType::Egress))
+}
+
+#[test]
+fn tc_leaves_nothing_attached_after_any_signal() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let veth = VethPair::new();
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGKILL] {
+        let nc = Netcap::start(&[
+            "capture",
+            "--backend",
+            "tc",
+            "-i",
+            &veth.host_if,
+            "-F",
+            "none",
+        ]);
+        assert_eq!(
+            tcx_programs(&veth.host_if),
+            (1, 1),
+            "attached while running"
+        );
+        nc.signal(signal);
+        let out = nc.wait();
+        assert_eq!(
+            out.status.success(),
+            signal != libc::SIGKILL,
+            "signal {signal}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            tcx_programs(&veth.host_if),
+            (0, 0),
+            "detached after signal {signal}"
+        );
+    }
+}

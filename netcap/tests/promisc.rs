@@ -27,7 +27,7 @@ fn every_backend_is_promiscuous_unless_p_and_the_kernel_undoes_it_on_any_exit() 
     }
     let veth = VethPair::new();
     assert_eq!(promiscuity(&veth.host_if), 0);
-    for backend in ["afpacket", "xdp"] {
+    for backend in ["afpacket", "xdp", "tc"] {
         for (signal, extra, want) in [
             (libc::SIGINT, None, 1),
             (libc::SIGKILL, None, 1),
