@@ -132,7 +132,7 @@ fn flow_seed() -> u64 {
 }
 
 /// Parts of the hooks to leave out (`netcap_common::omit`), from the hidden
-/// `NETCAP_BENCH_OMIT` variable: only for `cargo xtask bench kernel --live`, which
+/// `NETCAP_BENCH_OMIT` variable: only for `cargo xtask bench kernel-live`, which
 /// measures what each part costs in a live capture. A capture with any bit set does not
 /// capture as it should, so it says so on stderr.
 fn bench_omit() -> u32 {
