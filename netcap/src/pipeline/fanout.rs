@@ -124,6 +124,11 @@ pub struct SocketInput {
     /// (`Source::settle_time`): how far the watermark trails the clock.
     lag: Duration,
     state: State,
+    /// The last read stopped at the batch budget: the source may hold more, so the next
+    /// read goes without waiting for the descriptor (an XDP ring's wake-up tokens are
+    /// cleared at each read, and a full ring that gets no new frame sends none: a wait
+    /// there cost a whole [`POLL`] per batch, ~0.4 M frames/s per worker).
+    more: bool,
 }
 
 impl SocketInput {
@@ -144,6 +149,7 @@ impl SocketInput {
             pool,
             lag,
             state: State::Running,
+            more: false,
         }
     }
 
@@ -200,7 +206,7 @@ impl SocketInput {
             self.state = State::Draining;
         }
         let started = capture::realtime_ns();
-        if self.state == State::Running {
+        if self.state == State::Running && !self.more {
             if let Some(fd) = self.source.fd() {
                 // An error here (EINTR) only means the fill below finds nothing new.
                 let _ = capture::wait_readable(fd, POLL);
@@ -218,6 +224,7 @@ impl SocketInput {
         started: u64,
     ) -> u64 {
         let full = bytes >= BATCH_BYTES;
+        self.more = full;
         let ended = match fill {
             Ok(Fill::Some) => self.state == State::Draining && !full,
             Ok(Fill::End) => {
