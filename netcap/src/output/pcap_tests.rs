@@ -132,3 +132,73 @@ fn size_after_counts_every_byte_a_frame_and_the_close_add() {
     assert_eq!(len(&sink), before + isbs, "two statistics blocks");
     assert_eq!(isbs, 2 * ISB_LEN);
 }
+
+/// The records the workers build (`record_format`, `RecordFormat::push`, written with
+/// `write_records`) make the same file as `write` frame by frame, snap length cut and
+/// nanoseconds included; a frame of another link type is left out and counted.
+#[test]
+fn prebuilt_records_make_the_same_file_as_write() {
+    for nano in [false, true] {
+        let format = FileFormat {
+            pcapng: false,
+            nano,
+            snaplen: 6,
+        };
+        let frames: Vec<(u64, LinkType, Vec<u8>)> = vec![
+            (
+                1_700_000_000_123_456_789,
+                LinkType::Ethernet,
+                vec![1, 2, 3, 4],
+            ),
+            (1_700_000_001_000_000_001, LinkType::Ethernet, vec![9; 10]),
+            (1_700_000_002_000_000_000, LinkType::Raw, vec![5, 6]),
+            (1_700_000_003_999_999_999, LinkType::Ethernet, vec![]),
+        ];
+        let meta = |ts: u64, link: LinkType| FrameMeta {
+            ts_ns: ts,
+            orig_len: 100,
+            ifindex: 1,
+            direction: Direction::In,
+            link,
+            iface: 0,
+            drops: 0,
+        };
+        let mut by_frame = PcapSink::new(Vec::new(), format);
+        by_frame.set_link_hint(Some(LinkType::Ethernet));
+        let mut by_records = PcapSink::new(Vec::new(), format);
+        by_records.set_link_hint(Some(LinkType::Ethernet));
+        let rf = by_records
+            .record_format()
+            .expect("classic pcap takes records");
+        let mut records = Vec::new();
+        let mut skipped = 0;
+        for (ts, link, data) in &frames {
+            let frame = Frame {
+                meta: meta(*ts, *link),
+                data,
+            };
+            by_frame.write(&frame).expect("writes");
+            if !rf.push(&frame, &mut records) {
+                skipped += 1;
+            }
+        }
+        by_records
+            .write_records(&records, skipped)
+            .expect("writes records");
+        assert_eq!(by_records.skipped(), 1);
+        assert_eq!(by_frame.skipped(), 1);
+        assert_eq!(by_records.get_ref(), by_frame.get_ref(), "nano {nano}");
+    }
+    let ng = PcapSink::new(
+        Vec::new(),
+        FileFormat {
+            pcapng: true,
+            nano: false,
+            snaplen: 0,
+        },
+    );
+    assert!(
+        ng.record_format().is_none(),
+        "pcapng writes blocks, not records"
+    );
+}
