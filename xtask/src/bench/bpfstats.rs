@@ -9,10 +9,21 @@
 //! name is never counted. Names come from `bpftool -j prog show` (fdinfo has none).
 //!
 //! The statistics add two clock reads to every run of every program while enabled, so
-//! [`StatsEnabled`] turns them on only for the bench and restores the old value when
-//! it drops: at the end, on an error and after Ctrl-C (which ends the run and unwinds
-//! to the guards, see [`super::check_interrupted`]). A `kill -9` of xtask leaves them on.
-use std::{collections::HashMap, path::Path, process::Command};
+//! a bench turns them on only while it needs them. Two switches, one static key: the
+//! sysctl ([`StatsEnabled`]: restores the old value when it drops, at the end, on an
+//! error and after Ctrl-C, which ends the run and unwinds to the guards, see
+//! [`super::check_interrupted`]; a `kill -9` of xtask leaves them on), and the
+//! `BPF_ENABLE_STATS` command of `bpf(2)` ([`StatsFd`], Linux 5.8): on while its fd is
+//! open, so the kernel turns them off when the process ends, however it ends. The key
+//! counts its holders: the sysctl is one (whatever it was set to how often), every fd
+//! another. Reading the sysctl shows only its own part: 0 while another process
+//! holds an fd and the statistics run. [`KeyProbe`] asks the key itself.
+use std::{
+    collections::HashMap,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::Path,
+    process::Command,
+};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -41,6 +52,107 @@ impl Drop for StatsEnabled {
         if let Err(e) = std::fs::write(SYSCTL, old.as_bytes()) {
             eprintln!("bench: could not restore kernel.bpf_stats_enabled={old}: {e}");
         }
+    }
+}
+
+/// `kernel.bpf_stats_enabled` as the sysctl reads: `Some(true)` for 1; `None` when it
+/// cannot be read.
+pub fn sysctl_on() -> Option<bool> {
+    let v = std::fs::read_to_string(SYSCTL).ok()?;
+    Some(v.trim() != "0")
+}
+
+/// `bpf(2)` commands and constants used here (include/uapi/linux/bpf.h).
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_ENABLE_STATS: libc::c_long = 32;
+const BPF_STATS_RUN_TIME: u32 = 0;
+const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+
+/// `bpf(cmd, attr, size)` with `attr` a zero-padded `union bpf_attr` of 128 bytes (the
+/// kernel accepts a shorter one if the bytes it does not know are zero). Returns the
+/// syscall's non-negative result.
+fn bpf(cmd: libc::c_long, attr: &mut [u64; 16]) -> std::io::Result<libc::c_long> {
+    // SAFETY: attr is a live, writable, 8-byte aligned buffer of the size passed; the
+    // pointers inside it (set by the callers) point to live buffers of the sizes given.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(attr),
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Takes ownership of a file descriptor a `bpf(2)` call returned.
+fn owned_fd(r: libc::c_long) -> Result<OwnedFd> {
+    let fd = i32::try_from(r).context("bpf(2) returned an fd out of range")?;
+    // SAFETY: fd was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Run-time statistics on while it lives (`BPF_ENABLE_STATS`, `BPF_STATS_RUN_TIME`):
+/// dropping it, or the process ending in any way, closes the fd and gives the kernel
+/// back its count. Leaves the sysctl as it was.
+pub struct StatsFd {
+    /// Held for its close on drop.
+    _fd: OwnedFd,
+}
+
+impl StatsFd {
+    pub fn enable() -> Result<StatsFd> {
+        let mut attr = [0u64; 16];
+        attr[0] = u64::from(BPF_STATS_RUN_TIME);
+        let r = bpf(BPF_ENABLE_STATS, &mut attr)
+            .context("bpf(BPF_ENABLE_STATS, BPF_STATS_RUN_TIME) (Linux 5.8, CAP_SYS_ADMIN)")?;
+        Ok(StatsFd { _fd: owned_fd(r)? })
+    }
+}
+
+/// Asks whether the statistics are on right now, whoever turned them on: a program of
+/// two instructions (`r0 = 0; exit`, a socket filter) run once by `BPF_PROG_TEST_RUN`,
+/// which counts the run in its `run_cnt` only while the key is on.
+pub struct KeyProbe(OwnedFd);
+
+impl KeyProbe {
+    pub fn load() -> Result<KeyProbe> {
+        // mov64 r0, 0 (BPF_ALU64 | BPF_MOV | BPF_K); exit (BPF_JMP | BPF_EXIT).
+        let insns: [u64; 2] = [0xb7, 0x95];
+        let license = c"GPL";
+        let mut attr = [0u64; 16];
+        attr[0] = u64::from(BPF_PROG_TYPE_SOCKET_FILTER) | (insns.len() as u64) << 32;
+        attr[1] = insns.as_ptr() as u64;
+        attr[2] = license.as_ptr() as u64;
+        let r = bpf(BPF_PROG_LOAD, &mut attr).context("loading the statistics probe")?;
+        Ok(KeyProbe(owned_fd(r)?))
+    }
+
+    /// Whether the statistics were on during one run of the probe.
+    pub fn stats_on(&self) -> Result<bool> {
+        let before = self.run_cnt()?;
+        // An Ethernet frame of zeros: a socket filter's test run needs at least 14 bytes.
+        let data = [0u8; 64];
+        let mut attr = [0u64; 16];
+        attr[0] = self.0.as_raw_fd() as u32 as u64;
+        attr[1] = data.len() as u64; // data_size_in; data_size_out 0
+        attr[2] = data.as_ptr() as u64;
+        attr[4] = 1; // repeat
+        bpf(BPF_PROG_TEST_RUN, &mut attr).context("running the statistics probe")?;
+        Ok(self.run_cnt()? > before)
+    }
+
+    fn run_cnt(&self) -> Result<u64> {
+        let path = format!("/proc/self/fdinfo/{}", self.0.as_raw_fd());
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        Ok(parse_fdinfo(&text)
+            .context("no prog_id in the probe's fdinfo")?
+            .run_cnt)
     }
 }
 
@@ -185,5 +297,23 @@ mod tests {
             (d[1].name.as_str(), d[1].run_time_ns, d[1].run_cnt),
             ("prog8", 50, 1)
         );
+    }
+
+    /// Root only (`NETCAP_PRIVILEGED_TESTS=1`): with a `BPF_ENABLE_STATS` fd open the
+    /// probe sees the statistics on, and the sysctl reads as before. (After the fd
+    /// closes they may still be on: another process may hold them.)
+    #[test]
+    fn stats_fd_turns_the_key_on() {
+        if std::env::var_os("NETCAP_PRIVILEGED_TESTS").is_none() {
+            eprintln!("skipped: set NETCAP_PRIVILEGED_TESTS=1 (needs root)");
+            return;
+        }
+        let probe = KeyProbe::load().expect("probe loads");
+        let sysctl = sysctl_on();
+        let fd = StatsFd::enable().expect("BPF_ENABLE_STATS");
+        assert!(probe.stats_on().expect("probe runs"));
+        assert_eq!(sysctl_on(), sysctl);
+        drop(fd);
+        probe.stats_on().expect("probe runs");
     }
 }

@@ -12,17 +12,26 @@
 //! row. Runs are interleaved (repetition, then scenario, then tool, the tools' order
 //! rotating per repetition) so that the machine's noise spreads over all tools alike.
 //!
-//! `kernel.bpf_stats_enabled` is 1 for the whole bench ([`bpfstats::StatsEnabled`]).
+//! The kernel's run statistics (`kernel.bpf_stats_enabled`) put two clock reads into
+//! every run of every eBPF program while they are on, which users do not pay. So every
+//! tool's machine figure comes from runs with them off, as the bench found them (each
+//! run records whether they were on anyway: [`sample::StatsSeen`], since other
+//! processes may turn them on), and every tool that loads eBPF programs
+//! ([`tools::Tool::loads_bpf`]) has runs of its own in the same rotation with them held
+//! on by a `BPF_ENABLE_STATS` fd ([`bpfstats::StatsFd`]): its programs' ns per run, and
+//! their machine figure beside the other, whose difference is what the statistics cost
+//! per frame. The bench never writes the sysctl.
+mod busy;
 pub(super) mod drain;
 mod plan;
 mod report;
+mod sample;
 mod summary;
 mod tools;
 mod trafgen;
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -30,13 +39,12 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use self::plan::{calibrate, frames_for, scenarios};
+use self::sample::{run_once, Sample};
 use self::summary::summarise;
-use self::tools::{Account, Family, FlowFiles, Tool, BASELINE, TCPDUMP_REF};
+use self::tools::{Family, FlowFiles, Tool, BASELINE, TCPDUMP_REF};
 use super::{
-    bpfstats::{self, ProgDelta},
-    check_interrupted,
-    netns::Veth,
-    plot, proc, thousands, write_json, write_report, Machine, Spread,
+    bpfstats::KeyProbe, check_interrupted, netns::Veth, plot, thousands, write_json, write_report,
+    Machine, Spread,
 };
 
 /// Seconds of traffic per top-rate run, at the rate one core of trafgen reached at the
@@ -89,49 +97,6 @@ impl Scenario {
     }
 }
 
-/// One run of one tool on one scenario.
-#[derive(Clone, Debug, Serialize)]
-struct Sample {
-    /// Frames trafgen was told to send.
-    asked: u64,
-    /// trafgen's error when a worker gave up on a full device (see [`trafgen`]).
-    generator_aborted: Option<String>,
-    /// Frames sent: trafgen's count, or the namespace end's tx_packets delta if it aborted.
-    offered: u64,
-    offered_pps: f64,
-    /// Frames the host end of the veth received (its rx_packets delta over the window).
-    host_rx: u64,
-    captured: u64,
-    /// Frames the tool's kernel filter rejected (accounted for, not lost).
-    filtered: u64,
-    lost_own: u64,
-    lost_by_cause: Option<serde_json::Value>,
-    backend: String,
-    /// utime+stime of the tool from ready to just before SIGINT.
-    cpu_s: f64,
-    /// The tool's whole life (wait4 rusage), including start-up and teardown.
-    cpu_total_s: f64,
-    /// Busy CPU of the whole machine (/proc/stat) from just before sending to drained.
-    machine_cpu_s: f64,
-    /// The part of it used by other sessions' processes ([`proc::Foreign`]).
-    foreign_cpu_s: f64,
-    /// The tool's eBPF programs over the same window.
-    programs: Vec<ProgDelta>,
-    exit_code: i32,
-}
-
-impl Sample {
-    /// Busy CPU of the machine without other sessions' processes, per frame sent.
-    fn machine_ns_per_frame(&self) -> f64 {
-        (self.machine_cpu_s - self.foreign_cpu_s) * 1e9 / self.offered.max(1) as f64
-    }
-
-    /// The same with everything /proc/stat counted.
-    fn raw_machine_ns_per_frame(&self) -> f64 {
-        self.machine_cpu_s * 1e9 / self.offered.max(1) as f64
-    }
-}
-
 /// One eBPF program of a tool, over the runs of one scenario.
 #[derive(Debug, Serialize)]
 struct KernelProg {
@@ -168,6 +133,8 @@ struct Summary {
     foreign_cpu_s: Spread,
     /// Busy CPU of all cores per frame sent, as /proc/stat counts it.
     raw_machine_ns_per_frame: Spread,
+    /// The machine figure by /proc/stat's tick-sampled fields (the bench's before).
+    ticks_machine_ns_per_frame: Spread,
     /// The same without other sessions' processes: the figure the baseline is taken from.
     machine_ns_per_frame: Spread,
     /// Median machine ns/frame of the baseline runs of this scenario.
@@ -176,7 +143,28 @@ struct Summary {
     machine_ns_over_baseline: Spread,
     /// Median machine_ns_over_baseline over that of tcpdump -w in this scenario.
     vs_tcpdump: Option<f64>,
+    /// Runs in `samples` (statistics off) that saw the statistics on all the same.
+    stats_intruded_runs: usize,
+    /// The eBPF programs' cost, from the runs with the statistics on.
     kernel: Vec<KernelProg>,
+    /// The tool's runs with the statistics held on; `None` for tools without programs.
+    stats_on: Option<StatsOn>,
+    /// The runs with the statistics off: every figure above comes from these.
+    samples: Vec<Sample>,
+}
+
+/// A tool's runs with the statistics held on.
+#[derive(Debug, Serialize)]
+struct StatsOn {
+    offered_pps: Spread,
+    capture_pct: Spread,
+    delivered_pct: Spread,
+    machine_ns_per_frame: Spread,
+    /// Over the same baseline as the runs with them off (the baseline loads no program).
+    machine_ns_over_baseline: Spread,
+    /// Median machine_ns_over_baseline with them on less that with them off: what the
+    /// statistics cost the machine per frame.
+    cost_ns_per_frame: f64,
     samples: Vec<Sample>,
 }
 
@@ -219,7 +207,7 @@ pub fn run(
         std::fs::write(&cfg, trafgen::config(size))?;
     }
 
-    let bpf_stats = bpfstats::StatsEnabled::enable()?;
+    let probe = KeyProbe::load()?;
     let veth = Veth::create()?;
     let top_pps = calibrate(&veth, out)?;
     let frames = opts
@@ -249,26 +237,43 @@ pub fn run(
             bail!("--only matches no tool");
         }
     }
+    // Every tool with the statistics off, and each that loads programs with them on
+    // right after it, the pairs rotating together.
+    let variants: Vec<(usize, bool)> = tools
+        .iter()
+        .enumerate()
+        .flat_map(|(ti, t)| std::iter::once((ti, false)).chain(t.loads_bpf().then_some((ti, true))))
+        .collect();
     let started = Instant::now();
-    let mut samples: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); tools.len()]; scenarios.len()];
+    let mut samples: Vec<Vec<Vec<Sample>>> =
+        vec![vec![Vec::new(); variants.len()]; scenarios.len()];
     let result = (|| -> Result<()> {
         for rep in 0..runs {
             for (si, sc) in scenarios.iter().enumerate() {
-                for k in 0..tools.len() {
-                    let ti = (k + rep) % tools.len();
+                for k in 0..variants.len() {
+                    let vi = (k + rep) % variants.len();
+                    let (ti, on) = variants[vi];
                     let tool = &tools[ti];
                     check_interrupted()?;
-                    let s = run_once(&veth, tool, sc, out, &stats)
+                    let s = run_once(&veth, tool, sc, out, &stats, on, &probe)
                         .with_context(|| format!("{} on {}", tool.name, sc.label()))?;
                     let _ = std::fs::remove_file(&wfile);
+                    if !on && !s.programs.is_empty() && !tool.loads_bpf() {
+                        eprintln!(
+                            "bench: warning: {} loaded eBPF programs but has no runs with \
+                             the statistics on (tools::Tool::loads_bpf)",
+                            tool.name
+                        );
+                    }
                     eprintln!(
-                        "bench: [{:>3.0} s] run {}/{runs} {:<26} {:<38} offered {:>7} at {:>7} \
+                        "bench: [{:>3.0} s] run {}/{runs} {:<26} {:<38}{} offered {:>7} at {:>7} \
                          pps, captured {:5.1} %, delivered {:5.1} %, machine {:>5.0} ns/frame \
-                         (others {:.0}), cpu {:.2} s{}",
+                         (others {:.0}), cpu {:.2} s{}{}",
                         started.elapsed().as_secs_f64(),
                         rep + 1,
                         sc.label(),
                         tool.name,
+                        if on { " [bpf_stats on]" } else { "" },
                         s.offered,
                         thousands(s.offered_pps),
                         pct(s.captured + s.filtered, s.offered),
@@ -280,30 +285,44 @@ pub fn run(
                             .as_deref()
                             .map(|e| format!("; trafgen gave up ({e})"))
                             .unwrap_or_default(),
+                        if s.stats_intruded() {
+                            "; bpf_stats were on (another process)"
+                        } else {
+                            ""
+                        },
                     );
-                    samples[si][ti].push(s);
+                    samples[si][vi].push(s);
                 }
             }
         }
         Ok(())
     })();
     drop(veth);
-    drop(bpf_stats);
+    drop(probe);
     drop(temp);
     result?;
 
     let mut results = Vec::new();
     for (si, sc) in scenarios.iter().enumerate() {
+        let mut take = |ti: usize, on: bool| {
+            variants
+                .iter()
+                .position(|&v| v == (ti, on))
+                .map(|vi| std::mem::take(&mut samples[si][vi]))
+        };
+        let mut by_tool: Vec<(Vec<Sample>, Option<Vec<Sample>>)> = (0..tools.len())
+            .map(|ti| (take(ti, false).unwrap_or_default(), take(ti, true)))
+            .collect();
         let base = tools
             .iter()
             .position(|t| t.name == BASELINE)
             .map_or(f64::NAN, |ni| {
-                Spread::of(samples[si][ni].iter().map(Sample::machine_ns_per_frame)).median
+                Spread::of(by_tool[ni].0.iter().map(Sample::machine_ns_per_frame)).median
             });
         let mut rows: Vec<Summary> = tools
             .iter()
-            .enumerate()
-            .map(|(ti, t)| summarise(t.name, *sc, std::mem::take(&mut samples[si][ti]), base))
+            .zip(by_tool.iter_mut())
+            .map(|(t, (off, on))| summarise(t.name, *sc, std::mem::take(off), on.take(), base))
             .collect();
         let reference = rows
             .iter()
@@ -384,115 +403,4 @@ fn pct(part: u64, whole: u64) -> f64 {
     } else {
         part as f64 * 100.0 / whole as f64
     }
-}
-
-/// The inode of the bench's network namespace (`ip netns` bind-mounts it).
-fn veth_netns(veth: &Veth) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(format!("/run/netns/{}", veth.ns))
-        .ok()
-        .map(|m| m.ino())
-}
-
-fn run_once(veth: &Veth, tool: &Tool, sc: &Scenario, out: &Path, stats: &Path) -> Result<Sample> {
-    let _ = std::fs::remove_file(stats);
-    let running = match tool.family {
-        Family::None => None,
-        _ => {
-            let mut cmd = Command::new(&tool.args[0]);
-            cmd.args(&tool.args[1..])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null());
-            Some(proc::Running::start(&mut cmd, tool.family.ready())?)
-        }
-    };
-    let pid = running.as_ref().map(proc::Running::pid);
-    let progs0 = pid.map(bpfstats::programs_of).unwrap_or_default();
-    let names = if progs0.is_empty() {
-        Default::default()
-    } else {
-        bpfstats::names()
-    };
-    let cpu0 = running.as_ref().map_or(Ok(0.0), proc::Running::cpu_s)?;
-    let peer_tx0 = trafgen::peer_tx_packets(veth);
-    let rx0 = veth.host_counter("rx_packets");
-    let netns = veth_netns(veth);
-    let foreign0 = proc::Foreign::snapshot(netns);
-    let (busy0, _) = proc::machine_cpu_s()?;
-
-    let sent = trafgen::send(veth, sc, out, peer_tx0)?;
-    let sent_at = Instant::now();
-    let offered = sent.frames;
-    let offered_pps = offered as f64 / sent.secs.max(1e-6);
-
-    match &running {
-        Some(r) => r.wait_idle(IDLE_WINDOW, DRAIN_LIMIT)?,
-        None => std::thread::sleep(IDLE_WINDOW),
-    }
-    // Before tcpdump's extra wait, which would only add other processes' CPU.
-    let (busy1, _) = proc::machine_cpu_s()?;
-    let foreign_cpu_s = proc::Foreign::snapshot(netns).since(&foreign0);
-    let host_rx = veth.host_counter("rx_packets").saturating_sub(rx0);
-    let progs1 = pid.map(bpfstats::programs_of).unwrap_or_default();
-    let Some(running) = running else {
-        return Ok(Sample {
-            asked: sc.frames,
-            generator_aborted: sent.aborted,
-            offered,
-            offered_pps,
-            host_rx,
-            captured: 0,
-            filtered: 0,
-            lost_own: 0,
-            lost_by_cause: None,
-            backend: Account::nothing().backend,
-            cpu_s: 0.0,
-            cpu_total_s: 0.0,
-            machine_cpu_s: busy1 - busy0,
-            foreign_cpu_s,
-            programs: Vec::new(),
-            exit_code: 0,
-        });
-    };
-    if matches!(
-        tool.family,
-        Family::Tcpdump | Family::Softflowd | Family::Pmacctd
-    ) {
-        // libpcap's block timeout, as for tcpdump.
-        let waited = sent_at.elapsed();
-        if waited < TCPDUMP_MIN_DRAIN {
-            std::thread::sleep(TCPDUMP_MIN_DRAIN - waited);
-        }
-    }
-    let cpu1 = running.cpu_s()?;
-    let queried = tools::query(tool)?;
-    let (exited, stderr) = running.stop()?;
-    if exited.code != 0 && exited.code != 128 + libc::SIGINT {
-        bail!("exited with {}; stderr:\n{stderr}", exited.code);
-    }
-    let Account {
-        captured,
-        filtered,
-        lost_own,
-        lost_by_cause,
-        backend,
-    } = Account::read(tool.family, stats, &stderr, &queried)?;
-    Ok(Sample {
-        asked: sc.frames,
-        generator_aborted: sent.aborted,
-        offered,
-        offered_pps,
-        host_rx,
-        captured,
-        filtered,
-        lost_own,
-        lost_by_cause,
-        backend,
-        cpu_s: cpu1 - cpu0,
-        cpu_total_s: exited.cpu_s,
-        machine_cpu_s: busy1 - busy0,
-        foreign_cpu_s,
-        programs: bpfstats::deltas(&progs0, &progs1, &names),
-        exit_code: exited.code,
-    })
 }

@@ -86,23 +86,6 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Machine-wide CPU time from /proc/stat: (busy, total) in seconds, summed over CPUs.
-pub fn machine_cpu_s() -> Result<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
-    let line = stat.lines().next().context("empty /proc/stat")?;
-    let v: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is
-    // already inside user/nice.
-    let total: f64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
-    let tck = clk_tck();
-    Ok(((total - idle) / tck, total / tck))
-}
-
 /// The CPU time of the user-space processes that are neither this process nor its
 /// descendants nor in network namespace `netns` (other sessions' work on a shared
 /// machine), by pid, at one moment. Kernel threads are left out: they do the network

@@ -15,8 +15,9 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
          run (about {:.1} s of one core of trafgen, which reached {} pps before the \
          runs), for every size from one core (`-P 1`) and, for {} B frames, from all {} cores (trafgen's \
          default: one copy of the configuration per CPU, `-n` split between them); stepped \
-         rates: one core, {} s of traffic. {} run(s) each, tools in a rotating order, \
-         median (min–max).\n\
+         rates: one core, {} s of traffic. {} run(s) each with the kernel's run statistics \
+         off, and as many with them on for the tools that load eBPF programs, all in a \
+         rotating order; median (min–max).\n\
          Machine: {}.\n\n",
         r.generator.split(',').next().unwrap_or("trafgen"),
         thousands(super::trafgen::FLOWS as f64),
@@ -38,24 +39,36 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
          trafgen worker fails on the full device (`Flushing TX_RING failed: Resource \
          temporarily unavailable`) and stops; the other per-frame figures of such a row \
          count only the frames that were sent (the namespace end's `tx_packets`).\n\
-         - **machine ns/frame over baseline**: busy time of all CPUs (`/proc/stat` user, nice, \
-         system, irq, softirq, steal) from just before trafgen starts until the tool has \
-         drained, less the CPU time of the user-space processes that are not the bench's \
-         (other sessions' builds and tests, as far as they live through the window: \
-         `foreign_cpu_s` in the JSON, where `raw_machine_ns_per_frame` keeps the \
-         uncorrected figure), per frame sent, minus \
-         the median of the `{BASELINE}` runs of the same \
-         scenario, which send the same traffic with no capture at all (their row shows that \
-         median itself: trafgen, veth and the host stack). This is what the machine pays \
-         for the capture, kernel included; other sessions' kernel work (their interrupts, \
-         writeback) still counts, so the noise of this shared VM is a few hundred ns.\n\
+         - **machine ns/frame over baseline**: busy time of all CPUs from just before \
+         trafgen starts until the tool has drained (wall time times CPUs less `/proc/stat`'s \
+         idle, iowait and steal, which a tickless kernel keeps from the time stamps of \
+         every idle period; `machine_ticks_s` in the JSON keeps the tick-sampled sum of \
+         user, nice, system, irq, softirq and steal that the bench used before), less the \
+         CPU time of the user-space processes that are not the bench's (other sessions' \
+         builds and tests, as far as they live through the window: `foreign_cpu_s` in the \
+         JSON, where `raw_machine_ns_per_frame` keeps the uncorrected figure), per frame \
+         sent, minus the median of the `{BASELINE}` runs of the same scenario, which send \
+         the same traffic with no capture at all (their row shows that median itself: \
+         trafgen, veth and the host stack). This is what the machine pays for the capture, \
+         kernel included, measured with the kernel's run statistics off for every row, as \
+         users run. Other sessions' kernel work (their interrupts, writeback) still counts, \
+         so the noise of this shared VM is a few hundred ns. **⚑N**: in N of the runs the \
+         statistics were on all the same (another process had turned them on: the sysctl \
+         read 1 or a probe program counted a run at the start or end of the window, or \
+         the tool's own programs counted runs), so that run's figure includes their cost; \
+         `stats_seen` in the JSON says which sign.\n\
          - **vs tcpdump**: the machine figure divided by `{TCPDUMP_REF}`'s in the same \
          scenario.\n\
+         - **bpf_stats on** (the tools with eBPF programs): the machine figure of the \
+         tool's own runs, interleaved with the others, with the statistics held on by a \
+         `BPF_ENABLE_STATS` fd (the sysctl left alone), over the same baseline; **their \
+         cost**: its median less the machine figure's, per frame sent: the two clock \
+         reads per program run that the statistics add, and the rest of their \
+         bookkeeping.\n\
          - **kernel ns/run**: each eBPF program the tool loaded, `run_time_ns / run_cnt` \
-         deltas over the run with `kernel.bpf_stats_enabled=1` (on for every row, so the \
-         two clock reads per run it adds are in the machine figure too); a program runs \
-         once per frame it sees (`netcap_tc` only for sent frames, so none here). \
-         AF_PACKET and tcpdump load none.\n\
+         deltas over its runs with the statistics on; a program runs once per frame it \
+         sees (`netcap_tc` only for sent frames, so none here). AF_PACKET and tcpdump \
+         load none.\n\
          - **tool CPU ns/frame**: the tool's own utime+stime from ready to drained, per frame \
          it handled (captured or filtered).\n\
          - The stepped-rate runs start with a burst of some 20k frames at full speed \
@@ -63,18 +76,28 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
     ));
     s.push_str(
         "| frames | tool | backend | offered (pps) | captured % | lost (own) | delivered % | \
-         machine ns/frame over baseline | vs tcpdump | kernel ns/run | tool CPU ns/frame |\n\
-         | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n",
+         machine ns/frame over baseline | vs tcpdump | bpf_stats on | their cost | \
+         kernel ns/run | tool CPU ns/frame |\n\
+         | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n",
     );
     let ns = |v: f64| format!("{v:.0}");
     for x in &r.results {
-        let machine = if x.tool == BASELINE {
+        let mut machine = if x.tool == BASELINE {
             format!("(baseline) {}", x.machine_ns_per_frame.show(ns))
         } else {
             x.machine_ns_over_baseline.show(ns)
         };
+        if x.stats_intruded_runs > 0 {
+            machine.push_str(&format!(" ⚑{}", x.stats_intruded_runs));
+        }
+        let (on, cost) = x.stats_on.as_ref().map_or(("–".into(), "–".into()), |o| {
+            (
+                o.machine_ns_over_baseline.show(ns),
+                format!("{:+.0}", o.cost_ns_per_frame),
+            )
+        });
         s.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             x.scenario.label(),
             x.tool,
             short_backend(&x.backend),
@@ -84,6 +107,8 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
             delivered_cell(x),
             machine,
             ratio(x.vs_tcpdump),
+            on,
+            cost,
             kernel_cell(x),
             x.cpu_ns_per_frame.show(ns),
         ));

@@ -3,20 +3,42 @@
 use super::{
     pct,
     tools::{BASELINE, FLOOR, MEM_FLOOR, TC_FLOOR},
-    KernelProg, Sample, Scenario, Spread, Summary,
+    KernelProg, Sample, Scenario, Spread, StatsOn, Summary,
 };
 
-/// The runs of one tool on one scenario; `baseline` is the median machine ns/frame of
+/// The runs of one tool on one scenario, with the statistics off (`samples`) and, for
+/// a tool with eBPF programs, on (`on`); `baseline` is the median machine ns/frame of
 /// the no-capture runs of that scenario. `vs_tcpdump` is filled in by the caller.
 pub(super) fn summarise(
     tool: &str,
     scenario: Scenario,
     samples: Vec<Sample>,
+    on: Option<Vec<Sample>>,
     baseline: f64,
 ) -> Summary {
     let sp = |f: &dyn Fn(&Sample) -> f64| Spread::of(samples.iter().map(f));
     // Neither the baseline nor the floor captures anything.
     let is_baseline = tool == BASELINE || tool == FLOOR || tool == TC_FLOOR || tool == MEM_FLOOR;
+    let over = sp(&|s| s.machine_ns_per_frame() - baseline);
+    let stats_on = on.map(|on| {
+        let sp = |f: &dyn Fn(&Sample) -> f64| Spread::of(on.iter().map(f));
+        let machine_ns_over_baseline = sp(&|s| s.machine_ns_per_frame() - baseline);
+        StatsOn {
+            offered_pps: sp(&|s| s.offered_pps),
+            capture_pct: sp(&|s| {
+                if is_baseline {
+                    f64::NAN
+                } else {
+                    pct(s.captured + s.filtered, s.offered)
+                }
+            }),
+            delivered_pct: sp(&|s| pct(s.host_rx, s.offered)),
+            machine_ns_per_frame: sp(&Sample::machine_ns_per_frame),
+            cost_ns_per_frame: machine_ns_over_baseline.median - over.median,
+            machine_ns_over_baseline,
+            samples: on,
+        }
+    });
     Summary {
         tool: tool.to_owned(),
         scenario,
@@ -75,9 +97,17 @@ pub(super) fn summarise(
         raw_machine_ns_per_frame: sp(&Sample::raw_machine_ns_per_frame),
         machine_ns_per_frame: sp(&Sample::machine_ns_per_frame),
         baseline_ns_per_frame: baseline,
-        machine_ns_over_baseline: sp(&|s| s.machine_ns_per_frame() - baseline),
+        ticks_machine_ns_per_frame: sp(&Sample::ticks_machine_ns_per_frame),
+        machine_ns_over_baseline: over,
         vs_tcpdump: None,
-        kernel: kernel_programs(&samples),
+        stats_intruded_runs: samples.iter().filter(|s| s.stats_intruded()).count(),
+        // The programs' figures from the runs that held the statistics on: in the others
+        // they count only while someone else does.
+        kernel: stats_on
+            .as_ref()
+            .map(|o| kernel_programs(&o.samples))
+            .unwrap_or_default(),
+        stats_on,
         samples,
     }
 }

@@ -61,6 +61,21 @@ impl Tool {
     pub fn is_reference(&self) -> bool {
         self.name == BASELINE || self.name == TCPDUMP_REF || self.name == FLOOR
     }
+
+    /// Loads eBPF programs whose cost the kernel's run statistics measure: the floors,
+    /// xdpdump, netcap on its XDP or TC backend. These get runs with the statistics on
+    /// beside those with them off (the bench warns of a tool that loads programs
+    /// without being one of these).
+    pub fn loads_bpf(&self) -> bool {
+        match self.family {
+            Family::Floor | Family::Xdpdump => true,
+            Family::Netcap => self
+                .args
+                .windows(2)
+                .any(|w| w[0] == "--backend" && (w[1] == "xdp" || w[1] == "tc")),
+            Family::None | Family::Tcpdump | Family::Softflowd | Family::Pmacctd => false,
+        }
+    }
 }
 
 /// Files of the flow exporters, under the bench's output folder.
