@@ -9,6 +9,8 @@ pub mod af_packet;
 pub mod any;
 pub mod bpf_sys;
 pub mod caps;
+pub mod capture_floor;
+pub mod capture_floor_reader;
 pub mod cpu_ring;
 pub mod error;
 pub mod flow_floor;
