@@ -23,6 +23,7 @@
 //! per frame. The bench never writes the sysctl.
 mod busy;
 pub(super) mod drain;
+mod foreign;
 mod plan;
 mod report;
 mod sample;

@@ -21,7 +21,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Clock ticks per second for /proc/PID/stat times.
-fn clk_tck() -> f64 {
+pub fn clk_tck() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {
@@ -84,89 +84,6 @@ fn children(pid: u32) -> Vec<u32> {
                 .collect::<Vec<u32>>()
         })
         .collect()
-}
-
-/// The CPU time of the user-space processes that are neither this process nor its
-/// descendants nor in network namespace `netns` (other sessions' work on a shared
-/// machine), by pid, at one moment. Kernel threads are left out: they do the network
-/// work being measured. The namespace matters: trafgen forks a worker per CPU, and when
-/// one fails the parent exits and the others, re-parented to init, finish the blast.
-pub struct Foreign(Vec<(u32, u64)>);
-
-impl Foreign {
-    /// `netns`: the inode of a network namespace whose processes are ours.
-    pub fn snapshot(netns: Option<u64>) -> Foreign {
-        const PF_KTHREAD: u64 = 0x0020_0000;
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return Foreign(Vec::new());
-        };
-        let me = std::process::id();
-        // (pid, ppid, utime+stime ticks) of every user-space process.
-        let mut procs: Vec<(u32, u32, u64)> = Vec::new();
-        for e in dir.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            let Some((_, rest)) = stat.rsplit_once(')') else {
-                continue;
-            };
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // After ')': ppid is field 4 (index 1), flags 9 (6), utime and stime 14-15 (11-12).
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            // A zombie is left out too: one that ended in the window is then missed like
-            // any other, and an orphaned trafgen worker not yet reaped is not counted.
-            if num(6) & PF_KTHREAD != 0 || f.first() == Some(&"Z") {
-                continue;
-            }
-            let in_netns = netns.is_some_and(|ino| {
-                std::fs::read_link(format!("/proc/{pid}/ns/net"))
-                    .is_ok_and(|l| l.to_string_lossy() == format!("net:[{ino}]"))
-            });
-            // Our own namespace's processes are marked as children of this process.
-            let ppid = if in_netns { me } else { num(1) as u32 };
-            procs.push((pid, ppid, num(11) + num(12)));
-        }
-        let parent = |pid: u32| procs.iter().find(|p| p.0 == pid).map(|p| p.1);
-        let ours = |mut pid: u32| {
-            for _ in 0..64 {
-                if pid == me {
-                    return true;
-                }
-                match parent(pid) {
-                    Some(pp) if pp != 0 => pid = pp,
-                    _ => return false,
-                }
-            }
-            false
-        };
-        Foreign(
-            procs
-                .iter()
-                .filter(|p| !ours(p.0))
-                .map(|p| (p.0, p.2))
-                .collect(),
-        )
-    }
-
-    /// CPU seconds the foreign processes used since `earlier`: the growth of those alive
-    /// at both moments plus all of those born in between. A process that ended in
-    /// between is missed (its parent's cutime would count its whole life, and a scan
-    /// that meets it both as itself and in its parent's cutime would count it twice), so
-    /// this never overstates other sessions' share, it may understate it.
-    pub fn since(&self, earlier: &Foreign) -> f64 {
-        let ticks: u64 = self
-            .0
-            .iter()
-            .map(|&(pid, t)| match earlier.0.iter().find(|e| e.0 == pid) {
-                Some(&(_, t0)) => t.saturating_sub(t0),
-                None => t,
-            })
-            .sum();
-        ticks as f64 / clk_tck()
-    }
 }
 
 /// What a reaped child leaves behind.

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{
     busy::CpuClock,
+    foreign::Foreign,
     tools::{self, Account, Family, Tool},
     trafgen, Scenario, DRAIN_LIMIT, IDLE_WINDOW, TCPDUMP_MIN_DRAIN,
 };
@@ -102,7 +103,7 @@ pub struct Sample {
     pub machine_ticks_s: f64,
     /// Wall time of the window.
     pub window_s: f64,
-    /// The part of it used by other sessions' processes ([`proc::Foreign`]).
+    /// The part of it used by other sessions' processes ([`Foreign`]).
     pub foreign_cpu_s: f64,
     /// The tool's eBPF programs over the same window.
     pub programs: Vec<ProgDelta>,
@@ -182,7 +183,7 @@ pub fn run_once(
     if bpf_stats && seen.key_start != Some(true) {
         bail!("BPF_ENABLE_STATS held, yet the probe saw the statistics off");
     }
-    let foreign0 = proc::Foreign::snapshot(netns);
+    let foreign0 = Foreign::snapshot(netns);
     let clock0 = CpuClock::read()?;
 
     let sent = trafgen::send(veth, sc, out, peer_tx0)?;
@@ -196,7 +197,7 @@ pub fn run_once(
     }
     // Before tcpdump's extra wait, which would only add other processes' CPU.
     let clock1 = CpuClock::read()?;
-    let foreign_cpu_s = proc::Foreign::snapshot(netns).since(&foreign0);
+    let foreign_cpu_s = Foreign::snapshot(netns).since(&foreign0);
     let host_rx = veth.host_counter("rx_packets").saturating_sub(rx0);
     let progs1 = pid.map(bpfstats::programs_of).unwrap_or_default();
     let programs = bpfstats::deltas(&progs0, &progs1, &names);
