@@ -21,6 +21,7 @@
 //! on by a `BPF_ENABLE_STATS` fd ([`bpfstats::StatsFd`]): its programs' ns per run, and
 //! their machine figure beside the other, whose difference is what the statistics cost
 //! per frame. The bench never writes the sysctl.
+mod account;
 mod busy;
 pub(super) mod drain;
 mod foreign;

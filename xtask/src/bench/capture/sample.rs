@@ -10,9 +10,10 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::{
+    account::{self, Account},
     busy::CpuClock,
     foreign::Foreign,
-    tools::{self, Account, Family, Tool},
+    tools::{Family, Tool},
     trafgen, Scenario, DRAIN_LIMIT, IDLE_WINDOW, TCPDUMP_MIN_DRAIN,
 };
 use crate::bench::{
@@ -238,7 +239,7 @@ pub fn run_once(
         }
     }
     let cpu1 = running.cpu_s()?;
-    let queried = tools::query(tool)?;
+    let queried = account::query(tool)?;
     let (exited, stderr) = running.stop()?;
     drop(stats_fd);
     if exited.code != 0 && exited.code != 128 + libc::SIGINT {

@@ -144,3 +144,7 @@ fn kernel_programs(samples: &[Sample]) -> Vec<KernelProg> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "summary_tests.rs"]
+mod tests;
