@@ -46,10 +46,25 @@ const REJECTING: &str = "udp src portrange 1024-1523";
 /// Issue 14's 20-instruction filter; it accepts every frame trafgen sends.
 const ACCEPTING: &str = "tcp port 443 or (udp and not port 53)";
 
+/// Which program a case attaches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prog {
+    /// netcap's (`capture --backend xdp --xdp-mode generic`).
+    Netcap,
+    /// The one-byte-read floor (`kbench attach-floor`).
+    Floor,
+    /// The capture floor with one clock read (`kbench attach-capture-floor --reader
+    /// none`, `netcap::capture::capture_floor`).
+    Clock,
+    /// The capture floor with the clock read and the least record (timestamp, length,
+    /// 64 bytes) into per-CPU rings, a reader thread counting the records (`--reader
+    /// count`).
+    Record,
+}
+
 struct Case {
     name: &'static str,
-    /// The floor program instead of netcap.
-    floor: bool,
+    prog: Prog,
     omit: u32,
     expr: &'static str,
 }
@@ -57,19 +72,28 @@ struct Case {
 const fn netcap(name: &'static str, omit: u32, expr: &'static str) -> Case {
     Case {
         name,
-        floor: false,
+        prog: Prog::Netcap,
         omit,
         expr,
     }
 }
 
-const CASES: [Case; 11] = [
+const fn floor(name: &'static str, prog: Prog) -> Case {
     Case {
-        name: "floor (1 byte read)",
-        floor: true,
+        name,
+        prog,
         omit: 0,
         expr: "",
-    },
+    }
+}
+
+/// The capture floor with the record: what netcap's "no filter" is compared with.
+const RECORD_FLOOR: &str = "capture floor: clock + 64-byte record";
+
+const CASES: [Case; 13] = [
+    floor("floor (1 byte read)", Prog::Floor),
+    floor("capture floor: clock", Prog::Clock),
+    floor(RECORD_FLOOR, Prog::Record),
     netcap("no filter", 0, ""),
     netcap("rejects 99%, native", 0, REJECTING),
     netcap("accepts, native (20 insns)", 0, ACCEPTING),
@@ -98,6 +122,8 @@ struct Row {
     case: &'static str,
     ns: Spread,
     above_floor: Spread,
+    /// Above the capture floor with its record ([`RECORD_FLOOR`]), per run.
+    above_capture_floor: Spread,
 }
 
 #[derive(Serialize)]
@@ -169,19 +195,33 @@ fn measure(
     cfg: &Path,
 ) -> Result<Measurement> {
     check_interrupted()?;
-    let (mut cmd, ready, prog) = if case.floor {
+    let stats = veth_stats_path(veth);
+    let _ = std::fs::remove_file(&stats);
+    let capture_floor = |reader: &str| {
         let mut c = Command::new(kbench);
-        c.args(["attach-floor", &veth.host_if]);
-        (c, "floor attached", "netcap_floor")
-    } else {
-        let mut c = Command::new(bin);
-        c.args(["capture", "-i", &veth.host_if, "--backend", "xdp"])
-            .args(["--xdp-mode", "generic", "-F", "none"])
-            .env("NETCAP_BENCH_OMIT", case.omit.to_string());
-        if !case.expr.is_empty() {
-            c.arg(case.expr);
+        c.args(["attach-capture-floor", &veth.host_if, "--hook", "xdp"])
+            .args(["--reader", reader, "--stats-json"])
+            .arg(&stats);
+        c
+    };
+    let (mut cmd, ready, prog) = match case.prog {
+        Prog::Floor => {
+            let mut c = Command::new(kbench);
+            c.args(["attach-floor", &veth.host_if]);
+            (c, "floor attached", "netcap_floor")
         }
-        (c, "capturing with", "netcap_xdp")
+        Prog::Clock => (capture_floor("none"), "floor attached", "capfloor_clock"),
+        Prog::Record => (capture_floor("count"), "floor attached", "capfloor_rec"),
+        Prog::Netcap => {
+            let mut c = Command::new(bin);
+            c.args(["capture", "-i", &veth.host_if, "--backend", "xdp"])
+                .args(["--xdp-mode", "generic", "-F", "none"])
+                .env("NETCAP_BENCH_OMIT", case.omit.to_string());
+            if !case.expr.is_empty() {
+                c.arg(case.expr);
+            }
+            (c, "capturing with", "netcap_xdp")
+        }
     };
     cmd.stdout(std::process::Stdio::null());
     let tool = Running::start(&mut cmd, ready)?;
@@ -203,8 +243,10 @@ fn measure(
             d.run_cnt
         );
     }
-    if !case.floor && case.omit & COUNTERS == 0 {
-        check_summary(case.name, &stderr, frames)?;
+    match case.prog {
+        Prog::Netcap if case.omit & COUNTERS == 0 => check_summary(case.name, &stderr, frames)?,
+        Prog::Record => check_floor_read(case.name, &stats, frames)?,
+        _ => {}
     }
     Ok(Measurement {
         run,
@@ -238,6 +280,24 @@ fn send(veth: &Veth, cfg: &Path) -> Result<u64> {
         .with_context(|| format!("no packet count in trafgen's output:\n{text}"))
 }
 
+/// Where the capture floor writes what its reader read (one veth per bench).
+fn veth_stats_path(veth: &Veth) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("kernel-live-{}.json", veth.host_if))
+}
+
+/// The capture floor's reader must have read every frame sent, and lost none.
+fn check_floor_read(case: &str, stats: &Path, frames: u64) -> Result<()> {
+    let text = std::fs::read_to_string(stats)
+        .with_context(|| format!("{case}: reading {}", stats.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let num = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+    if num("captured") != Some(frames) || num("lost") != Some(0) {
+        bail!("{case}: {frames} frames sent, the reader says {text}");
+    }
+    let _ = std::fs::remove_file(stats);
+    Ok(())
+}
+
 /// netcap's summary line (`N frames seen, C captured, F filtered, L lost ...`) must
 /// account for every frame sent.
 fn check_summary(case: &str, stderr: &str, frames: u64) -> Result<()> {
@@ -265,12 +325,14 @@ fn check_summary(case: &str, stderr: &str, frames: u64) -> Result<()> {
 }
 
 fn rows(lines: &[Measurement]) -> Vec<Row> {
-    let floor = |run| {
+    let of = |run, case: &str| {
         lines
             .iter()
-            .find(|m| m.run == run && m.case == CASES[0].name)
+            .find(|m| m.run == run && m.case == case)
             .map(|m| m.ns)
     };
+    let floor = |run| of(run, CASES[0].name);
+    let capture_floor = |run| of(run, RECORD_FLOOR);
     CASES
         .iter()
         .map(|c| {
@@ -279,6 +341,10 @@ fn rows(lines: &[Measurement]) -> Vec<Row> {
                 case: c.name,
                 ns: Spread::of(mine.iter().map(|m| m.ns)),
                 above_floor: Spread::of(mine.iter().filter_map(|m| floor(m.run).map(|f| m.ns - f))),
+                above_capture_floor: Spread::of(
+                    mine.iter()
+                        .filter_map(|m| capture_floor(m.run).map(|f| m.ns - f)),
+                ),
             }
         })
         .collect()
@@ -310,7 +376,12 @@ fn markdown(r: &Report) -> String {
          -F none`, a reader draining its rings), trafgen sending 64-byte UDP frames from one \
          core in a namespace, `kernel.bpf_stats_enabled=1`: the program's `run_time_ns / \
          run_cnt` over the run (tail calls count in the caller). The floor is the one-byte-\
-         read XDP program (`kbench attach-floor`) in the same runs. Parts are left out with \
+         read XDP program (`kbench attach-floor`) in the same runs; the capture floors \
+         (`kbench attach-capture-floor --hook xdp --reader none|count`, \
+         `netcap::capture::capture_floor`) add to it one stored clock read, then also the \
+         least record (timestamp, length and the first 64 bytes into a per-CPU ring, \
+         drained by a reader thread that counts; the run checks it read every frame). \
+         Parts are left out with \
          the hidden `NETCAP_BENCH_OMIT` (the bits of `netcap_common::omit`). Each run checks \
          that the program ran once per frame sent and, where its counters are kept, that \
          netcap accounted for every frame. Cases interleaved; median (min–max); above \
@@ -319,20 +390,25 @@ fn markdown(r: &Report) -> String {
         r.load_at_end
     ));
     md.push_str(&format!(
-        "{} runs of {} frames.\n\n| case | ns per frame | above floor |\n| --- | ---: | ---: |\n",
+        "{} runs of {} frames.\n\n| case | ns per frame | above floor | above the capture \
+         floor (clock + record) |\n| --- | ---: | ---: | ---: |\n",
         r.runs,
         super::thousands(r.frames as f64)
     ));
     for row in &r.rows {
         md.push_str(&format!(
-            "| {} | {} | {} |\n",
+            "| {} | {} | {} | {} |\n",
             row.case,
             row.ns.show(ns),
-            row.above_floor.show(ns)
+            row.above_floor.show(ns),
+            row.above_capture_floor.show(ns)
         ));
     }
     md.push_str("\n| part | costs (no filter less the case without it) |\n| --- | ---: |\n");
-    for c in CASES.iter().filter(|c| !c.floor && c.omit != 0) {
+    for c in CASES
+        .iter()
+        .filter(|c| c.prog == Prog::Netcap && c.omit != 0)
+    {
         md.push_str(&format!(
             "| {} | {} |\n",
             c.name.trim_start_matches("without "),
