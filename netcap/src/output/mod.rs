@@ -144,6 +144,45 @@ pub trait FrameSink: Send {
             "this -w output takes no prebuilt records",
         ))
     }
+
+    /// As [`FrameSink::write_records`], the records in pieces, in order (one `writev`
+    /// where the sink can: the writer holds them in the workers' buffers).
+    fn write_records_vectored(
+        &mut self,
+        records: &[std::io::IoSlice<'_>],
+        skipped: u64,
+    ) -> std::io::Result<()> {
+        let mut skipped = Some(skipped);
+        for piece in records {
+            self.write_records(piece, skipped.take().unwrap_or(0))?;
+        }
+        match skipped {
+            Some(n) if n > 0 => self.write_records(&[], n),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes all of `slices` to `out`, as few `write_vectored` calls as it takes; returns
+/// the bytes taken and the error that stopped it, if any.
+pub(crate) fn write_all_vectored(
+    out: &mut dyn std::io::Write,
+    mut slices: &mut [std::io::IoSlice<'_>],
+) -> (usize, std::io::Result<()>) {
+    std::io::IoSlice::advance_slices(&mut slices, 0);
+    let mut taken = 0;
+    while !slices.is_empty() {
+        match out.write_vectored(slices) {
+            Ok(0) => return (taken, Err(std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                taken += n;
+                std::io::IoSlice::advance_slices(&mut slices, n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (taken, Err(e)),
+        }
+    }
+    (taken, Ok(()))
 }
 
 /// The counts of a live capture so far, as a pcapng interface statistics block holds

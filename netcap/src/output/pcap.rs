@@ -415,6 +415,25 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
         }
     }
 
+    fn write_records_vectored(
+        &mut self,
+        records: &[std::io::IoSlice<'_>],
+        skipped: u64,
+    ) -> std::io::Result<()> {
+        let link = self.record_format().map(|f| f.link);
+        if let (Inner::Pending(_), Some(link)) = (&self.inner, link) {
+            self.start(link)?;
+        }
+        self.skipped_link += skipped;
+        match &mut self.inner {
+            Inner::Pcap { out, .. } if !self.pcapng => {
+                let mut slices = records.to_vec();
+                super::write_all_vectored(out, &mut slices).1
+            }
+            _ => Err(std::io::Error::other("pcap output takes no records")),
+        }
+    }
+
     fn set_link_hint(&mut self, link: Option<LinkType>) {
         self.link_hint = link;
     }

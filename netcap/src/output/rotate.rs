@@ -83,6 +83,15 @@ impl Write for FailClosed {
         })
     }
 
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        if self.failed.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("the file failed before"));
+        }
+        self.file.write_vectored(bufs).inspect_err(|_| {
+            self.failed.store(true, Ordering::Relaxed);
+        })
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
@@ -91,6 +100,24 @@ impl Write for FailClosed {
 impl Write for Counted {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.out.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    /// Pieces that fill the buffer go to the file in one `writev`, past the buffer
+    /// (`BufWriter` does so only for a writer it knows to be vectored, which a
+    /// `Write` outside std cannot say); smaller ones are buffered.
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        let total = bufs
+            .iter()
+            .map(|b| b.len())
+            .fold(0usize, usize::saturating_add);
+        let n = if total >= self.out.capacity() {
+            self.out.flush()?;
+            self.out.get_mut().write_vectored(bufs)?
+        } else {
+            self.out.write_vectored(bufs)?
+        };
         self.bytes += n as u64;
         Ok(n)
     }
@@ -388,6 +415,17 @@ impl FrameSink for RotatingSink {
             return Err(std::io::Error::other("no open -w file"));
         };
         cur.sink.write_records(records, skipped)
+    }
+
+    fn write_records_vectored(
+        &mut self,
+        records: &[std::io::IoSlice<'_>],
+        skipped: u64,
+    ) -> std::io::Result<()> {
+        let Some(cur) = self.current.as_mut() else {
+            return Err(std::io::Error::other("no open -w file"));
+        };
+        cur.sink.write_records_vectored(records, skipped)
     }
 
     fn set_link_hint(&mut self, link: Option<LinkType>) {

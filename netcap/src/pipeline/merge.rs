@@ -15,9 +15,14 @@
 //! outputs; where a stream's time steps back a new run starts). The next frame to write
 //! is the head of the run with the smallest head, so the writer takes the smallest run
 //! from a heap of runs and hands on its frames up to the next run's head in one piece
-//! (one stretch of text to copy, not one call per frame); with two streams that take
+//! (one stretch of text to write, not one call per frame); with two streams that take
 //! turns in bursts, a stretch is a burst. The heap holds as many runs as there are
-//! streams, and more only while a stream's frames are out of order.
+//! streams, and more only while a stream's frames are out of order; with a few runs
+//! (2-4 streams in order, the common case) it is a short list scanned for its smallest
+//! head ([`Heads`]), which costs less than a binary heap's sift per stretch.
+//!
+//! Outputs fully handed on stay queued until [`Merger::release`]: the writer writes
+//! their stretches straight from the outputs' buffers (`pending`), after the drain.
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, VecDeque},
@@ -36,6 +41,57 @@ pub const REORDER_SLACK_NS: u64 = 1_000_000;
 
 /// A frame's place in the output order: timestamp, stream, output slot, index.
 type Key = (u64, usize, u64, usize);
+
+/// A run's head in [`Heads`]: its key and the run's id.
+type Head = (Key, usize);
+
+/// Most runs [`Heads`] keeps as a plain list; more go into a binary heap (a stream
+/// whose frames step back often makes many short runs at once).
+const FEW_HEADS: usize = 8;
+
+/// The heads of the runs that have frames, smallest first out: a list scanned in full
+/// while it holds at most [`FEW_HEADS`] (two streams: two entries, one compare), a
+/// binary heap above that.
+enum Heads {
+    Few(Vec<Head>),
+    Many(BinaryHeap<Reverse<Head>>),
+}
+
+impl Heads {
+    fn push(&mut self, head: Head) {
+        match self {
+            Heads::Few(v) if v.len() < FEW_HEADS => v.push(head),
+            Heads::Few(v) => {
+                let heap = v.drain(..).chain([head]).map(Reverse).collect();
+                *self = Heads::Many(heap);
+            }
+            Heads::Many(h) => h.push(Reverse(head)),
+        }
+    }
+
+    fn peek(&self) -> Option<Head> {
+        match self {
+            Heads::Few(v) => v.iter().min().copied(),
+            Heads::Many(h) => h.peek().map(|Reverse(head)| *head),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Head> {
+        match self {
+            Heads::Few(v) => {
+                let (i, _) = v.iter().enumerate().min_by_key(|(_, head)| **head)?;
+                Some(v.swap_remove(i))
+            }
+            Heads::Many(h) => {
+                let head = h.pop().map(|Reverse(head)| head);
+                if h.len() <= FEW_HEADS / 2 {
+                    *self = Heads::Few(h.drain().map(|Reverse(head)| head).collect());
+                }
+                head
+            }
+        }
+    }
+}
 
 struct Stream {
     /// A time below which the worker said it will send no more frames.
@@ -68,15 +124,17 @@ pub(super) struct Merger {
     streams: Vec<Stream>,
     slack_ns: u64,
     /// Queued outputs by slot (slot `base + i` at index `i`), with the count of their
-    /// frames not yet written; `None` once written.
+    /// frames not yet handed on; `None` once released.
     outputs: VecDeque<Option<(Output, usize)>>,
+    /// Outputs whose frames were all handed on, not yet released.
+    finished: usize,
     base: u64,
     next_slot: u64,
     /// Runs by id; `None` for a free id (in `free`).
     runs: Vec<Option<Run>>,
     free: Vec<usize>,
     /// The head of every run that has frames: (its key, run id).
-    heads: BinaryHeap<Reverse<(Key, usize)>>,
+    heads: Heads,
 }
 
 impl Merger {
@@ -95,11 +153,12 @@ impl Merger {
                 .collect(),
             slack_ns,
             outputs: VecDeque::new(),
+            finished: 0,
             base: 0,
             next_slot: 0,
             runs: Vec::new(),
             free: Vec::new(),
-            heads: BinaryHeap::new(),
+            heads: Heads::Few(Vec::with_capacity(FEW_HEADS)),
         }
     }
 
@@ -116,16 +175,22 @@ impl Merger {
         }
         let slot = self.next_slot;
         self.next_slot += 1;
-        // Split the output where its time steps back: each piece goes on a run.
-        let mut start = 0;
-        for i in 1..=n {
-            if i == n || out.ts[i] < out.ts[i - 1] {
-                self.append(stream, slot, start..i, &out.ts);
-                start = i;
-            }
+        // Split the output where its time steps back: each piece goes on a run. A
+        // piece's last frame is its latest.
+        let ts = &out.ts[..n];
+        let (mut start, mut latest) = (0, 0);
+        while start < n {
+            let len = ts[start..]
+                .windows(2)
+                .position(|w| w[1] < w[0])
+                .map_or(n - start, |i| i + 1);
+            let piece = start..start + len;
+            latest = latest.max(ts[piece.end - 1]);
+            self.append(stream, slot, piece, ts);
+            start += len;
         }
         if let Some(s) = self.streams.get_mut(stream) {
-            s.latest = s.latest.max(out.ts[..n].iter().copied().max().unwrap_or(0));
+            s.latest = s.latest.max(latest);
         }
         self.outputs.push_back(Some((out, n)));
         None
@@ -155,8 +220,7 @@ impl Merger {
         run.last_ts = last;
         if !run.queued {
             run.queued = true;
-            self.heads
-                .push(Reverse(((first, stream, slot, head), run_id)));
+            self.heads.push(((first, stream, slot, head), run_id));
         }
     }
 
@@ -216,28 +280,25 @@ impl Merger {
             .unwrap_or(u64::MAX)
     }
 
-    /// Calls `emit(output, frames)` for each stretch of frames of one output that can
-    /// be written now, in key order (see the module doc), and `done(output)` for each
-    /// output fully written.
-    pub fn drain(
-        &mut self,
-        mut emit: impl FnMut(&Output, Range<usize>),
-        mut done: impl FnMut(Output),
-    ) {
+    /// Calls `emit(slot, output, frames)` for each stretch of frames of one output that
+    /// can be written now, in key order (see the module doc). Outputs whose frames have
+    /// all been handed on stay queued (the stretches point into them) until
+    /// [`Merger::release`].
+    pub fn drain(&mut self, mut emit: impl FnMut(u64, &Output, Range<usize>)) {
         let horizon = self.horizon();
-        while let Some(&Reverse(((ts, ..), id))) = self.heads.peek() {
+        while let Some(((ts, ..), id)) = self.heads.peek() {
             if ts > horizon {
                 return;
             }
             self.heads.pop();
             // This run's frames go up to the next run's head.
-            let bound = self.heads.peek().map(|Reverse((key, _))| *key);
+            let bound = self.heads.peek().map(|(key, _)| key);
             let Some(mut run) = self.runs.get_mut(id).and_then(Option::take) else {
                 continue;
             };
-            let head = self.take_from(&mut run, horizon, bound, &mut emit, &mut done);
+            let head = self.take_from(&mut run, horizon, bound, &mut emit);
             match head {
-                Some(key) => self.heads.push(Reverse((key, id))),
+                Some(key) => self.heads.push((key, id)),
                 None => run.queued = false,
             }
             if run.queued || run.open {
@@ -248,6 +309,31 @@ impl Merger {
         }
     }
 
+    /// Outputs whose frames were all handed on and that are still queued.
+    pub fn finished(&self) -> usize {
+        self.finished
+    }
+
+    /// Calls `done(output)` for each output whose frames were all handed on: the
+    /// stretches of them are written.
+    pub fn release(&mut self, mut done: impl FnMut(Output)) {
+        if self.finished == 0 {
+            return;
+        }
+        for entry in &mut self.outputs {
+            if entry.as_ref().is_some_and(|(_, left)| *left == 0) {
+                if let Some((out, _)) = entry.take() {
+                    done(out);
+                }
+            }
+        }
+        self.finished = 0;
+        while self.outputs.front().is_some_and(Option::is_none) {
+            self.outputs.pop_front();
+            self.base += 1;
+        }
+    }
+
     /// Writes the frames of `run` up to `horizon` and before `bound`; returns the key of
     /// its new head, if it has frames left.
     fn take_from(
@@ -255,45 +341,32 @@ impl Merger {
         run: &mut Run,
         horizon: u64,
         bound: Option<Key>,
-        emit: &mut impl FnMut(&Output, Range<usize>),
-        done: &mut impl FnMut(Output),
+        emit: &mut impl FnMut(u64, &Output, Range<usize>),
     ) -> Option<Key> {
         let stream = run.stream;
         while let Some(seg) = run.segments.front_mut() {
-            let Some(entry) = usize::try_from(seg.slot - self.base)
+            let Some((out, left)) = usize::try_from(seg.slot - self.base)
                 .ok()
                 .and_then(|k| self.outputs.get_mut(k))
+                .and_then(Option::as_mut)
             else {
-                run.segments.pop_front();
-                continue;
-            };
-            let Some((out, left)) = entry.as_mut() else {
                 run.segments.pop_front();
                 continue;
             };
             let slot = seg.slot;
             let start = seg.frames.start;
-            let mut end = start;
-            while end < seg.frames.end {
-                let ts = out.ts[end];
-                let key = (ts, stream, slot, end);
-                if ts > horizon || bound.is_some_and(|b| key > b) {
-                    break;
-                }
-                end += 1;
-            }
+            // The segment's keys only grow: its frames up to the horizon and the bound
+            // are a prefix, found by bisection.
+            let ts = &out.ts;
+            let end = first_not(seg.frames.clone(), |i| {
+                ts[i] <= horizon && bound.is_none_or(|b| (ts[i], stream, slot, i) <= b)
+            });
             if end > start {
-                emit(out, start..end);
+                emit(slot, out, start..end);
                 *left -= end - start;
                 seg.frames.start = end;
-            }
-            if *left == 0 {
-                if let Some((out, _)) = entry.take() {
-                    done(out);
-                }
-                while self.outputs.front().is_some_and(Option::is_none) {
-                    self.outputs.pop_front();
-                    self.base += 1;
+                if *left == 0 {
+                    self.finished += 1;
                 }
             }
             if seg.frames.is_empty() {
@@ -302,19 +375,35 @@ impl Merger {
             }
             // Stopped inside the segment: its next frame is the run's head.
             let i = seg.frames.start;
-            let ts = self.output(slot).map_or(0, |o| o.ts[i]);
+            let ts = out.ts[i];
             return Some((ts, stream, slot, i));
         }
         None
     }
 
-    fn output(&self, slot: u64) -> Option<&Output> {
+    /// The output queued in `slot`, until it is released.
+    pub fn output(&self, slot: u64) -> Option<&Output> {
         usize::try_from(slot - self.base)
             .ok()
             .and_then(|k| self.outputs.get(k))
             .and_then(Option::as_ref)
             .map(|(o, _)| o)
     }
+}
+
+/// The first index of `range` where `holds` is false (`range.end` if none), for a
+/// `holds` that is true on a prefix of `range` and false after it.
+fn first_not(range: Range<usize>, holds: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (range.start, range.end);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if holds(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ pub mod export;
 pub mod fanout;
 mod flows;
 mod merge;
+mod pending;
 mod worker;
 mod writer;
 
@@ -257,10 +258,11 @@ impl Pipeline {
             .as_ref()
             .and_then(|p| p.record_format())
             .filter(|_| merge);
-        // As many text (and record) buffers as can be on their way to the writer: the
-        // pool keeps no more memory than the queues held.
+        // As many text (and record) buffers as can be on their way to the writer or held
+        // by it for a write: the pool keeps no more memory than the queues held.
         let per_output = if records.is_some() { 2 } else { 1 };
-        let (text_tx, text_rx) = bounded::<Vec<u8>>(per_output * n * QUEUE_PER_WORKER);
+        let (text_tx, text_rx) =
+            bounded::<Vec<u8>>(per_output * (n * QUEUE_PER_WORKER + pending::HOLD_OUTPUTS));
         let flow_channels: Vec<_> = (0..n).map(|_| unbounded::<Vec<FlowUpdate>>()).collect();
         let flow_txs: Vec<Sender<Vec<FlowUpdate>>> =
             flow_channels.iter().map(|(tx, _)| tx.clone()).collect();

@@ -7,13 +7,19 @@
 //! sequence: what came after it is written at the end. Each batch goes back to the pool
 //! once written, for the capture thread to refill.
 //!
+//! Writing: the stretches handed on are queued where the workers built them (`pending`)
+//! and written with one `writev` once the text queued reaches the text buffer's size
+//! (1 MiB into a pipe), the `-w` records 1 MiB, or [`HOLD_OUTPUTS`] outputs are held for
+//! it; the outputs then go back to the workers. Nothing is copied into a buffer on the
+//! way, except the text of small outputs and what the writer finishes itself.
+//!
 //! Flushing: after every output with `-l`; when
 //! [`Pipeline::request_flush`](super::Pipeline::request_flush) asks (served within
 //! [`FLUSH_POLL`]); when the oldest unflushed write is [`FLUSH_AFTER`] old; and once at
 //! the end. Frames count as written only once they reached their destination: with a
 //! `-w` file, once a flush after them has succeeded; with text alone, once the last
-//! byte of their text was taken by stdout (counted under the buffer, so a pipe that
-//! closes before a flush, `-F json | head -c 1000`, still counts what it read).
+//! byte of their text was taken by stdout (counted per write, so a pipe that closes
+//! part way, `-F json | head -c 1000`, still counts what it read, and no more).
 //!
 //! Errors: the first write or flush error stops all output and stops the run (`End::OutputClosed`), so
 //! the run ends; it is reported unless it is a closed pipe.
@@ -25,8 +31,8 @@
 //! ([`Printer::resolve`]: the `line` format's relative TCP sequence numbers), since
 //! this is the one place that sees every frame in capture order.
 use std::{
-    collections::{BTreeMap, VecDeque},
-    io::{BufWriter, Write},
+    collections::BTreeMap,
+    io::Write,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -35,7 +41,12 @@ use std::{
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{flows::FlowUpdate, is_broken_pipe, merge, Output, FLUSH_AFTER, FLUSH_POLL};
+use super::{
+    flows::FlowUpdate,
+    is_broken_pipe, merge,
+    pending::{Held, Part, Pending, Store, HOLD_OUTPUTS},
+    Output, FLUSH_AFTER, FLUSH_POLL,
+};
 use crate::{
     output::{self, pcap::BoxedPcapSink, Format, Printer},
     packet::Batch,
@@ -58,6 +69,11 @@ pub(super) struct Pools {
     /// Text buffers, for the workers.
     pub(super) text: Sender<Vec<u8>>,
 }
+
+/// The `-w` records queued are written once they are this many bytes: the `-w`
+/// file's buffer, which a write this large bypasses (one `writev` from the workers'
+/// buffers, see `rotate::Counted`).
+const RECORDS_WRITE_AT: usize = 1 << 20;
 
 /// Text buffers larger than this are not kept for reuse (a batch's text is usually
 /// about 1 MiB: four times its 256 KiB of frames).
@@ -100,35 +116,21 @@ impl Drop for Recycle<'_> {
     }
 }
 
-/// Stdout under the text buffer: counts the bytes it took.
-struct Reached {
-    out: Box<dyn Write + Send>,
-    bytes: u64,
-}
-
-impl Write for Reached {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.out.write(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
 /// The writer's destinations and what happened to them.
 pub(super) struct Destinations {
     flush_requested: Arc<AtomicBool>,
     /// When the oldest write not yet flushed happened.
     dirty_since: Option<std::time::Instant>,
-    text_out: Option<BufWriter<Reached>>,
-    /// Bytes of text put into the buffer so far.
-    text_put: u64,
-    /// Text alone: where the text of each frame not yet known to have reached stdout
-    /// ends, in bytes since the start (at most a buffer's worth of frames).
-    text_ends: VecDeque<u64>,
+    /// Stdout, written with one `writev` per write of what is queued in `text`.
+    text_out: Option<Box<dyn Write + Send>>,
+    /// Text handed on and not yet written.
+    text: Pending,
+    /// `-w` records the workers built, handed on and not yet written, and the frames
+    /// of another link type they left out.
+    records: (Pending, u64),
+    /// What is queued is written once it reaches this many bytes (the text buffer's
+    /// size: what a buffered stdout would hold).
+    write_at: usize,
     line_buffered: bool,
     pcap: Option<BoxedPcapSink>,
     /// For the text format's header and trailer, and to finish what the workers'
@@ -159,10 +161,10 @@ impl Destinations {
         Self {
             flush_requested,
             dirty_since: None,
-            text_out: text_out
-                .map(|out| BufWriter::with_capacity(text_buffer, Reached { out, bytes: 0 })),
-            text_put: 0,
-            text_ends: VecDeque::new(),
+            text_out,
+            text: Pending::new(Part::Text),
+            records: (Pending::new(Part::Records), 0),
+            write_at: text_buffer.max(1),
             line_buffered,
             pcap,
             printer: output::printer_with(format, &crate::packet::Interfaces::default(), text),
@@ -175,183 +177,163 @@ impl Destinations {
         }
     }
 
-    /// Flushes the text output and the `-w` file; frames count as written only then.
-    fn flush_all(&mut self) -> std::io::Result<()> {
-        self.dirty_since = None;
-        self.text_out.as_mut().map_or(Ok(()), |w| w.flush())?;
-        self.pcap.as_mut().map_or(Ok(()), |p| p.flush())?;
-        self.written += std::mem::take(&mut self.unflushed);
-        self.count_reached();
-        Ok(())
-    }
-
     /// True when text is all there is: frames then count as written by their text.
     fn text_only(&self) -> bool {
         self.pcap.is_none() && self.text_out.is_some()
     }
 
-    /// Text alone: counts as written the frames whose text stdout has taken.
-    fn count_reached(&mut self) {
-        let Some(reached) = self.text_out.as_ref().map(|w| w.get_ref().bytes) else {
-            return;
-        };
-        while self.text_ends.front().is_some_and(|&end| end <= reached) {
-            self.text_ends.pop_front();
-            self.written += 1;
+    /// True while queued pieces point into outputs: those must not be released yet.
+    pub(super) fn holds_outputs(&self) -> bool {
+        self.text.holds_outputs() || self.records.0.holds_outputs()
+    }
+
+    fn dirty(&mut self) {
+        if self.dirty_since.is_none() {
+            self.dirty_since = Some(std::time::Instant::now());
         }
     }
 
-    /// Writes `text`, the text of `frames` of `out` (frame `k` of them ending at
-    /// `ends[k] - base` of `text`), and then those frames to the pcap file.
-    fn write(
-        &mut self,
-        (text, ends, base): (&[u8], &[u32], u32),
-        out: &Output,
-        frames: std::ops::Range<usize>,
-    ) {
+    /// Writes what is queued: the text to stdout, the records to the `-w` file.
+    fn write_pending(&mut self, store: &dyn Store) {
         if self.failed {
+            self.text.clear();
+            self.records.0.clear();
             return;
         }
-        let text_only = self.text_only();
-        if text_only {
-            let put = self.text_put;
-            let all = put + text.len() as u64;
-            let at = |k: usize| {
-                ends.get(k)
-                    .map_or(all, |&e| put + u64::from(e.saturating_sub(base)))
-            };
-            self.text_ends.extend((0..frames.len()).map(at));
+        if let Some(out) = self.text_out.as_mut().filter(|_| !self.text.is_empty()) {
+            let (frames, result) = self.text.write_to(out.as_mut(), store);
+            if self.text_only() {
+                self.written += frames;
+            }
+            if let Err(e) = result {
+                return self.fail(e);
+            }
         }
-        self.text_put += text.len() as u64;
-        let mut result = Ok(());
-        if let Some(w) = self.text_out.as_mut() {
-            result = w.write_all(text);
+        let (records, skipped) = &mut self.records;
+        if let Some(p) = self.pcap.as_mut().filter(|_| !records.is_empty()) {
+            let skipped = std::mem::take(skipped);
+            let (frames, result) =
+                records.write_with(store, |slices| p.write_records_vectored(slices, skipped));
+            match result {
+                Ok(()) => self.unflushed += frames,
+                Err(e) => self.fail(e),
+            }
         }
-        if text_only {
-            self.count_reached();
+    }
+
+    /// Writes what is queued once the text is `write_at` bytes or the records
+    /// [`RECORDS_WRITE_AT`], or [`HOLD_OUTPUTS`] outputs are held for it.
+    pub(super) fn write_if_due(&mut self, store: &dyn Store) {
+        if self.text.bytes() >= self.write_at
+            || self.records.0.bytes() >= RECORDS_WRITE_AT
+            || (self.holds_outputs() && store.finished() >= HOLD_OUTPUTS)
+        {
+            self.write_pending(store);
         }
-        if let (Ok(()), Some(p)) = (&result, self.pcap.as_mut()) {
+    }
+
+    /// Writes what is queued and flushes the text output and the `-w` file; frames
+    /// count as written only then.
+    fn flush_all(&mut self, store: &dyn Store) -> std::io::Result<()> {
+        self.write_pending(store);
+        if self.failed {
+            return Ok(());
+        }
+        self.dirty_since = None;
+        self.text_out.as_mut().map_or(Ok(()), |w| w.flush())?;
+        self.pcap.as_mut().map_or(Ok(()), |p| p.flush())?;
+        self.written += std::mem::take(&mut self.unflushed);
+        Ok(())
+    }
+
+    /// Queues frames `frames` of `out` (in `slot` of its store): their text, finished
+    /// by the writer's printer when the workers' printers deferred something, and their
+    /// `-w` records (or writes their frames to the `-w` file, which builds them).
+    pub(super) fn queue(&mut self, slot: u64, out: &Output, frames: std::ops::Range<usize>) {
+        if self.failed || frames.is_empty() {
+            return;
+        }
+        if self.text_out.is_some() {
+            match self.printer.as_mut().filter(|_| !out.deferred.is_empty()) {
+                None => self.text.push_output(slot, out, frames.clone()),
+                Some(p) => {
+                    let (mut text, mut ends) = std::mem::take(&mut self.resolved);
+                    text.clear();
+                    ends.clear();
+                    let batch = output::BatchText {
+                        text: &out.text,
+                        ends: &out.ends,
+                    };
+                    p.resolve(batch, frames.clone(), &out.deferred, &mut text, &mut ends);
+                    self.text.push_copy(&text, ends.iter().map(|&e| e as usize));
+                    self.resolved = (text, ends);
+                }
+            }
+        }
+        if let Some(p) = self.pcap.as_mut() {
             if out.record_ends.is_empty() {
                 for frame in frames.clone().filter_map(|i| out.batch.get(i)) {
-                    result = p.write(&frame);
-                    if result.is_err() {
-                        break;
+                    if let Err(e) = p.write(&frame) {
+                        return self.fail(e);
                     }
                 }
-            } else {
-                // The worker built the records: the stretch's are one slice. The frames
-                // it left out are counted with the output's last stretch.
-                let at = |k: Option<usize>| {
-                    k.and_then(|k| out.record_ends.get(k))
-                        .map_or(0, |&e| e as usize)
-                };
-                let (start, end) = (
-                    at(frames.start.checked_sub(1)),
-                    at(frames.end.checked_sub(1)),
-                );
-                let skipped = if frames.end == out.frames {
-                    out.records_skipped
-                } else {
-                    0
-                };
-                let records = out.records.get(start..end).unwrap_or(&[]);
-                result = p.write_records(records, skipped);
-            }
-        }
-        match result {
-            Ok(()) if text_only => {
-                if self.dirty_since.is_none() {
-                    self.dirty_since = Some(std::time::Instant::now());
-                }
-            }
-            // With neither text nor a file, nothing is written.
-            Ok(()) if self.pcap.is_none() => {}
-            Ok(()) => {
                 self.unflushed += frames.len() as u64;
-                if self.dirty_since.is_none() {
-                    self.dirty_since = Some(std::time::Instant::now());
+            } else {
+                // The worker built the records. The frames it left out are counted
+                // with the output's last stretch.
+                if frames.end == out.frames {
+                    self.records.1 += out.records_skipped;
                 }
+                self.records.0.push_output(slot, out, frames);
             }
-            Err(e) => self.fail(e),
+        }
+        if self.text_out.is_some() || self.pcap.is_some() {
+            self.dirty();
         }
     }
 
-    /// Writes `frames` of `out` (all of them, or a stretch with fanout), their text
-    /// finished by the writer's printer when the workers' printers deferred something.
-    fn write_output(&mut self, out: &Output, frames: std::ops::Range<usize>) {
-        if frames.is_empty() {
+    /// Queues text that belongs to no frame (the format's header or trailer).
+    fn queue_text(&mut self, text: &[u8]) {
+        if self.failed || text.is_empty() || self.text_out.is_none() {
             return;
         }
-        if out.deferred.is_empty() || self.printer.is_none() {
-            let start = frames
-                .start
-                .checked_sub(1)
-                .and_then(|j| out.ends.get(j))
-                .map_or(0, |&e| e as usize);
-            let end = out
-                .ends
-                .get(frames.end - 1)
-                .map_or(out.text.len(), |&e| e as usize);
-            let text = out.text.get(start..end).unwrap_or(&[]);
-            let ends = out.ends.get(frames.clone()).unwrap_or(&[]);
-            return self.write((text, ends, start as u32), out, frames);
-        }
-        let (mut text, mut ends) = std::mem::take(&mut self.resolved);
-        text.clear();
-        ends.clear();
-        if let Some(p) = self.printer.as_mut() {
-            let batch = output::BatchText {
-                text: &out.text,
-                ends: &out.ends,
-            };
-            p.resolve(batch, frames.clone(), &out.deferred, &mut text, &mut ends);
-        }
-        self.write((&text, &ends, 0), out, frames);
-        self.resolved = (text, ends);
+        self.text.push_copy(text, std::iter::empty());
+        self.dirty();
     }
 
-    /// Writes text that belongs to no frame (the format's header or trailer).
-    fn write_text(&mut self, text: &[u8]) {
-        if self.failed || text.is_empty() {
-            return;
-        }
-        match self.text_out.as_mut().map(|w| w.write_all(text)) {
-            Some(Err(e)) => self.fail(e),
-            Some(Ok(())) if self.dirty_since.is_none() => {
-                self.dirty_since = Some(std::time::Instant::now());
-            }
-            _ => {}
-        }
-    }
-
-    /// Writes the format's header, before the first output.
+    /// Queues the format's header, before the first output.
     fn begin(&mut self) {
         let mut text = Vec::new();
         if let Some(p) = self.printer.as_mut() {
             p.begin(&mut text);
         }
-        self.write_text(&text);
+        self.queue_text(&text);
     }
 
-    /// Flushes after each output with `-l`.
-    fn flush_line(&mut self) {
-        if self.line_buffered && !self.failed {
-            match self.text_out.as_mut().map(|w| w.flush()) {
-                Some(Err(e)) => self.fail(e),
-                Some(Ok(())) => self.count_reached(),
-                _ => {}
-            }
+    /// With `-l`, writes and flushes the text after each output.
+    pub(super) fn flush_line(&mut self, store: &dyn Store) {
+        if !self.line_buffered || self.failed {
+            return;
+        }
+        self.write_pending(store);
+        if let Some(Err(e)) = self
+            .text_out
+            .as_mut()
+            .filter(|_| !self.failed)
+            .map(|w| w.flush())
+        {
+            self.fail(e);
         }
     }
 
     /// Flushes everything when [`Pipeline::request_flush`](super::Pipeline::request_flush)
     /// asked for it, or when the oldest unflushed write is [`FLUSH_AFTER`] old.
-    fn flush_if_requested(&mut self) {
+    fn flush_if_requested(&mut self, store: &dyn Store) {
         let due = self.dirty_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER);
         if !(self.flush_requested.swap(false, Ordering::Relaxed) || due) || self.failed {
             return;
         }
-        if let Err(e) = self.flush_all() {
+        if let Err(e) = self.flush_all(store) {
             self.fail(e);
         }
     }
@@ -367,8 +349,9 @@ impl Destinations {
     }
 
     fn fail(&mut self, e: std::io::Error) {
-        self.count_reached();
         self.failed = true;
+        self.text.clear();
+        self.records.0.clear();
         self.stop.stop(End::OutputClosed);
         if !is_broken_pipe(&e) {
             self.error = Some(format!("writing output: {e}"));
@@ -376,18 +359,17 @@ impl Destinations {
     }
 
     /// Writes the format's trailer, flushes, and says what reached the output.
-    fn finish(mut self) -> WriterResult {
+    fn finish(mut self, store: &dyn Store) -> WriterResult {
         let mut text = Vec::new();
         if let Some(p) = self.printer.as_mut() {
             p.finish(&mut text);
         }
-        self.write_text(&text);
+        self.queue_text(&text);
         if !self.failed {
             let closed = self
-                .flush_all()
+                .flush_all(store)
                 .and_then(|()| self.pcap.as_mut().map_or(Ok(()), |p| p.close()));
             if let Err(e) = closed {
-                self.count_reached();
                 if !is_broken_pipe(&e) {
                     self.error = Some(format!("writing output: {e}"));
                 }
@@ -424,46 +406,63 @@ pub(super) fn writer(
             }
         }
     };
+    let done = |out: Output| drop(recycled(out, &pool));
     let Some(mut merger) = order else {
         let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
+        let mut held = Held::default();
         let mut next = 0u64;
-        while let Some(got) = next_output(&rx, &mut dest) {
+        let write = |mut out: Output, dest: &mut Destinations, held: &mut Held| {
+            forward(&mut out);
+            let frames = out.frames;
+            let slot = held.hold(out);
+            if let Some(out) = held.output(slot) {
+                dest.queue(slot, out, 0..frames);
+            }
+            dest.write_if_due(held);
+            dest.flush_line(held);
+            if !dest.holds_outputs() {
+                held.release(done);
+            }
+        };
+        while let Some(got) = next_output(&rx, &mut dest, &held) {
             let Some(out) = got else { continue };
             pending.insert(out.seq, out);
-            while let Some(mut out) = pending.remove(&next) {
+            while let Some(out) = pending.remove(&next) {
                 next += 1;
-                forward(&mut out);
-                let out = recycled(out, &pool);
-                dest.write_output(&out, 0..out.frames);
-                dest.flush_line();
+                write(out, &mut dest, &mut held);
             }
         }
         // Only a worker that panicked leaves a gap: write what came after it.
-        for (_, mut out) in std::mem::take(&mut pending) {
-            forward(&mut out);
-            let out = recycled(out, &pool);
-            dest.write_output(&out, 0..out.frames);
+        for (_, out) in std::mem::take(&mut pending) {
+            write(out, &mut dest, &mut held);
         }
-        return dest.finish();
+        return dest.finish(&held);
     };
-    let done = |out: Output| drop(recycled(out, &pool));
-    while let Some(got) = next_output(&rx, &mut dest) {
+    while let Some(got) = next_output(&rx, &mut dest, &merger) {
         let Some(out) = got else { continue };
         if let Some(empty) = merger.push(out) {
             done(empty);
         }
-        merger.drain(|o, frames| dest.write_output(o, frames), done);
-        dest.flush_line();
+        merger.drain(|slot, o, frames| dest.queue(slot, o, frames));
+        dest.write_if_due(&merger);
+        dest.flush_line(&merger);
+        if !dest.holds_outputs() {
+            merger.release(done);
+        }
     }
     merger.end_all();
-    merger.drain(|o, frames| dest.write_output(o, frames), done);
-    dest.finish()
+    merger.drain(|slot, o, frames| dest.queue(slot, o, frames));
+    dest.finish(&merger)
 }
 
 /// The next output for the writer: `Some(None)` when none came within [`FLUSH_POLL`]
 /// (a flush request is served then), `None` when every worker is done.
-fn next_output(rx: &Receiver<Output>, dest: &mut Destinations) -> Option<Option<Output>> {
-    dest.flush_if_requested();
+fn next_output(
+    rx: &Receiver<Output>,
+    dest: &mut Destinations,
+    store: &dyn Store,
+) -> Option<Option<Output>> {
+    dest.flush_if_requested(store);
     dest.poll();
     match rx.recv_timeout(FLUSH_POLL) {
         Ok(out) => Some(Some(out)),
