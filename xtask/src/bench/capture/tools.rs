@@ -66,10 +66,10 @@ impl Tool {
     pub fn loads_bpf(&self) -> bool {
         match self.family {
             Family::Floor | Family::Xdpdump => true,
-            Family::Netcap => self
-                .args
-                .windows(2)
-                .any(|w| w[0] == "--backend" && (w[1] == "xdp" || w[1] == "tc")),
+            Family::Netcap => self.args.windows(2).any(|w| {
+                (w[0] == "--backend" && (w[1] == "xdp" || w[1] == "tc"))
+                    || w[1] == "attach-capture-floor"
+            }),
             Family::None | Family::Tcpdump | Family::Softflowd | Family::Pmacctd => false,
         }
     }
@@ -123,6 +123,11 @@ pub const FLOOR: &str = "floor: XDP generic, 1 byte read";
 /// first at tcx ingress. Not a reference: `--only "netcap tc"` does not run it, `--only
 /// floor` does.
 pub const TC_FLOOR: &str = "floor: tcx ingress, 1 byte read";
+/// The tcx capture floors (`kbench attach-capture-floor --hook tc`): `-F none`'s and
+/// `-w /dev/null`'s least cost. `--only "capture floor"` runs both.
+pub const CAPFLOOR_COUNT: &str = "capture floor: tcx, clock + 64-byte record, reader counts";
+pub const CAPFLOOR_PCAP: &str =
+    "capture floor: tcx, clock + 64-byte record, reader writes pcap to /dev/null";
 /// The memory floor of in-kernel flows (`netcap/src/capture/flow_floor.rs`): the
 /// 5-tuple hashed to one random 128-byte slot of 16 MiB, one read and one atomic add
 /// there. Not a reference: `--only flows` runs it.
@@ -158,6 +163,24 @@ pub fn tools(
             args,
             query: Vec::new(),
         }
+    };
+    let capture_floor = |name, reader: &str| Tool {
+        name,
+        family: Family::Netcap,
+        args: [
+            &kbench.display().to_string(),
+            "attach-capture-floor",
+            iface,
+            "--hook",
+            "tc",
+            "--reader",
+            reader,
+            "--stats-json",
+            &stats.display().to_string(),
+        ]
+        .map(String::from)
+        .to_vec(),
+        query: Vec::new(),
     };
     let w = wfile.display().to_string();
     fn xdp<'a>(mode: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -202,6 +225,13 @@ pub fn tools(
             ],
             query: Vec::new(),
         },
+        // The least a tcx capture that timestamps every frame and hands it to user space
+        // can cost (`netcap/src/capture/capture_floor.rs`): the one-byte floor, a clock
+        // read, a 16-byte header and 64 frame bytes into per-CPU rings, one reader
+        // thread counting the records or also writing them as pcap to /dev/null in
+        // 1 MiB writes. A netcap-like account (`--stats-json`) and ready line.
+        capture_floor(CAPFLOOR_COUNT, "count"),
+        capture_floor(CAPFLOOR_PCAP, "pcap"),
         nc("netcap -F none (default backend)", &["-F", "none"]),
         nc(
             "netcap -w /dev/null (default backend)",
