@@ -116,6 +116,9 @@ pub(super) struct WorkerCtx {
     pub(super) out: Sender<Output>,
     /// Text buffers the writer is done with, for reuse.
     pub(super) text_pool: Receiver<Vec<u8>>,
+    /// Frame end offsets and timestamps the writer is done with, for reuse.
+    pub(super) ends_pool: Receiver<Vec<u32>>,
+    pub(super) ts_pool: Receiver<Vec<u64>>,
     pub(super) printer: Option<Box<dyn output::Printer>>,
     pub(super) flows: Option<FlowTable>,
     /// Where retired flow records go while the run goes on.
@@ -159,8 +162,16 @@ impl WorkerCtx {
         let keep_ends = self.merge || self.printer.is_some();
         loop {
             let mut text;
-            let mut ends = Vec::new();
-            let mut ts = Vec::new();
+            let mut ends = if keep_ends {
+                self.ends_buffer()
+            } else {
+                Vec::new()
+            };
+            let mut ts = if self.merge {
+                self.ts_buffer()
+            } else {
+                Vec::new()
+            };
             let (mut records, mut record_ends, mut records_skipped) = (Vec::new(), Vec::new(), 0);
             // A fanout worker whose frames no one needs after it (no `-w`) decodes them
             // where its source holds them; otherwise it takes (or fills) a batch.
@@ -174,6 +185,7 @@ impl WorkerCtx {
                     let format = self.records;
                     if format.is_some() {
                         records = self.record_buffer();
+                        record_ends = self.ends_buffer();
                         record_ends.reserve(BATCH_BYTES / 64);
                     }
                     let mut one = |frame: &Frame<'_>| {
@@ -315,6 +327,20 @@ impl WorkerCtx {
         text.clear();
         text.reserve(bytes);
         text
+    }
+
+    /// An empty vector for a batch's frame end offsets (a recycled one if any).
+    fn ends_buffer(&self) -> Vec<u32> {
+        let mut ends = self.ends_pool.try_recv().unwrap_or_default();
+        ends.clear();
+        ends
+    }
+
+    /// An empty vector for a batch's timestamps (a recycled one if any).
+    fn ts_buffer(&self) -> Vec<u64> {
+        let mut ts = self.ts_pool.try_recv().unwrap_or_default();
+        ts.clear();
+        ts
     }
 
     /// An empty buffer for a batch's `-w` records (a recycled one when the writer has

@@ -68,6 +68,9 @@ pub(super) struct Pools {
     pub(super) batches: Sender<Batch>,
     /// Text buffers, for the workers.
     pub(super) text: Sender<Vec<u8>>,
+    /// Frame end offsets and timestamps, for the workers.
+    pub(super) ends: Sender<Vec<u32>>,
+    pub(super) ts: Sender<Vec<u64>>,
 }
 
 /// The `-w` records queued are written once they are this many bytes: the `-w`
@@ -111,6 +114,14 @@ impl Drop for Recycle<'_> {
                 if buf.capacity() > 0 && buf.capacity() <= MAX_POOLED_TEXT {
                     let _ = self.pools.text.try_send(buf);
                 }
+            }
+            for ends in [out.ends, out.record_ends] {
+                if ends.capacity() > 0 && ends.capacity() <= MAX_POOLED_TEXT / 4 {
+                    let _ = self.pools.ends.try_send(ends);
+                }
+            }
+            if out.ts.capacity() > 0 && out.ts.capacity() <= MAX_POOLED_TEXT / 8 {
+                let _ = self.pools.ts.try_send(out.ts);
             }
         }
     }
