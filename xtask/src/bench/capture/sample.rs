@@ -106,6 +106,9 @@ pub struct Sample {
     pub window_s: f64,
     /// The part of it used by other sessions' processes ([`Foreign`]).
     pub foreign_cpu_s: f64,
+    /// The same as the bench counted it before: without the processes that start and
+    /// end inside the window ([`Foreign::alive_only_since`]).
+    pub foreign_alive_only_cpu_s: f64,
     /// The tool's eBPF programs over the same window.
     pub programs: Vec<ProgDelta>,
     pub exit_code: i32,
@@ -198,7 +201,9 @@ pub fn run_once(
     }
     // Before tcpdump's extra wait, which would only add other processes' CPU.
     let clock1 = CpuClock::read()?;
-    let foreign_cpu_s = Foreign::snapshot(netns).since(&foreign0);
+    let foreign1 = Foreign::snapshot(netns);
+    let foreign_cpu_s = foreign1.since(&foreign0);
+    let foreign_alive_only_cpu_s = foreign1.alive_only_since(&foreign0);
     let host_rx = veth.host_counter("rx_packets").saturating_sub(rx0);
     let progs1 = pid.map(bpfstats::programs_of).unwrap_or_default();
     let programs = bpfstats::deltas(&progs0, &progs1, &names);
@@ -222,6 +227,7 @@ pub fn run_once(
         machine_ticks_s: clock1.ticks_since(&clock0),
         window_s: clock1.wall_since(&clock0),
         foreign_cpu_s,
+        foreign_alive_only_cpu_s,
         programs,
         exit_code: 0,
     };

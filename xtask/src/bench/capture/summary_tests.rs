@@ -33,6 +33,7 @@ fn run(bpf_stats: bool, busy_s: f64, runs: u64, prog_ns: u64, seen: StatsSeen) -
         machine_ticks_s: busy_s + 0.1,
         window_s: 1.2,
         foreign_cpu_s: 0.1,
+        foreign_alive_only_cpu_s: 0.1,
         programs: vec![ProgDelta {
             name: "netcap_tc_in".into(),
             id: 7,
