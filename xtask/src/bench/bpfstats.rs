@@ -136,15 +136,28 @@ impl KeyProbe {
     /// Whether the statistics were on during one run of the probe.
     pub fn stats_on(&self) -> Result<bool> {
         let before = self.run_cnt()?;
+        self.test_run(1)?;
+        Ok(self.run_cnt()? > before)
+    }
+
+    /// The kernel's mean ns per run of the probe over `repeat` runs (the test run's
+    /// `duration`): with the statistics on less with them off, what they add to every
+    /// run of every program.
+    pub fn ns_per_run(&self, repeat: u32) -> Result<u32> {
+        self.test_run(repeat)
+    }
+
+    /// `BPF_PROG_TEST_RUN` of the probe `repeat` times; returns `duration`.
+    fn test_run(&self, repeat: u32) -> Result<u32> {
         // An Ethernet frame of zeros: a socket filter's test run needs at least 14 bytes.
         let data = [0u8; 64];
         let mut attr = [0u64; 16];
         attr[0] = self.0.as_raw_fd() as u32 as u64;
         attr[1] = data.len() as u64; // data_size_in; data_size_out 0
         attr[2] = data.as_ptr() as u64;
-        attr[4] = 1; // repeat
+        attr[4] = u64::from(repeat); // repeat; duration (out) in the upper half
         bpf(BPF_PROG_TEST_RUN, &mut attr).context("running the statistics probe")?;
-        Ok(self.run_cnt()? > before)
+        Ok((attr[4] >> 32) as u32)
     }
 
     fn run_cnt(&self) -> Result<u64> {
@@ -154,6 +167,27 @@ impl KeyProbe {
             .context("no prog_id in the probe's fdinfo")?
             .run_cnt)
     }
+}
+
+/// What the statistics add to one program run: mean ns per run of the probe by
+/// `BPF_PROG_TEST_RUN` (`repeat` runs each time), `rounds` times with them off and on
+/// in turn. A round whose off measurement found them on (another process holds them)
+/// gives only its on figure.
+pub fn cost_per_run(probe: &KeyProbe, repeat: u32, rounds: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        super::check_interrupted()?;
+        if !probe.stats_on()? {
+            let ns = probe.ns_per_run(repeat)?;
+            if !probe.stats_on()? {
+                off.push(f64::from(ns));
+            }
+        }
+        let held = StatsFd::enable()?;
+        on.push(f64::from(probe.ns_per_run(repeat)?));
+        drop(held);
+    }
+    Ok((off, on))
 }
 
 /// One program's counters at one moment.
@@ -315,5 +349,17 @@ mod tests {
         assert_eq!(sysctl_on(), sysctl);
         drop(fd);
         probe.stats_on().expect("probe runs");
+        // Two clock reads and a per-CPU add per run: more than a two-instruction
+        // program takes (when another process holds them on, no off figure).
+        let (off, on) = cost_per_run(&probe, 100_000, 3).expect("test runs");
+        assert_eq!(on.len(), 3);
+        if !off.is_empty() {
+            let (off, on) = (
+                crate::bench::Spread::of(off).median,
+                crate::bench::Spread::of(on).median,
+            );
+            eprintln!("probe: {off} ns per run without the statistics, {on} with them");
+            assert!(on > off, "{on} <= {off}");
+        }
     }
 }

@@ -45,8 +45,10 @@ use self::sample::{run_once, Sample};
 use self::summary::summarise;
 use self::tools::{Family, FlowFiles, Tool, BASELINE, TCPDUMP_REF};
 use super::{
-    bpfstats::KeyProbe, check_interrupted, netns::Veth, plot, thousands, write_json, write_report,
-    Machine, Spread,
+    bpfstats::{self, KeyProbe},
+    check_interrupted,
+    netns::Veth,
+    plot, thousands, write_json, write_report, Machine, Spread,
 };
 
 /// Seconds of traffic per top-rate run, at the rate one core of trafgen reached at the
@@ -170,6 +172,38 @@ struct StatsOn {
     samples: Vec<Sample>,
 }
 
+/// What the statistics add to every program run, by `BPF_PROG_TEST_RUN` of the
+/// two-instruction probe ([`bpfstats::cost_per_run`]), before the runs.
+#[derive(Debug, Serialize)]
+struct StatsCostPerRun {
+    repeat: u32,
+    off_ns: Spread,
+    on_ns: Spread,
+    /// Median on less median off.
+    cost_ns: f64,
+    /// Measurements each way (off: those that found the statistics off throughout).
+    off_runs: usize,
+    on_runs: usize,
+}
+
+/// Test runs per measurement and measurements each way (about 0.1 s in all).
+const COST_REPEAT: u32 = 1_000_000;
+const COST_ROUNDS: usize = 7;
+
+fn stats_cost_per_run(probe: &KeyProbe) -> Result<StatsCostPerRun> {
+    let (off, on) = bpfstats::cost_per_run(probe, COST_REPEAT, COST_ROUNDS)?;
+    let (off_runs, on_runs) = (off.len(), on.len());
+    let (off_ns, on_ns) = (Spread::of(off), Spread::of(on));
+    Ok(StatsCostPerRun {
+        repeat: COST_REPEAT,
+        off_runs,
+        on_runs,
+        cost_ns: on_ns.median - off_ns.median,
+        off_ns,
+        on_ns,
+    })
+}
+
 #[derive(Serialize)]
 struct Report<'a> {
     machine: &'a Machine,
@@ -182,6 +216,7 @@ struct Report<'a> {
     frames: u64,
     baseline: &'static str,
     tcpdump_reference: &'static str,
+    stats_cost_per_run: StatsCostPerRun,
     results: Vec<Summary>,
 }
 
@@ -210,6 +245,12 @@ pub fn run(
     }
 
     let probe = KeyProbe::load()?;
+    let stats_cost = stats_cost_per_run(&probe)?;
+    eprintln!(
+        "bench: the run statistics add {:.0} ns to a program run (BPF_PROG_TEST_RUN: \
+         {:.0} ns off, {:.0} on)",
+        stats_cost.cost_ns, stats_cost.off_ns.median, stats_cost.on_ns.median
+    );
     let veth = Veth::create()?;
     let top_pps = calibrate(&veth, out)?;
     let frames = opts
@@ -345,6 +386,7 @@ pub fn run(
         frames,
         baseline: BASELINE,
         tcpdump_reference: TCPDUMP_REF,
+        stats_cost_per_run: stats_cost,
         results,
     };
     write_json(&out.join("capture.json"), &report)?;
