@@ -72,8 +72,11 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
          figures' difference above is that times the runs per frame, plus noise.\n\
          - **kernel ns/run**: each eBPF program the tool loaded, `run_time_ns / run_cnt` \
          deltas over its runs with the statistics on; a program runs once per frame it \
-         sees (`netcap_tc` only for sent frames, so none here). AF_PACKET and tcpdump \
-         load none.\n\
+         sees (`netcap_tc` only for sent frames, so none here). netcap's AF_PACKET \
+         backend without a filter expression runs none; tcpdump's socket carries a \
+         one-instruction classic filter (`ret #262144`, `ss -0 -b`), which the kernel \
+         runs as a BPF program per frame with no fd to read it by: its cost is in \
+         tcpdump's machine figure, and so was the statistics' while they were on.\n\
          - **tool CPU ns/frame**: the tool's own utime+stime from ready to drained, per frame \
          it handled (captured or filtered).\n\
          - The stepped-rate runs start with a burst of some 20k frames at full speed \
