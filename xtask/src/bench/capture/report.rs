@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{
     tools::{Tool, BASELINE, FLOOR, MEM_FLOOR, TCPDUMP_REF},
-    Report, Summary,
+    Report, StatsCostPerRun, Summary,
 };
 use crate::bench::{rel, thousands};
 
@@ -67,9 +67,7 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
          reads per program run that the statistics add, and the rest of their \
          bookkeeping.\n\
          - What the statistics add to each program run, measured apart from the traffic: \
-         {} ns (`BPF_PROG_TEST_RUN` of a two-instruction program, {} runs, {} ns each \
-         with them off, {} with them on, medians of {} and {} measurements). The machine \
-         figures' difference above is that times the runs per frame, plus noise.\n\
+         {}.\n\
          - **kernel ns/run**: each eBPF program the tool loaded, `run_time_ns / run_cnt` \
          deltas over its runs with the statistics on; a program runs once per frame it \
          sees (`netcap_tc` only for sent frames, so none here). netcap's AF_PACKET \
@@ -81,12 +79,7 @@ pub fn markdown(r: &Report, step_secs: f64) -> String {
          it handled (captured or filtered).\n\
          - The stepped-rate runs start with a burst of some 20k frames at full speed \
          (trafgen's pacing), so their reached rate is above the nominal one.\n\n",
-        fmt_ns(c.cost_ns),
-        thousands(f64::from(c.repeat)),
-        fmt_ns(c.off_ns.median),
-        fmt_ns(c.on_ns.median),
-        c.off_runs,
-        c.on_runs,
+        stats_cost_line(c),
     ));
     s.push_str(
         "| frames | tool | backend | offered (pps) | captured % | lost (own) | delivered % | \
@@ -185,13 +178,25 @@ pub fn above_floor(r: &Report) -> String {
     s
 }
 
-/// A whole number of ns, `–` for none.
-fn fmt_ns(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.0}")
-    } else {
-        "–".into()
+/// The statistics' cost per program run, or why there is none.
+fn stats_cost_line(c: &StatsCostPerRun) -> String {
+    let how = format!(
+        "`BPF_PROG_TEST_RUN` of a two-instruction program, {} runs",
+        thousands(f64::from(c.repeat))
+    );
+    if c.off_runs == 0 {
+        return format!(
+            "not measured: another process held the statistics on at each of the {} \
+             attempts with them off ({how}: {:.0} ns each with them on)",
+            c.on_runs, c.on_ns.median
+        );
     }
+    format!(
+        "{:.0} ns ({how}: {:.0} ns each with them off, {:.0} with them on, medians of {} \
+         and {} measurements). The machine figures' difference above is that times the \
+         program runs per frame, plus noise",
+        c.cost_ns, c.off_ns.median, c.on_ns.median, c.off_runs, c.on_runs
+    )
 }
 
 /// `100.0`, or `100.0 (trafgen gave up in 3/3 runs: sent 51 %)`.
@@ -274,5 +279,36 @@ pub fn short_backend(b: &str) -> String {
         }
     } else {
         b.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::Spread;
+
+    #[test]
+    fn the_statistics_cost_or_why_not() {
+        let c = StatsCostPerRun {
+            repeat: 1_000_000,
+            off_ns: Spread::of([20.0, 21.0, 22.0]),
+            on_ns: Spread::of([67.0, 68.0, 69.0]),
+            cost_ns: 47.0,
+            off_runs: 3,
+            on_runs: 3,
+        };
+        let line = stats_cost_line(&c);
+        assert!(line.starts_with("47 ns ("), "{line}");
+        assert!(
+            line.contains("21 ns each with them off, 68 with them on"),
+            "{line}"
+        );
+        let none = StatsCostPerRun {
+            off_ns: Spread::of([]),
+            cost_ns: f64::NAN,
+            off_runs: 0,
+            ..c
+        };
+        assert!(stats_cost_line(&none).starts_with("not measured"));
     }
 }
