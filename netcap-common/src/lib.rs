@@ -85,27 +85,52 @@ pub mod ring {
 
 /// Indexes into the per-CPU counter array `COUNTERS`.
 ///
-/// Every frame the hooks see ends in exactly one of `Filtered`, `Captured`,
-/// `LostRingFull`, `LostCopy`, `Aggregated`, so
-/// `Seen == Filtered + Captured + LostRingFull + LostCopy + Aggregated`.
+/// Every frame the hooks see ends in exactly one of [`Counter::ENDS`] (`Filtered`,
+/// `Captured`, `LostRingFull`, `LostCopy`, `Aggregated`), so the frames seen are their
+/// sum ([`seen`]); the hooks keep no counter of their own for it (one per-CPU bump per
+/// frame less). Slot 0 held that counter until it was derived and is left unused, so
+/// the slots keep their numbers.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
-    Seen = 0,
     Filtered = 1,
     Captured = 2,
     LostRingFull = 3,
     LostCopy = 4,
     /// The classic BPF filter hit its instruction budget or an invalid instruction:
-    /// the frame is captured (fail open), and this says how often.
+    /// the frame is captured (fail open), and this says how often. Not an end: the
+    /// frame also ends in one of [`Counter::ENDS`].
     FilterError = 5,
     /// In-kernel flow mode: a frame of a new flow the full `FLOWS` map could not take;
-    /// it went to the ring (and is counted there too), for user space to count.
+    /// it went to the ring (and is counted there too), for user space to count. Not an
+    /// end.
     FlowOverflow = 6,
     /// In-kernel flow mode: the frame was counted into its flow in the `FLOWS` map and
     /// not copied.
     Aggregated = 7,
 }
+
+impl Counter {
+    /// The counters a frame ends in: every path through the hooks (the native filter's
+    /// exits and its failed tail call included) bumps exactly one of these.
+    pub const ENDS: [Counter; 5] = [
+        Counter::Filtered,
+        Counter::Captured,
+        Counter::LostRingFull,
+        Counter::LostCopy,
+        Counter::Aggregated,
+    ];
+}
+
+/// Frames the hooks saw: the sum of the end counters, `read` giving each counter's
+/// value (summed over CPUs, or of one CPU).
+#[inline]
+pub fn seen(mut read: impl FnMut(Counter) -> u64) -> u64 {
+    Counter::ENDS
+        .iter()
+        .fold(0u64, |sum, &c| sum.wrapping_add(read(c)))
+}
+
 /// Number of slots in the counter array (room to grow without an ABI break).
 pub const NUM_COUNTERS: u32 = 8;
 
@@ -215,7 +240,7 @@ pub mod omit {
     pub const COPY: u32 = 1 << 1;
     /// The wake-up decision: the record is published without one.
     pub const QUERY: u32 = 1 << 2;
-    /// The per-CPU counter bumps (`Seen` and the one the frame ends in).
+    /// The per-CPU counter bump of the counter the frame ends in.
     pub const COUNTERS: u32 = 1 << 3;
     /// The record: no space check, header, copy, publish or wake-up (the frame counts as
     /// captured).

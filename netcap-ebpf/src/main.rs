@@ -5,9 +5,10 @@
 //! Contract:
 //! - **Fail open.** Every program always let the frame go on (`XDP_PASS`, `TCX_NEXT`);
 //!   nothing here can drop or alter traffic.
-//! - **Every frame accounted for.** Each frame seen bumps `Seen` and exactly one of
-//!   `Filtered`, `Captured`, `LostRingFull`, `LostCopy`, `Aggregated` (in-kernel flow
-//!   mode, [`flows`]) in the per-CPU `COUNTERS`.
+//! - **Every frame accounted for.** Each frame seen bumps exactly one of `Filtered`,
+//!   `Captured`, `LostRingFull`, `LostCopy`, `Aggregated` (in-kernel flow mode,
+//!   [`flows`]) in the per-CPU `COUNTERS` (`netcap_common::Counter::ENDS`); user space
+//!   derives the frames seen as their sum, so no path may end in none or in two.
 //! - **A ring per CPU.** `RING` is an mmapable array with one lock-free ring per CPU,
 //!   each written by that CPU's program only ([`ring`] says why that holds), so CPUs
 //!   never share a position cache line, and each ring feeds its own reader.
@@ -110,10 +111,9 @@ fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> 
 /// With a native filter installed, the frame leaves this program by a tail call into
 /// it (and from there into `netcap_xdp_capture` or back to the stack, counted as
 /// `Filtered`); if the tail call fails, the interpreter below takes the frame, so every
-/// frame counted as seen ends in exactly one counter.
+/// frame ends in exactly one counter.
 #[xdp(frags)]
 pub fn netcap_xdp(ctx: XdpContext) -> u32 {
-    bump(Counter::Seen);
     if NATIVE_FILTER.load() != 0 {
         // SAFETY: `ctx` is this program's own context; on success the call does not
         // return, on failure it returns with nothing changed.
@@ -126,7 +126,7 @@ pub fn netcap_xdp(ctx: XdpContext) -> u32 {
 }
 
 /// The capture half for XDP, entered by a tail call from the native filter when it
-/// accepts the frame (`Seen` is already counted).
+/// accepts the frame.
 #[xdp(frags)]
 pub fn netcap_xdp_capture(ctx: XdpContext) -> u32 {
     let (frame_len, ifindex) = xdp_frame(&ctx);

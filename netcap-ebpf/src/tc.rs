@@ -23,7 +23,7 @@ use aya_ebpf::{
     maps::ProgramArray,
     programs::TcContext,
 };
-use netcap_common::{Counter, DIR_IN, DIR_OUT};
+use netcap_common::{DIR_IN, DIR_OUT};
 
 use crate::{bump, capture, frame::Skb, hook, Frame, NATIVE_FILTER, SLOT_FILTER};
 
@@ -68,7 +68,6 @@ pub fn netcap_tc_in_capture(ctx: TcContext) -> i32 {
 
 #[inline(always)]
 fn tc_hook(ctx: &TcContext, progs: &ProgramArray, direction: u8) -> i32 {
-    bump(Counter::Seen);
     let (frame_len, ifindex, tag) = skb_frame(ctx);
     let end = match tag {
         None => {

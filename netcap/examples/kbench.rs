@@ -2,7 +2,7 @@
 //! (root; netcap built by `cargo xtask build`, which embeds the eBPF object):
 //!
 //! - `kbench test-run --runs N --repeat R`: every case of `netcap::capture::kbench`
-//!   on both hooks, `R` BPF_PROG_TEST_RUN runs each, `N` times with the order rotated
+//!   on every hook (`kbench::Prog`), `R` BPF_PROG_TEST_RUN runs each, `N` times with the order rotated
 //!   per run; one JSON object per measurement on stdout (`run`, `hook`, `case`,
 //!   `filter`, `expr`, `omit`, `ns`), then the same for the capture half with each of
 //!   its parts left out (`kbench::PARTS`). The aggregation and the report are xtask's.
@@ -24,9 +24,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use netcap::capture::kbench::{self, FilterMode, CASES, PARTS};
-use netcap::filter::ebpf::Hook;
-use netcap_common::omit;
+use netcap::capture::kbench::{self, FilterMode, Prog};
 
 #[derive(Parser)]
 struct Cli {
@@ -76,25 +74,18 @@ fn main() -> ExitCode {
 
 fn test_run(runs: usize, repeat: u32) -> Result<(), String> {
     let mut all = Vec::new();
-    for hook in [Hook::Xdp, Hook::Tc] {
-        all.extend(
-            CASES
-                .iter()
-                .chain(&PARTS)
-                // A TC hook has its length in its context: no helper to leave out.
-                .filter(|c| !(hook == Hook::Tc && c.omit == omit::LEN))
-                .map(|c| (hook, c)),
-        );
+    for prog in Prog::ALL {
+        all.extend(prog.cases().map(|c| (prog, c)));
     }
     for run in 0..runs {
         // Interleaved: each run starts one case later, so a noisy moment of this shared
         // machine falls on different cases.
         for k in 0..all.len() {
-            let (hook, case) = all[(k + run) % all.len()];
-            let ns = kbench::measure(hook, case, repeat)?;
+            let (prog, case) = all[(k + run) % all.len()];
+            let ns = kbench::measure(prog, case, repeat)?;
             let line = serde_json::json!({
                 "run": run,
-                "hook": match hook { Hook::Xdp => "xdp", Hook::Tc => "tc" },
+                "hook": prog.key(),
                 "case": case.name,
                 "filter": match case.mode {
                     None => "-",

@@ -121,18 +121,23 @@ fn capture_with_filter(
     expr: &str,
     send: impl FnOnce(),
 ) -> Outcome {
+    capture_with(pair, &["--backend", "xdp"], direction, expr, send)
+}
+
+/// As [`capture_with_filter`], with `backend` (`--backend ...` and other options).
+fn capture_with(
+    pair: &VethPair,
+    backend: &[&str],
+    direction: &str,
+    expr: &str,
+    send: impl FnOnce(),
+) -> Outcome {
     let dir = std::env::temp_dir().join(format!("netcap-filter-live-{}", pair.host_if));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (out, stats): (PathBuf, PathBuf) = (dir.join("out.pcap"), dir.join("stats.json"));
-    let mut args = vec![
-        "capture",
-        "-i",
-        &pair.host_if,
-        "--backend",
-        "xdp",
-        "--direction",
-    ];
-    args.push(direction);
+    let mut args = vec!["capture", "-i", &pair.host_if];
+    args.extend(backend);
+    args.extend(["--direction", direction]);
     args.extend(["-F", "none", "-w"]);
     let (out_s, stats_s) = (out.display().to_string(), stats.display().to_string());
     args.extend([out_s.as_str(), "--stats-json", stats_s.as_str()]);
@@ -211,6 +216,33 @@ fn tc_egress_filter_captures_exactly_the_matching_frames() {
     check(expr, &frames, &got);
 }
 
+/// Every hook (XDP ingress, tcx ingress, tcx egress) with the filter native and
+/// interpreted: each frame sent counted once (`seen`, derived from the counters a frame
+/// ends in, equals the frames sent) and captured or filtered as `Filter::matches` says.
+#[test]
+fn every_hook_and_filter_kind_counts_each_frame_once() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let frames = mix_frames();
+    let pair = VethPair::new();
+    let expr = "udp port 53 or (vlan and tcp) or arp";
+    for (backend, direction) in [("xdp", "in"), ("tc", "in"), ("tc", "out")] {
+        for kernel_filter in ["native", "interp"] {
+            let opts = ["--backend", backend, "--kernel-filter", kernel_filter];
+            let got = capture_with(&pair, &opts, direction, expr, || {
+                if direction == "in" {
+                    common::send_frames(&pair.ns, &pair.ns_if, &frames)
+                } else {
+                    common::send_frames_from_host(&pair.host_if, &frames)
+                }
+            });
+            check(expr, &frames, &got);
+        }
+    }
+}
+
 #[test]
 fn a_bad_expression_fails_before_anything_is_attached() {
     if !common::privileged() {
@@ -286,7 +318,7 @@ fn test_run(prog: &[netcap_common::CbpfInsn], frames: &[Vec<u8>]) -> [u64; 4] {
             .sum::<u64>()
     };
     [
-        n(Counter::Seen),
+        netcap_common::seen(n),
         n(Counter::Filtered),
         n(Counter::Captured),
         n(Counter::FilterError),

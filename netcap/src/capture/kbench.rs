@@ -1,5 +1,5 @@
 //! What netcap's kernel programs cost per frame, measured by the kernel: each hook
-//! (XDP, TC) loaded from the embedded object as a capture loads it and run on one
+//! ([`Prog`]: XDP, TC ingress, TC egress) loaded from the embedded object as a capture loads it and run on one
 //! buffer with `BPF_PROG_TEST_RUN` ([`Hooked`]), beside a floor ([`floor`]): the
 //! smallest program of the same type that reads one packet byte. `cargo xtask bench
 //! kernel` runs these (through `netcap/examples/kbench.rs`) and the capture bench
@@ -13,7 +13,7 @@ use std::{
 };
 
 use aya::{
-    maps::{Array, PerCpuArray},
+    maps::{Array, PerCpuArray, ProgramArray},
     programs::{SchedClassifier, Xdp},
     Ebpf, EbpfLoader,
 };
@@ -83,6 +83,57 @@ pub enum FilterMode {
     Interp,
 }
 
+/// One of netcap's hook programs (the capture's entry points in the eBPF object).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prog {
+    /// `netcap_xdp`: received frames, the XDP backend.
+    Xdp,
+    /// `netcap_tc_in`: received frames at tcx ingress, `--backend tc`.
+    TcIn,
+    /// `netcap_tc`: sent frames at tcx egress, both eBPF backends.
+    TcOut,
+}
+
+impl Prog {
+    /// Every hook program, in the order the bench reports them.
+    pub const ALL: [Prog; 3] = [Prog::Xdp, Prog::TcIn, Prog::TcOut];
+
+    /// The program type the hook is (and its native filter is translated for).
+    pub fn hook(self) -> Hook {
+        match self {
+            Prog::Xdp => Hook::Xdp,
+            Prog::TcIn | Prog::TcOut => Hook::Tc,
+        }
+    }
+
+    /// The bench's short name: `xdp`, `tc_in`, `tc` (egress, the name it had first).
+    pub fn key(self) -> &'static str {
+        match self {
+            Prog::Xdp => "xdp",
+            Prog::TcIn => "tc_in",
+            Prog::TcOut => "tc",
+        }
+    }
+
+    /// The hook program, its capture half and its program array in the eBPF object.
+    pub fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Prog::Xdp => ("netcap_xdp", "netcap_xdp_capture", "XDP_PROGS"),
+            Prog::TcIn => super::tcx::TcHook::Ingress.names(),
+            Prog::TcOut => super::tcx::TcHook::Egress.names(),
+        }
+    }
+
+    /// The cases the bench runs on this hook: every one of [`CASES`] and [`PARTS`] but
+    /// the frame length helper's on TC (an skb has its length in its context).
+    pub fn cases(self) -> impl Iterator<Item = &'static Case> {
+        CASES
+            .iter()
+            .chain(&PARTS)
+            .filter(move |c| self.hook() == Hook::Xdp || c.omit != omit::LEN)
+    }
+}
+
 /// Bytes of the per-CPU rings of a [`Hooked`], shared by all CPUs: 200,000 records of
 /// a 64-byte frame (88 bytes each) take 18 MB of one CPU's ring.
 const RING_BYTES: u32 = 1 << 27;
@@ -92,20 +143,20 @@ const RING_BYTES: u32 = 1 << 27;
 /// [`FilterMode::Native`], the native filter installed between the hook halves.
 pub struct Hooked {
     ebpf: Ebpf,
-    hook: Hook,
+    prog: Prog,
     /// The native filter (closed after `ebpf`, which holds it in the program array).
     _native: Option<OwnedFd>,
 }
 
 impl Hooked {
-    pub fn load(insns: &[CbpfInsn], hook: Hook, mode: FilterMode) -> Result<Self, String> {
-        Self::load_omitting(insns, hook, mode, 0)
+    pub fn load(insns: &[CbpfInsn], prog: Prog, mode: FilterMode) -> Result<Self, String> {
+        Self::load_omitting(insns, prog, mode, 0)
     }
 
     /// As [`Hooked::load`], with the parts `omit` ([`netcap_common::omit`]) left out.
     pub fn load_omitting(
         insns: &[CbpfInsn],
-        hook: Hook,
+        prog: Prog,
         mode: FilterMode,
         omit: u32,
     ) -> Result<Self, String> {
@@ -140,9 +191,9 @@ impl Hooked {
                 .set(i as u32, *insn, 0)
                 .map_err(|e| format!("FILTER[{i}]: {e}"))?;
         }
-        let name = hook_name(hook);
+        let (name, capture, progs) = prog.names();
         let program = ebpf.program_mut(name).ok_or("no hook program")?;
-        match hook {
+        match prog.hook() {
             Hook::Xdp => {
                 let p: &mut Xdp = program.try_into().map_err(|e| format!("{name}: {e}"))?;
                 p.load().map_err(|e| format!("loading {name}: {e}"))?;
@@ -154,25 +205,31 @@ impl Hooked {
             }
         }
         let native = if native {
-            Some(super::native_filter::install(&mut ebpf, insns, hook)?)
+            Some(super::native_filter::install_into(
+                &mut ebpf,
+                insns,
+                prog.hook(),
+                capture,
+                progs,
+            )?)
         } else {
             None
         };
         Ok(Self {
             ebpf,
-            hook,
+            prog,
             _native: native,
         })
     }
 
     /// The hook program's descriptor.
     fn fd(&self) -> io::Result<BorrowedFd<'_>> {
-        let name = hook_name(self.hook);
+        let (name, _, _) = self.prog.names();
         let program = self
             .ebpf
             .program(name)
             .ok_or_else(|| io::Error::other(format!("no {name} program")))?;
-        let fd = match self.hook {
+        let fd = match self.prog.hook() {
             Hook::Xdp => <&Xdp>::try_from(program).and_then(|p| p.fd()),
             Hook::Tc => <&SchedClassifier>::try_from(program).and_then(|p| p.fd()),
         };
@@ -198,10 +255,29 @@ impl Hooked {
     }
 }
 
-fn hook_name(hook: Hook) -> &'static str {
-    match hook {
-        Hook::Xdp => "netcap_xdp",
-        Hook::Tc => "netcap_tc",
+impl Hooked {
+    /// Empties `slot` of the hook's program array ([`crate::filter::ebpf::SLOT_FILTER`],
+    /// [`crate::filter::ebpf::SLOT_CAPTURE`]), so the tail call into it fails: for the
+    /// tests of what a frame ends in then.
+    pub fn clear_slot(&mut self, slot: u32) -> Result<(), String> {
+        let (_, _, progs) = self.prog.names();
+        let map = self.ebpf.map_mut(progs).ok_or("no program array")?;
+        let mut array = ProgramArray::try_from(map).map_err(|e| format!("{progs}: {e}"))?;
+        array
+            .clear_index(&slot)
+            .map_err(|e| format!("{progs}[{slot}]: {e}"))
+    }
+
+    /// Frames the hook saw: the sum of the end counters ([`netcap_common::seen`]).
+    pub fn seen(&self) -> io::Result<u64> {
+        let mut err = None;
+        let n = netcap_common::seen(|c| {
+            self.counter(c).unwrap_or_else(|e| {
+                err = Some(e);
+                0
+            })
+        });
+        err.map_or(Ok(n), Err)
     }
 }
 
@@ -305,15 +381,16 @@ pub fn bench_frame() -> Vec<u8> {
     udp_frame(5000, 9999)
 }
 
-/// Loads `case` for `hook` afresh (empty rings, zero counters), runs it `repeat` times
+/// Loads `case` for `prog` afresh (empty rings, zero counters), runs it `repeat` times
 /// on [`bench_frame`] and returns the kernel's average ns per run. Checks itself: the
 /// hook lets the frame pass, and the counters say that every run was seen and ended
 /// where the user-space filter (`Filter::matches`) says, captured or filtered, none lost.
-pub fn measure(hook: Hook, case: &Case, repeat: u32) -> Result<u32, String> {
+pub fn measure(prog: Prog, case: &Case, repeat: u32) -> Result<u32, String> {
+    let hook = prog.hook();
     let frame = bench_frame();
     let Some(mode) = case.mode else {
-        let prog = floor(hook).map_err(|e| e.to_string())?;
-        let r = bpf_sys::test_run(prog.as_fd(), &frame, repeat).map_err(|e| e.to_string())?;
+        let fd = floor(hook).map_err(|e| e.to_string())?;
+        let r = bpf_sys::test_run(fd.as_fd(), &frame, repeat).map_err(|e| e.to_string())?;
         if r.retval != pass(hook) {
             return Err(format!("the floor returned {}", r.retval));
         }
@@ -327,15 +404,15 @@ pub fn measure(hook: Hook, case: &Case, repeat: u32) -> Result<u32, String> {
         let accepts = f.matches(&frame, frame.len() as u32);
         (f.insns().to_vec(), accepts)
     };
-    let hooked = Hooked::load_omitting(&insns, hook, mode, case.omit)?;
+    let hooked = Hooked::load_omitting(&insns, prog, mode, case.omit)?;
     let r = hooked.run(&frame, repeat).map_err(|e| e.to_string())?;
     if r.retval != pass(hook) {
-        return Err(format!("{hook:?} returned {}", r.retval));
+        return Err(format!("{prog:?} returned {}", r.retval));
     }
     let count = |c| hooked.counter(c).map_err(|e| e.to_string());
     let n = u64::from(repeat);
     let got = [
-        count(Counter::Seen)?,
+        hooked.seen().map_err(|e| e.to_string())?,
         count(Counter::Captured)?,
         count(Counter::Filtered)?,
         count(Counter::LostRingFull)? + count(Counter::LostCopy)?,
@@ -349,7 +426,7 @@ pub fn measure(hook: Hook, case: &Case, repeat: u32) -> Result<u32, String> {
     };
     if got != want {
         return Err(format!(
-            "{hook:?} {}: [seen, captured, filtered, lost] = {got:?}, expected {want:?}",
+            "{prog:?} {}: [seen, captured, filtered, lost] = {got:?}, expected {want:?}",
             case.name
         ));
     }

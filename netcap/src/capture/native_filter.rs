@@ -3,8 +3,9 @@
 //! slot 0 of the hook's program array, with the hook's capture half in slot 1:
 //!
 //! ```text
-//!  netcap_xdp: Seen ──tail call──> native filter ──accept, tail call──> netcap_xdp_capture
-//!       │ (tail call failed)            └─reject: Filtered, XDP_PASS
+//!  netcap_xdp ──tail call──> native filter ──accept, tail call──> netcap_xdp_capture
+//!       │ (tail call failed)       │  └─reject: Filtered, XDP_PASS
+//!       │                          └─(tail call failed): LostCopy, XDP_PASS
 //!       └─> interpreter (FILTER map) ─> capture half
 //! ```
 //!
@@ -108,4 +109,34 @@ pub fn install_into(
     prog_array_set(progs, SLOT_FILTER, native.as_fd())
         .map_err(|e| format!("{progs_name}[{SLOT_FILTER}] = native filter: {e}"))?;
     Ok(native)
+}
+
+/// The native filters installed so far, and the first refusal (said once on stderr).
+#[derive(Default)]
+pub(super) struct NativeSetup {
+    pub(super) wanted: bool,
+    /// The classic program to translate.
+    pub(super) filter: Vec<CbpfInsn>,
+    pub(super) fds: Vec<OwnedFd>,
+    pub(super) failed: Option<String>,
+}
+
+impl NativeSetup {
+    /// Installs the native filter for `hook` into the program array `progs` with the
+    /// capture half `capture`; on failure says so once and leaves the array empty (the
+    /// hook's tail call then falls back to the interpreter).
+    pub(super) fn install(&mut self, ebpf: &mut Ebpf, hook: Hook, capture: &str, progs: &str) {
+        if !self.wanted {
+            return;
+        }
+        match install_into(ebpf, &self.filter, hook, capture, progs) {
+            Ok(fd) => self.fds.push(fd),
+            Err(e) => {
+                if self.failed.is_none() {
+                    eprintln!("netcap: native filter refused ({hook:?}: {e}); interpreting it");
+                }
+                self.failed.get_or_insert(e);
+            }
+        }
+    }
 }

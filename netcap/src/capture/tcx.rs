@@ -16,7 +16,7 @@ use aya::{
     Ebpf,
 };
 
-use super::{error::Error, xdp::NativeSetup};
+use super::{error::Error, native_filter::NativeSetup};
 use crate::filter::ebpf::Hook;
 
 /// Which tcx hook.

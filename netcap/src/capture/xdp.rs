@@ -24,7 +24,7 @@ use aya::{
     maps::{Map, MapData, PerCpuArray},
     Ebpf, EbpfLoader,
 };
-use netcap_common::{CbpfInsn, Counter, RecordHeader, DIR_OUT, MAX_CBPF_INSNS};
+use netcap_common::{CbpfInsn, Counter, RecordHeader, DIR_OUT, MAX_CBPF_INSNS, NUM_COUNTERS};
 
 use super::{error::Error, tcx::TcHook, CaptureCounters, DirectionFilter, Fill, Source, XdpMode};
 use crate::packet::{Direction, Frame, FrameMeta, LinkType};
@@ -257,7 +257,7 @@ impl XdpSource {
         let rings = plan.create(&mut ebpf)?;
 
         let mut parts = Vec::new();
-        let mut native = NativeSetup {
+        let mut native = super::native_filter::NativeSetup {
             wanted: native_wanted,
             filter: cfg.filter.clone(),
             ..Default::default()
@@ -341,12 +341,15 @@ impl XdpSource {
         Ok(sources)
     }
 
-    fn counter(&self, c: Counter) -> u64 {
-        self.kernel
-            .counters
-            .get(&(c as u32), 0)
-            .map(|per_cpu| self.cpus.iter().filter_map(|&i| per_cpu.get(i)).sum())
-            .unwrap_or(0)
+    /// Every counter slot, each summed over this source's CPUs.
+    fn counter_slots(&self) -> [u64; NUM_COUNTERS as usize] {
+        std::array::from_fn(|slot| {
+            self.kernel
+                .counters
+                .get(&(slot as u32), 0)
+                .map(|per_cpu| self.cpus.iter().filter_map(|&i| per_cpu.get(i)).sum())
+                .unwrap_or(0)
+        })
     }
 
     /// True while the hooks are attached.
@@ -358,42 +361,6 @@ impl XdpSource {
 /// The timestamp of a ring record (0 for one too short to hold a header).
 fn record_ts(rec: &[u8]) -> u64 {
     rec.first_chunk::<8>().map_or(0, |b| u64::from_ne_bytes(*b))
-}
-
-/// The native filters installed so far, and the first refusal (said once on stderr).
-#[derive(Default)]
-pub(super) struct NativeSetup {
-    wanted: bool,
-    /// The classic program to translate.
-    filter: Vec<CbpfInsn>,
-    fds: Vec<std::os::fd::OwnedFd>,
-    failed: Option<String>,
-}
-
-impl NativeSetup {
-    /// Installs the native filter for `hook` into the program array `progs` with the
-    /// capture half `capture`; on failure says so once and leaves the array empty (the
-    /// hook's tail call then falls back to the interpreter).
-    pub(super) fn install(
-        &mut self,
-        ebpf: &mut Ebpf,
-        hook: crate::filter::ebpf::Hook,
-        capture: &str,
-        progs: &str,
-    ) {
-        if !self.wanted {
-            return;
-        }
-        match super::native_filter::install_into(ebpf, &self.filter, hook, capture, progs) {
-            Ok(fd) => self.fds.push(fd),
-            Err(e) => {
-                if self.failed.is_none() {
-                    eprintln!("netcap: native filter refused ({hook:?}: {e}); interpreting it");
-                }
-                self.failed.get_or_insert(e);
-            }
-        }
-    }
 }
 
 /// Parses one ring record; `None` if it is shorter than its header says.
@@ -481,16 +448,20 @@ impl Source for XdpSource {
         Some(LinkType::Ethernet)
     }
 
+    /// `seen` is derived: the sum of the counters a frame ends in (the hooks bump one
+    /// per frame), read together with them.
     fn counters(&self) -> CaptureCounters {
+        let slots = self.counter_slots();
+        let at = |c: Counter| slots[c as usize];
         CaptureCounters {
-            seen: self.counter(Counter::Seen),
-            filtered: self.counter(Counter::Filtered),
-            captured: self.counter(Counter::Captured),
-            lost_ring_full: self.counter(Counter::LostRingFull),
-            lost_copy: self.counter(Counter::LostCopy),
-            filter_error: self.counter(Counter::FilterError),
-            aggregated: self.counter(Counter::Aggregated),
-            flow_overflow: self.counter(Counter::FlowOverflow),
+            seen: netcap_common::seen(at),
+            filtered: at(Counter::Filtered),
+            captured: at(Counter::Captured),
+            lost_ring_full: at(Counter::LostRingFull),
+            lost_copy: at(Counter::LostCopy),
+            filter_error: at(Counter::FilterError),
+            aggregated: at(Counter::Aggregated),
+            flow_overflow: at(Counter::FlowOverflow),
         }
     }
 

@@ -5,11 +5,7 @@ use aya::{
     Ebpf,
 };
 
-use super::{
-    error::Error,
-    xdp::{NativeSetup, XdpConfig},
-    XdpMode,
-};
+use super::{error::Error, native_filter::NativeSetup, xdp::XdpConfig, XdpMode};
 use crate::filter::ebpf::Hook;
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, Error> {
