@@ -73,6 +73,11 @@ fn main() -> ExitCode {
 }
 
 fn test_run(runs: usize, repeat: u32) -> Result<(), String> {
+    // Run statistics held on for the whole bench (`BPF_ENABLE_STATS`): the shared
+    // sysctl other benches toggle then cannot shift the figures between cases. They add
+    // two clock reads to every run, the floor's included.
+    let _stats =
+        netcap::capture::bpf_sys::enable_stats().map_err(|e| format!("BPF_ENABLE_STATS: {e}"))?;
     let mut all = Vec::new();
     for prog in Prog::ALL {
         all.extend(prog.cases().map(|c| (prog, c)));

@@ -1,7 +1,7 @@
-//! `bench kernel` (root): what netcap's XDP and TC programs cost per 64-byte frame,
-//! measured by the kernel with `BPF_PROG_TEST_RUN`, beside the floor (the smallest
-//! program of the same type that reads one packet byte, loaded through raw `bpf(2)`)
-//! measured in the same run: no filter, the 99%-rejecting and the accepting
+//! `bench kernel` (root): what netcap's XDP and TC (ingress and egress) programs cost
+//! per 64-byte frame, measured by the kernel with `BPF_PROG_TEST_RUN`, beside the floor
+//! (the smallest program of the same type that reads one packet byte, loaded through
+//! raw `bpf(2)`) measured in the same run: no filter, the 99%-rejecting and the accepting
 //! 20-instruction filter of issue 14, each native and interpreted.
 //!
 //! The measuring is `netcap/examples/kbench.rs test-run` (netcap's own library loads the
@@ -123,10 +123,19 @@ pub fn run(
     let docs = root.join("docs/bench");
     write_json(&docs.join("kernel.json"), &report)?;
     let md = markdown(&report);
-    write_report(&docs.join("kernel.md"), &md)?;
+    let path = docs.join("kernel.md");
+    // The hand-written notes at the end of the report (from NOTES on) stay.
+    let notes = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|old| old.find(NOTES).map(|at| old[at..].to_owned()))
+        .unwrap_or_default();
+    write_report(&path, &format!("{md}\n{notes}"))?;
     print!("{md}");
     Ok(())
 }
+
+/// The heading of the report's hand-written part, which a new run keeps.
+const NOTES: &str = "## Notes (hand-written; `bench kernel` keeps this part)";
 
 /// One row per (hook, case, filter), in the order of the first run's lines, hook by hook.
 fn rows(lines: &[Line]) -> Vec<Row> {
@@ -142,7 +151,7 @@ fn rows(lines: &[Line]) -> Vec<Row> {
             keys.push(k);
         }
     }
-    keys.sort_by_key(|k| (k.0 != "xdp", keys_order(k)));
+    keys.sort_by_key(|k| (hook_order(k.0), keys_order(k)));
     let floor = |run: usize, hook: &str| {
         lines
             .iter()
@@ -176,7 +185,7 @@ fn parts(lines: &[Line]) -> Vec<Part> {
             keys.push((l.hook.as_str(), l.case.as_str()));
         }
     }
-    keys.sort_by_key(|k| k.0 != "xdp");
+    keys.sort_by_key(|k| hook_order(k.0));
     let whole = |run: usize, hook: &str| {
         lines
             .iter()
@@ -199,6 +208,24 @@ fn parts(lines: &[Line]) -> Vec<Part> {
         .collect()
 }
 
+/// XDP, TC ingress, TC egress (`kbench::Prog::key`).
+fn hook_order(hook: &str) -> usize {
+    ["xdp", "tc_in", "tc"]
+        .iter()
+        .position(|h| *h == hook)
+        .unwrap_or(usize::MAX)
+}
+
+/// The report's name of a hook.
+fn hook_label(hook: &str) -> &str {
+    match hook {
+        "xdp" => "XDP",
+        "tc_in" => "TC ingress",
+        "tc" => "TC egress",
+        other => other,
+    }
+}
+
 /// Floor, no filter, rejecting, accepting; native before the interpreter.
 fn keys_order(k: &(&str, &str, &str, &str)) -> (usize, bool) {
     let case = ["floor", "no filter", "rejects", "accepts"]
@@ -219,17 +246,24 @@ fn markdown(r: &Report) -> String {
     let mut s = format!(
         "# Kernel cost per frame: BPF_PROG_TEST_RUN\n\n\
          Written by `cargo xtask bench kernel` (root; `--runs N`, `--quick`). Each case is \
-         netcap's hook loaded from the embedded eBPF object as a capture loads it (rings, \
+         one of netcap's hooks (XDP `netcap_xdp`; TC ingress `netcap_tc_in`, the received \
+         frames of `--backend tc`; TC egress `netcap_tc`, the sent frames of both eBPF \
+         backends) loaded from the embedded eBPF object as a capture loads it (rings, \
          `FILTER`, the native filter tail-called between the hook halves), run {} times on \
          one 64-byte UDP/IPv4 frame (10.0.0.1:5000 -> 10.0.0.2:9999) by \
          `BPF_PROG_TEST_RUN`: the kernel's average ns per run. Every measurement checks \
-         itself: the hook passes the frame, and its counters say all {} runs were seen and \
-         captured or filtered as the user-space filter decides, none lost. The floor is \
-         the smallest program of the hook's type that reads one packet byte (8 \
-         instructions through raw `bpf(2)`), measured in the same run. {} runs, cases \
-         interleaved (each run starts one case later); median (min–max); **above floor** \
-         is the median of each run's difference to that run's floor. The same breakdown \
-         in a live capture (bpf_stats, generic XDP): `cargo xtask bench kernel-live`, \
+         itself: the hook passes the frame, and its counters say all {} runs were seen \
+         (the sum of the counters a frame ends in) and captured or filtered as the \
+         user-space filter decides, none lost. The floor is the smallest program of the \
+         hook's type that reads one packet byte (8 instructions through raw `bpf(2)`), \
+         measured in the same run (both TC hooks are of one program type: the same \
+         floor program, measured for each). Run statistics are held on for the whole \
+         bench (`BPF_ENABLE_STATS`), so another process switching \
+         `kernel.bpf_stats_enabled` cannot shift the figures between cases; they add two \
+         clock reads to every run, the floor's included. {} runs, cases interleaved (each \
+         run starts one case later); median (min–max); **above floor** is the median of \
+         each run's difference to that run's floor. The same breakdown in a live capture \
+         (bpf_stats, generic XDP): `cargo xtask bench kernel-live`, \
          `docs/bench/kernel-live.md`.\n\n\
          Machine: {}; load average {} at the end.\n\n\
          Filters: rejecting `{}` (99% of the capture bench's ports; not this frame), \
@@ -254,7 +288,7 @@ fn markdown(r: &Report) -> String {
         };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {goal} |\n",
-            if row.hook == "xdp" { "XDP" } else { "TC" },
+            hook_label(&row.hook),
             row.case,
             match row.filter.as_str() {
                 "native" => "native",
@@ -282,7 +316,7 @@ fn markdown(r: &Report) -> String {
     for p in &r.parts {
         s.push_str(&format!(
             "| {} | {} | {} | {} |\n",
-            if p.hook == "xdp" { "XDP" } else { "TC" },
+            hook_label(&p.hook),
             p.without,
             p.ns.show(ns),
             p.cost.show(ns),
