@@ -28,6 +28,7 @@
 //! this machine allows in the same minute. CPU time of threads not named (the bench's
 //! own thread while 2 workers run) is `others`.
 //!
+//! `NETCAP_READERS_BURST=N` deals the frames in bursts of N instead of [`BURST`].
 //! `NETCAP_READERS_ONLY=1` (or `2`) runs that configuration 20 times and nothing else:
 //! for `perf record`. `NETCAP_READERS_W=1` adds a `-w` sink (classic pcap into
 //! `io::sink`, `NETCAP_READERS_NG=1` for pcapng): the writer builds those records.
@@ -53,6 +54,16 @@ mod probe;
 /// Frames in all, and per run of one CPU's frames.
 const FRAMES: usize = 400_000;
 const BURST: usize = 32;
+
+/// The burst length: [`BURST`], or `NETCAP_READERS_BURST` (short bursts model a live
+/// capture whose two CPUs' frames interleave finely: short merged stretches).
+fn burst() -> usize {
+    std::env::var("NETCAP_READERS_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(BURST)
+}
 /// Interleaved runs of each configuration.
 const RUNS: usize = 5;
 
@@ -154,8 +165,9 @@ fn sources(readers: usize) -> Vec<Rings> {
             next: 0,
         })
         .collect();
+    let burst = burst();
     for n in 0..FRAMES {
-        rings[(n / BURST) % 2]
+        rings[(n / burst) % 2]
             .frames
             .push((t0 + n as u64 * 700, frame(n)));
     }

@@ -44,6 +44,7 @@ mod netns;
 mod offline;
 mod pcapgen;
 mod plot;
+mod probe;
 mod proc;
 mod soak;
 

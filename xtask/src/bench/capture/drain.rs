@@ -109,6 +109,8 @@ struct Report<'a> {
     ring_kib: u32,
     load_at_end: String,
     rows: Vec<Row>,
+    /// The machine probe after each pair of runs (`bench::probe`).
+    probes: Vec<crate::bench::probe::Probe>,
 }
 
 pub fn run(bin: &Path, out: &Path, machine: &Machine, opts: &crate::bench::Options) -> Result<()> {
@@ -129,6 +131,7 @@ pub fn run(bin: &Path, out: &Path, machine: &Machine, opts: &crate::bench::Optio
         frames,
     };
     let mut samples: Vec<Sample> = Vec::new();
+    let mut probes = Vec::new();
     let result = (|| -> Result<()> {
         for rep in 0..runs {
             for workers in WORKERS {
@@ -151,6 +154,12 @@ pub fn run(bin: &Path, out: &Path, machine: &Machine, opts: &crate::bench::Optio
                 );
                 samples.push(s);
             }
+            let probe = crate::bench::probe::run();
+            eprintln!(
+                "bench: machine probe: 2 threads at once {:.2}x the rate of 1",
+                probe.ratio()
+            );
+            probes.push(probe);
         }
         Ok(())
     })();
@@ -173,6 +182,7 @@ pub fn run(bin: &Path, out: &Path, machine: &Machine, opts: &crate::bench::Optio
         ring_kib: RING_KIB,
         load_at_end: load_average(),
         rows,
+        probes,
     };
     write_json(&out.join("drain.json"), &report)?;
     let md = markdown(&report, runs);
@@ -268,6 +278,12 @@ fn markdown(r: &Report, runs: usize) -> String {
             one.busiest_thread_ns_per_frame.median / two.busiest_thread_ns_per_frame.median,
         ));
     }
+    let probe = crate::bench::Spread::of(r.probes.iter().map(|p| p.ratio()));
+    md.push_str(&format!(
+        "Machine probe (after each pair of runs: the same CPU work on 1 thread, then on 2 at \
+         once): 2 threads {} the rate of 1; the 2-worker ratio cannot beat it.\n",
+        probe.show(|v| format!("{v:.2}x")),
+    ));
     md
 }
 
