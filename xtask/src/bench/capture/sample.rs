@@ -202,8 +202,13 @@ pub fn run_once(
     // Before tcpdump's extra wait, which would only add other processes' CPU.
     let clock1 = CpuClock::read()?;
     let foreign1 = Foreign::snapshot(netns);
-    let foreign_cpu_s = foreign1.since(&foreign0);
     let foreign_alive_only_cpu_s = foreign1.alive_only_since(&foreign0);
+    let machine_cpu_s = clock1.busy_since(&clock0);
+    // More than the machine was busy: a reaped child's earlier life was counted (one
+    // whose times could not be read before); the narrower count then.
+    let foreign_cpu_s = Some(foreign1.since(&foreign0))
+        .filter(|f| *f <= machine_cpu_s)
+        .unwrap_or(foreign_alive_only_cpu_s);
     let host_rx = veth.host_counter("rx_packets").saturating_sub(rx0);
     let progs1 = pid.map(bpfstats::programs_of).unwrap_or_default();
     let programs = bpfstats::deltas(&progs0, &progs1, &names);
@@ -223,7 +228,7 @@ pub fn run_once(
         backend: Account::nothing().backend,
         cpu_s: 0.0,
         cpu_total_s: 0.0,
-        machine_cpu_s: clock1.busy_since(&clock0),
+        machine_cpu_s,
         machine_ticks_s: clock1.ticks_since(&clock0),
         window_s: clock1.wall_since(&clock0),
         foreign_cpu_s,
