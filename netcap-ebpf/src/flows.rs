@@ -198,19 +198,38 @@ fn transport(b: Bytes, proto: u8, off: usize, room: u32) -> Option<(u16, u16, u8
     }
 }
 
-/// Reads the frame's conversation into `key`; `None` for anything
-/// [`Outcome::NotMine`].
+/// Outer tag word of [`how`]: a tag is held apart from the frame, its VLAN id in the
+/// low 12 bits.
+pub const HELD: u32 = 1 << 16;
+
+/// [`count`]'s `how`: `hook` (`DIR_IN`, `DIR_OUT`) in bits 24-31, `outer` ([`HELD`] and
+/// a VLAN id, or 0) below.
 #[inline(always)]
-fn facts(b: Bytes, frame_len: u32, key: &mut Key) -> Option<Facts> {
+pub fn how(hook: u8, outer: u32) -> u32 {
+    (u32::from(hook) << 24) | (outer & 0x00ff_ffff)
+}
+
+/// Reads the frame's conversation into `key`; `None` for anything
+/// [`Outcome::NotMine`]. A tag held apart (`outer`) is the frame's first: the key gets
+/// the innermost tag's VLAN id, and the IP length checks count its 4 bytes, as user
+/// space sees the frame with the tag put back.
+#[inline(always)]
+fn facts(b: Bytes, frame_len: u32, outer: u32, key: &mut Key) -> Option<Facts> {
     if frame_len < 34 {
         return None;
     }
     let eth = b.at::<14>(0)?;
-    let (mut et, mut off, mut vlan) = (be16(eth, 12), 14usize, 0u16);
+    let held = outer & HELD != 0;
+    let (mut et, mut off, mut vlan) = (be16(eth, 12), 14usize, (outer & 0x0fff) as u16);
+    // Bytes of the frame on the wire before `off` that are not in `b` (the held tag).
+    let shift: u32 = if held { 4 } else { 0 };
     if is_vlan(et) {
         let tag = b.at::<4>(14)?;
         (vlan, et, off) = (be16(tag, 0) & 0x0fff, be16(tag, 2), 18);
         if is_vlan(et) {
+            if held {
+                return None; // a third tag in all
+            }
             let tag = b.at::<4>(18)?;
             (vlan, et, off) = (be16(tag, 0) & 0x0fff, be16(tag, 2), 22);
             if is_vlan(et) {
@@ -226,7 +245,7 @@ fn facts(b: Bytes, frame_len: u32, key: &mut Key) -> Option<Facts> {
         let ip = b.at::<20>(off)?;
         let ihl = u32::from(ip[0] & 0x0f) * 4;
         let total = u32::from(be16(ip, 2));
-        if ip[0] >> 4 != 4 || ihl < 20 || total < ihl || off as u32 + total > frame_len {
+        if ip[0] >> 4 != 4 || ihl < 20 || total < ihl || off as u32 + shift + total > frame_len {
             return None;
         }
         if be16(ip, 6) & 0x1fff != 0 {
@@ -239,7 +258,7 @@ fn facts(b: Bytes, frame_len: u32, key: &mut Key) -> Option<Facts> {
     } else if et == ETH_P_IPV6 {
         let ip = b.at::<40>(off)?;
         let payload = u32::from(be16(ip, 4));
-        if ip[0] >> 4 != 6 || off as u32 + 40 + payload > frame_len {
+        if ip[0] >> 4 != 6 || off as u32 + shift + 40 + payload > frame_len {
             return None;
         }
         (sport, dport, flags) = transport(b, ip[6], off + 40, payload)?;
@@ -360,10 +379,15 @@ fn holds(s: *const FlowSlotAbi, k0: u64, k: &Key) -> bool {
 /// Counts the frame (its linear bytes `b`, see [`Bytes::new`]) into its flow, creating
 /// the flow if need be. Not inlined: its stack frame is its own, beside the capture
 /// path's.
+///
+/// `how` is [`how`]: the hook, and the outer tag the kernel holds apart from the
+/// frame's bytes (tc, see `crate::frame::Frame::outer_tag`). One argument for both:
+/// a BPF call takes five registers, and `b` is two.
 #[inline(never)]
-pub fn count(b: Bytes, frame_len: u32, ifindex: u32, hook: u8) -> Outcome {
+pub fn count(b: Bytes, frame_len: u32, ifindex: u32, how: u32) -> Outcome {
+    let (hook, outer) = ((how >> 24) as u8, how & 0x00ff_ffff);
     let mut key = Key::default();
-    let Some(f) = facts(b, frame_len, &mut key) else {
+    let Some(f) = facts(b, frame_len, outer, &mut key) else {
         return Outcome::NotMine;
     };
     let h = hash(&key);

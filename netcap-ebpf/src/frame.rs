@@ -16,6 +16,13 @@ pub trait Frame {
     fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64;
     /// `(data, data_end)`: the frame's linear bytes for direct packet access.
     fn linear(&self) -> (usize, usize);
+    /// The outer VLAN tag the kernel holds apart from the frame's bytes (tc: moved into
+    /// the skb), for the in-kernel flow key: `crate::flows::HELD` with its VLAN id, or
+    /// 0 when the frame's bytes are all of it.
+    #[inline(always)]
+    fn outer_tag(&self) -> u32 {
+        0
+    }
     /// Copies `len` bytes from offset 0 of the frame to `dst`; 0 on success.
     #[inline(always)]
     fn load(&self, dst: *mut u8, len: u32) -> i64 {

@@ -94,7 +94,8 @@ fn hook<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> Cou
 #[inline(always)]
 fn capture<F: Frame>(frame: &F, frame_len: u32, ifindex: u32, direction: u8) -> Counter {
     if FLOW_MODE.load() != 0 {
-        match flows::count(flows::Bytes::new(frame), frame_len, ifindex, direction) {
+        let how = flows::how(direction, frame.outer_tag());
+        match flows::count(flows::Bytes::new(frame), frame_len, ifindex, how) {
             flows::Outcome::Counted => return Counter::Aggregated,
             flows::Outcome::Full => bump(Counter::FlowOverflow),
             flows::Outcome::NotMine => {}

@@ -172,11 +172,15 @@ impl Frame for Tagged<'_> {
     fn raw(&self) -> *mut c_void {
         self.0.skb.skb.cast()
     }
-    /// The skb's own bytes (no tag): only the in-kernel flow key reads these, and it
-    /// skips VLAN tags anyway.
+    /// The skb's own bytes (no tag): only the in-kernel flow key reads these, with the
+    /// held tag from [`Frame::outer_tag`].
     #[inline(always)]
     fn linear(&self) -> (usize, usize) {
         (self.0.data(), self.0.data_end())
+    }
+    #[inline(always)]
+    fn outer_tag(&self) -> u32 {
+        crate::flows::HELD | (self.1 & 0x0fff)
     }
     /// The filter's loads (1, 2 or 4 bytes) of the tagged frame.
     #[inline(always)]

@@ -1,5 +1,5 @@
 //! Privileged tests (`cargo xtask test`) of in-kernel flow mode: the XDP and tcx hooks
-//! count flows into a map instead of copying frames, and the records are the same as
+//! (`--backend xdp` and `--backend tc`) count flows into a map instead of copying frames, and the records are the same as
 //! when user space counts the same frames, and as the sender's own counts.
 mod common;
 mod netcap_proc;
@@ -13,6 +13,10 @@ use std::{
 
 use common::VethPair;
 use netcap_proc::Netcap;
+
+/// The eBPF backends, each with in-kernel flows: XDP (received) or tcx ingress, and tcx
+/// egress (sent) for both.
+const BACKENDS: [&str; 2] = ["xdp", "tc"];
 
 /// One frame sent, as the oracle counts it.
 #[derive(Clone)]
@@ -98,7 +102,8 @@ fn tagged(mut f: Vec<u8>, vid: u16) -> Vec<u8> {
     f
 }
 
-/// The mix: UDP, TCP with a handshake and a close, ICMP, VLAN-tagged UDP, IPv6 (with
+/// The mix: UDP, TCP with a handshake and a close, ICMP, VLAN-tagged (once and twice)
+/// UDP, IPv6 (with
 /// and without an extension header), ARP, and frames the host sends (egress).
 fn mix() -> Vec<Sent> {
     let mut out = Vec::new();
@@ -198,6 +203,17 @@ fn mix() -> Vec<Sent> {
                 dst: (v4(1), 9),
                 proto: 17,
                 vlan: 10,
+                ip_len: 78,
+                egress: false,
+            });
+            // Two tags (the key has the inner one): tcx ingress gets the outer one held
+            // apart from the frame's bytes by the kernel.
+            out.push(Sent {
+                frame: tagged(tagged(udp4(7, 1, 7100 + f, 9, 50), 20), 30),
+                src: (v4(7), 7100 + f),
+                dst: (v4(1), 9),
+                proto: 17,
+                vlan: 20,
                 ip_len: 78,
                 egress: false,
             });
@@ -322,23 +338,28 @@ fn kernel_flows_equal_user_space_flows_and_the_senders_counts() {
     }
     let sent = mix();
     let want = oracle(&sent);
-    let (kernel, ks, kerr) = capture(&["--backend", "xdp"], &sent);
-    let (user, us, _) = capture(&["--backend", "xdp", "--user-flows"], &sent);
     let (afp, _, _) = capture(&["--backend", "afpacket"], &sent);
-    assert_eq!(ks["flow_mode"], "kernel", "{kerr}");
-    assert_eq!(us["flow_mode"], "user");
-    // Most frames never left the kernel; the IPv6 extension header and the ARP frames
-    // (and the host's own) did, and user space counted them.
-    let n = |s: &serde_json::Value, k: &str| s[k].as_u64().unwrap_or(0);
-    assert!(n(&ks, "aggregated") >= (sent.len() - 5) as u64, "{ks}");
-    assert_eq!(
-        n(&ks, "seen"),
-        n(&ks, "captured") + n(&ks, "filtered") + n(&ks, "lost") + n(&ks, "aggregated"),
-        "{ks}"
-    );
-    assert_eq!(kernel, want, "kernel mode vs the sender");
-    assert_eq!(user, want, "user space (XDP) vs the sender");
     assert_eq!(afp, want, "AF_PACKET vs the sender");
+    for backend in BACKENDS {
+        let (kernel, ks, kerr) = capture(&["--backend", backend], &sent);
+        let (user, us, _) = capture(&["--backend", backend, "--user-flows"], &sent);
+        assert_eq!(ks["flow_mode"], "kernel", "{backend}: {kerr}");
+        assert_eq!(us["flow_mode"], "user", "{backend}");
+        // Most frames never left the kernel; the IPv6 extension header and the ARP
+        // frames (and the host's own) did, and user space counted them.
+        let n = |s: &serde_json::Value, k: &str| s[k].as_u64().unwrap_or(0);
+        assert!(
+            n(&ks, "aggregated") >= (sent.len() - 5) as u64,
+            "{backend}: {ks}"
+        );
+        assert_eq!(
+            n(&ks, "seen"),
+            n(&ks, "captured") + n(&ks, "filtered") + n(&ks, "lost") + n(&ks, "aggregated"),
+            "{backend}: {ks}"
+        );
+        assert_eq!(kernel, want, "{backend}: kernel mode vs the sender");
+        assert_eq!(user, want, "{backend}: user space vs the sender");
+    }
 }
 
 #[test]
@@ -348,23 +369,26 @@ fn a_full_kernel_map_sends_new_flows_to_user_space_and_loses_none() {
         return;
     }
     let sent = mix();
-    let (kernel, ks, kerr) = capture(&["--backend", "xdp", "--max-flows", "4"], &sent);
-    let n = |k: &str| ks[k].as_u64().unwrap_or(0);
-    assert!(n("flow_overflow") > 0, "{ks}\n{kerr}");
-    assert_eq!(
-        n("seen"),
-        n("captured") + n("filtered") + n("lost") + n("aggregated"),
-        "{ks}"
-    );
-    // Records of one conversation may come from both sides (the map, and user space
-    // for its frames that overflowed): added up, they are the sender's counts.
-    assert_eq!(kernel, oracle(&sent));
+    for backend in BACKENDS {
+        let (kernel, ks, kerr) = capture(&["--backend", backend, "--max-flows", "4"], &sent);
+        let n = |k: &str| ks[k].as_u64().unwrap_or(0);
+        assert!(n("flow_overflow") > 0, "{backend}: {ks}\n{kerr}");
+        assert_eq!(
+            n("seen"),
+            n("captured") + n("filtered") + n("lost") + n("aggregated"),
+            "{backend}: {ks}"
+        );
+        // Records of one conversation may come from both sides (the map, and user
+        // space for its frames that overflowed): added up, they are the sender's counts.
+        assert_eq!(kernel, oracle(&sent), "{backend}");
+    }
 }
 
 /// The mix's own addresses (its VLAN-tagged frames too: after `vlan` libpcap reads
-/// the rest 4 bytes further): keeps the host's chatter on a fresh veth (router
-/// solicitations, MLD) out of the exact counts below.
-const MIX_ONLY: &str = "net 10.252.0.0/16 or net fd00::/16 or (vlan and net 10.252.0.0/16)";
+/// the rest 4 bytes further, after a second `vlan` 8): keeps the host's chatter on a
+/// fresh veth (router solicitations, MLD) out of the exact counts below.
+const MIX_ONLY: &str = "net 10.252.0.0/16 or net fd00::/16 \
+    or (vlan and (net 10.252.0.0/16 or (vlan and net 10.252.0.0/16)))";
 
 #[test]
 fn each_hook_alone_counts_its_frames_in_the_kernel() {
@@ -375,7 +399,11 @@ fn each_hook_alone_counts_its_frames_in_the_kernel() {
     let sent = mix();
     // The frames whose IPv6 hop-by-hop header the kernel leaves to user space.
     let hbh = |s: &&Sent| s.src.0.is_ipv6() && s.ip_len == 40 + 8 + 72;
-    for (direction, egress) in [("in", false), ("out", true)] {
+    for (backend, direction, egress) in [
+        ("xdp", "in", false),
+        ("xdp", "out", true),
+        ("tc", "in", false),
+    ] {
         let mine: Vec<Sent> = sent
             .iter()
             .filter(|s| s.egress == egress)
@@ -383,24 +411,25 @@ fn each_hook_alone_counts_its_frames_in_the_kernel() {
             .collect();
         let copied = mine.iter().filter(hbh).count() as u64;
         let (t, st, err) = capture(
-            &["--backend", "xdp", "--direction", direction, MIX_ONLY],
+            &["--backend", backend, "--direction", direction, MIX_ONLY],
             &sent,
         );
         let n = |k: &str| st[k].as_u64().unwrap_or(0);
-        assert_eq!(st["flow_mode"], "kernel", "{err}");
-        // Every frame of this hook that the kernel can key was counted there (tcx for
-        // the sent ones, XDP for the received), the rest was copied, none lost.
+        assert_eq!(st["flow_mode"], "kernel", "{backend}: {err}");
+        // Every frame of this hook that the kernel can key was counted there (tcx egress
+        // for the sent ones, XDP or tcx ingress for the received), the rest was copied,
+        // none lost. (`--backend tc --direction out` is the same egress hook as XDP's.)
         assert_eq!(
             n("aggregated"),
             mine.len() as u64 - copied,
-            "{direction}: {st}"
+            "{backend} {direction}: {st}"
         );
-        assert_eq!(n("captured"), copied, "{direction}: {st}");
-        assert_eq!(n("lost") + n("filtered"), 0, "{direction}: {st}");
+        assert_eq!(n("captured"), copied, "{backend} {direction}: {st}");
+        assert_eq!(n("lost") + n("filtered"), 0, "{backend} {direction}: {st}");
         assert_eq!(
             t,
             oracle(&mine),
-            "{direction}: kernel records vs the sender"
+            "{backend} {direction}: kernel records vs the sender"
         );
     }
 }
