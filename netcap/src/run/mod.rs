@@ -46,6 +46,11 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
     // Every destination is opened before anything is attached.
     let mut outs = Outputs::open(cfg, None)?;
     let interfaces = crate::packet::Interfaces::default();
+    // The signal handlers go in before anything is attached or said: a SIGINT that
+    // comes as soon as "capturing with" is printed must end the capture cleanly, not
+    // kill netcap by the default action (the signal waits in the handler's stream).
+    let stop = Stop::default();
+    let mut driver = Driver::new(stop.clone())?;
     let Opened {
         mut sources,
         description,
@@ -72,8 +77,6 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         sink.set_stats(&file_stats);
     }
     let started = Instant::now();
-    let stop = Stop::default();
-    let mut driver = Driver::new(stop.clone())?;
     let publish = cfg.write.is_some().then(|| live::Publish {
         stats: file_stats,
         start_ns: capture::realtime_ns(),
