@@ -106,7 +106,7 @@ pub struct CaptureArgs {
     /// Native changes the host's traffic on some devices: see the README.
     #[arg(long, value_enum, default_value_t = XdpModeArg::Generic)]
     pub xdp_mode: XdpModeArg,
-    /// How the XDP/TC hooks run the filter expression (with --backend xdp).
+    /// How the XDP/TC hooks run the filter expression (with --backend xdp or tc).
     #[arg(long, value_enum, default_value_t = KernelFilterArg::Native)]
     pub kernel_filter: KernelFilterArg,
     /// Which frames to capture: received, sent, or both (like tcpdump).
