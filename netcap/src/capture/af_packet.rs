@@ -34,6 +34,7 @@
 mod promisc;
 mod sys;
 mod vlan;
+mod walk;
 
 use std::cell::Cell;
 use std::io;
@@ -47,7 +48,7 @@ use super::{
     CaptureCounters, Fill, Source,
 };
 use crate::filter::Filter;
-use crate::packet::{Direction, Frame, FrameMeta, LinkType};
+use crate::packet::{Frame, LinkType};
 pub use promisc::Promisc;
 use sys::{Geometry, Ring};
 use vlan::{reinsert_vlan, vlan_tag};
@@ -172,6 +173,8 @@ pub struct AfPacket {
     delay: hdrhistogram::Histogram<u64>,
     /// Frames seen by `fill`, for sampling the delay.
     delay_seq: u64,
+    /// What [`Source::visit_round`] keeps between rounds.
+    round: walk::RoundState,
 }
 
 impl AfPacket {
@@ -292,6 +295,7 @@ impl AfPacket {
             block_timeout_ms,
             delay: super::delay_histogram(),
             delay_seq: 0,
+            round: walk::RoundState::default(),
         })
     }
 
@@ -327,106 +331,22 @@ impl AfPacket {
             )),
         }
     }
-
-    /// Hands the current block back to the kernel and moves to the next.
-    fn release_block(&mut self) {
-        self.ring.release(self.cursor.block);
-        let block = (self.cursor.block + 1) % self.ring.geometry().block_nr;
-        self.cursor = Cursor {
-            block,
-            done: 0,
-            offset: 0,
-        };
-    }
 }
 
 impl Source for AfPacket {
     /// Reads ready blocks, stopping between two frames when `f` says so; a partly read
     /// block is finished on the next call.
     fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
-        let mut progressed = false;
-        // One clock read per call, not per frame: the delay includes the time spent
-        // in this call, at most one batch's worth.
-        let now_ns = super::realtime_ns();
-        let snap = self.snaplen as usize;
-        'blocks: for _ in 0..self.ring.geometry().block_nr {
-            let Some((first, count)) = self.ring.block_frames(self.cursor.block) else {
-                break;
-            };
-            progressed = true;
-            if self.cursor.done == 0 {
-                self.cursor.offset = first;
-            }
-            while self.cursor.done < count {
-                // None only if the kernel's offsets were corrupt: skip the block's rest
-                // rather than read outside it.
-                let Some((fr, next)) = self.ring.frame(self.cursor.block, self.cursor.offset)
-                else {
-                    break;
-                };
-                let direction = match fr.pkttype {
-                    libc::PACKET_OUTGOING => Direction::Out,
-                    _ => Direction::In,
-                };
-                // The next frame's headers, and the one after if it has the same
-                // size (a guess: wrong only costs a useless prefetch). Each frame's
-                // first read is otherwise a cache miss on lines the kernel's CPU wrote.
-                if self.cursor.done + 1 < count {
-                    self.ring.prefetch(self.cursor.block, next);
-                    self.ring.prefetch(
-                        self.cursor.block,
-                        next.saturating_add(next - self.cursor.offset),
-                    );
-                }
-                self.cursor.done += 1;
-                self.cursor.offset = next;
-                if !self.direction.keeps(direction) {
-                    self.filtered += 1;
-                    continue;
-                }
-                let mut meta = FrameMeta {
-                    ts_ns: u64::from(fr.hdr.tp_sec) * 1_000_000_000 + u64::from(fr.hdr.tp_nsec),
-                    orig_len: fr.hdr.tp_len,
-                    ifindex: u32::try_from(fr.ifindex).unwrap_or(self.ifindex),
-                    direction,
-                    link: self.link,
-                    iface: 0,
-                    drops: 0,
-                };
-                let data = match vlan_tag(&fr.hdr) {
-                    Some((tpid, tci)) if self.link == LinkType::Ethernet && fr.data.len() >= 12 => {
-                        reinsert_vlan(fr.data, tpid, tci, snap, &mut self.scratch);
-                        meta.orig_len = meta.orig_len.saturating_add(4);
-                        &self.scratch[..]
-                    }
-                    _ => &fr.data[..fr.data.len().min(snap)],
-                };
-                if let Some(f) = &self.recheck {
-                    if !f.matches(data, meta.orig_len) {
-                        self.filtered += 1;
-                        continue;
-                    }
-                }
-                super::sample_delay(
-                    &mut self.delay,
-                    &mut self.delay_seq,
-                    now_ns.saturating_sub(meta.ts_ns) / 1000,
-                );
-                self.captured += 1;
-                let more = f(&Frame { meta, data });
-                if !more {
-                    if self.cursor.done == count {
-                        self.release_block();
-                    }
-                    break 'blocks;
-                }
-            }
-            self.release_block();
-        }
-        if !progressed {
-            return self.check_socket_error();
-        }
-        Ok(Fill::Some)
+        self.walk(false, |meta, data, _| f(&Frame { meta, data }))
+    }
+
+    /// The ready frames, their blocks handed back after `f` returns (`walk.rs`).
+    fn visit_round(
+        &mut self,
+        limit: super::round::RoundLimit,
+        f: &mut dyn FnMut(&[Frame<'_>]),
+    ) -> Result<Fill, Error> {
+        self.read_round(limit, f)
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {

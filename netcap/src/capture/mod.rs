@@ -30,6 +30,7 @@ pub mod privdrop;
 pub mod ring_object;
 pub mod ringbuf;
 pub mod rings;
+pub mod round;
 pub mod tcx;
 pub mod xdp;
 mod xdp_attach;
@@ -130,6 +131,20 @@ pub trait Source: Send {
     /// `f` returns false. The frame `f` is given is consumed either way. Live sources
     /// hand out frames straight from the kernel's ring, without a copy.
     fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error>;
+    /// Hands ready frames to `f` without blocking, as one round (or, for a source that
+    /// joins others, one or more): at most `limit.frames` frames, and frames until
+    /// their bytes reach `limit.bytes`. Each call's frames stay where they are until
+    /// `f` returns, and only then does the source give their space back (a live
+    /// source's kernel ring): so `f` can write them all at once, straight from there.
+    /// Every frame handed to `f` is consumed. Sources whose frames do not stay put
+    /// copy the round first ([`round::copied`]).
+    fn visit_round(
+        &mut self,
+        limit: round::RoundLimit,
+        f: &mut dyn FnMut(&[Frame<'_>]),
+    ) -> Result<Fill, Error> {
+        round::copied(self, limit, f)
+    }
     /// Appends ready frames to `batch` without blocking, up to about `max_bytes`.
     fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<Fill, Error> {
         self.visit(&mut |frame| {

@@ -19,7 +19,11 @@ use std::{
     time::Duration,
 };
 
-use super::{af_packet::Promisc, CaptureCounters, Error, Fill, Source};
+use super::{
+    af_packet::Promisc,
+    round::{RoundFrames, RoundLimit},
+    CaptureCounters, Error, Fill, Source,
+};
 use crate::packet::{Frame, FrameMeta, Interfaces, LinkType};
 
 /// One interface's source.
@@ -70,6 +74,8 @@ pub struct Multi {
     /// rest.
     next: usize,
     stopped: bool,
+    /// The vector of a round's stamped frames, kept between rounds.
+    round: RoundFrames,
 }
 
 /// epoll data for the watch's descriptor (members use their position).
@@ -95,6 +101,7 @@ impl Multi {
             watch: None,
             next: 0,
             stopped: false,
+            round: RoundFrames::default(),
         };
         if let Some(w) = &watch {
             for fd in w.fds() {
@@ -167,31 +174,25 @@ impl Multi {
     }
 }
 
-impl Source for Multi {
-    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
+impl Multi {
+    /// Reads the members in turn, starting after the one the last call stopped at:
+    /// `read` reads one (given its interface index) and says whether to go on. A
+    /// member whose interface ended or vanished leaves, with a line on stderr.
+    fn read_members(
+        &mut self,
+        mut read: impl FnMut(&mut dyn Source, u16) -> (Result<Fill, Error>, bool),
+    ) -> Result<Fill, Error> {
         if !self.stopped && self.watch.is_some() {
             self.poll_watch();
         }
         let n = self.members.len();
-        let mut more = true;
         for k in 0..n {
             let i = (self.next + k) % n;
             let m = &mut self.members[i];
             if m.gone.is_some() {
                 continue;
             }
-            let iface = m.iface;
-            let got = m.source.visit(&mut |frame| {
-                let meta = FrameMeta {
-                    iface,
-                    ..frame.meta
-                };
-                more = f(&Frame {
-                    meta,
-                    data: frame.data,
-                });
-                more
-            });
+            let (got, more) = read(&mut *m.source, m.iface);
             match got {
                 Ok(Fill::Some) => {}
                 Ok(Fill::End) | Err(Error::Vanished(_)) => {
@@ -217,6 +218,60 @@ impl Source for Multi {
         } else {
             Fill::End
         })
+    }
+}
+
+impl Source for Multi {
+    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
+        self.read_members(|source, iface| {
+            let mut more = true;
+            let got = source.visit(&mut |frame| {
+                let meta = FrameMeta {
+                    iface,
+                    ..frame.meta
+                };
+                more = f(&Frame {
+                    meta,
+                    data: frame.data,
+                });
+                more
+            });
+            (got, more)
+        })
+    }
+
+    /// Each member's round in turn (each held by its source until `f` returns), the
+    /// frames stamped with their interface, until the limit is reached.
+    fn visit_round(
+        &mut self,
+        limit: RoundLimit,
+        f: &mut dyn FnMut(&[Frame<'_>]),
+    ) -> Result<Fill, Error> {
+        let mut keep = std::mem::take(&mut self.round);
+        let (mut frames, mut bytes) = (0usize, 0usize);
+        let read = self.read_members(|source, iface| {
+            let left = RoundLimit {
+                frames: limit.frames.saturating_sub(frames),
+                bytes: limit.bytes.saturating_sub(bytes),
+            };
+            let got = source.visit_round(left, &mut |round| {
+                let mut stamped = keep.take();
+                stamped.extend(round.iter().map(|frame| Frame {
+                    meta: FrameMeta {
+                        iface,
+                        ..frame.meta
+                    },
+                    data: frame.data,
+                }));
+                frames += round.len();
+                bytes += round.iter().map(|fr| fr.data.len()).sum::<usize>();
+                f(&stamped);
+                keep.give_back(stamped);
+            });
+            (got, limit.more(frames, bytes))
+        });
+        self.round = keep;
+        read
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {

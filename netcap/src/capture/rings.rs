@@ -182,6 +182,14 @@ impl Plan {
     }
 }
 
+/// Where a record [`RingSet::visit_held`] passed on is: its ring, and its (offset,
+/// length) in the mapping.
+#[derive(Clone, Copy, Debug)]
+pub struct Place {
+    ring: usize,
+    rec: (usize, usize),
+}
+
 pub struct RingSet {
     rings: Vec<CpuRing>,
     /// An epoll instance watching every ring (level-triggered), when there are several.
@@ -205,8 +213,23 @@ impl RingSet {
     /// record's timestamp), until every ring is empty or `f` returns false; then hands
     /// the space back to the kernel.
     pub fn visit(&mut self, key: fn(&[u8]) -> u64, mut f: impl FnMut(&[u8]) -> bool) {
+        self.visit_held(key, |_, rec| f(rec));
+        self.release();
+    }
+
+    /// As [`RingSet::visit`], but the records' space stays out of the kernel's reach
+    /// until [`RingSet::release`]: `f` gets each record's [`Place`] too, and
+    /// [`RingSet::record`] gives its bytes again until then.
+    pub fn visit_held(&mut self, key: fn(&[u8]) -> u64, mut f: impl FnMut(Place, &[u8]) -> bool) {
         if let [ring] = self.rings.as_mut_slice() {
-            ring.drain(f);
+            ring.clear_wakeups();
+            while let Some(rec) = ring.peek() {
+                let more = f(Place { ring: 0, rec }, ring.record(rec));
+                ring.consume(rec.1);
+                if !more {
+                    break;
+                }
+            }
             return;
         }
         for ring in &mut self.rings {
@@ -232,13 +255,29 @@ impl RingSet {
                 break;
             };
             let Some((off, len, _)) = *head else { break };
-            let more = f(ring.record((off, len)));
+            let place = Place {
+                ring: i,
+                rec: (off, len),
+            };
+            let more = f(place, ring.record((off, len)));
             ring.consume(len);
             *head = ring.peek().map(|rec| (rec.0, rec.1, key(ring.record(rec))));
             if !more {
                 break;
             }
         }
+    }
+
+    /// The bytes of a record [`RingSet::visit_held`] passed on, until
+    /// [`RingSet::release`] (which needs `&mut self`, so no borrow outlives it).
+    pub fn record(&self, place: Place) -> &[u8] {
+        self.rings
+            .get(place.ring)
+            .map_or(&[][..], |r| r.record(place.rec))
+    }
+
+    /// Hands the space of every record passed on so far back to the kernel.
+    pub fn release(&mut self) {
         for ring in &mut self.rings {
             ring.publish();
         }

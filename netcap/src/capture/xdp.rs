@@ -2,7 +2,7 @@
 //! frames and tcx egress for sent ones. Loads netcap's eBPF object, attaches it
 //! ([`super::xdp_attach`], [`super::tcx`]), and drains its capture rings, one per CPU.
 //!
-//! Kernel contract (see `netcap-ebpf`): each record is a [`RecordHeader`] followed by
+//! Kernel contract (see `netcap-ebpf`): each record is a [`netcap_common::RecordHeader`] followed by
 //! `cap_len` bytes, in the ring of the CPU that saw the frame; per-CPU `COUNTERS` say
 //! what happened to every frame the hooks saw.
 //!
@@ -24,10 +24,10 @@ use aya::{
     maps::{Map, MapData, PerCpuArray},
     Ebpf, EbpfLoader,
 };
-use netcap_common::{CbpfInsn, Counter, RecordHeader, DIR_OUT, MAX_CBPF_INSNS, NUM_COUNTERS};
+use netcap_common::{CbpfInsn, Counter, MAX_CBPF_INSNS, NUM_COUNTERS};
 
 use super::{error::Error, tcx::TcHook, CaptureCounters, DirectionFilter, Fill, Source, XdpMode};
-use crate::packet::{Direction, Frame, FrameMeta, LinkType};
+use crate::packet::{Frame, LinkType};
 
 #[cfg(netcap_ebpf)]
 pub(crate) static EBPF_OBJECT: &[u8] =
@@ -95,7 +95,12 @@ pub struct XdpSource {
     flows: Option<super::kernel_flows::KernelFlows>,
     /// What was attached, for the startup line on stderr.
     pub description: String,
+    /// What [`Source::visit_round`] keeps between rounds.
+    round: read::RoundState,
 }
+
+#[path = "xdp_read.rs"]
+mod read;
 
 /// Kernel memory the in-kernel flow table may take: it is preallocated, so
 /// `--max-flows` is granted only within this budget (flows beyond it overflow to user
@@ -336,6 +341,7 @@ impl XdpSource {
                 // The first source exports the kernel's flows.
                 flows: flows.take(),
                 description: description.clone(),
+                round: read::RoundState::default(),
             });
         }
         Ok(sources)
@@ -352,63 +358,8 @@ impl XdpSource {
         })
     }
 
-    /// True while the hooks are attached.
-    fn attached(&self) -> bool {
-        self.kernel.ebpf.lock().is_ok_and(|e| e.is_some())
-    }
-}
-
-/// The timestamp of a ring record (0 for one too short to hold a header).
-fn record_ts(rec: &[u8]) -> u64 {
-    rec.first_chunk::<8>().map_or(0, |b| u64::from_ne_bytes(*b))
-}
-
-/// Parses one ring record; `None` if it is shorter than its header says.
-fn parse_record(rec: &[u8]) -> Option<(RecordHeader, &[u8])> {
-    let head = rec.get(..size_of::<RecordHeader>())?;
-    // SAFETY: `head` has exactly size_of::<RecordHeader>() bytes, RecordHeader is
-    // plain-old-data (any bit pattern is valid) and read_unaligned needs no alignment.
-    let hdr = unsafe { head.as_ptr().cast::<RecordHeader>().read_unaligned() };
-    let data = rec.get(size_of::<RecordHeader>()..)?;
-    let data = data.get(..hdr.cap_len as usize)?;
-    Some((hdr, data))
-}
-
-impl Source for XdpSource {
-    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
-        let now = monotonic_ns();
-        let Self {
-            rings,
-            mono_to_real_ns,
-            delay_us,
-            delay_seq,
-            ..
-        } = self;
-        rings.visit(record_ts, |rec| {
-            // A record the kernel wrote is never malformed; if one were, skipping it is
-            // the safe reading (the kernel counted it as captured, so it shows as a
-            // difference between `captured` and the frames user space handled).
-            let Some((hdr, data)) = parse_record(rec) else {
-                return true;
-            };
-            super::sample_delay(delay_us, delay_seq, now.saturating_sub(hdr.ts_ns) / 1000);
-            f(&Frame {
-                meta: FrameMeta {
-                    ts_ns: (hdr.ts_ns as i64 + *mono_to_real_ns) as u64,
-                    orig_len: hdr.frame_len,
-                    ifindex: hdr.ifindex,
-                    direction: if hdr.direction == DIR_OUT {
-                        Direction::Out
-                    } else {
-                        Direction::In
-                    },
-                    link: LinkType::Ethernet,
-                    iface: 0,
-                    drops: 0,
-                },
-                data,
-            })
-        });
+    /// Fails once the interface is gone (checked every [`IFACE_CHECK`]).
+    fn check_iface(&mut self) -> Result<Fill, Error> {
         if !self.other_netns && self.last_iface_check.elapsed() >= IFACE_CHECK && self.attached() {
             self.last_iface_check = Instant::now();
             if super::ifindex_of(&self.ifname) != Some(self.ifindex) {
@@ -416,6 +367,26 @@ impl Source for XdpSource {
             }
         }
         Ok(Fill::Some)
+    }
+
+    /// True while the hooks are attached.
+    fn attached(&self) -> bool {
+        self.kernel.ebpf.lock().is_ok_and(|e| e.is_some())
+    }
+}
+
+impl Source for XdpSource {
+    fn visit(&mut self, f: &mut dyn FnMut(&Frame<'_>) -> bool) -> Result<Fill, Error> {
+        self.read_each(f)
+    }
+
+    /// The rings' records, held until `f` returns (see `xdp_read.rs`).
+    fn visit_round(
+        &mut self,
+        limit: super::round::RoundLimit,
+        f: &mut dyn FnMut(&[Frame<'_>]),
+    ) -> Result<Fill, Error> {
+        self.read_round(limit, f)
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {

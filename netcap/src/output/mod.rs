@@ -145,6 +145,14 @@ pub trait FrameSink: Send {
         ))
     }
 
+    /// For the direct path's zero-copy rounds: the destination itself, past the sink's
+    /// buffer (emptied onto it first, so what is written there comes after everything
+    /// written so far), to take records built as [`FrameSink::record_format`] says.
+    /// `None` when the sink has none; then frames go through [`FrameSink::write`].
+    fn through(&mut self) -> Option<std::io::Result<&mut dyn std::io::Write>> {
+        None
+    }
+
     /// As [`FrameSink::write_records`], the records in pieces, in order (one `writev`
     /// where the sink can: the writer holds them in the workers' buffers).
     fn write_records_vectored(

@@ -33,6 +33,11 @@ use pcap_file::{
 
 use super::{FileStats, FrameSink, Interface};
 use crate::packet::{Direction, Frame, Interfaces, LinkType};
+use records::{captured, record_header};
+pub use records::{RecordFormat, RoundRecords};
+
+#[path = "pcap_records.rs"]
+mod records;
 
 /// Magic of a pcap file with nanosecond timestamps.
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
@@ -62,47 +67,6 @@ pub struct FileFormat {
     /// Classic pcap with nanosecond timestamps (pcapng always has them).
     pub nano: bool,
     pub snaplen: u32,
-}
-
-/// Classic pcap records as a [`PcapSink`] writes them: a 16-byte header (seconds,
-/// micro- or nanoseconds, captured and original length) and the frame cut to the snap
-/// length. What [`FrameSink::record_format`] hands the decoder workers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordFormat {
-    pub nano: bool,
-    pub snaplen: u32,
-    /// The file's link type: frames of another are not written.
-    pub link: LinkType,
-}
-
-impl RecordFormat {
-    /// Appends `frame`'s record to `out`; false (nothing appended) when its link type
-    /// is not the file's.
-    #[inline]
-    pub fn push(&self, frame: &Frame<'_>, out: &mut Vec<u8>) -> bool {
-        if frame.meta.link != self.link {
-            return false;
-        }
-        let cap = captured(self.snaplen, frame.data.len());
-        let data = frame.data.get(..cap).unwrap_or(frame.data);
-        out.extend_from_slice(&record_header(self.nano, frame, data.len()));
-        out.extend_from_slice(data);
-        true
-    }
-}
-
-/// The 16-byte header of a classic pcap record of `frame` holding `cap` bytes.
-#[inline]
-fn record_header(nano: bool, frame: &Frame<'_>, cap: usize) -> [u8; 16] {
-    let secs = (frame.meta.ts_ns / 1_000_000_000) as u32;
-    let nanos = (frame.meta.ts_ns % 1_000_000_000) as u32;
-    let frac = if nano { nanos } else { nanos / 1000 };
-    let mut rec = [0u8; 16];
-    rec[0..4].copy_from_slice(&secs.to_le_bytes());
-    rec[4..8].copy_from_slice(&frac.to_le_bytes());
-    rec[8..12].copy_from_slice(&(cap as u32).to_le_bytes());
-    rec[12..16].copy_from_slice(&frame.meta.orig_len.to_le_bytes());
-    rec
 }
 
 enum Inner<W: Write> {
@@ -141,6 +105,8 @@ pub struct PcapSink<W: Write> {
     names: Option<Interfaces>,
     /// See [`FrameSink::set_stats`].
     stats: Option<FileStats>,
+    /// The destination beneath `W`'s buffer, for [`FrameSink::through`].
+    through: Option<Box<dyn Write + Send>>,
 }
 
 impl<W: Write> PcapSink<W> {
@@ -160,7 +126,15 @@ impl<W: Write> PcapSink<W> {
             iface: None,
             names: None,
             stats: None,
+            through: None,
         }
+    }
+
+    /// The destination as [`FrameSink::through`] hands it out: what `out` writes to,
+    /// without its buffer (another descriptor of the same open file, so the bytes of
+    /// both go one after the other).
+    pub fn set_through(&mut self, through: Box<dyn Write + Send>) {
+        self.through = Some(through);
     }
 
     /// The destination, while the sink has not failed.
@@ -267,14 +241,6 @@ impl<W: Write> PcapSink<W> {
         out.write_pcapng_block(idb).map_err(to_io)?;
         ids.push(key);
         Ok(ids.len() as u32 - 1)
-    }
-}
-
-/// Bytes of a frame's data a record holds under snap length `snaplen` (0: all).
-fn captured(snaplen: u32, len: usize) -> usize {
-    match snaplen {
-        0 => len,
-        n => len.min(n as usize),
     }
 }
 
@@ -432,6 +398,26 @@ impl<W: Write + Send> FrameSink for PcapSink<W> {
             }
             _ => Err(std::io::Error::other("pcap output takes no records")),
         }
+    }
+
+    /// Classic pcap with a destination set by [`PcapSink::set_through`]: the header
+    /// (when not yet written) and what `W` buffers go out first.
+    fn through(&mut self) -> Option<std::io::Result<&mut dyn Write>> {
+        let link = self.record_format()?.link;
+        self.through.as_ref()?;
+        if matches!(self.inner, Inner::Pending(_)) {
+            if let Err(e) = self.start(link) {
+                return Some(Err(e));
+            }
+        }
+        let Inner::Pcap { out, .. } = &mut self.inner else {
+            return None;
+        };
+        if let Err(e) = out.flush() {
+            return Some(Err(e));
+        }
+        let through = self.through.as_deref_mut()?;
+        Some(Ok(through as &mut dyn Write))
     }
 
     fn set_link_hint(&mut self, link: Option<LinkType>) {

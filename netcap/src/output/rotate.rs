@@ -277,6 +277,12 @@ impl RotatingSink {
         )?;
         let file = create_file(&path)?;
         let failed = Arc::new(AtomicBool::new(false));
+        // A second descriptor of the file for zero-copy writes past the buffer
+        // (`FrameSink::through`), failing with it; without one, frames are buffered.
+        let through = file.try_clone().ok().map(|file| FailClosed {
+            file,
+            failed: failed.clone(),
+        });
         let file = FailClosed {
             file,
             failed: failed.clone(),
@@ -286,6 +292,9 @@ impl RotatingSink {
             bytes: 0,
         };
         let mut sink = PcapSink::new(out, self.format);
+        if let Some(through) = through {
+            sink.set_through(Box::new(through));
+        }
         sink.set_link_hint(self.link_hint);
         if let Some(iface) = &self.iface {
             sink.set_interface(iface);
@@ -408,6 +417,15 @@ impl FrameSink for RotatingSink {
             return None;
         }
         self.current.as_ref()?.sink.record_format()
+    }
+
+    /// Only without `-C` and `-G`, as [`FrameSink::record_format`] (bytes written
+    /// there are not counted for `-C`).
+    fn through(&mut self) -> Option<std::io::Result<&mut dyn Write>> {
+        if self.ended || self.rotation.size.is_some() || self.rotation.every.is_some() {
+            return None;
+        }
+        self.current.as_mut()?.sink.through()
     }
 
     fn write_records(&mut self, records: &[u8], skipped: u64) -> std::io::Result<()> {

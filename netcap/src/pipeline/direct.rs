@@ -7,9 +7,32 @@
 //! buys anything, and it is what made netcap use more CPU per frame than
 //! `tcpdump -w /dev/null`, which does exactly this: read the ring, write the record.
 //! Frames are not decoded here, so `decoded` is 0 and no malformed counts exist.
+//!
+//! Zero copy: the frames come in rounds ([`Source::visit_round`]) that stay in the
+//! kernel's ring until [`Direct::take_round`] returns. A round of at least
+//! [`THROUGH_FROM`] bytes of a plain classic pcap `-w` (a file, `/dev/null`, `-w -`; not
+//! `-C`/`-G`, not pcapng) is written with `writev` straight from there, past the sink's
+//! buffer ([`FrameSink::through`]): 16-byte record headers (and frames under
+//! [`POINT_FROM`] bytes) from a small buffer, the other frames' bytes from the ring, so
+//! user space copies no frame; `-w /dev/null` then costs no copy at all, a file the
+//! kernel's one copy into the page cache (which `tcpdump -w` pays too). Smaller rounds
+//! (a trickle) are copied into the sink's buffer, flushed as [`super::FLUSH_AFTER`] and
+//! `-l` say, so a quiet link costs no system call per frame.
+//!
+//! [`Source::visit_round`]: crate::capture::Source::visit_round
+//! [`FrameSink::through`]: crate::output::FrameSink::through
+//! [`POINT_FROM`]: crate::output::pcap::POINT_FROM
 
 use super::{is_broken_pipe, DecodeStats, Finished, SizeCounts};
-use crate::{output::pcap::BoxedPcapSink, packet::Frame};
+use crate::{
+    output::pcap::{BoxedPcapSink, RoundRecords},
+    packet::Frame,
+};
+
+/// Rounds whose records take at least this many bytes are written past the sink's
+/// buffer, straight from the ring: one `writev` (or a few) per 64 KiB or more, never a
+/// system call per frame; smaller ones are copied into the buffer.
+pub const THROUGH_FROM: usize = 64 * 1024;
 
 pub struct Direct {
     pcap: Option<BoxedPcapSink>,
@@ -24,6 +47,8 @@ pub struct Direct {
     error: Option<String>,
     /// When the oldest write not yet flushed happened (see [`super::FLUSH_AFTER`]).
     dirty_since: Option<std::time::Instant>,
+    /// A round's records, for the zero-copy write (its buffers kept between rounds).
+    records: RoundRecords,
 }
 
 impl Direct {
@@ -37,7 +62,62 @@ impl Direct {
             closed: false,
             error: None,
             dirty_since: None,
+            records: RoundRecords::default(),
         }
+    }
+
+    /// Takes one round of frames, held where the source keeps them until this
+    /// returns: written past the sink's buffer when the round is large enough and the
+    /// sink has a way through, else frame by frame into its buffer.
+    pub fn take_round(&mut self, frames: &[Frame<'_>]) {
+        if !self.write_through(frames) {
+            for frame in frames {
+                self.take(frame);
+            }
+            return;
+        }
+        for frame in frames {
+            self.stats.bytes += frame.data.len() as u64;
+            self.stats.wire_bytes += u64::from(frame.meta.orig_len);
+            self.sizes.add(frame.data.len());
+        }
+    }
+
+    /// The zero-copy write of a round (see the module doc); false, with nothing done,
+    /// when it is not for this round.
+    fn write_through(&mut self, frames: &[Frame<'_>]) -> bool {
+        let Some(pcap) = self.pcap.as_mut().filter(|_| !self.closed) else {
+            return false;
+        };
+        let bytes: usize = frames.iter().map(|f| 16 + f.data.len()).sum();
+        if bytes < THROUGH_FROM {
+            return false;
+        }
+        let Some(format) = pcap.record_format() else {
+            return false;
+        };
+        self.records.build(&format, frames);
+        let (written, result) = match pcap.through() {
+            None => return false,
+            Some(Err(e)) => (None, Err(e)),
+            Some(Ok(out)) => {
+                let (n, result) = self.records.write_to(frames, out);
+                (Some(n), result)
+            }
+        };
+        if self.records.skipped() > 0 {
+            // Only counted: no bytes for them.
+            let _ = pcap.write_records(&[], self.records.skipped());
+        }
+        if let Some(n) = written {
+            // The way through emptied the buffer first.
+            self.written += std::mem::take(&mut self.unflushed) + n;
+            self.dirty_since = None;
+        }
+        if let Err(e) = result {
+            self.fail(e);
+        }
+        true
     }
 
     /// Takes one frame: counts it and writes it to the `-w` file.
@@ -122,3 +202,7 @@ impl Direct {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "direct_tests.rs"]
+mod tests;

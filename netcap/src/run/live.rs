@@ -237,26 +237,30 @@ fn to_pipeline(
     Ok((fill, n, bytes))
 }
 
-/// One round on the direct path: up to a batch's worth of bytes, so the ring gets its
-/// space back after each (the XDP consumer position is published once per `visit`).
+/// One round on the direct path: up to a batch's worth of bytes (and `-c`'s frames),
+/// held in the ring until the round is written; the ring gets its space back after
+/// each (the XDP consumer position, the AF_PACKET blocks read to their end).
 fn to_direct(
     source: &mut dyn Source,
     direct: &mut Direct,
     left: &mut Option<u64>,
 ) -> Result<(Fill, u64, u64), capture::Error> {
     let (mut frames, mut bytes) = (0u64, 0u64);
-    let fill = source.visit(&mut |frame| {
-        direct.take(frame);
-        frames += 1;
-        bytes += frame.data.len() as u64;
-        if let Some(n) = left.as_mut() {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                return false;
-            }
-        }
-        !direct.closed && bytes < BATCH_BYTES as u64
+    if *left == Some(0) {
+        return Ok((Fill::Some, 0, 0));
+    }
+    let limit = capture::round::RoundLimit {
+        frames: left.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        bytes: BATCH_BYTES,
+    };
+    let fill = source.visit_round(limit, &mut |round| {
+        direct.take_round(round);
+        frames += round.len() as u64;
+        bytes += round.iter().map(|f| f.data.len() as u64).sum::<u64>();
     })?;
+    if let Some(n) = left.as_mut() {
+        *n = n.saturating_sub(frames);
+    }
     Ok((fill, frames, bytes))
 }
 

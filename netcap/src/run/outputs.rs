@@ -3,6 +3,7 @@
 //! the `-w` file or stdout for the frames, and the flow exporter's destinations.
 use std::{
     io::{BufWriter, Write},
+    os::fd::AsFd,
     path::Path,
 };
 
@@ -59,7 +60,13 @@ impl Outputs {
                 Some(Box::new(sink) as BoxedPcapSink)
             }
             Some(WriteTo::Stdout) => {
-                let mut sink: BoxedPcapSink = Box::new(PcapSink::new(stdout(cfg), format));
+                let mut pcap = PcapSink::new(stdout(cfg), format);
+                // Stdout's descriptor, for the direct path's zero-copy writes past the
+                // buffer (std's stdout would buffer them again, and look for newlines).
+                if let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() {
+                    pcap.set_through(Box::new(std::fs::File::from(fd)));
+                }
+                let mut sink: BoxedPcapSink = Box::new(pcap);
                 sink.set_link_hint(link);
                 Some(sink)
             }
