@@ -69,25 +69,40 @@ impl Heads {
         }
     }
 
-    fn peek(&self) -> Option<Head> {
-        match self {
-            Heads::Few(v) => v.iter().min().copied(),
-            Heads::Many(h) => h.peek().map(|Reverse(head)| *head),
-        }
-    }
-
-    fn pop(&mut self) -> Option<Head> {
+    /// Takes the smallest head if its time is not past `horizon`; returns it with the
+    /// key of the next smallest (the bound of the taken run's stretch). One pass over a
+    /// short list finds both: with two streams, one compare.
+    fn pop_until(&mut self, horizon: u64) -> Option<(Head, Option<Key>)> {
         match self {
             Heads::Few(v) => {
-                let (i, _) = v.iter().enumerate().min_by_key(|(_, head)| **head)?;
-                Some(v.swap_remove(i))
+                let (mut first, mut second): (usize, Option<usize>) = (0, None);
+                for i in 1..v.len() {
+                    if v[i] < v[first] {
+                        second = Some(first);
+                        first = i;
+                    } else if second.is_none_or(|j| v[i] < v[j]) {
+                        second = Some(i);
+                    }
+                }
+                let head = *v.get(first)?;
+                if head.0 .0 > horizon {
+                    return None;
+                }
+                let next = second.map(|j| v[j].0);
+                v.swap_remove(first);
+                Some((head, next))
             }
             Heads::Many(h) => {
-                let head = h.pop().map(|Reverse(head)| head);
+                let &Reverse(head) = h.peek()?;
+                if head.0 .0 > horizon {
+                    return None;
+                }
+                h.pop();
+                let next = h.peek().map(|Reverse((key, _))| *key);
                 if h.len() <= FEW_HEADS / 2 {
                     *self = Heads::Few(h.drain().map(|Reverse(head)| head).collect());
                 }
-                head
+                Some((head, next))
             }
         }
     }
@@ -286,13 +301,8 @@ impl Merger {
     /// [`Merger::release`].
     pub fn drain(&mut self, mut emit: impl FnMut(u64, &Output, Range<usize>)) {
         let horizon = self.horizon();
-        while let Some(((ts, ..), id)) = self.heads.peek() {
-            if ts > horizon {
-                return;
-            }
-            self.heads.pop();
-            // This run's frames go up to the next run's head.
-            let bound = self.heads.peek().map(|(key, _)| key);
+        // The run with the smallest head; its frames go up to the next run's head.
+        while let Some(((_, id), bound)) = self.heads.pop_until(horizon) {
             let Some(mut run) = self.runs.get_mut(id).and_then(Option::take) else {
                 continue;
             };
@@ -356,7 +366,8 @@ impl Merger {
             let slot = seg.slot;
             let start = seg.frames.start;
             // The segment's keys only grow: its frames up to the horizon and the bound
-            // are a prefix, found by bisection.
+            // are a prefix, found by galloping (short stretches, two streams' frames
+            // finely interleaved, cost a compare or two).
             let ts = &out.ts;
             let end = first_not(seg.frames.clone(), |i| {
                 ts[i] <= horizon && bound.is_none_or(|b| (ts[i], stream, slot, i) <= b)
@@ -392,9 +403,23 @@ impl Merger {
 }
 
 /// The first index of `range` where `holds` is false (`range.end` if none), for a
-/// `holds` that is true on a prefix of `range` and false after it.
+/// `holds` that is true on a prefix of `range` and false after it. Gallops from the
+/// start (0, 1, 3, 7, ... past it), then bisects the last step: a prefix of `k` costs
+/// about 2 log2 k calls, so a short one costs one or two whatever the range's length.
 fn first_not(range: Range<usize>, holds: impl Fn(usize) -> bool) -> usize {
-    let (mut lo, mut hi) = (range.start, range.end);
+    // Probes at start, start + 1, start + 3, start + 7, ...
+    let (mut lo, mut probe, mut gap) = (range.start, range.start, 1usize);
+    let mut hi = loop {
+        if probe >= range.end {
+            break range.end;
+        }
+        if !holds(probe) {
+            break probe;
+        }
+        lo = probe + 1;
+        probe = probe.saturating_add(gap);
+        gap = gap.saturating_mul(2);
+    };
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         if holds(mid) {

@@ -248,3 +248,24 @@ fn same_order_as_the_reference(seed: u64, max_streams: usize, max_frames: u64, b
         assert_eq!(done + d, outputs, "case {case}: every output returned");
     }
 }
+
+#[test]
+fn first_not_finds_every_prefix_length() {
+    for start in [0usize, 3] {
+        for len in 0..70 {
+            let range = start..start + len;
+            for k in 0..=len {
+                let calls = std::cell::Cell::new(0);
+                let got = first_not(range.clone(), |i| {
+                    calls.set(calls.get() + 1);
+                    assert!(range.contains(&i), "probed {i} outside {range:?}");
+                    i < start + k
+                });
+                assert_eq!(got, start + k, "range {range:?}, prefix {k}");
+                if k <= 1 && len > 1 {
+                    assert!(calls.get() <= 2, "prefix {k} took {} probes", calls.get());
+                }
+            }
+        }
+    }
+}
