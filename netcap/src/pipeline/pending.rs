@@ -10,6 +10,8 @@
 //! back to the workers' pool. Small outputs (under [`COPY_BELOW`] bytes) are copied
 //! instead: at a low rate each output holds a frame or two, and holding many of them
 //! for a write would empty the workers' pool; copying them costs what it did before.
+//! Short stretches (under [`COPY_STRETCH_BELOW`]) are copied too, whatever their
+//! output's size: two finely interleaved streams give stretches of a line or two.
 //!
 //! Counting: each piece knows where its frames end, so a write that stops part way (a
 //! pipe closed by its reader) says exactly how many frames' bytes were taken.
@@ -26,6 +28,14 @@ use crate::output::write_all_vectored;
 /// rather than held until the write: at 64 KiB an output holds ~700 lines of `-F line`,
 /// and the copy is a small part of what the output cost to make.
 pub(super) const COPY_BELOW: usize = 64 * 1024;
+
+/// Stretches shorter than this are copied into the writer's own buffer even from a
+/// large output: where two workers' frames interleave finely (a live capture's CPUs
+/// take turns frame by frame) a stretch is a line or two, and a piece of its own costs
+/// more than the copy (its slice, its frame count, and the kernel's per-slice work in
+/// `writev`); copied, the short stretches that follow one another are one slice.
+/// 512 bytes is about seven lines of `-F line`; see docs/bench/capture-workers.md.
+pub(super) const COPY_STRETCH_BELOW: usize = 512;
 
 /// Most outputs held for a write: then the pieces are written whatever their size,
 /// so the workers get buffers back (the pool has room for these).
@@ -154,7 +164,7 @@ impl Pending {
     }
 
     /// Queues frames `frames` of `out` (in `slot`), whose bytes are a stretch of its
-    /// buffer: held there, or copied when the output is small.
+    /// buffer: held there, or copied when the output or the stretch is small.
     pub(super) fn push_output(&mut self, slot: u64, out: &Output, frames: Range<usize>) {
         let (buf, ends) = self.part.of(out);
         let at = |k: Option<usize>| k.and_then(|k| ends.get(k)).map_or(0, |&e| e as usize);
@@ -164,7 +174,7 @@ impl Pending {
             None => buf.len(),
         };
         let bytes = start..end.max(start);
-        if buf.len() < COPY_BELOW {
+        if buf.len() < COPY_BELOW || bytes.len() < COPY_STRETCH_BELOW {
             let text = buf.get(bytes.clone()).unwrap_or(&[]);
             let ends = ends.get(frames).unwrap_or(&[]);
             return self.push_copy(text, ends.iter().map(|&e| e as usize - start));

@@ -217,3 +217,39 @@ fn records_are_handed_over_as_slices() {
     assert!(result.is_ok());
     assert_eq!((got, frames), (want, 3));
 }
+
+#[test]
+fn short_stretches_of_large_outputs_are_copied_into_one_slice() {
+    let mut held = Held::default();
+    let big = COPY_BELOW / 50 + 1;
+    let a = held.hold(out(big, 50, b'a'));
+    let b = held.hold(out(big, 60, b'A'));
+    let mut p = Pending::new(Part::Text);
+    let mut want = Vec::new();
+    // Stretches of one and two lines, taking turns: none is held, all are one slice.
+    for k in 0..100 {
+        let (slot, frames) = if k % 2 == 0 {
+            (a, k / 2..k / 2 + 1)
+        } else {
+            (b, k..k + 2)
+        };
+        let o = held.output(slot).expect("held");
+        p.push_output(slot, o, frames.clone());
+        let start = frames
+            .start
+            .checked_sub(1)
+            .map_or(0, |j| o.ends[j] as usize);
+        want.extend_from_slice(&o.text[start..o.ends[frames.end - 1] as usize]);
+    }
+    assert!(!p.holds_outputs(), "short stretches are copied");
+    let mut pipe = Pipe {
+        got: Vec::new(),
+        per_call: usize::MAX,
+        limit: usize::MAX,
+        calls: 0,
+    };
+    assert_eq!(p.slices(&held).len(), 1, "one slice for all of them");
+    let (frames, result) = p.write_to(&mut pipe, &held);
+    assert!(result.is_ok());
+    assert_eq!((pipe.got, frames, pipe.calls), (want, 150, 1));
+}

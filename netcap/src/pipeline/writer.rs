@@ -13,7 +13,9 @@
 //! it; the outputs then go back to the workers. Nothing is copied into a buffer on the
 //! way, except the text of small outputs and what the writer finishes itself.
 //!
-//! Flushing: after every output with `-l`; when
+//! Flushing: with `-l`, after each wake-up's outputs (the one that woke the writer and
+//! those already waiting behind it, up to [`READY_MAX`]: one write of everything merged
+//! and ready, never a wait for more); when
 //! [`Pipeline::request_flush`](super::Pipeline::request_flush) asks (served within
 //! [`FLUSH_POLL`]); when the oldest unflushed write is [`FLUSH_AFTER`] old; and once at
 //! the end. Frames count as written only once they reached their destination: with a
@@ -321,7 +323,7 @@ impl Destinations {
         self.queue_text(&text);
     }
 
-    /// With `-l`, writes and flushes the text after each output.
+    /// With `-l`, writes and flushes the text (after each wake-up's outputs).
     pub(super) fn flush_line(&mut self, store: &dyn Store) {
         if !self.line_buffered || self.failed {
             return;
@@ -430,17 +432,21 @@ pub(super) fn writer(
                 dest.queue(slot, out, 0..frames);
             }
             dest.write_if_due(held);
-            dest.flush_line(held);
             if !dest.holds_outputs() {
                 held.release(done);
             }
         };
         while let Some(got) = next_output(&rx, &mut dest, &held) {
-            let Some(out) = got else { continue };
-            pending.insert(out.seq, out);
-            while let Some(out) = pending.remove(&next) {
-                next += 1;
-                write(out, &mut dest, &mut held);
+            for out in got.into_iter().chain(ready(&rx)) {
+                pending.insert(out.seq, out);
+                while let Some(out) = pending.remove(&next) {
+                    next += 1;
+                    write(out, &mut dest, &mut held);
+                }
+            }
+            dest.flush_line(&held);
+            if !dest.holds_outputs() {
+                held.release(done);
             }
         }
         // Only a worker that panicked leaves a gap: write what came after it.
@@ -451,11 +457,16 @@ pub(super) fn writer(
     };
     while let Some(got) = next_output(&rx, &mut dest, &merger) {
         let Some(out) = got else { continue };
-        if let Some(empty) = merger.push(out) {
-            done(empty);
+        for out in std::iter::once(out).chain(ready(&rx)) {
+            if let Some(empty) = merger.push(out) {
+                done(empty);
+            }
+            merger.drain(|slot, o, frames| dest.queue(slot, o, frames));
+            dest.write_if_due(&merger);
+            if !dest.holds_outputs() {
+                merger.release(done);
+            }
         }
-        merger.drain(|slot, o, frames| dest.queue(slot, o, frames));
-        dest.write_if_due(&merger);
         dest.flush_line(&merger);
         if !dest.holds_outputs() {
             merger.release(done);
@@ -464,6 +475,17 @@ pub(super) fn writer(
     merger.end_all();
     merger.drain(|slot, o, frames| dest.queue(slot, o, frames));
     dest.finish(&merger)
+}
+
+/// Most outputs the writer takes at one wake-up before it writes (with `-l`, flushes):
+/// the outputs the workers had already sent, as many as may be held for a write.
+const READY_MAX: usize = HOLD_OUTPUTS;
+
+/// The outputs already waiting after the one a wake-up brought, up to [`READY_MAX`]
+/// less that one: taken before the write, so that with `-l` what is ready goes out in
+/// one write, not one per output, and nothing waits for more traffic.
+fn ready(rx: &Receiver<Output>) -> impl Iterator<Item = Output> + '_ {
+    std::iter::from_fn(|| rx.try_recv().ok()).take(READY_MAX - 1)
 }
 
 /// The next output for the writer: `Some(None)` when none came within [`FLUSH_POLL`]
@@ -481,3 +503,7 @@ fn next_output(
         Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
     }
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
