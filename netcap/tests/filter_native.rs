@@ -101,6 +101,20 @@ fn corpus() -> Vec<Vec<u8>> {
         })
         .collect();
     frames.extend(long);
+    // Frames cut around the native filter's up-front bound (`ebpf::UPFRONT_MAX`, and
+    // the bounds below it the table's programs check), so each program runs both its
+    // fast copy and its slow one (a frame shorter than its bound) on the same headers.
+    let cut: Vec<Vec<u8>> = frames
+        .iter()
+        .filter(|f| f.len() >= 80)
+        .step_by(40)
+        .flat_map(|f| {
+            [54, 56, 57, 58, 59, 60, 61]
+                .into_iter()
+                .map(|n| f[..n].to_vec())
+        })
+        .collect();
+    frames.extend(cut);
     frames.retain(|f| f.len() >= 14);
     frames
 }

@@ -99,3 +99,44 @@ fn loads_use_the_hooks_helper() {
     assert_eq!(helpers(&tc), vec![HELPER_SKB_LOAD_BYTES]);
     assert!(xdp.iter().any(|i| i.code == ALU | END | X && i.imm == 16));
 }
+
+#[test]
+fn fixed_loads_within_the_bound_read_data_directly_in_the_fast_copy() {
+    let prog = [
+        i(op::LD_H_ABS, 0, 0, 12),
+        i(op::JEQ_K, 0, 3, 0x800),
+        i(op::LD_B_ABS, 0, 0, 23),
+        i(op::LD_W_ABS, 0, 0, 100),
+        i(op::RET_A, 0, 0, 0),
+        i(op::RET_K, 0, 0, 0),
+    ];
+    // [100] is past UPFRONT_MAX: the bound is [23]'s end.
+    assert_eq!(upfront_bound(&prog), 24);
+    let p = translate(&prog, Hook::Xdp, Exit::Verdict).expect("ok");
+    well_formed(&p);
+    let direct = |size: u8, off: i16| p.iter().any(|x| *x == ldx(size, R7, R9, off));
+    assert!(direct(H, 12) && direct(B, 23), "{p:?}");
+    // Both copies load [100] with its own check, and the slow copy [12] too.
+    assert!(!direct(W, 100));
+    let checks = p
+        .iter()
+        .filter(|x| x.code == JMP | JGT | X && x.dst() == R4 && x.src() == R3)
+        .count();
+    assert_eq!(
+        checks,
+        1 + 1 + 3,
+        "the up-front one, the fast copy's [100], the slow copy's three"
+    );
+}
+
+#[test]
+fn programs_with_a_loop_or_no_fixed_load_have_one_copy() {
+    let looped = [i(op::LD_B_ABS, 0, 0, 14), i(op::JA, 0, 0, (-2i32) as u32)];
+    assert_eq!(upfront_bound(&looped), 0);
+    let lengths = [i(op::LD_W_LEN, 0, 0, 0), i(op::RET_A, 0, 0, 0)];
+    assert_eq!(upfront_bound(&lengths), 0);
+    let far = [i(op::LD_B_ABS, 0, 0, 60), i(op::RET_A, 0, 0, 0)];
+    assert_eq!(upfront_bound(&far), 0, "[60] ends past UPFRONT_MAX");
+    let p = translate(&far, Hook::Tc, Exit::Verdict).expect("ok");
+    assert!(!p.iter().any(|x| x.dst() == R9 || x.src() == R9), "{p:?}");
+}

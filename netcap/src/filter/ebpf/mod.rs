@@ -8,6 +8,14 @@
 //!   it, and otherwise through `bpf_xdp_load_bytes` / `bpf_skb_load_bytes` into a stack
 //!   buffer, so bytes in XDP fragments or a non-linear skb are read too; a load past the
 //!   frame, or at `X + k` beyond 32 bits, rejects the frame.
+//! - **Two copies of the program.** The common case needs no per-load bounds check: the
+//!   prologue loads `data` and `data_end` once and checks the frame's linear part holds
+//!   the fixed-offset loads' largest end up to [`UPFRONT_MAX`] (the bound); if it does,
+//!   the *fast copy* runs, whose fixed-offset loads inside the bound are one direct load
+//!   from `r9` (`data`, kept across helper calls, which do not move packet data). Loads
+//!   past the bound and at `X + k` check their own bounds, as in the *slow copy* that
+//!   runs otherwise (a shorter frame, a non-linear skb's short head), where every load
+//!   does. Programs with a backward jump (`protochain`) get the slow copy only.
 //! - Division or modulo by `X == 0` rejects; shifts by `X` use its low five bits.
 //! - A backward unconditional jump (libpcap's `protochain` loop) goes through
 //!   `may_goto` (Linux 6.9): the verifier accepts the loop, and a frame that exhausts the
@@ -15,11 +23,14 @@
 //!
 //! The program's exits depend on [`Exit`]: a verdict for tests (`BPF_PROG_TEST_RUN`), or
 //! the capture path's tail call and counters. Register use: `r6` the context, `r7` A,
-//! `r8` X, `r9` the wire length; `r0`-`r5` are scratch (helper calls clobber them).
+//! `r8` X, `r9` `data` in the fast copy; `r0`-`r5` are scratch (helper calls clobber
+//! them). The wire length, when the program reads it, is kept on the stack.
+mod body;
 pub mod insn;
 
 use netcap_common::{CbpfInsn, Counter};
 
+use self::body::{body, reachable, Exits};
 use self::insn::*;
 use super::cbpf::{self, op};
 
@@ -71,6 +82,13 @@ const BUF: i16 = -8;
 const MEM_BASE: i16 = -72;
 /// Four bytes below `M[]` for [`Emitter::forget`].
 const FORGET: i16 = -80;
+/// The wire length (`len`), read once in the prologue.
+const LEN: i16 = -88;
+/// The largest up-front bound of the fast copy: 60 bytes, Ethernet's least frame
+/// without its FCS, so every frame from an Ethernet link takes the fast copy when the
+/// program's fixed-offset loads end within it (IPv6 ports end at 58). Loads past it
+/// check their own bounds in the fast copy too.
+pub const UPFRONT_MAX: u32 = 60;
 
 /// `struct xdp_md` / `struct __sk_buff` offsets of `data` and `data_end`.
 fn data_offsets(hook: Hook) -> (i16, i16) {
@@ -88,6 +106,9 @@ struct Emitter {
     labels: Vec<Option<usize>>,
     fixups: Vec<(usize, Label)>,
     hook: Hook,
+    /// In the fast copy, the bound the prologue checked (`r9 + bound <= data_end`); 0 in
+    /// the slow copy.
+    bound: u32,
 }
 
 impl Emitter {
@@ -121,6 +142,13 @@ impl Emitter {
         let slow = self.label();
         let done = self.label();
         match offset {
+            Offset::Abs(k) if k.checked_add(size).is_some_and(|end| end <= self.bound) => {
+                self.push(ldx(sz, dst, R9, k as i16));
+                if bits != 0 {
+                    self.push(to_be(dst, bits));
+                }
+                return;
+            }
             Offset::Abs(k) => {
                 if k <= DIRECT_MAX_OFF {
                     self.push(ldx(W, R2, R6, data));
@@ -135,6 +163,25 @@ impl Emitter {
                 self.push(mov32_imm(R2, k));
             }
             Offset::Ind(k) => {
+                // Direct when `X <= DIRECT_MAX_OFF - k` (so `X + k` cannot pass 32 bits)
+                // and the linear part holds the bytes; `k` goes into the load's offset.
+                if k <= DIRECT_MAX_OFF {
+                    self.push(mov32_reg(R5, R8));
+                    self.jump(JMP | JGT | K, R5, 0, (DIRECT_MAX_OFF - k) as i32, slow);
+                    if self.bound != 0 {
+                        self.push(mov64_reg(R2, R9));
+                    } else {
+                        self.push(ldx(W, R2, R6, data));
+                    }
+                    self.push(alu64_reg(ADD, R2, R5));
+                    self.push(ldx(W, R3, R6, data_end));
+                    self.push(mov64_reg(R4, R2));
+                    self.push(alu64_imm(ADD, R4, (k + size) as i32));
+                    self.jump(JMP | JGT | X, R4, R3, 0, slow);
+                    self.push(ldx(sz, dst, R2, k as i16));
+                    self.ja(done);
+                }
+                self.bind(slow);
                 // r5 = X + k in 64 bits; a sum past 32 bits rejects, as in cbpf.rs.
                 self.push(mov32_reg(R5, R8));
                 self.push(mov32_imm(R4, k));
@@ -142,16 +189,6 @@ impl Emitter {
                 self.push(mov64_reg(R4, R5));
                 self.push(alu64_imm(RSH, R4, 32));
                 self.jump(JMP | JNE | K, R4, 0, 0, reject);
-                self.jump(JMP | JGT | K, R5, 0, DIRECT_MAX_OFF as i32, slow);
-                self.push(ldx(W, R2, R6, data));
-                self.push(ldx(W, R3, R6, data_end));
-                self.push(alu64_reg(ADD, R2, R5));
-                self.push(mov64_reg(R4, R2));
-                self.push(alu64_imm(ADD, R4, size as i32));
-                self.jump(JMP | JGT | X, R4, R3, 0, slow);
-                self.push(ldx(sz, dst, R2, 0));
-                self.ja(done);
-                self.bind(slow);
                 self.push(mov32_reg(R2, R5));
             }
         }
@@ -231,16 +268,58 @@ fn mem_slot(k: u32) -> i16 {
 /// Translates a classic program (checked with [`cbpf::validate`]) for `hook`.
 pub fn translate(prog: &[CbpfInsn], hook: Hook, how: Exit) -> Result<Vec<Insn>, Error> {
     cbpf::validate(prog).map_err(|cbpf::Invalid { pc, why }| Error::Invalid { pc, why })?;
+    let bound = upfront_bound(prog);
+    match translate_with(prog, hook, how, bound) {
+        // Two copies may not fit eBPF's jump offsets where one does.
+        Err(Error::TooLong) if bound != 0 => translate_with(prog, hook, how, 0),
+        done => done,
+    }
+}
+
+/// The fast copy's up-front bound: the largest end of a reachable fixed-offset load
+/// within [`UPFRONT_MAX`]; 0 (no fast copy) without one, or with a backward jump (a
+/// loop's verification is costly enough once).
+pub fn upfront_bound(prog: &[CbpfInsn]) -> u32 {
+    let live = reachable(prog);
+    let mut bound = 0;
+    for (i, _) in prog.iter().zip(&live).filter(|(_, &l)| l) {
+        if i.code == op::JA && (i.k as i32) < 0 {
+            return 0;
+        }
+        let size = match i.code {
+            op::LD_W_ABS => 4,
+            op::LD_H_ABS => 2,
+            op::LD_B_ABS | op::LDX_B_MSH => 1,
+            _ => continue,
+        };
+        if let Some(end) = i.k.checked_add(size).filter(|&e| e <= UPFRONT_MAX) {
+            bound = bound.max(end);
+        }
+    }
+    bound
+}
+
+fn translate_with(
+    prog: &[CbpfInsn],
+    hook: Hook,
+    how: Exit,
+    bound: u32,
+) -> Result<Vec<Insn>, Error> {
     let mut e = Emitter {
-        out: Vec::with_capacity(prog.len() * 8 + 32),
+        out: Vec::with_capacity(prog.len() * 16 + 32),
         labels: Vec::new(),
         fixups: Vec::new(),
         hook,
+        bound: 0,
     };
-    let pcs: Vec<Label> = (0..prog.len()).map(|_| e.label()).collect();
     let accept = e.label();
     let reject = e.label();
     let error = e.label();
+    let exits = Exits {
+        accept,
+        reject,
+        error,
+    };
 
     e.push(mov64_reg(R6, R1));
     if prog
@@ -250,9 +329,12 @@ pub fn translate(prog: &[CbpfInsn], hook: Hook, how: Exit) -> Result<Vec<Insn>, 
         match hook {
             Hook::Xdp => {
                 e.push(call(HELPER_XDP_GET_BUFF_LEN));
-                e.push(mov32_reg(R9, R0));
+                e.push(stx(W, FP, R0, LEN));
             }
-            Hook::Tc => e.push(ldx(W, R9, R6, 0)),
+            Hook::Tc => {
+                e.push(ldx(W, R0, R6, 0));
+                e.push(stx(W, FP, R0, LEN));
+            }
         }
     }
     e.push(mov32_imm(R7, 0));
@@ -264,81 +346,21 @@ pub fn translate(prog: &[CbpfInsn], hook: Hook, how: Exit) -> Result<Vec<Insn>, 
             e.push(st_imm(W, FP, mem_slot(i.k), 0));
         }
     }
-
-    // The verifier refuses unreachable code: leave out what no path reaches.
-    let live = reachable(prog);
-    for (pc, i) in prog.iter().enumerate() {
-        if !live[pc] {
-            continue;
-        }
-        e.bind(pcs[pc]);
-        let k = i.k;
-        let target = |off: usize| pcs[pc + 1 + off];
-        match i.code {
-            op::LD_W_ABS => e.load(4, Offset::Abs(k), R7, reject),
-            op::LD_H_ABS => e.load(2, Offset::Abs(k), R7, reject),
-            op::LD_B_ABS => e.load(1, Offset::Abs(k), R7, reject),
-            op::LD_W_IND => e.load(4, Offset::Ind(k), R7, reject),
-            op::LD_H_IND => e.load(2, Offset::Ind(k), R7, reject),
-            op::LD_B_IND => e.load(1, Offset::Ind(k), R7, reject),
-            op::LDX_B_MSH => {
-                e.load(1, Offset::Abs(k), R8, reject);
-                e.push(alu32_imm(AND, R8, 0x0f));
-                e.push(alu32_imm(LSH, R8, 2));
-            }
-            op::LD_W_LEN => e.push(mov32_reg(R7, R9)),
-            op::LDX_W_LEN => e.push(mov32_reg(R8, R9)),
-            op::LD_IMM => e.push(mov32_imm(R7, k)),
-            op::LDX_IMM => e.push(mov32_imm(R8, k)),
-            op::LD_MEM => e.push(ldx(W, R7, FP, mem_slot(k))),
-            op::LDX_MEM => e.push(ldx(W, R8, FP, mem_slot(k))),
-            op::ST => e.push(stx(W, FP, R7, mem_slot(k))),
-            op::STX => e.push(stx(W, FP, R8, mem_slot(k))),
-            op::TAX => e.push(mov32_reg(R8, R7)),
-            op::TXA => e.push(mov32_reg(R7, R8)),
-            op::RET_K => e.ja(if k != 0 { accept } else { reject }),
-            op::RET_A => {
-                e.jump(JMP32 | JEQ | K, R7, 0, 0, reject);
-                e.ja(accept);
-            }
-            op::JA => {
-                let to = pc as i64 + 1 + i64::from(k as i32);
-                let to = pcs[usize::try_from(to).map_err(|_| Error::TooLong)?];
-                if (k as i32) < 0 {
-                    e.forget(R8);
-                    e.forget(R7);
-                    e.jump(JMP | JCOND, 0, 0, 0, error);
-                }
-                e.ja(to);
-            }
-            c if c & 0x07 == op::JA => {
-                let cond = (c & 0xf0) as u8;
-                let (src, imm, bit) = if c & op::SRC_X != 0 {
-                    (R8, 0, X)
-                } else {
-                    (0, k as i32, K)
-                };
-                let (t, f) = (usize::from(i.jt), usize::from(i.jf));
-                let inverse = match cond {
-                    JEQ => Some(JNE),
-                    JGT => Some(JLE),
-                    JGE => Some(JLT),
-                    _ => None,
-                };
-                if t == f {
-                    e.ja(target(t));
-                } else if f == 0 {
-                    e.jump(JMP32 | cond | bit, R7, src, imm, target(t));
-                } else if let (0, Some(inv)) = (t, inverse) {
-                    e.jump(JMP32 | inv | bit, R7, src, imm, target(f));
-                } else {
-                    e.jump(JMP32 | cond | bit, R7, src, imm, target(t));
-                    e.ja(target(f));
-                }
-            }
-            c => alu(&mut e, c, k, reject),
-        }
+    if bound != 0 {
+        // The fast copy when the linear part holds `bound` bytes, else the slow one.
+        let slow = e.label();
+        let (data, data_end) = data_offsets(hook);
+        e.push(ldx(W, R9, R6, data));
+        e.push(ldx(W, R3, R6, data_end));
+        e.push(mov64_reg(R4, R9));
+        e.push(alu64_imm(ADD, R4, bound as i32));
+        e.jump(JMP | JGT | X, R4, R3, 0, slow);
+        e.bound = bound;
+        body(&mut e, prog, exits)?;
+        e.bound = 0;
+        e.bind(slow);
     }
+    body(&mut e, prog, exits)?;
 
     let used = |e: &Emitter, l: Label| e.fixups.iter().any(|&(_, Label(t))| t == l.0);
     match how {
@@ -389,54 +411,6 @@ pub fn translate(prog: &[CbpfInsn], hook: Hook, how: Exit) -> Result<Vec<Insn>, 
         }
     }
     e.finish()
-}
-
-/// Which instructions some path from the first one reaches.
-fn reachable(prog: &[CbpfInsn]) -> Vec<bool> {
-    let mut live = vec![false; prog.len()];
-    let mut todo = vec![0usize];
-    while let Some(pc) = todo.pop() {
-        if pc >= prog.len() || live[pc] {
-            continue;
-        }
-        live[pc] = true;
-        let i = prog[pc];
-        match i.code {
-            op::RET_K | op::RET_A => {}
-            op::JA => {
-                if let Ok(t) = usize::try_from(pc as i64 + 1 + i64::from(i.k as i32)) {
-                    todo.push(t);
-                }
-            }
-            c if c & 0x07 == op::JA => {
-                todo.push(pc + 1 + usize::from(i.jt));
-                todo.push(pc + 1 + usize::from(i.jf));
-            }
-            _ => todo.push(pc + 1),
-        }
-    }
-    live
-}
-
-/// An ALU instruction (validated: a known operation, no constant division by zero).
-fn alu(e: &mut Emitter, code: u16, k: u32, reject: Label) {
-    let operation = (code & 0xf0) as u8;
-    let from_x = code & op::SRC_X != 0;
-    match operation {
-        NEG => e.push(Insn::new(ALU | NEG, R7, 0, 0, 0)),
-        LSH | RSH if from_x => {
-            e.push(mov32_reg(R0, R8));
-            e.push(alu32_imm(AND, R0, 31));
-            e.push(alu32_reg(operation, R7, R0));
-        }
-        LSH | RSH => e.push(alu32_imm(operation, R7, k & 31)),
-        DIV | MOD if from_x => {
-            e.jump(JMP32 | JEQ | K, R8, 0, 0, reject);
-            e.push(alu32_reg(operation, R7, R8));
-        }
-        _ if from_x => e.push(alu32_reg(operation, R7, R8)),
-        _ => e.push(alu32_imm(operation, R7, k)),
-    }
 }
 
 #[cfg(test)]
