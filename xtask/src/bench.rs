@@ -116,7 +116,9 @@ pub fn run(root: &Path, bin: &Path, kbench: &Path, kind: Kind, opts: &Options) -
         Kind::Soak => soak::run(root, &copy, &out, &machine, opts.secs),
         Kind::Flows => flows::run(&copy, &out, &machine, quick),
         Kind::Kernel => kernel::run(root, &kbench_copy, &machine, opts.runs, quick),
-        Kind::KernelLive => kernel_live::run(root, &copy, &kbench_copy, &machine, opts.runs),
+        Kind::KernelLive => {
+            kernel_live::run(root, &copy, &kbench_copy, &machine, opts.runs, &opts.only)
+        }
         Kind::Drain => capture::drain::run(&copy, &out, &machine, opts),
     };
     let _ = std::fs::remove_file(&copy);

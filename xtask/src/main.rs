@@ -58,7 +58,8 @@ enum Cmd {
         /// One run of each, fewer frames (about 3 minutes).
         #[arg(long)]
         quick: bool,
-        /// Capture: only the tools whose name contains this (repeatable), e.g. "-F none".
+        /// Capture: only the tools whose name contains this (repeatable), e.g. "-F none";
+        /// kernel-live: only netcap's cases whose name contains it (the floors always run).
         #[arg(long, allow_hyphen_values = true)]
         only: Vec<String>,
         /// Capture: only the top-rate scenarios, not the stepped rates.

@@ -45,6 +45,12 @@ const LEN: u32 = 1 << 6;
 const REJECTING: &str = "udp src portrange 1024-1523";
 /// Issue 14's 20-instruction filter; it accepts every frame trafgen sends.
 const ACCEPTING: &str = "tcp port 443 or (udp and not port 53)";
+/// Compiles to one `ret #262144`: a native filter with no code of its own, so the case
+/// costs what the tail calls into and out of the native filter do.
+const ACCEPT_ALL: &str = "1 = 1";
+/// Names a second netcap binary (an older build, its eBPF object and translator
+/// embedded) whose filter cases run in the same runs, `(base)` after their names.
+const BASE_ENV: &str = "NETCAP_BENCH_BASE";
 
 /// Which program a case attaches.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -67,6 +73,8 @@ struct Case {
     prog: Prog,
     omit: u32,
     expr: &'static str,
+    /// Runs the binary named by [`BASE_ENV`].
+    base: bool,
 }
 
 const fn netcap(name: &'static str, omit: u32, expr: &'static str) -> Case {
@@ -75,6 +83,18 @@ const fn netcap(name: &'static str, omit: u32, expr: &'static str) -> Case {
         prog: Prog::Netcap,
         omit,
         expr,
+        base: false,
+    }
+}
+
+/// The same case run by the base binary.
+const fn base(name: &'static str, expr: &'static str) -> Case {
+    Case {
+        name,
+        prog: Prog::Netcap,
+        omit: 0,
+        expr,
+        base: true,
     }
 }
 
@@ -84,19 +104,21 @@ const fn floor(name: &'static str, prog: Prog) -> Case {
         prog,
         omit: 0,
         expr: "",
+        base: false,
     }
 }
 
 /// The capture floor with the record: what netcap's "no filter" is compared with.
 const RECORD_FLOOR: &str = "capture floor: clock + 64-byte record";
 
-const CASES: [Case; 13] = [
+const CASES: [Case; 14] = [
     floor("floor (1 byte read)", Prog::Floor),
     floor("capture floor: clock", Prog::Clock),
     floor(RECORD_FLOOR, Prog::Record),
     netcap("no filter", 0, ""),
     netcap("rejects 99%, native", 0, REJECTING),
     netcap("accepts, native (20 insns)", 0, ACCEPTING),
+    netcap("accepts all, native (tail calls only)", 0, ACCEPT_ALL),
     netcap("without the timestamp", TIMESTAMP, ""),
     netcap("without the copy", COPY, ""),
     netcap("without the wake-up decision", QUERY, ""),
@@ -105,6 +127,27 @@ const CASES: [Case; 13] = [
     netcap("without the frame length helper", LEN, ""),
     netcap("without the record", RECORD, ""),
 ];
+
+/// The filter cases again with the base binary ([`BASE_ENV`]).
+const BASE_CASES: [Case; 4] = [
+    base("no filter (base)", ""),
+    base("rejects 99%, native (base)", REJECTING),
+    base("accepts, native (20 insns) (base)", ACCEPTING),
+    base("accepts all, native (tail calls only) (base)", ACCEPT_ALL),
+];
+
+/// The cases of this bench: [`CASES`], and [`BASE_CASES`] when a base binary is named;
+/// with `only`, the floors and netcap's cases whose name contains one of its strings.
+fn cases(base: Option<&Path>, only: &[String]) -> Vec<&'static Case> {
+    let extra = base.map_or(&[][..], |_| &BASE_CASES[..]);
+    CASES
+        .iter()
+        .chain(extra)
+        .filter(|c| {
+            only.is_empty() || c.prog != Prog::Netcap || only.iter().any(|o| c.name.contains(o))
+        })
+        .collect()
+}
 
 #[derive(Clone, Debug, Serialize)]
 struct Measurement {
@@ -142,11 +185,14 @@ pub fn run(
     kbench: &Path,
     machine: &Machine,
     runs: Option<usize>,
+    only: &[String],
 ) -> Result<()> {
     if !crate::is_root() {
         bail!("bench kernel-live needs root (XDP, namespaces): run it with sudo -E");
     }
     let runs = runs.unwrap_or(RUNS).max(1);
+    let base = std::env::var_os(BASE_ENV).map(std::path::PathBuf::from);
+    let cases = cases(base.as_deref(), only);
     let out = root.join("target/bench");
     let cfg = out.join("kernel-live-64.cfg");
     std::fs::write(&cfg, TRAFGEN_64).with_context(|| format!("writing {}", cfg.display()))?;
@@ -154,18 +200,22 @@ pub fn run(
     let _stats = bpfstats::StatsEnabled::enable()?;
     eprintln!(
         "bench: kernel-live, {runs} run(s) of {} cases, {FRAMES} frames each",
-        CASES.len()
+        cases.len()
     );
     let mut lines = Vec::new();
     for run in 0..runs {
-        for k in 0..CASES.len() {
-            let case = &CASES[(k + run) % CASES.len()];
+        for k in 0..cases.len() {
+            let case = cases[(k + run) % cases.len()];
+            let bin = match (&base, case.base) {
+                (Some(b), true) => b.as_path(),
+                _ => bin,
+            };
             let m = measure(run, case, bin, kbench, &veth, &cfg)?;
             eprintln!("bench: run {run} {}: {:.1} ns/run", case.name, m.ns);
             lines.push(m);
         }
     }
-    let rows = rows(&lines);
+    let rows = rows(&cases, &lines);
     let report = Report {
         machine,
         runs,
@@ -324,7 +374,7 @@ fn check_summary(case: &str, stderr: &str, frames: u64) -> Result<()> {
     Ok(())
 }
 
-fn rows(lines: &[Measurement]) -> Vec<Row> {
+fn rows(cases: &[&Case], lines: &[Measurement]) -> Vec<Row> {
     let of = |run, case: &str| {
         lines
             .iter()
@@ -333,7 +383,7 @@ fn rows(lines: &[Measurement]) -> Vec<Row> {
     };
     let floor = |run| of(run, CASES[0].name);
     let capture_floor = |run| of(run, RECORD_FLOOR);
-    CASES
+    cases
         .iter()
         .map(|c| {
             let mine: Vec<&Measurement> = lines.iter().filter(|m| m.case == c.name).collect();
@@ -407,7 +457,8 @@ fn markdown(r: &Report) -> String {
     md.push_str("\n| part | costs (no filter less the case without it) |\n| --- | ---: |\n");
     for c in CASES
         .iter()
-        .filter(|c| c.prog == Prog::Netcap && c.omit != 0)
+        .filter(|c| c.prog == Prog::Netcap && c.omit != 0 && !c.base)
+        .filter(|c| r.rows.iter().any(|row| row.case == c.name))
     {
         md.push_str(&format!(
             "| {} | {} |\n",
