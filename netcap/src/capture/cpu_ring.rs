@@ -163,7 +163,31 @@ impl CpuRing {
             self.pos = self.prod;
             return None;
         }
+        self.prefetch_ahead(u64::from(record_span(cap)));
         Some((self.base + off, len))
+    }
+
+    /// Prefetches the header of the record [`AHEAD`](super::prefetch::AHEAD) records
+    /// after the one at `pos`, if they all have its `span` (a guess: a wrong one only
+    /// costs a useless prefetch; see `capture/prefetch.rs`). Only below the producer
+    /// position last read: a line the kernel is still to write would only be pulled
+    /// away from its CPU.
+    #[inline]
+    fn prefetch_ahead(&self, span: u64) {
+        let hdr = size_of::<RecordHeader>() as u64;
+        let Some(at) = span
+            .checked_mul(super::prefetch::AHEAD as u64)
+            .and_then(|d| d.checked_add(self.pos))
+            .filter(|at| at.saturating_add(hdr) <= self.prod)
+        else {
+            return;
+        };
+        // In the data area (the offset is masked), whose element is mapped whole.
+        let off = self.base + ring::DATA as usize + (at & self.mask) as usize;
+        let p = self.mem.ptr.as_ptr().wrapping_add(off);
+        // The header's first and last byte: it may straddle two lines.
+        super::prefetch::line(p);
+        super::prefetch::line(p.wrapping_add(hdr as usize - 1));
     }
 
     /// The bytes of a record [`CpuRing::peek`] returned.

@@ -26,6 +26,7 @@ pub mod netns;
 pub mod open;
 pub mod pcap_file;
 pub mod pcapng_read;
+mod prefetch;
 pub mod privdrop;
 pub mod ring_object;
 pub mod ringbuf;

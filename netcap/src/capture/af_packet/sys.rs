@@ -326,16 +326,23 @@ impl Ring {
             return;
         }
         let line = self.block(i).wrapping_add(offset);
-        #[cfg(target_arch = "x86_64")]
-        for k in [0, 64] {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: a prefetch reads nothing into the program and never faults,
-            // whatever the address (the second line may lie past the block, even past
-            // the mapping for the last block); SSE is part of x86_64.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.wrapping_add(k).cast()) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = line;
+        // The second line may lie past the block, even past the mapping for the last
+        // block: a prefetch never faults.
+        super::super::prefetch::line(line);
+        super::super::prefetch::line(line.wrapping_add(64));
+    }
+
+    /// Prefetches, in block `i`, the headers of the frame after the one at `offset`
+    /// (it is at `next`) and of the frame [`AHEAD`](super::super::prefetch::AHEAD)
+    /// frames after that if they all have this one's size (a guess: a wrong one only
+    /// costs a useless prefetch; see `capture/prefetch.rs`). The whole block is ours
+    /// (retired), so no line the kernel is still writing is pulled over.
+    #[inline]
+    pub fn prefetch_after(&self, i: usize, offset: usize, next: usize) {
+        self.prefetch(i, next);
+        let stride = next.saturating_sub(offset);
+        let ahead = stride.saturating_mul(super::super::prefetch::AHEAD);
+        self.prefetch(i, next.saturating_add(ahead));
     }
 
     /// Hands block `i` back to the kernel.

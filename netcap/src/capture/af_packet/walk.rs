@@ -64,13 +64,10 @@ impl AfPacket {
                     libc::PACKET_OUTGOING => Direction::Out,
                     _ => Direction::In,
                 };
-                // The next frame's headers, and the one after if it has the same
-                // size (a guess: wrong only costs a useless prefetch). Each frame's
-                // first read is otherwise a cache miss on lines the kernel's CPU wrote.
+                // Each frame's first read is otherwise a cache miss on lines the
+                // kernel's CPU wrote (`capture/prefetch.rs`).
                 if self.cursor.done + 1 < count {
-                    self.ring.prefetch(block, next);
-                    self.ring
-                        .prefetch(block, next.saturating_add(next - self.cursor.offset));
+                    self.ring.prefetch_after(block, self.cursor.offset, next);
                 }
                 self.cursor.done += 1;
                 self.cursor.offset = next;
