@@ -84,47 +84,25 @@ const RECORDS_WRITE_AT: usize = 1 << 20;
 /// about 1 MiB: four times its 256 KiB of frames).
 const MAX_POOLED_TEXT: usize = 4 << 20;
 
-/// Returns `out`'s batch and text to the pools once the writer is done with it (on
-/// drop).
-fn recycled(out: Output, pools: &Pools) -> Recycle<'_> {
-    Recycle {
-        out: Some(out),
-        pools,
-    }
-}
-
-struct Recycle<'a> {
-    out: Option<Output>,
-    pools: &'a Pools,
-}
-
-impl std::ops::Deref for Recycle<'_> {
-    type Target = Output;
-    fn deref(&self) -> &Output {
-        self.out.as_ref().expect("present until drop")
-    }
-}
-
-impl Drop for Recycle<'_> {
-    fn drop(&mut self) {
-        if let Some(out) = self.out.take() {
-            if let Ok(mut batch) = Arc::try_unwrap(out.batch) {
-                batch.clear();
-                let _ = self.pools.batches.try_send(batch);
+impl Pools {
+    /// Returns `out`'s batch and buffers to the pools (the writer is done with it).
+    fn recycle(&self, out: Output) {
+        if let Ok(mut batch) = Arc::try_unwrap(out.batch) {
+            batch.clear();
+            let _ = self.batches.try_send(batch);
+        }
+        for buf in [out.text, out.records] {
+            if buf.capacity() > 0 && buf.capacity() <= MAX_POOLED_TEXT {
+                let _ = self.text.try_send(buf);
             }
-            for buf in [out.text, out.records] {
-                if buf.capacity() > 0 && buf.capacity() <= MAX_POOLED_TEXT {
-                    let _ = self.pools.text.try_send(buf);
-                }
+        }
+        for ends in [out.ends, out.record_ends] {
+            if ends.capacity() > 0 && ends.capacity() <= MAX_POOLED_TEXT / 4 {
+                let _ = self.ends.try_send(ends);
             }
-            for ends in [out.ends, out.record_ends] {
-                if ends.capacity() > 0 && ends.capacity() <= MAX_POOLED_TEXT / 4 {
-                    let _ = self.pools.ends.try_send(ends);
-                }
-            }
-            if out.ts.capacity() > 0 && out.ts.capacity() <= MAX_POOLED_TEXT / 8 {
-                let _ = self.pools.ts.try_send(out.ts);
-            }
+        }
+        if out.ts.capacity() > 0 && out.ts.capacity() <= MAX_POOLED_TEXT / 8 {
+            let _ = self.ts.try_send(out.ts);
         }
     }
 }
@@ -419,7 +397,7 @@ pub(super) fn writer(
             }
         }
     };
-    let done = |out: Output| drop(recycled(out, &pool));
+    let done = |out: Output| pool.recycle(out);
     let Some(mut merger) = order else {
         let mut pending: BTreeMap<u64, Output> = BTreeMap::new();
         let mut held = Held::default();
