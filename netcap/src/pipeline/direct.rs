@@ -66,6 +66,11 @@ impl Direct {
         }
     }
 
+    /// True while frames are written to a `-w` output (rounds are for that alone).
+    pub fn writes(&self) -> bool {
+        self.pcap.is_some() && !self.closed
+    }
+
     /// Takes one round of frames, held where the source keeps them until this
     /// returns: written past the sink's buffer when the round is large enough and the
     /// sink has a way through, else frame by frame into its buffer.

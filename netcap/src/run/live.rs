@@ -238,14 +238,30 @@ fn to_pipeline(
 }
 
 /// One round on the direct path: up to a batch's worth of bytes (and `-c`'s frames),
-/// held in the ring until the round is written; the ring gets its space back after
-/// each (the XDP consumer position, the AF_PACKET blocks read to their end).
+/// with `-w` held in the ring until the round is written; the ring gets its space back
+/// after each (the XDP consumer position, the AF_PACKET blocks read to their end).
 fn to_direct(
     source: &mut dyn Source,
     direct: &mut Direct,
     left: &mut Option<u64>,
 ) -> Result<(Fill, u64, u64), capture::Error> {
     let (mut frames, mut bytes) = (0u64, 0u64);
+    if !direct.writes() {
+        // Nothing to write (`-F none` alone): frame by frame, no round to hold.
+        let fill = source.visit(&mut |frame| {
+            direct.take(frame);
+            frames += 1;
+            bytes += frame.data.len() as u64;
+            if let Some(n) = left.as_mut() {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    return false;
+                }
+            }
+            bytes < BATCH_BYTES as u64
+        })?;
+        return Ok((fill, frames, bytes));
+    }
     if *left == Some(0) {
         return Ok((Fill::Some, 0, 0));
     }
