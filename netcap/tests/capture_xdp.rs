@@ -321,10 +321,10 @@ fn an_interface_with_an_xdp_program_is_never_taken_over() {
         "names the program: {}",
         second.stderr
     );
-    // The default backend, AF_PACKET, captures beside it.
+    // The default backend (tcx, which needs no XDP) captures beside it.
     let third = Netcap::start(&["capture", "-i", &veth.host_if, "-c", "3", "-F", "none"]);
     assert!(
-        third.stderr_so_far().contains("capturing with AF_PACKET"),
+        third.stderr_so_far().contains("capturing with TC ingress"),
         "{}",
         third.stderr_so_far()
     );

@@ -54,6 +54,14 @@ fn each_missing_capability_is_named_and_the_full_sets_capture() {
             "needs CAP_NET_RAW (or root); this process lacks CAP_NET_RAW",
         ),
         ("afpacket", "", "+bpf,+net_admin", "lacks CAP_NET_RAW"),
+        // The default takes tcx only where it can; else AF_PACKET says what it lacks.
+        (
+            "auto",
+            "",
+            "",
+            "needs CAP_NET_RAW (or root); this process lacks CAP_NET_RAW",
+        ),
+        ("auto", "", "+bpf,+perfmon,+net_admin", "lacks CAP_NET_RAW"),
     ];
     for (backend, extra, caps, want) in refused {
         let wrapper = only(caps);
@@ -80,14 +88,29 @@ fn each_missing_capability_is_named_and_the_full_sets_capture() {
             out.stderr
         );
     }
-    // The full sets the README gives: each captures the frames sent.
+    // The full sets the README gives: each captures the frames sent, on the hook named.
     let full = [
-        ("afpacket", "", "+net_raw"),
-        ("xdp", "", "+bpf,+perfmon,+net_admin,+net_raw"),
-        ("xdp", "-p", "+bpf,+perfmon,+net_admin"),
+        ("afpacket", "", "+net_raw", "AF_PACKET"),
+        ("xdp", "", "+bpf,+perfmon,+net_admin,+net_raw", "XDP"),
+        ("xdp", "-p", "+bpf,+perfmon,+net_admin", "XDP"),
+        // The default: AF_PACKET with CAP_NET_RAW alone, without a word about tcx;
+        // tcx with the BPF capabilities.
+        ("auto", "", "+net_raw", "capturing with AF_PACKET"),
+        (
+            "auto",
+            "",
+            "+bpf,+perfmon,+net_admin,+net_raw",
+            "capturing with TC ingress",
+        ),
+        (
+            "auto",
+            "-p",
+            "+bpf,+perfmon,+net_admin",
+            "capturing with TC ingress",
+        ),
     ];
     let frames = netcap_proc::udp_frames(5, 100);
-    for (backend, extra, caps) in full {
+    for (backend, extra, caps, hook) in full {
         let wrapper = only(caps);
         let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
         let mut args = vec!["capture", "--backend", backend, "-i", iface, "-c", "5"];
@@ -99,5 +122,10 @@ fn each_missing_capability_is_named_and_the_full_sets_capture() {
         assert!(out.status.success(), "{backend} {caps}: {}", out.stderr);
         let n = String::from_utf8_lossy(&out.stdout).lines().count();
         assert_eq!(n, 5, "{backend} with {caps}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(hook) && !out.stderr.contains("refused"),
+            "{backend} with {caps}: wanted {hook:?} in {}",
+            out.stderr
+        );
     }
 }

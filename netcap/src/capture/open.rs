@@ -3,10 +3,20 @@
 //! sources to read with a description for the startup line; the caller does not know
 //! which backend it got beyond that, nor how many sockets.
 //!
-//! - `Backend::Auto` is AF_PACKET: of the hooks measured (README, "Capture modes") it
-//!   costs the machine least per frame, or no more than tcx within this VM's noise
-//!   (`docs/bench/capture-tcx.md`), works without BPF privileges, and changes nothing in
-//!   the host's traffic.
+//! - `Backend::Auto` is tcx ingress + egress (`--backend tc`) where it can run, else
+//!   AF_PACKET. Of the hooks measured (README, "Capture modes";
+//!   `docs/bench/capture-goal-quiet.md`, a quiet run of 5 interleaved runs per row) tcx
+//!   costs the machine least per frame, with `-F none` and with `-w`, at 64, 512 and
+//!   1500 bytes from one core and 64 bytes from both, and like AF_PACKET it changes
+//!   nothing in the host's traffic. It runs where this process may load BPF programs
+//!   (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN), on a kernel with tcx (Linux 6.6) and without
+//!   `PREEMPT_RT`, on one Ethernet or loopback interface in netcap's own namespace;
+//!   anywhere else, or when attaching fails for another reason (said on stderr), the
+//!   capture is AF_PACKET's, which needs CAP_NET_RAW only and works on every device and
+//!   kernel. Several interfaces (`-i any`, `--netns`) are read through AF_PACKET, one
+//!   socket each; flow accounting too, resolved before this module sees the config
+//!   (`cli/config.rs`: the fanout's symmetric hash keeps a conversation in one decoder
+//!   thread, the per-CPU rings do not).
 //! - AF_PACKET with `sockets > 1` opens a `PACKET_FANOUT` group, one socket per decoder
 //!   thread, sharing the `-B` buffer. XDP always writes into one ring per CPU (sharing
 //!   `-B`); `sockets` is how many sources read them (each source merges its rings by
@@ -36,7 +46,7 @@ use crate::{filter::Filter, packet::Interfaces};
 /// Which kernel hook captures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
-    /// AF_PACKET (see the module doc for why).
+    /// tcx where it can run, else AF_PACKET (see the module doc for why).
     #[default]
     Auto,
     /// XDP for received frames and a tcx egress program for sent ones.
@@ -142,7 +152,60 @@ pub fn open(cfg: &CaptureConfig) -> Result<Opened, Error> {
     match cfg.backend {
         Backend::Xdp => open_ebpf(cfg, false, program),
         Backend::Tc => open_ebpf(cfg, true, program),
-        Backend::Auto | Backend::AfPacket => open_af_packet(cfg, &socket_filter(cfg, program)),
+        Backend::AfPacket => open_af_packet(cfg, &socket_filter(cfg, program)),
+        Backend::Auto => match tc_refused_by(cfg) {
+            Some(_) => open_af_packet(cfg, &socket_filter(cfg, program)),
+            None => open_ebpf(cfg, true, program.clone()).or_else(|e| {
+                eprintln!("netcap: tcx capture refused ({e}); capturing with AF_PACKET instead");
+                open_af_packet(cfg, &socket_filter(cfg, program))
+            }),
+        },
+    }
+}
+
+/// Why `Backend::Auto` does not try tcx for `cfg` (None: it does): the checks that
+/// need no attempt, so a user with CAP_NET_RAW alone, or an old kernel, gets AF_PACKET
+/// without a word of noise.
+pub fn tc_refused_by(cfg: &CaptureConfig) -> Option<&'static str> {
+    if cfg.several() {
+        return Some("several interfaces");
+    }
+    let have = super::caps::effective();
+    if have.is_none_or(|h| !super::caps::missing(super::caps::BPF_CAPS, h).is_empty()) {
+        return Some("no BPF privileges");
+    }
+    // Promiscuous mode is held by an AF_PACKET socket: without CAP_NET_RAW, AF_PACKET's
+    // own refusal names what is missing.
+    if cfg.promisc
+        && have.is_none_or(|h| !super::caps::missing(super::caps::RAW_CAPS, h).is_empty())
+    {
+        return Some("no CAP_NET_RAW for promiscuous mode");
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    if !kernel_at_least(&release, (6, 6)) {
+        return Some("no tcx before Linux 6.6");
+    }
+    if std::fs::read_to_string("/sys/kernel/realtime").is_ok_and(|s| s.trim() == "1") {
+        return Some("PREEMPT_RT");
+    }
+    let ethernet = super::ifaces::list()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|i| i.index == cfg.ifindex)
+        .is_some_and(|i| matches!(i.hw_type, Some(libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK)));
+    (!ethernet).then_some("not an Ethernet interface")
+}
+
+/// True when a kernel release string (`6.18.44-fc`) is at least `(major, minor)`; an
+/// unreadable one is not.
+fn kernel_at_least(release: &str, want: (u32, u32)) -> bool {
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= want,
+        _ => false,
     }
 }
 
@@ -364,4 +427,20 @@ pub(super) fn open_member(cfg: &CaptureConfig, t: &Target) -> Result<(Member, St
         .unwrap_or(&opened.description)
         .to_owned();
     Ok((Member::new(&t.label, source, opened.promisc), hook))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_at_least;
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(kernel_at_least("6.18.44-fc-v1272\n", (6, 6)));
+        assert!(kernel_at_least("6.6.0", (6, 6)));
+        assert!(!kernel_at_least("6.5.13-generic", (6, 6)));
+        assert!(!kernel_at_least("5.15.0", (6, 6)));
+        assert!(kernel_at_least("7.0-rc1", (6, 6)));
+        assert!(!kernel_at_least("", (6, 6)));
+        assert!(!kernel_at_least("garbage", (6, 6)));
+    }
 }

@@ -181,6 +181,10 @@ impl Config {
             ifname,
             ifindex,
             backend: match args.backend {
+                // Flows from the default backend: AF_PACKET's fanout, whose symmetric
+                // flow hash keeps each conversation in one of the decoder threads
+                // (`capture/open.rs`).
+                BackendArg::Auto if cfg.flows.counted() => Backend::AfPacket,
                 BackendArg::Auto => Backend::Auto,
                 BackendArg::Xdp => Backend::Xdp,
                 BackendArg::Tc => Backend::Tc,

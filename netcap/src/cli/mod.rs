@@ -65,8 +65,9 @@ pub enum KernelFilterArg {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
-    /// AF_PACKET (TPACKET_V3): measured cheapest for the whole machine (or no dearer
-    /// than tcx, within the noise), and it leaves the host's traffic as it is (see the
+    /// tcx ingress + egress where this process may load BPF programs (Linux 6.6, one
+    /// Ethernet interface, no flow accounting), measured cheapest for the whole machine;
+    /// else AF_PACKET (TPACKET_V3). Both leave the host's traffic as it is (see the
     /// README's "Capture modes").
     Auto,
     /// XDP for received frames and a tcx egress program for sent ones.
