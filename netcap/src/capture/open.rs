@@ -5,7 +5,7 @@
 //!
 //! - `Backend::Auto` is tcx ingress + egress (`--backend tc`) where it can run, else
 //!   AF_PACKET. Of the hooks measured (README, "Capture modes";
-//!   `docs/bench/capture-goal-quiet.md`, a quiet run of 5 interleaved runs per row) tcx
+//!   `docs/bench/default-tc/capture-goal.md`, 5 interleaved runs per row, quiet) tcx
 //!   costs the machine least per frame, with `-F none` and with `-w`, at 64, 512 and
 //!   1500 bytes from one core and 64 bytes from both, and like AF_PACKET it changes
 //!   nothing in the host's traffic. It runs where this process may load BPF programs

@@ -66,10 +66,20 @@ impl Tool {
     pub fn loads_bpf(&self) -> bool {
         match self.family {
             Family::Floor | Family::Xdpdump => true,
-            Family::Netcap => self.args.windows(2).any(|w| {
-                (w[0] == "--backend" && (w[1] == "xdp" || w[1] == "tc"))
-                    || w[1] == "attach-capture-floor"
-            }),
+            Family::Netcap => {
+                let backend = self
+                    .args
+                    .windows(2)
+                    .find(|w| w[0] == "--backend")
+                    .map(|w| w[1].as_str());
+                let floor = self.args.iter().any(|a| a == "attach-capture-floor");
+                // The default backend is tcx for root (the bench), AF_PACKET when flows
+                // are counted (`netcap/src/capture/open.rs`).
+                let default_tc = backend.is_none()
+                    && self.args.iter().any(|a| a == "capture")
+                    && !self.args.iter().any(|a| a.starts_with("--flows"));
+                floor || default_tc || matches!(backend, Some("xdp" | "tc"))
+            }
             Family::None | Family::Tcpdump | Family::Softflowd | Family::Pmacctd => false,
         }
     }
