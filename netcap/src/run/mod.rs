@@ -56,13 +56,15 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         description,
         promisc,
     } = capture::open::open_all(live, &interfaces)?;
+    // Privileges go before the startup line, as tcpdump's: once it is printed the
+    // capture runs as it will until the end (`tests/privdrop.rs` reads the ids then).
+    if let Some(user) = &cfg.user {
+        relinquish(cfg, &outs, user)?;
+    }
     eprintln!(
         "netcap: capturing with {description}, snap length {}",
         cfg.snaplen
     );
-    if let Some(user) = &cfg.user {
-        relinquish(cfg, &outs, user)?;
-    }
     let if_drops = IfDrops::start(live);
     let iface = crate::output::Interface {
         name: live.ifname.clone(),
