@@ -1,7 +1,8 @@
 //! Privileged test (`cargo xtask test`): the default backend on an interface without
 //! Ethernet headers. tcx would read such a device's packets as if they began with an
 //! Ethernet header, so the default takes AF_PACKET there (`capture/open.rs`), whose
-//! frames are bare IP: the file says so (LINKTYPE_RAW) and holds the packets as sent.
+//! frames are bare IP: the file says so (LINKTYPE_RAW) and holds the packets as sent,
+//! and a filter expression is compiled for bare IP there.
 mod common;
 mod netcap_proc;
 
@@ -132,4 +133,30 @@ fn the_default_on_a_tun_device_is_af_packet_with_bare_ip_frames() {
     let frames = netcap_proc::read_pcap(&pcap);
     let got: Vec<Vec<u8>> = frames.into_iter().map(|(_, data)| data).collect();
     assert_eq!(got, packets, "the packets as written to the device");
+
+    // A filter expression is compiled for bare IP there (as tcpdump does), in the
+    // kernel's socket filter and the user-space check alike: one of the five matches.
+    let filtered = dir.join("filtered.pcap");
+    let nc = Netcap::start(&[
+        "capture",
+        "-i",
+        &tun.name,
+        "--direction",
+        "in",
+        "-w",
+        filtered.to_str().expect("utf-8"),
+        "udp dst port 5003 and src host 10.252.0.2",
+    ]);
+    for p in &packets {
+        tun.file.write_all(p).expect("write to the tun device");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nc.signal(libc::SIGINT);
+    let out = nc.wait();
+    assert!(out.status.success(), "{}", out.stderr);
+    let got: Vec<Vec<u8>> = netcap_proc::read_pcap(&filtered)
+        .into_iter()
+        .map(|(_, data)| data)
+        .collect();
+    assert_eq!(got, vec![packets[3].clone()], "{}", out.stderr);
 }

@@ -288,6 +288,18 @@ fn open_af_packet(cfg: &CaptureConfig, filter: &[CbpfInsn]) -> Result<Opened, Er
     acfg.snaplen = cfg.snaplen;
     acfg.promisc = cfg.promisc;
     acfg.recheck = cfg.filter.clone();
+    let bare_ip = bare_ip_filter(cfg)?;
+    let filter = match bare_ip {
+        Some(f) if f.accepts_all() => {
+            acfg.recheck = None;
+            &[][..]
+        }
+        Some(f) => {
+            acfg.recheck = Some(f);
+            acfg.recheck.as_ref().map_or(&[][..], Filter::insns)
+        }
+        None => filter,
+    };
     if !filter.is_empty() {
         if crate::filter::cbpf::forward_only(filter) {
             acfg.filter = Some(filter.to_vec());
@@ -338,6 +350,28 @@ fn open_af_packet(cfg: &CaptureConfig, filter: &[CbpfInsn]) -> Result<Opened, Er
         description,
         promisc: None,
     })
+}
+
+/// The filter again, compiled for bare IP packets (libpcap's `DLT_RAW`), when `cfg`'s
+/// interface has no Ethernet header (tun, WireGuard: `ARPHRD_NONE`), whose frames
+/// AF_PACKET hands over as the IP packet alone, as tcpdump compiles it for such a
+/// device; `None` for an Ethernet interface or no expression (the Ethernet program,
+/// compiled with the configuration, is the one to run).
+fn bare_ip_filter(cfg: &CaptureConfig) -> Result<Option<Filter>, Error> {
+    let Some(expr) = cfg.expr.as_deref() else {
+        return Ok(None);
+    };
+    let bare_ip = super::ifaces::list()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|i| i.index == cfg.ifindex)
+        .is_some_and(|i| i.hw_type == Some(libc::ARPHRD_NONE));
+    if !bare_ip {
+        return Ok(None);
+    }
+    Filter::compile(expr, crate::packet::LinkType::Raw, cfg.snaplen)
+        .map(Some)
+        .map_err(|e| Error::Unsupported(format!("{}: {e}", cfg.ifname)))
 }
 
 /// Block size for an AF_PACKET ring of `bytes`: about 8 blocks, so that the kernel
