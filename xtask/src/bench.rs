@@ -87,6 +87,12 @@ pub struct Options {
     pub only: Vec<String>,
     /// Capture: skip the stepped-rate scenarios.
     pub top_rate_only: bool,
+    /// Capture: scenario labels must contain one of these (all when empty).
+    pub scenario: Vec<String>,
+    /// Capture: a second netcap binary whose rows run beside the first's.
+    pub compare_bin: Option<std::path::PathBuf>,
+    /// Capture: argument sets each netcap row runs with again, added to its own.
+    pub variant: Vec<String>,
     /// Repetitions (default 3, 1 with `quick`).
     pub runs: Option<usize>,
     /// Capture: frames per top-rate run (default: from the calibrated rate).

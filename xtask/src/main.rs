@@ -65,6 +65,18 @@ enum Cmd {
         /// Capture: only the top-rate scenarios, not the stepped rates.
         #[arg(long)]
         top_rate_only: bool,
+        /// Capture: only the scenarios whose label contains this (repeatable), e.g.
+        /// "512 B" or "all cores".
+        #[arg(long)]
+        scenario: Vec<String>,
+        /// Capture: every netcap row again with this binary (an A/B of two builds in one
+        /// interleaved run); its rows are named with " [B]".
+        #[arg(long)]
+        compare_bin: Option<std::path::PathBuf>,
+        /// Capture: every netcap row again with these arguments added (repeatable, each
+        /// a variant of its own, e.g. "-B 65536"); its rows are named with " [ARGS]".
+        #[arg(long, allow_hyphen_values = true)]
+        variant: Vec<String>,
         /// Repetitions of each run (default 3, 1 with --quick).
         #[arg(long)]
         runs: Option<usize>,
@@ -105,6 +117,9 @@ fn real_main() -> Result<()> {
             quick,
             only,
             top_rate_only,
+            scenario,
+            compare_bin,
+            variant,
             runs,
             frames,
             secs,
@@ -115,6 +130,9 @@ fn real_main() -> Result<()> {
                 quick,
                 only,
                 top_rate_only,
+                scenario,
+                compare_bin,
+                variant,
                 runs,
                 frames,
                 secs,

@@ -261,7 +261,17 @@ pub fn run(
         thousands(top_pps),
         thousands(frames as f64)
     );
-    let scenarios = scenarios(frames, step_secs, opts.top_rate_only);
+    let mut scenarios = scenarios(frames, step_secs, opts.top_rate_only);
+    if !opts.scenario.is_empty() {
+        scenarios.retain(|sc| {
+            opts.scenario
+                .iter()
+                .any(|o| sc.label().contains(o.as_str()))
+        });
+        if scenarios.is_empty() {
+            bail!("--scenario matches no scenario");
+        }
+    }
     let veth_name = veth.host_if.clone();
     let flow_files = FlowFiles::under(out);
     std::fs::write(
@@ -280,6 +290,14 @@ pub fn run(
             bail!("--only matches no tool");
         }
     }
+    let mut twins: Vec<Tool> = Vec::new();
+    if let Some(other) = &opts.compare_bin {
+        twins.extend(tools.iter().filter_map(|t| t.with_binary(bin, other)));
+    }
+    for extra in &opts.variant {
+        twins.extend(tools.iter().filter_map(|t| t.with_args(bin, extra)));
+    }
+    tools.extend(twins);
     // Every tool with the statistics off, and each that loads programs with them on
     // right after it, the pairs rotating together.
     let variants: Vec<(usize, bool)> = tools

@@ -59,6 +59,44 @@ impl Tool {
         self.name == BASELINE || self.name == TCPDUMP_REF || self.name == FLOOR
     }
 
+    /// The same netcap row run by another build (`--compare-bin`), named with " [B]";
+    /// None for rows that are not netcap's own binary.
+    pub fn with_binary(&self, bin: &Path, other: &Path) -> Option<Tool> {
+        if self.family != Family::Netcap || self.args.first()? != &bin.display().to_string() {
+            return None;
+        }
+        let mut args = self.args.clone();
+        args[0] = other.display().to_string();
+        Some(Tool {
+            // Leaked: the bench builds its tool list once per run.
+            name: format!("{} [B]", self.name).leak(),
+            family: self.family,
+            args,
+            query: self.query.clone(),
+        })
+    }
+
+    /// The same netcap capture row with `extra` (split at spaces) added to its
+    /// arguments (`--variant`), named with " [EXTRA]"; None for rows that are not
+    /// `netcap capture`.
+    pub fn with_args(&self, bin: &Path, extra: &str) -> Option<Tool> {
+        let ours = self.family == Family::Netcap
+            && self.args.first()? == &bin.display().to_string()
+            && self.args.get(1).is_some_and(|a| a == "capture");
+        if !ours {
+            return None;
+        }
+        let mut args = self.args.clone();
+        args.extend(extra.split_whitespace().map(str::to_owned));
+        Some(Tool {
+            // Leaked: the bench builds its tool list once per run.
+            name: format!("{} [{extra}]", self.name).leak(),
+            family: self.family,
+            args,
+            query: self.query.clone(),
+        })
+    }
+
     /// Loads eBPF programs whose cost the kernel's run statistics measure: the floors,
     /// xdpdump, netcap on its XDP or TC backend. These get runs with the statistics on
     /// beside those with them off (the bench warns of a tool that loads programs
