@@ -54,3 +54,148 @@ fn every_ring_and_every_cpu_goes_to_exactly_one_source() {
         }
     }
 }
+
+/// Rings laid out as the kernel's `RING` map, in a file mapped as the map is: records
+/// are written through the file (`write_at`), which the shared mapping sees.
+struct FileRings {
+    file: std::fs::File,
+    value_size: u64,
+    mask: u64,
+    prod: Vec<u64>,
+}
+
+impl FileRings {
+    fn new(n: usize, size: u32) -> (Self, Vec<super::CpuRing>) {
+        use std::os::fd::AsFd;
+        let value_size = ring::value_size(size, 256);
+        let path = std::env::temp_dir().join(format!(
+            "netcap-rings-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .expect("temp file");
+        let _ = std::fs::remove_file(&path);
+        file.set_len(value_size * n as u64).expect("set_len");
+        let mem = std::sync::Arc::new(
+            super::super::cpu_ring::RingMemory::map(file.as_fd(), (value_size * n as u64) as usize)
+                .expect("mmap"),
+        );
+        let mask = u64::from(size) - 1;
+        let rings = (0..n)
+            .map(|i| {
+                super::CpuRing::new(mem.clone(), i, value_size as usize, mask, None).expect("ring")
+            })
+            .collect();
+        let me = Self {
+            file,
+            value_size,
+            mask,
+            prod: vec![0; n],
+        };
+        (me, rings)
+    }
+
+    /// Appends a record of `ts` with `len` bytes of `fill` to ring `i` and publishes it.
+    fn put(&mut self, i: usize, ts: u64, len: u32, fill: u8) {
+        use std::os::unix::fs::FileExt;
+        let base = self.value_size * i as u64;
+        let pos = self.prod[i];
+        let mut rec = Vec::new();
+        rec.extend_from_slice(&ts.to_ne_bytes());
+        rec.extend_from_slice(&1u32.to_ne_bytes()); // ifindex
+        rec.extend_from_slice(&len.to_ne_bytes()); // frame_len
+        rec.extend_from_slice(&len.to_ne_bytes()); // cap_len
+        rec.extend_from_slice(&[0; 4]); // direction, pad
+        rec.extend(std::iter::repeat_n(fill, len as usize));
+        let at = base + u64::from(ring::DATA) + (pos & self.mask);
+        self.file.write_all_at(&rec, at).expect("record");
+        self.prod[i] = pos + u64::from(netcap_common::record_span(len));
+        self.file
+            .write_all_at(&self.prod[i].to_ne_bytes(), base + ring::PRODUCER as u64)
+            .expect("producer");
+    }
+}
+
+fn ts_of(rec: &[u8]) -> u64 {
+    rec.first_chunk::<8>().map_or(0, |b| u64::from_ne_bytes(*b))
+}
+
+/// What `visit_held` passed on: (ring, timestamp, first data byte).
+fn visit_all(set: &mut super::RingSet, stop_after: usize) -> Vec<(usize, u64, u8)> {
+    let mut seen = Vec::new();
+    set.visit_held(ts_of, |place, rec| {
+        seen.push((place.ring, ts_of(rec), rec.get(24).copied().unwrap_or(0)));
+        seen.len() < stop_after
+    });
+    set.release();
+    seen
+}
+
+#[test]
+fn several_rings_are_read_oldest_first_and_one_ring_alone_in_its_order() {
+    let (mut w, rings) = FileRings::new(2, 8192);
+    let mut set = super::RingSet::new(rings).expect("set");
+    // Interleaved: the merge takes the oldest head each time.
+    for (i, ts) in [
+        (0, 10),
+        (1, 11),
+        (0, 12),
+        (0, 13),
+        (1, 14),
+        (1, 15),
+        (0, 16),
+    ] {
+        w.put(i, ts, 40, ts as u8);
+    }
+    let got = visit_all(&mut set, usize::MAX);
+    let ts: Vec<u64> = got.iter().map(|g| g.1).collect();
+    assert_eq!(ts, [10, 11, 12, 13, 14, 15, 16]);
+    assert!(got.iter().all(|g| g.2 == g.1 as u8), "{got:?}");
+    // Ring 1 alone (ring 0 empty): every record once, in ring order, even out of time
+    // order (a ring's order is the kernel's, which user space never reorders).
+    for ts in [30, 31, 29, 32] {
+        w.put(1, ts, 100, ts as u8);
+    }
+    let got = visit_all(&mut set, usize::MAX);
+    assert_eq!(got, [(1, 30, 30), (1, 31, 31), (1, 29, 29), (1, 32, 32)]);
+    // Ring 1 runs on alone once ring 0 is empty, and stopping part way keeps the rest.
+    for (i, ts) in [(0, 40), (1, 41), (1, 42), (1, 43), (1, 44)] {
+        w.put(i, ts, 8, ts as u8);
+    }
+    let got = visit_all(&mut set, 3);
+    assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), [40, 41, 42]);
+    let got = visit_all(&mut set, usize::MAX);
+    assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), [43, 44]);
+    assert!(visit_all(&mut set, usize::MAX).is_empty());
+}
+
+#[test]
+fn records_are_read_across_the_ring_end_many_times_over() {
+    let (mut w, rings) = FileRings::new(2, 4096);
+    let mut set = super::RingSet::new(rings).expect("set");
+    let mut ts = 0u64;
+    for round in 0..50u64 {
+        // Two rings, then one: spans that do not divide the ring, so records start at
+        // every offset and run into the slack.
+        let mut want = Vec::new();
+        for k in 0..7u64 {
+            ts += 1;
+            let i = if round % 2 == 0 { (k % 2) as usize } else { 1 };
+            w.put(i, ts, 100 + (k as u32 * 37) % 150, ts as u8);
+            want.push(ts);
+        }
+        let got = visit_all(&mut set, usize::MAX);
+        assert_eq!(
+            got.iter().map(|g| g.1).collect::<Vec<_>>(),
+            want,
+            "round {round}"
+        );
+        assert!(got.iter().all(|g| g.2 == g.1 as u8));
+    }
+}
