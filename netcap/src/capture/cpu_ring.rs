@@ -205,6 +205,12 @@ impl CpuRing {
     }
 
     /// Hands the space of every consumed record back to the kernel.
+    /// Bytes read from this ring so far (the consumer position, taken or not yet
+    /// handed back).
+    pub fn read_position(&self) -> u64 {
+        self.pos
+    }
+
     pub fn publish(&mut self) {
         self.position(ring::CONSUMER)
             .store(self.pos, Ordering::Release);

@@ -182,6 +182,12 @@ pub trait Source: Send {
     fn per_interface(&self) -> Vec<(String, CaptureCounters)> {
         Vec::new()
     }
+    /// Per-CPU rings: each writing CPU and the bytes read so far from its ring (ever
+    /// growing), for the reader to follow the busiest (`run/follow.rs`); empty for
+    /// sources without per-CPU rings.
+    fn ring_reads(&self) -> Vec<(usize, u64)> {
+        Vec::new()
+    }
 }
 
 /// The interface index of `name`, if it exists.

@@ -295,6 +295,11 @@ impl RingSet {
             .map_or(&[][..], |r| r.record(place.rec))
     }
 
+    /// Bytes read so far from each ring, in the rings' order.
+    pub fn read_positions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.rings.iter().map(CpuRing::read_position)
+    }
+
     /// Hands the space of every record passed on so far back to the kernel.
     pub fn release(&mut self) {
         for ring in &mut self.rings {

@@ -439,4 +439,13 @@ impl Source for XdpSource {
     fn take_flows(&mut self, all: bool) -> Vec<crate::flow::Flow> {
         self.flows.as_mut().map_or(Vec::new(), |f| f.take(all))
     }
+
+    /// The rings are dealt with their CPUs in the same order (`Plan::deal`).
+    fn ring_reads(&self) -> Vec<(usize, u64)> {
+        self.cpus
+            .iter()
+            .copied()
+            .zip(self.rings.read_positions())
+            .collect()
+    }
 }

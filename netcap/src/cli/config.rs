@@ -123,6 +123,9 @@ pub struct Config {
     pub tick: Duration,
     /// `-Z`: the user a live capture runs as once it is set up (None: stay).
     pub user: Option<User>,
+    /// `--reader-cpu follow`: a live capture's one reader of per-CPU rings follows
+    /// the CPU that writes them (`run/follow.rs`).
+    pub follow_cpu: bool,
 }
 
 impl Config {
@@ -144,6 +147,7 @@ impl Config {
         if cfg.decodes() || cfg.line_buffered {
             cfg.tick = TICK;
         }
+        cfg.follow_cpu = args.reader_cpu == super::ReaderCpuArg::Follow;
         if args.common.verbose > 0 && cfg.write.is_some() && cfg.stats_interval.is_none() {
             cfg.stats_interval = Some(Duration::from_secs(1));
         }
@@ -300,6 +304,7 @@ impl Config {
             progress: false,
             tick: QUIET_TICK,
             user: None,
+            follow_cpu: false,
         })
     }
 

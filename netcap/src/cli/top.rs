@@ -44,6 +44,7 @@ fn output_flag(args: &CaptureArgs) -> Option<&'static str> {
         buffer_kib: _,
         wakeup_bytes: _,
         user_flows: _,
+        reader_cpu: _,
         list_interfaces,
         common,
     } = args;

@@ -42,6 +42,8 @@ pub struct Single {
     /// The interface's own drops, for the live line.
     pub if_drops: super::IfDrops,
     pub line: LiveLine,
+    /// The reader's CPU, following the busiest per-CPU ring (`--reader-cpu`).
+    pub follow: super::follow::Follow,
 }
 
 /// Publishes the capture's counts for the `-w` files ([`FileStats`]) every
@@ -79,6 +81,7 @@ impl Single {
             Ok(end) => end,
             Err(e) => End::Failed(e.to_string()),
         };
+        self.follow.release();
         self.source.stop();
         if !matches!(end, End::Count | End::OutputClosed) {
             std::thread::sleep(self.source.settle_time());
@@ -163,6 +166,16 @@ impl Single {
             d.flush_if_due();
         }
         self.live.add(frames, bytes);
+        let source = &self.source;
+        self.follow.step(|| {
+            let reads = source.ring_reads();
+            let lost = if reads.len() > 1 {
+                source.counters().lost_ring_full
+            } else {
+                0
+            };
+            (reads, lost)
+        });
         if self
             .publish
             .as_ref()

@@ -24,6 +24,7 @@ use crate::{
 
 pub mod driver;
 mod file;
+pub mod follow;
 mod live;
 mod outputs;
 mod report;
@@ -116,6 +117,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
             publish,
             if_drops: if_drops.clone(),
             line: crate::stats::LiveLine::default(),
+            follow: follow::Follow::new(cfg.follow_cpu),
         };
         let end = single.run(&mut driver, cfg.tick, cfg.stats_interval);
         let handled = single.live.read().0;
