@@ -32,15 +32,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// Frames per blast: about a second of trafgen on both CPUs of the development VM.
 const BLAST_FRAMES: u64 = 200_000;
 
-fn rx_packets(ifname: &str) -> u64 {
-    let path = format!("/sys/class/net/{ifname}/statistics/rx_packets");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// `ethtool -k` of `ifname` inside namespace `ns` (root namespace when `None`).
 fn offloads(ns: Option<&str>, ifname: &str) -> String {
     let mut cmd = match ns {
@@ -65,51 +56,25 @@ fn offloads(ns: Option<&str>, ifname: &str) -> String {
 /// Sends `frames` 64-byte UDP frames from the namespace end with trafgen on every CPU
 /// (its default), as fast as it can; returns the count trafgen says it sent.
 fn blast(veth: &VethPair, frames: u64, dir: &Path) -> u64 {
-    let cfg = dir.join("blast.cfg");
-    std::fs::write(
-        &cfg,
+    common::trafgen(
+        veth,
+        dir,
         "{ eth(da=02:00:00:00:00:01, sa=02:00:00:00:00:02), \
          ipv4(saddr=10.250.0.2, daddr=10.250.0.1, ttl=64), \
          udp(sport=dinc(1024, 65000), dport=9), fill(0x41, 22) }\n",
+        frames,
+        false,
     )
-    .expect("writing the trafgen config");
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &veth.ns,
-            "trafgen",
-            "-o",
-            &veth.ns_if,
-            "-i",
-        ])
-        .arg(&cfg)
-        .args(["-n", &frames.to_string(), "--no-sock-mem"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("running trafgen (apt-get install netsniff-ng)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "trafgen failed: {text}");
-    text.lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_suffix("packets outgoing")
-                .and_then(|n| n.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no packet count in trafgen's output: {text}"))
+    .frames
 }
 
 /// Waits until `ifname`'s rx counter has not moved for 200 ms (the veth backlog drained).
 fn settle(ifname: &str) -> u64 {
-    let mut last = rx_packets(ifname);
+    let mut last = common::rx_packets(ifname);
     let t0 = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(200));
-        let now = rx_packets(ifname);
+        let now = common::rx_packets(ifname);
         if now == last || t0.elapsed() > Duration::from_secs(10) {
             return now;
         }
@@ -126,7 +91,7 @@ fn blast_with_and_without(args: &[&str], hook: &str) {
     let peer_before = offloads(Some(&veth.ns), &veth.ns_if);
     let host_before = offloads(None, &veth.host_if);
 
-    let before = rx_packets(&veth.host_if);
+    let before = common::rx_packets(&veth.host_if);
     let sent_without = blast(&veth, BLAST_FRAMES, &dir);
     let delivered_without = settle(&veth.host_if) - before;
     assert_eq!(
@@ -142,7 +107,7 @@ fn blast_with_and_without(args: &[&str], hook: &str) {
     let nc = Netcap::start(&all);
     let peer_during = offloads(Some(&veth.ns), &veth.ns_if);
     let host_during = offloads(None, &veth.host_if);
-    let before = rx_packets(&veth.host_if);
+    let before = common::rx_packets(&veth.host_if);
     let sent_with = blast(&veth, BLAST_FRAMES, &dir);
     let delivered_with = settle(&veth.host_if) - before;
     std::thread::sleep(Duration::from_millis(300));

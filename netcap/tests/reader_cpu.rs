@@ -8,7 +8,6 @@ mod common;
 mod netcap_proc;
 
 use std::{
-    process::{Command, Stdio},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -40,63 +39,20 @@ fn cpus_allowed(pid: u32, tid: u32) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
-fn rx_packets(ifname: &str) -> u64 {
-    let path = format!("/sys/class/net/{ifname}/statistics/rx_packets");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 /// Sends FRAMES 1500-byte UDP frames from one CPU; returns trafgen's count and the CPU
-/// it says it sent from.
+/// it sent from.
 fn blast_one_cpu(veth: &VethPair, dir: &std::path::Path) -> (u64, usize) {
-    let cfg = dir.join("blast.cfg");
-    std::fs::write(
-        &cfg,
+    let sent = common::trafgen(
+        veth,
+        dir,
         "{ eth(da=02:00:00:00:00:01, sa=02:00:00:00:00:02), \
          ipv4(saddr=10.250.0.2, daddr=10.250.0.1, ttl=64), \
          udp(sport=dinc(1024, 65000), dport=9), fill(0x41, 1458) }\n",
-    )
-    .expect("writing the trafgen config");
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &veth.ns,
-            "trafgen",
-            "-o",
-            &veth.ns_if,
-            "-i",
-        ])
-        .arg(&cfg)
-        .args(["-n", &FRAMES.to_string(), "-P", "1", "--no-sock-mem"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("running trafgen (apt-get install netsniff-ng)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        FRAMES,
+        true,
     );
-    assert!(out.status.success(), "trafgen failed: {text}");
-    let sent = text
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_suffix("packets outgoing")
-                .and_then(|n| n.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no packet count in trafgen's output: {text}"));
-    // "   0 sec, 841756 usec on CPU0 (1000000 packets)"
-    let cpu = text
-        .lines()
-        .find_map(|l| l.split(" on CPU").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no CPU in trafgen's output: {text}"));
-    (sent, cpu)
+    let cpu = sent.cpu.expect("trafgen names the CPU it sent from");
+    (sent.frames, cpu)
 }
 
 struct Run {
@@ -140,7 +96,7 @@ fn capture_during_blast(extra: &[&str]) -> Run {
             seen
         })
     };
-    let rx0 = rx_packets(&veth.host_if);
+    let rx0 = common::rx_packets(&veth.host_if);
     let (sent, sender_cpu) = blast_one_cpu(&veth, &dir);
     // The reader lets go at the first window without traffic (100 ms, at most the
     // quiet tick of 100 ms later).
@@ -152,7 +108,7 @@ fn capture_during_blast(extra: &[&str]) -> Run {
     }
     stop.store(true, Ordering::Relaxed);
     let seen = watcher.join().expect("watcher");
-    let delivered = rx_packets(&veth.host_if) - rx0;
+    let delivered = common::rx_packets(&veth.host_if) - rx0;
     assert_eq!(delivered, sent, "the host lost frames");
     nc.signal(libc::SIGINT);
     let out = nc.wait();

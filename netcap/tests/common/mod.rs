@@ -189,6 +189,77 @@ fn ifindex(name: &str) -> io::Result<u32> {
     Ok(idx)
 }
 
+/// `rx_packets` of `ifname` (root namespace).
+pub fn rx_packets(ifname: &str) -> u64 {
+    let path = format!("/sys/class/net/{ifname}/statistics/rx_packets");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// What one trafgen run sent: its packet count, and the CPU it names first (`-P 1`
+/// sends from one).
+pub struct Sent {
+    pub frames: u64,
+    pub cpu: Option<usize>,
+}
+
+/// Sends `frames` frames of the trafgen configuration `cfg` (written to `dir`) from
+/// the namespace end of `veth` as fast as trafgen can, on every CPU (its default) or
+/// on one (`-P 1`). Panics, with trafgen's output, when it fails.
+pub fn trafgen(
+    veth: &VethPair,
+    dir: &std::path::Path,
+    cfg: &str,
+    frames: u64,
+    one_cpu: bool,
+) -> Sent {
+    let path = dir.join("trafgen.cfg");
+    std::fs::write(&path, cfg).expect("writing the trafgen config");
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &veth.ns,
+        "trafgen",
+        "-o",
+        &veth.ns_if,
+        "-i",
+    ])
+    .arg(&path)
+    .args(["-n", &frames.to_string(), "--no-sock-mem"]);
+    if one_cpu {
+        cmd.args(["-P", "1"]);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running trafgen (apt-get install netsniff-ng)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "trafgen failed: {text}");
+    let frames = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_suffix("packets outgoing")
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no packet count in trafgen's output: {text}"));
+    // "   0 sec, 841756 usec on CPU0 (1000000 packets)"
+    let cpu = text
+        .lines()
+        .find_map(|l| l.split(" on CPU").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok());
+    Sent { frames, cpu }
+}
+
 /// Sends each frame as-is from inside namespace `ns`, out of its interface `ifname`.
 ///
 /// Runs on a fresh thread that joins the namespace, so the caller's namespace is not
