@@ -19,7 +19,11 @@
 //! turns in bursts, a stretch is a burst. The heap holds as many runs as there are
 //! streams, and more only while a stream's frames are out of order; with a few runs
 //! (2-4 streams in order, the common case) it is a short list scanned for its smallest
-//! head ([`Heads`]), which costs less than a binary heap's sift per stretch.
+//! head ([`Heads`]), which costs less than a binary heap's sift per stretch. With
+//! exactly two runs of two streams (two CPUs' rings in order, the XDP path's usual
+//! state) the writer takes turns between them without the list at all
+//! ([`Merger::alternate`]): with finely interleaved streams, stretches of a frame or
+//! two, taking heads out and putting them back was most of the writer's time.
 //!
 //! Outputs fully handed on stay queued until [`Merger::release`]: the writer writes
 //! their stretches straight from the outputs' buffers (`pending`), after the drain.
@@ -303,6 +307,9 @@ impl Merger {
         let horizon = self.horizon();
         // The run with the smallest head; its frames go up to the next run's head.
         while let Some(((_, id), bound)) = self.heads.pop_until(horizon) {
+            if bound.is_some() && self.alternate(id, horizon, &mut emit) {
+                continue;
+            }
             let Some(mut run) = self.runs.get_mut(id).and_then(Option::take) else {
                 continue;
             };
@@ -317,6 +324,124 @@ impl Merger {
                 self.free.push(id);
             }
         }
+    }
+
+    /// With exactly two runs of two streams queued (two CPUs' rings or two sockets, in
+    /// order: the common case), hands on their frames taking turns, a stretch of one
+    /// then a stretch of the other, until one's current output or the horizon ends it,
+    /// without putting heads back and taking them out again between stretches (with
+    /// finely interleaved streams, stretches of a frame or two, that bookkeeping was
+    /// most of the writer's time). `first` has just been taken from the heads as the
+    /// smallest; the other's head is the heads' only entry. Returns false, having
+    /// changed nothing, when that is not the case or no frame could be handed on.
+    fn alternate(
+        &mut self,
+        first: usize,
+        horizon: u64,
+        emit: &mut impl FnMut(u64, &Output, Range<usize>),
+    ) -> bool {
+        let second = match &self.heads {
+            Heads::Few(v) if v.len() == 1 => v[0].1,
+            _ => return false,
+        };
+        let (Some(a), Some(b)) = (self.run(first), self.run(second)) else {
+            return false;
+        };
+        if a.stream == b.stream {
+            return false;
+        }
+        let (Some(sa), Some(sb)) = (a.segments.front(), b.segments.front()) else {
+            return false;
+        };
+        let (Some(oa), Some(ob)) = (self.output(sa.slot), self.output(sb.slot)) else {
+            return false;
+        };
+        if sa.frames.is_empty() || sb.frames.is_empty() {
+            return false;
+        }
+        // (output, slot, frames, stream) of each side, and how far each has gone.
+        let sides = [
+            (oa, sa.slot, sa.frames.clone(), a.stream),
+            (ob, sb.slot, sb.frames.clone(), b.stream),
+        ];
+        let mut pos = [sa.frames.start, sb.frames.start];
+        let mut c = 0;
+        loop {
+            let o = 1 - c;
+            let (out, slot, ref frames, stream) = sides[c];
+            // The other side's head: this side's frames go while their key is smaller,
+            // (time, stream) since the streams differ.
+            let other = sides[o].0.ts[pos[o]];
+            let last = if stream < sides[o].3 {
+                Some(other)
+            } else {
+                other.checked_sub(1)
+            };
+            let Some(last) = last.map(|t| t.min(horizon)) else {
+                break;
+            };
+            let ts = &out.ts;
+            let end = first_not(pos[c]..frames.end, |k| ts[k] <= last);
+            if end == pos[c] {
+                break;
+            }
+            emit(slot, out, pos[c]..end);
+            pos[c] = end;
+            if end == frames.end || ts[end] > horizon {
+                break;
+            }
+            c = o;
+        }
+        let moved = [pos[0] - sides[0].2.start, pos[1] - sides[1].2.start];
+        if moved == [0, 0] {
+            return false;
+        }
+        // Account for what was handed on, then put both runs' heads back.
+        let slots = [sides[0].1, sides[1].1];
+        if let Heads::Few(v) = &mut self.heads {
+            v.clear();
+        }
+        for (k, id) in [first, second].into_iter().enumerate() {
+            if let Some((_, left)) = usize::try_from(slots[k] - self.base)
+                .ok()
+                .and_then(|i| self.outputs.get_mut(i))
+                .and_then(Option::as_mut)
+            {
+                *left -= moved[k];
+                if moved[k] > 0 && *left == 0 {
+                    self.finished += 1;
+                }
+            }
+            let Some(mut run) = self.runs.get_mut(id).and_then(Option::take) else {
+                continue;
+            };
+            if let Some(seg) = run.segments.front_mut() {
+                seg.frames.start = pos[k];
+            }
+            match self.head_of(&mut run) {
+                Some(key) => self.heads.push((key, id)),
+                None => run.queued = false,
+            }
+            if run.queued || run.open {
+                self.runs[id] = Some(run);
+            } else {
+                self.free.push(id);
+            }
+        }
+        true
+    }
+
+    /// The key of `run`'s next frame, dropping its empty segments and those whose
+    /// output is gone; `None` when it has no frames.
+    fn head_of(&self, run: &mut Run) -> Option<Key> {
+        while let Some(seg) = run.segments.front() {
+            if let Some(out) = self.output(seg.slot).filter(|_| !seg.frames.is_empty()) {
+                let i = seg.frames.start;
+                return Some((out.ts[i], run.stream, seg.slot, i));
+            }
+            run.segments.pop_front();
+        }
+        None
     }
 
     /// Outputs whose frames were all handed on and that are still queued.
