@@ -11,9 +11,17 @@
 //! ```
 //!
 //! Backpressure, written down:
-//! - Live capture never blocks in [`Pipeline::submit`]: when every worker queue is full
-//!   the batch is dropped and its frames are counted in `dropped_queue_full`.
-//!   Files (`netcap read`) block instead, so nothing is lost.
+//! - Live capture hands a batch on with [`Pipeline::offer`]: when no worker queue takes
+//!   it within a short wait the pipeline holds it, and the capture thread reads no
+//!   more frames until it has gone ([`Pipeline::pass_held`]), serving signals between
+//!   tries. The kernel's ring fills meanwhile and the kernel counts what it could not
+//!   hold (ring full, the socket's drops), as on the direct path, which leaves records
+//!   in the ring until they are written. (Until 2026-12 a batch no queue could take
+//!   was dropped after the copy: the capture thread copied frames only to lose them,
+//!   and on a 2-core machine that copying took the CPU the worker needed. Draining
+//!   full XDP rings with 1 worker decoded 5.1 M frames/s that way, 8.5 M holding.)
+//!   Files (`netcap read`) block in [`Pipeline::submit`], so nothing is lost. Frames
+//!   are counted in `dropped_queue_full` only when the workers are gone.
 //! - Workers block on the writer (bounded), so a slow stdout fills the worker queues and
 //!   then shows up as counted drops, never as unbounded memory.
 //! - Flow updates for another worker's shard go over an unbounded channel, but each
@@ -41,7 +49,7 @@ use std::{
     thread::JoinHandle,
 };
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, unbounded, Receiver, SendTimeoutError, Sender, TrySendError};
 use flows::FlowUpdate;
 
 pub mod direct;
@@ -195,8 +203,10 @@ pub struct Pipeline {
     writer: Option<JoinHandle<WriterResult>>,
     /// Stopped by the writer when stdout or the file is gone.
     stop: Stop,
-    /// Frames dropped because every worker queue was full.
+    /// Frames of batches no worker could take: the workers had ended (a panic).
     pub dropped_queue_full: Arc<AtomicU64>,
+    /// The batch [`Pipeline::offer`] could not hand on yet.
+    held: Option<Batch>,
     /// Emptied batches coming back from the writer.
     pool: Receiver<Batch>,
     /// Set by [`Pipeline::request_flush`]; the writer flushes and clears it.
@@ -336,6 +346,7 @@ impl Pipeline {
             pool: pool_rx,
             stop,
             dropped_queue_full: Arc::new(AtomicU64::new(0)),
+            held: None,
             flush_requested,
             flow_export,
         }
@@ -365,11 +376,44 @@ impl Pipeline {
             .unwrap_or_else(|_| Batch::with_capacity(bytes, frames))
     }
 
-    /// Hands a batch to a worker. With `block == false` (live capture) a batch that no
-    /// queue can take is dropped and counted; with `block == true` (files) it waits.
+    /// Hands a batch to a worker, waiting as long as it takes (files: nothing is lost).
     pub fn submit(&mut self, batch: Batch, block: bool) {
+        let wait = if block { Wait::Forever } else { Wait::No };
+        if let Err(batch) = self.hand_on(batch, wait) {
+            self.dropped_queue_full
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Live capture's hand-off: `batch` goes to the first worker queue with room,
+    /// waiting up to `wait` for one; returns false when none took it, and then holds
+    /// it: the caller reads no more frames until [`Pipeline::pass_held`] has handed it
+    /// on (see the module doc). Call only when nothing is held.
+    pub fn offer(&mut self, batch: Batch, wait: std::time::Duration) -> bool {
+        match self.hand_on(batch, Wait::For(wait)) {
+            Ok(()) => true,
+            Err(batch) => {
+                self.held = Some(batch);
+                false
+            }
+        }
+    }
+
+    /// Hands on the batch [`Pipeline::offer`] held, waiting up to `wait`; true when
+    /// nothing is held any more.
+    pub fn pass_held(&mut self, wait: std::time::Duration) -> bool {
+        match self.held.take() {
+            None => true,
+            Some(batch) => self.offer(batch, wait),
+        }
+    }
+
+    /// Puts `batch` on the next worker queue with room (round robin), waiting as `wait`
+    /// says for the next one in turn when all are full; gives it back when none took
+    /// it. A batch for workers that are gone counts as dropped.
+    fn hand_on(&mut self, batch: Batch, wait: Wait) -> Result<(), Batch> {
         if batch.is_empty() {
-            return;
+            return Ok(());
         }
         let frames = batch.len() as u64;
         let mut job = Job::Batch(self.seq, Arc::new(batch));
@@ -380,24 +424,47 @@ impl Pipeline {
                 Ok(()) => {
                     self.next = (w + 1) % n;
                     self.seq += 1;
-                    return;
+                    return Ok(());
                 }
                 Err(TrySendError::Full(j)) | Err(TrySendError::Disconnected(j)) => job = j,
             }
         }
-        if block {
-            let w = self.next;
-            if self.jobs[w].send(job).is_ok() {
+        let w = self.next;
+        let sent = match (wait, self.jobs.get(w)) {
+            (_, None) | (Wait::No, _) => Err(Some(job)),
+            (Wait::Forever, Some(tx)) => tx.send(job).map_err(|_| None),
+            (Wait::For(d), Some(tx)) => tx.send_timeout(job, d).map_err(|e| match e {
+                SendTimeoutError::Timeout(j) => Some(j),
+                SendTimeoutError::Disconnected(_) => None,
+            }),
+        };
+        match sent {
+            Ok(()) => {
                 self.next = (w + 1) % n;
                 self.seq += 1;
-                return;
+                Ok(())
+            }
+            // Not taken: the batch back (the job holds its only reference).
+            Err(Some(Job::Batch(_, batch))) => match Arc::try_unwrap(batch) {
+                Ok(batch) => Err(batch),
+                Err(_) => {
+                    self.dropped_queue_full.fetch_add(frames, Ordering::Relaxed);
+                    Ok(())
+                }
+            },
+            // Every worker is gone.
+            Err(None) => {
+                self.dropped_queue_full.fetch_add(frames, Ordering::Relaxed);
+                Ok(())
             }
         }
-        self.dropped_queue_full.fetch_add(frames, Ordering::Relaxed);
     }
 
     /// Waits for every queued batch to be decoded and written; returns the results.
     pub fn finish(mut self) -> Finished {
+        if let Some(batch) = self.held.take() {
+            self.submit(batch, true);
+        }
         self.jobs.clear();
         let mut decode = DecodeStats::default();
         let mut sizes = size_histogram();
@@ -501,3 +568,11 @@ pub const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Longest the writer waits for output before it looks at a flush request.
 pub const FLUSH_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How long [`Pipeline::hand_on`] waits for a full worker queue.
+#[derive(Clone, Copy)]
+enum Wait {
+    No,
+    For(std::time::Duration),
+    Forever,
+}

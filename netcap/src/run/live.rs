@@ -133,10 +133,12 @@ impl Single {
         let result = loop {
             let round = match &mut self.sink {
                 Sink::Pipeline(p) => to_pipeline(&mut *self.source, p, &mut self.left),
-                Sink::Direct(d, _) => to_direct(&mut *self.source, d, &mut self.left),
+                Sink::Direct(d, _) => to_direct(&mut *self.source, d, &mut self.left).map(Some),
             };
             let (fill, n, b) = match round {
-                Ok(r) => r,
+                Ok(Some(r)) => r,
+                // The workers are behind: the driver serves signals, then this again.
+                Ok(None) => break ControlFlow::Continue(Step::More),
                 Err(e) => break ControlFlow::Break(End::Failed(e.to_string())),
             };
             frames += n;
@@ -236,18 +238,27 @@ impl Single {
     }
 }
 
-/// One round into the pipeline: a batch filled, cut to `-c`, submitted.
+/// How long one try waits for a worker queue with room before the step yields to the
+/// driver (signals, the live line) and tries again.
+const QUEUE_WAIT: Duration = Duration::from_millis(10);
+
+/// One round into the pipeline: a batch filled, cut to `-c`, handed on; `None`, with
+/// nothing read, while the pipeline still holds a batch no worker queue has taken (the
+/// ring keeps the frames meanwhile, see `pipeline`'s backpressure).
 fn to_pipeline(
     source: &mut dyn Source,
     pipeline: &mut Pipeline,
     left: &mut Option<u64>,
-) -> Result<(Fill, u64, u64), capture::Error> {
+) -> Result<Option<(Fill, u64, u64)>, capture::Error> {
+    if !pipeline.pass_held(QUEUE_WAIT) {
+        return Ok(None);
+    }
     let mut batch = pipeline.empty_batch(BATCH_BYTES + 16384, 2048);
     let fill = source.fill(&mut batch, BATCH_BYTES)?;
     super::limit(&mut batch, left);
     let (n, bytes) = (batch.len() as u64, batch.bytes() as u64);
-    pipeline.submit(batch, false);
-    Ok((fill, n, bytes))
+    pipeline.offer(batch, QUEUE_WAIT);
+    Ok(Some((fill, n, bytes)))
 }
 
 /// One round on the direct path: up to a batch's worth of bytes (and `-c`'s frames),

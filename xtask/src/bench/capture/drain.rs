@@ -17,10 +17,12 @@
 //! were. Runs of 1 and 2 workers alternate; medians.
 //!
 //! What the paths do (`run::live`): with 1 worker one capture thread reads both rings
-//! and hands batches to the worker, dropping a batch (counted, `queue_full`) when the
-//! worker's queue is full, so a drain of full rings drops most frames in user space
-//! and the frames per second are the worker's (decoded lines over the time it was
-//! busy); with 2 workers each worker reads its own ring, so nothing is dropped.
+//! and hands batches to the worker; when the worker's queue is full it holds the batch
+//! and reads no more until the worker takes it (before 2026-12-07 it dropped the batch,
+//! counted as `queue_full`, and went on reading: a drain of full rings then dropped
+//! most frames in user space, and the capture thread's copying took CPU from the
+//! worker); with 2 workers each worker reads its own ring. Either way every frame is
+//! decoded.
 use std::{
     io::Read,
     path::Path,
