@@ -106,28 +106,20 @@ fn nothing_is_written_without_a_destination() {
     assert_eq!(s["written"].as_u64(), Some(0), "{s}");
 }
 
-/// The same, live, as the report had it: `netcap capture -F json | head -c 1000` on the
-/// default path (AF_PACKET, a fanout socket per worker, the merging writer).
-#[test]
-fn a_live_capture_counts_the_text_a_pipe_took_before_it_closed() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
-    let veth = common::VethPair::new();
-    let dir = tempdir();
+/// A live capture on the host end of `veth` with `args`, its stdout a pipe the test
+/// reads (or not), its stderr a file; returned once it says it is capturing.
+struct Live {
+    child: std::process::Child,
+    stats_path: std::path::PathBuf,
+    err_path: std::path::PathBuf,
+}
+
+fn start_live(dir: &std::path::Path, veth: &common::VethPair, args: &[&str]) -> Live {
     let (stats_path, err_path) = (dir.join("s.json"), dir.join("stderr"));
     let err = std::fs::File::create(&err_path).expect("stderr file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netcap"))
-        .args([
-            "capture",
-            "-i",
-            &veth.host_if,
-            "-F",
-            "json",
-            "--workers",
-            "2",
-        ])
+    let child = Command::new(env!("CARGO_BIN_EXE_netcap"))
+        .args(["capture", "-i", &veth.host_if])
+        .args(args)
         .args(["--stats-json", stats_path.to_str().expect("utf-8")])
         .stdout(Stdio::piped())
         .stderr(err)
@@ -144,6 +136,28 @@ fn a_live_capture_counts_the_text_a_pipe_took_before_it_closed() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    Live {
+        child,
+        stats_path,
+        err_path,
+    }
+}
+
+/// The same, live, as the report had it: `netcap capture -F json | head -c 1000` on the
+/// default path (AF_PACKET, a fanout socket per worker, the merging writer).
+#[test]
+fn a_live_capture_counts_the_text_a_pipe_took_before_it_closed() {
+    if !common::privileged() {
+        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+        return;
+    }
+    let veth = common::VethPair::new();
+    let dir = tempdir();
+    let Live {
+        mut child,
+        stats_path,
+        err_path,
+    } = start_live(&dir, &veth, &["-F", "json", "--workers", "2"]);
     let frames: Vec<Vec<u8>> = (0..2000u16)
         .map(|i| {
             common::eth_ipv4_udp(
@@ -193,33 +207,17 @@ fn a_live_capture_behind_its_output_leaves_the_losses_to_the_ring() {
     }
     let veth = common::VethPair::new();
     let dir = tempdir();
-    let (stats_path, err_path) = (dir.join("s.json"), dir.join("stderr"));
-    let err = std::fs::File::create(&err_path).expect("stderr file");
     // A 1 MiB ring per CPU (-B is all CPUs' together): 12,000 64-byte frames each.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netcap"))
-        .args(["capture", "-i", &veth.host_if, "--backend", "xdp"])
-        .args(["--xdp-mode", "generic", "-F", "line", "--workers", "1"])
-        .args([
-            "-B",
-            "2048",
-            "--stats-json",
-            stats_path.to_str().expect("utf-8"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(err)
-        .spawn()
-        .expect("netcap starts");
-    let t0 = Instant::now();
-    while !std::fs::read_to_string(&err_path)
-        .unwrap_or_default()
-        .contains("capturing with")
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "netcap did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let xdp = ["--backend", "xdp", "--xdp-mode", "generic", "-B", "2048"];
+    let Live {
+        mut child,
+        stats_path,
+        err_path,
+    } = start_live(
+        &dir,
+        &veth,
+        &[&xdp[..], &["-F", "line", "--workers", "1"]].concat(),
+    );
     // 300,000 frames while nobody reads: the pipe (64 KiB), the writer, the worker's
     // queue and the ring fill up in turn.
     common::trafgen(
