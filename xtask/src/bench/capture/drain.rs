@@ -74,6 +74,9 @@ struct Sample {
     lost_queue_full: u64,
     /// CPU time of each thread over the drain, by name, nanoseconds per line.
     threads_ns_per_frame: Vec<(String, f64)>,
+    /// CPU time of this bench's thread that reads netcap's stdout (and counts its
+    /// lines), nanoseconds per line: it shares the machine's cores with netcap.
+    reader_ns_per_frame: f64,
 }
 
 impl Sample {
@@ -99,6 +102,7 @@ struct Row {
     lost_ring_full: Spread,
     busiest_thread_ns_per_frame: Spread,
     all_threads_ns_per_frame: Spread,
+    reader_ns_per_frame: Spread,
     /// Median per thread name.
     threads_ns_per_frame: Vec<(String, f64)>,
     samples: Vec<Sample>,
@@ -142,14 +146,15 @@ pub fn run(bin: &Path, out: &Path, machine: &Machine, opts: &crate::bench::Optio
                     .with_context(|| format!("drain with {workers} worker(s)"))?;
                 eprintln!(
                     "bench: drain run {}/{runs}, {workers} worker(s): {} lines in {:.3} s = \
-                     {:.2} M frames/s; busiest thread {:.0} ns/frame, all {:.0}; dropped in \
-                     user space {}, ring full {} (load {})",
+                     {:.2} M frames/s; busiest thread {:.0} ns/frame, all {:.0}, bench \
+                     reader {:.0}; dropped in user space {}, ring full {} (load {})",
                     rep + 1,
                     s.lines,
                     s.drain_s,
                     s.frames_per_s / 1e6,
                     s.busiest(),
                     s.all_threads(),
+                    s.reader_ns_per_frame,
                     s.lost_queue_full,
                     s.lost_ring_full,
                     load_average(),
@@ -225,6 +230,7 @@ fn row(workers: usize, samples: Vec<Sample>) -> Row {
         lost_ring_full: spread(|s| s.lost_ring_full as f64),
         busiest_thread_ns_per_frame: spread(Sample::busiest),
         all_threads_ns_per_frame: spread(Sample::all_threads),
+        reader_ns_per_frame: spread(|s| s.reader_ns_per_frame),
         threads_ns_per_frame: threads,
         samples,
     }
@@ -240,7 +246,8 @@ fn markdown(r: &Report, runs: usize) -> String {
          the last line. Threads: CPU time over the drain per frame, by thread name \
          (schedstat), per line written, or for `main` (the capture loop with 1 worker) \
          per frame it read from the rings, dropped ones included; the busiest is the \
-         critical path. {runs} run(s) each, alternating, \
+         critical path. `bench reader`: the CPU time of this bench's thread that reads \
+         the pipe and counts the lines, per line. {runs} run(s) each, alternating, \
          median (min–max).\n\n{}; load average {} at the end.\n\n",
         r.ring_kib,
         crate::bench::thousands(r.frames as f64),
@@ -249,8 +256,9 @@ fn markdown(r: &Report, runs: usize) -> String {
     );
     md.push_str(
         "| workers | frames/s | drain s | lines | dropped in user space | ring full | \
-         busiest thread ns/frame | all threads ns/frame | threads (median ns/frame) |\n\
-         | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+         busiest thread ns/frame | all threads ns/frame | bench reader ns/frame | \
+         threads (median ns/frame) |\n\
+         | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );
     let num = |v: f64| crate::bench::thousands(v);
     for row in &r.rows {
@@ -260,7 +268,7 @@ fn markdown(r: &Report, runs: usize) -> String {
             .map(|(n, ns)| format!("{n} {ns:.0}"))
             .collect();
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.workers,
             row.frames_per_s.show(num),
             row.drain_s.show(|v| format!("{v:.3}")),
@@ -269,6 +277,7 @@ fn markdown(r: &Report, runs: usize) -> String {
             row.lost_ring_full.show(num),
             row.busiest_thread_ns_per_frame.show(|v| format!("{v:.0}")),
             row.all_threads_ns_per_frame.show(|v| format!("{v:.0}")),
+            row.reader_ns_per_frame.show(|v| format!("{v:.0}")),
             threads.join(", "),
         ));
     }
@@ -332,7 +341,10 @@ fn run_once(
     let pid = running.pid();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let sink = Arc::clone(&seen);
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let read = std::thread::spawn(move || {
+        // "/proc/thread-self" links to "PID/task/TID": where this thread's schedstat is.
+        let _ = tid_tx.send(std::fs::read_link("/proc/thread-self").ok());
         let mut buf = vec![0u8; 1 << 20];
         while let Ok(n) = reader.read(&mut buf) {
             if n == 0 {
@@ -354,7 +366,14 @@ fn run_once(
     if let Ok(mut s) = seen.lock() {
         *s = Seen::default();
     }
+    let reader_task = tid_rx
+        .recv()
+        .ok()
+        .flatten()
+        .map(|t| Path::new("/proc").join(t));
+    let reader_ns = || reader_task.as_deref().and_then(schedstat_ns).unwrap_or(0);
     let before = threads_ns(pid);
+    let reader0 = reader_ns();
     let cont = Instant::now();
     signal(pid, libc::SIGCONT)?;
     let (lines, last) = loop {
@@ -367,6 +386,7 @@ fn run_once(
         }
     };
     let after = threads_ns(pid);
+    let reader_cpu = reader_ns().saturating_sub(reader0);
     let (_exited, stderr) = running.stop()?;
     let _ = read.join();
     let Some(last) = last else {
@@ -414,6 +434,7 @@ fn run_once(
         lost_ring_full: cause("ring_full"),
         lost_queue_full,
         threads_ns_per_frame: threads,
+        reader_ns_per_frame: reader_cpu as f64 / lines.max(1) as f64,
     })
 }
 
@@ -452,13 +473,19 @@ fn threads_ns(pid: u32) -> Vec<(u32, String, u64)> {
         .filter_map(|t| {
             let tid = t.file_name().to_str()?.parse().ok()?;
             let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
-            let ns = std::fs::read_to_string(t.path().join("schedstat"))
-                .ok()?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
+            let ns = schedstat_ns(&t.path())?;
             Some((tid, name.trim().to_owned(), ns))
         })
         .collect()
+}
+
+/// A task's on-CPU nanoseconds (the first field of its `schedstat`); `task` is its
+/// `/proc/.../task/TID` directory.
+fn schedstat_ns(task: &Path) -> Option<u64> {
+    std::fs::read_to_string(task.join("schedstat"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
