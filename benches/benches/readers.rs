@@ -30,7 +30,8 @@
 //! this machine allows in the same minute. CPU time of threads not named (the bench's
 //! own thread while 2 workers run) is `others`.
 //!
-//! `NETCAP_READERS_BURST=N` deals the frames in bursts of N instead of [`BURST`].
+//! `NETCAP_READERS_BURST=N` deals the frames in bursts of N instead of [`BURST`];
+//! `NETCAP_READERS_RINGS=K` to K rings instead of 2 (see [`rings`]).
 //! `NETCAP_READERS_ONLY=1` (or `2`) runs that configuration 20 times and nothing else:
 //! for `perf record`. `NETCAP_READERS_W=1` adds a `-w` sink (classic pcap into
 //! `io::sink`, `NETCAP_READERS_NG=1` for pcapng): the writer builds those records.
@@ -66,6 +67,17 @@ fn burst() -> usize {
         .filter(|&n: &usize| n > 0)
         .unwrap_or(BURST)
 }
+/// The CPUs' rings the frames are dealt to: 2, or `NETCAP_READERS_RINGS` (with
+/// `NETCAP_READERS_ONLY=2`: that many workers, one ring each, and the writer merging
+/// that many streams, as on a machine with that many CPUs).
+fn rings() -> usize {
+    std::env::var("NETCAP_READERS_RINGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n >= 2)
+        .unwrap_or(2)
+}
+
 /// Interleaved runs of each configuration.
 const RUNS: usize = 5;
 
@@ -170,14 +182,16 @@ impl Source for Rings {
     }
 }
 
-/// The frames dealt to two CPUs' rings (CPU `c` took bursts `c, c + 2, ...`), as
+/// The frames dealt to [`rings`] CPUs' rings (with two, CPU `c` took bursts `c, c + 2,
+/// ...`), as
 /// `readers` sources read them: one source per ring, or one for both.
 fn sources(readers: usize) -> Vec<Rings> {
     let t0 = 1_700_000_000_000_000_000u64;
-    let mut dealt: [Vec<(u64, [u8; 64])>; 2] = [Vec::new(), Vec::new()];
+    let k = rings();
+    let mut dealt: Vec<Vec<(u64, [u8; 64])>> = vec![Vec::new(); k];
     let burst = burst();
     for n in 0..FRAMES {
-        dealt[(n / burst) % 2].push((t0 + n as u64 * 700, frame(n)));
+        dealt[(n / burst) % k].push((t0 + n as u64 * 700, frame(n)));
     }
     let rings: Vec<Ring> = dealt
         .into_iter()
@@ -274,12 +288,14 @@ fn run_single() -> Run {
     Run { wall, threads }.with_others(process0)
 }
 
-/// 2 workers: each reads its own ring (`Pipeline::start_fanout`).
+/// 2 workers (or one per ring, see [`rings`]): each reads its own ring
+/// (`Pipeline::start_fanout`).
 fn run_fanout() -> Run {
+    let workers = rings();
     let stop = Stop::default();
     let end = Arc::new(DrainedEnd {
         stop: stop.clone(),
-        left: AtomicUsize::new(2),
+        left: AtomicUsize::new(workers),
     });
     let rings = sources(2);
     // Freed here after the run, not by the workers (see `Ring`).
@@ -302,7 +318,7 @@ fn run_fanout() -> Run {
     let process0 = process_cpu_time();
     // The sources stop the run when both are drained (`DrainedEnd`); the workers then
     // drain and end, and `finish` waits for them.
-    let p = Pipeline::start_fanout(config(2, &stop), sources, shared.clone());
+    let p = Pipeline::start_fanout(config(workers, &stop), sources, shared.clone());
     let done = p.finish();
     assert_eq!(shared.read.read().0, FRAMES as u64, "every frame read");
     let wall = t0.elapsed();
@@ -376,7 +392,7 @@ fn bench(c: &mut Criterion) {
         .and_then(|v| v.parse::<usize>().ok())
     {
         let runs: Vec<Run> = (0..20).map(|_| run(only)).collect();
-        report(only, &runs);
+        report(if only == 1 { 1 } else { rings() }, &runs);
         return;
     }
     // Interleaved, RUNS times each, with the machine probe.

@@ -19,11 +19,11 @@
 //! turns in bursts, a stretch is a burst. The heap holds as many runs as there are
 //! streams, and more only while a stream's frames are out of order; with a few runs
 //! (2-4 streams in order, the common case) it is a short list scanned for its smallest
-//! head ([`Heads`]), which costs less than a binary heap's sift per stretch. With
-//! exactly two runs of two streams (two CPUs' rings in order, the XDP path's usual
-//! state) the writer takes turns between them without the list at all
-//! ([`Merger::alternate`]): with finely interleaved streams, stretches of a frame or
-//! two, taking heads out and putting them back was most of the writer's time.
+//! head ([`Heads`]), which costs less than a binary heap's sift per stretch. With a
+//! few runs each of a different stream (CPUs' rings in order, the XDP path's usual
+//! state) the writer takes turns between them without taking heads out of the list
+//! and putting them back ([`Merger::take_turns`]): with finely interleaved streams,
+//! stretches of a frame or two, that was most of the writer's time.
 //!
 //! Outputs fully handed on stay queued until [`Merger::release`]: the writer writes
 //! their stretches straight from the outputs' buffers (`pending`), after the drain.
@@ -307,7 +307,7 @@ impl Merger {
         let horizon = self.horizon();
         // The run with the smallest head; its frames go up to the next run's head.
         while let Some(((_, id), bound)) = self.heads.pop_until(horizon) {
-            if bound.is_some() && self.alternate(id, horizon, &mut emit) {
+            if bound.is_some() && self.take_turns(id, horizon, &mut emit) {
                 continue;
             }
             let Some(mut run) = self.runs.get_mut(id).and_then(Option::take) else {
@@ -326,53 +326,66 @@ impl Merger {
         }
     }
 
-    /// With exactly two runs of two streams queued (two CPUs' rings or two sockets, in
-    /// order: the common case), hands on their frames taking turns, a stretch of one
-    /// then a stretch of the other, until one's current output or the horizon ends it,
+    /// With a few runs queued, each of a different stream (two or more CPUs' rings in
+    /// order: the XDP path's usual state), hands on their frames taking turns: a
+    /// stretch of the run with the smallest head up to the next smallest head, then a
+    /// stretch of that one, until one run's current output or the horizon ends it,
     /// without putting heads back and taking them out again between stretches (with
     /// finely interleaved streams, stretches of a frame or two, that bookkeeping was
     /// most of the writer's time). `first` has just been taken from the heads as the
-    /// smallest; the other's head is the heads' only entry. Returns false, having
-    /// changed nothing, when that is not the case or no frame could be handed on.
-    fn alternate(
+    /// smallest; the others are the heads' entries. Returns false, having changed
+    /// nothing, when that is not the case or no frame could be handed on.
+    fn take_turns(
         &mut self,
         first: usize,
         horizon: u64,
         emit: &mut impl FnMut(u64, &Output, Range<usize>),
     ) -> bool {
-        let second = match &self.heads {
-            Heads::Few(v) if v.len() == 1 => v[0].1,
-            _ => return false,
-        };
-        let (Some(a), Some(b)) = (self.run(first), self.run(second)) else {
+        let Heads::Few(others) = &self.heads else {
             return false;
         };
-        if a.stream == b.stream {
+        // Each run's (id, output, slot, frames, stream), `first` at 0.
+        let mut sides = Vec::with_capacity(others.len() + 1);
+        for id in std::iter::once(first).chain(others.iter().map(|h| h.1)) {
+            let Some(run) = self.run(id) else {
+                return false;
+            };
+            let Some(seg) = run.segments.front().filter(|s| !s.frames.is_empty()) else {
+                return false;
+            };
+            let Some(out) = self.output(seg.slot) else {
+                return false;
+            };
+            if sides.iter().any(|&(_, _, _, _, s)| s == run.stream) {
+                return false;
+            }
+            sides.push((id, out, seg.slot, seg.frames.clone(), run.stream));
+        }
+        if sides.len() < 2 {
             return false;
         }
-        let (Some(sa), Some(sb)) = (a.segments.front(), b.segments.front()) else {
-            return false;
-        };
-        let (Some(oa), Some(ob)) = (self.output(sa.slot), self.output(sb.slot)) else {
-            return false;
-        };
-        if sa.frames.is_empty() || sb.frames.is_empty() {
-            return false;
-        }
-        // (output, slot, frames, stream) of each side, and how far each has gone.
-        let sides = [
-            (oa, sa.slot, sa.frames.clone(), a.stream),
-            (ob, sb.slot, sb.frames.clone(), b.stream),
-        ];
-        let mut pos = [sa.frames.start, sb.frames.start];
+        let mut pos: Vec<usize> = sides.iter().map(|side| side.3.start).collect();
+        // Each side's head: (time, stream), its key against the others'.
+        let mut head: Vec<(u64, usize)> = sides
+            .iter()
+            .zip(&pos)
+            .map(|(side, &p)| (side.1.ts[p], side.4))
+            .collect();
         let mut c = 0;
         loop {
-            let o = 1 - c;
-            let (out, slot, ref frames, stream) = sides[c];
-            // The other side's head: this side's frames go while their key is smaller,
-            // (time, stream) since the streams differ.
-            let other = sides[o].0.ts[pos[o]];
-            let last = if stream < sides[o].3 {
+            // The smallest head of the others: this side's frames go while their key
+            // is smaller ((time, stream), since the streams differ).
+            let o = if head.len() == 2 {
+                1 - c
+            } else {
+                (0..head.len())
+                    .filter(|&i| i != c)
+                    .min_by_key(|&i| head[i])
+                    .unwrap_or(c)
+            };
+            let (other, other_stream) = head[o];
+            let (_, out, slot, ref frames, stream) = sides[c];
+            let last = if stream < other_stream {
                 Some(other)
             } else {
                 other.checked_sub(1)
@@ -390,25 +403,30 @@ impl Merger {
             if end == frames.end || ts[end] > horizon {
                 break;
             }
+            head[c].0 = ts[end];
+            // Its next frame comes after the other's head, the smallest now.
             c = o;
         }
-        let moved = [pos[0] - sides[0].2.start, pos[1] - sides[1].2.start];
-        if moved == [0, 0] {
+        let moved: Vec<(usize, u64, usize, usize)> = sides
+            .iter()
+            .zip(&pos)
+            .map(|(&(id, _, slot, ref frames, _), &p)| (id, slot, p, p - frames.start))
+            .collect();
+        if moved.iter().all(|m| m.3 == 0) {
             return false;
         }
-        // Account for what was handed on, then put both runs' heads back.
-        let slots = [sides[0].1, sides[1].1];
+        // Account for what was handed on, then put every run's head back.
         if let Heads::Few(v) = &mut self.heads {
             v.clear();
         }
-        for (k, id) in [first, second].into_iter().enumerate() {
-            if let Some((_, left)) = usize::try_from(slots[k] - self.base)
+        for (id, slot, p, n) in moved {
+            if let Some((_, left)) = usize::try_from(slot - self.base)
                 .ok()
                 .and_then(|i| self.outputs.get_mut(i))
                 .and_then(Option::as_mut)
             {
-                *left -= moved[k];
-                if moved[k] > 0 && *left == 0 {
+                *left -= n;
+                if n > 0 && *left == 0 {
                     self.finished += 1;
                 }
             }
@@ -416,7 +434,7 @@ impl Merger {
                 continue;
             };
             if let Some(seg) = run.segments.front_mut() {
-                seg.frames.start = pos[k];
+                seg.frames.start = p;
             }
             match self.head_of(&mut run) {
                 Some(key) => self.heads.push((key, id)),
