@@ -53,6 +53,11 @@ type Head = (Key, usize);
 /// whose frames step back often makes many short runs at once).
 const FEW_HEADS: usize = 8;
 
+/// Most runs [`Merger::take_turns`] takes turns among (a scan of their heads per
+/// stretch); with more, each stretch goes through the heap. A run per stream: up to 32
+/// CPUs' rings read by as many workers.
+const TURNS_AMONG: usize = 32;
+
 /// The heads of the runs that have frames, smallest first out: a list scanned in full
 /// while it holds at most [`FEW_HEADS`] (two streams: two entries, one compare), a
 /// binary heap above that.
@@ -326,8 +331,8 @@ impl Merger {
         }
     }
 
-    /// With a few runs queued, each of a different stream (two or more CPUs' rings in
-    /// order: the XDP path's usual state), hands on their frames taking turns: a
+    /// With up to [`TURNS_AMONG`] runs queued, each of a different stream (two or more
+    /// CPUs' rings in order: the XDP path's usual state), hands on their frames taking turns: a
     /// stretch of the run with the smallest head up to the next smallest head, then a
     /// stretch of that one, until one run's current output or the horizon ends it,
     /// without putting heads back and taking them out again between stretches (with
@@ -341,12 +346,14 @@ impl Merger {
         horizon: u64,
         emit: &mut impl FnMut(u64, &Output, Range<usize>),
     ) -> bool {
-        let Heads::Few(others) = &self.heads else {
-            return false;
+        let others: Vec<usize> = match &self.heads {
+            Heads::Few(v) => v.iter().map(|h| h.1).collect(),
+            Heads::Many(h) if h.len() < TURNS_AMONG => h.iter().map(|Reverse(h)| h.1).collect(),
+            Heads::Many(_) => return false,
         };
         // Each run's (id, output, slot, frames, stream), `first` at 0.
         let mut sides = Vec::with_capacity(others.len() + 1);
-        for id in std::iter::once(first).chain(others.iter().map(|h| h.1)) {
+        for id in std::iter::once(first).chain(others) {
             let Some(run) = self.run(id) else {
                 return false;
             };
@@ -416,8 +423,9 @@ impl Merger {
             return false;
         }
         // Account for what was handed on, then put every run's head back.
-        if let Heads::Few(v) = &mut self.heads {
-            v.clear();
+        match &mut self.heads {
+            Heads::Few(v) => v.clear(),
+            Heads::Many(_) => self.heads = Heads::Few(Vec::with_capacity(FEW_HEADS)),
         }
         for (id, slot, p, n) in moved {
             if let Some((_, left)) = usize::try_from(slot - self.base)

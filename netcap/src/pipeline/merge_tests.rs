@@ -196,12 +196,13 @@ fn same_order_with_many_runs_at_once() {
 }
 
 /// Streams in order whose frames interleave finely, with ties, in outputs of up to 63
-/// frames: the turns the merge takes between runs (`Merger::take_turns`), two of them
-/// and up to six.
+/// frames: the turns the merge takes between runs (`Merger::take_turns`), two of them,
+/// up to six, and up to twelve (more than the list holds: from the heap).
 #[test]
 fn same_order_with_streams_taking_turns() {
     same_order_as_the_reference(0x5851_f42d_4c95_7f2d, 2, 64, u64::MAX);
     same_order_as_the_reference(0x1405_7b7e_f767_814f, 6, 64, u64::MAX);
+    same_order_as_the_reference(0x9e6c_63d0_676a_9a99, 12, 64, u64::MAX);
 }
 
 /// 300 random cases of 1 to `max_streams` streams, outputs of up to `max_frames - 1`
