@@ -63,7 +63,7 @@ impl Report {
     }
 
     /// Frames delivered to the decoders: what the kernel captured less what user space
-    /// dropped on a full queue.
+    /// could not hand to a decoder (`queue_full`: decoders that had stopped).
     pub fn captured(&self) -> u64 {
         self.inputs
             .kernel
@@ -286,7 +286,8 @@ pub struct LiveSample {
     pub handled: (u64, u64),
     /// The hooks' (or sockets') counters.
     pub kernel: CaptureCounters,
-    /// Frames user space dropped on a full decoder queue.
+    /// Frames user space could not hand to a decoder: they had stopped (a full queue
+    /// holds the capture back instead, see `pipeline`).
     pub queue_full: u64,
     /// What the interface itself dropped, when it counts.
     pub if_dropped: Option<u64>,

@@ -199,7 +199,7 @@ impl Single {
         p.stats.publish(p.counts(kernel, dropped));
     }
 
-    /// Frames the pipeline dropped on a full queue so far.
+    /// Frames the pipeline dropped so far because its decoders had stopped.
     pub fn dropped(&self) -> u64 {
         match &self.sink {
             Sink::Pipeline(p) => p
