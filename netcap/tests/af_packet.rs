@@ -12,7 +12,6 @@ use netcap::capture::{CaptureCounters, Fill, Source};
 use netcap::packet::{Batch, Direction, FrameMeta, LinkType};
 use netcap_common::CbpfInsn;
 
-const SKIP: &str = "skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)";
 const SRC_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DST_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 
@@ -74,10 +73,7 @@ fn mixed_frames() -> Vec<Vec<u8>> {
 
 #[test]
 fn harness_delivers_frames_from_namespace_to_host() {
-    if !common::privileged() {
-        eprintln!("{SKIP}");
-        return;
-    }
+    common::needs_privileges!();
     let pair = common::VethPair::new();
     let sock = plain_socket(pair.host_ifindex);
     let frames = mixed_frames();
@@ -190,10 +186,7 @@ fn assert_balanced(c: &CaptureCounters) {
 
 #[test]
 fn ingress_frames_arrive_complete_in_order_and_byte_identical() {
-    if !common::privileged() {
-        eprintln!("{SKIP}");
-        return;
-    }
+    common::needs_privileges!();
     let pair = common::VethPair::new();
     let mut src = open(&pair, DirectionFilter::Both);
     assert_eq!(src.link(), LinkType::Ethernet);
@@ -236,10 +229,7 @@ fn ingress_frames_arrive_complete_in_order_and_byte_identical() {
 
 #[test]
 fn socket_filter_passes_only_udp() {
-    if !common::privileged() {
-        eprintln!("{SKIP}");
-        return;
-    }
+    common::needs_privileges!();
     let pair = common::VethPair::new();
     let ins = |code, jt, jf, k| CbpfInsn { code, jt, jf, k };
     let udp_only = vec![
@@ -282,10 +272,7 @@ fn socket_filter_passes_only_udp() {
 
 #[test]
 fn egress_frames_are_captured_as_out_and_ingress_ones_filtered() {
-    if !common::privileged() {
-        eprintln!("{SKIP}");
-        return;
-    }
+    common::needs_privileges!();
     let pair = common::VethPair::new();
     let mut src = open(&pair, DirectionFilter::Out);
     let frames = many_frames(100);
@@ -310,10 +297,7 @@ fn egress_frames_are_captured_as_out_and_ingress_ones_filtered() {
 
 #[test]
 fn fanout_group_members_share_the_frames_without_overlap() {
-    if !common::privileged() {
-        eprintln!("{SKIP}");
-        return;
-    }
+    common::needs_privileges!();
     let pair = common::VethPair::new();
     // The first member makes a group with a fresh id, the second joins it by that id.
     let mut cfg = AfPacketConfig::new(&pair.host_if);
@@ -349,10 +333,7 @@ fn fanout_group_members_share_the_frames_without_overlap() {
 
 #[test]
 fn stop_closes_the_ring_and_makes_counters_final() {
-    if !common::privileged() {
-        eprintln!("{SKIP}");
-        return;
-    }
+    common::needs_privileges!();
     let pair = common::VethPair::new();
     let mut src = open(&pair, DirectionFilter::Both);
     let frames = many_frames(60);
@@ -368,10 +349,7 @@ fn stop_closes_the_ring_and_makes_counters_final() {
 
 #[test]
 fn removing_the_interface_ends_the_capture() {
-    if !common::privileged() {
-        eprintln!("{SKIP}");
-        return;
-    }
+    common::needs_privileges!();
     let pair = common::VethPair::new();
     let mut src = open(&pair, DirectionFilter::Both);
     let out = std::process::Command::new("ip")
@@ -399,10 +377,7 @@ fn removing_the_interface_ends_the_capture() {
 
 #[test]
 fn a_full_ring_counts_its_drops_and_stays_balanced() {
-    if !common::privileged() {
-        eprintln!("{SKIP}");
-        return;
-    }
+    common::needs_privileges!();
     let pair = common::VethPair::new();
     let mut cfg = AfPacketConfig::new(&pair.host_if);
     // Two one-page blocks: room for a few dozen of these frames, not 300.
@@ -431,10 +406,7 @@ fn a_full_ring_counts_its_drops_and_stays_balanced() {
 
 #[test]
 fn snaplen_cuts_frames_and_keeps_their_length() {
-    if !common::privileged() {
-        eprintln!("{SKIP}");
-        return;
-    }
+    common::needs_privileges!();
     let pair = common::VethPair::new();
     let mut cfg = AfPacketConfig::new(&pair.host_if);
     cfg.snaplen = 20;

@@ -26,10 +26,7 @@ fn without_time(line: &str) -> serde_json::Value {
 
 #[test]
 fn xdp_and_af_packet_give_identical_output_for_the_same_frames() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = golden_frames();
     let count = frames.len().to_string();
     let expected = std::fs::read(capture_fixture("golden_frames.turtle")).expect("golden file");
@@ -102,10 +99,7 @@ fn xdp_and_af_packet_give_identical_output_for_the_same_frames() {
 
 #[test]
 fn vlan_filters_select_what_tcpdump_would_on_both_backends() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let plain = numbered_frames(6, 120);
     let frames = vec![
         vlan_tagged(&plain[0], 5),
@@ -163,10 +157,7 @@ fn vlan_filters_select_what_tcpdump_would_on_both_backends() {
 
 #[test]
 fn af_packet_fanout_spreads_flows_over_workers_and_keeps_capture_order() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // 64 flows (source ports), so both sockets of the group get some.
     let frames = numbered_flows(3000, 102, 64);
     let veth = VethPair::new();
@@ -248,10 +239,7 @@ fn af_packet_fanout_spreads_flows_over_workers_and_keeps_capture_order() {
 
 #[test]
 fn frames_still_in_an_open_af_packet_block_at_sigint_are_captured() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // A few frames fill no block: they wait in the open one for the block timeout
     // (100 ms with -F none). SIGINT right after sending must still get every one of
     // them into the file and the counts, not leave them in `seen` only.

@@ -99,10 +99,7 @@ fn pcap_records(path: &Path) -> Vec<(u32, u32, Vec<u8>)> {
 
 #[test]
 fn every_frame_reaches_the_reader() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _stats = bpf_sys::enable_stats().expect("BPF_ENABLE_STATS");
     let veth = common::VethPair::new();
     let frames = frames();

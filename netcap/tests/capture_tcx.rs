@@ -78,10 +78,7 @@ fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 
 #[test]
 fn tc_records_vlan_tagged_frames_byte_for_byte_as_tcpdump_does() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let dir = netcap_proc::tempdir();
     let (ours, theirs) = (dir.join("netcap.pcap"), dir.join("tcpdump.pcap"));
@@ -139,10 +136,7 @@ fn tc_records_vlan_tagged_frames_byte_for_byte_as_tcpdump_does() {
 
 #[test]
 fn tc_filters_see_the_tag_the_kernel_took_out() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = mixed_frames();
     // As `tcpdump -r` selects on these frames: `udp` does not look inside a tag.
     for (expr, want) in [
@@ -176,10 +170,7 @@ fn tc_filters_see_the_tag_the_kernel_took_out() {
 
 #[test]
 fn tc_sees_frames_that_another_tcx_program_drops() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     // Another program already at tcx ingress that drops every frame (TCX_DROP).
     let drop_all: [Insn; 2] = [mov64_imm(R0, 2), exit()];
@@ -200,10 +191,7 @@ fn tc_sees_frames_that_another_tcx_program_drops() {
 
 #[test]
 fn tc_gives_the_golden_output_for_the_golden_frames() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = common::golden_frames();
     let count = frames.len().to_string();
     let expected =
@@ -233,10 +221,7 @@ fn tc_gives_the_golden_output_for_the_golden_frames() {
 
 #[test]
 fn tc_direction_keeps_only_the_frames_asked_for() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let received = numbered_frames(5, 100);
     let sent = numbered_frames(7, 140);
     for (direction, want, hooks) in [("in", &received, "TC ingress"), ("out", &sent, "TC egress")] {
@@ -279,10 +264,7 @@ fn tcx_programs(ifname: &str) -> (usize, usize) {
 
 #[test]
 fn tc_leaves_nothing_attached_after_any_signal() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGKILL] {
         let nc = Netcap::start(&[

@@ -88,10 +88,7 @@ fn udp_packet(port: u16, payload: usize) -> Vec<u8> {
 
 #[test]
 fn the_default_on_a_tun_device_is_af_packet_with_bare_ip_frames() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let name = format!("nctun{}", std::process::id() % 100_000);
     let mut tun = Tun::new(&name);
     // No IPv6 on it: nothing of the kernel's own (router solicitations) to capture.

@@ -11,10 +11,7 @@ use netcap_proc::{read_pcap, Netcap};
 
 #[test]
 fn turtle_output_of_live_frames_matches_the_reference_decoder() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = golden_frames();
     // The golden text was made by the reference decoder from this pcap; make sure the
     // pcap still holds exactly the frames sent here.
@@ -60,10 +57,7 @@ fn turtle_output_of_live_frames_matches_the_reference_decoder() {
 
 #[test]
 fn every_frame_is_captured_in_order_byte_identical_and_counted() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = numbered_frames(2000, 200);
     let veth = VethPair::new();
     let run = netcap_proc::capture_to_files(
@@ -103,10 +97,7 @@ fn every_frame_is_captured_in_order_byte_identical_and_counted() {
 
 #[test]
 fn snap_length_cuts_frames_and_keeps_their_length() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // Sizes that fall in every record size class, and a jumbo-class one cut by -s.
     let frames: Vec<Vec<u8>> = [60usize, 128, 129, 600, 1514]
         .iter()
@@ -143,10 +134,7 @@ fn snap_length_cuts_frames_and_keeps_their_length() {
 
 #[test]
 fn egress_frames_are_captured_with_direction_out() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = numbered_frames(50, 300);
     let veth = VethPair::new();
     let dir = netcap_proc::tempdir();
@@ -180,10 +168,7 @@ fn egress_frames_are_captured_with_direction_out() {
 
 #[test]
 fn sigterm_and_sigkill_leave_nothing_attached() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGKILL] {
         let nc = Netcap::start(&[
@@ -234,10 +219,7 @@ fn sigterm_and_sigkill_leave_nothing_attached() {
 
 #[test]
 fn a_vanished_interface_ends_the_capture_with_a_message_and_the_summary() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let nc = Netcap::start(&[
         "capture",
@@ -267,10 +249,7 @@ fn a_vanished_interface_ends_the_capture_with_a_message_and_the_summary() {
 
 #[test]
 fn an_interface_with_an_xdp_program_is_never_taken_over() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let first = Netcap::start(&[
         "capture",
@@ -379,10 +358,7 @@ fn no_interface_and_bad_flags_get_clear_messages() {
 
 #[test]
 fn a_small_ring_wraps_many_times_without_corrupting_a_frame() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // 64 KiB of ring for ~1 MB of records: the reader's position wraps about 15 times,
     // and records that straddle the end are read through the double mapping.
     let frames = numbered_frames(4000, 231);

@@ -147,10 +147,7 @@ fn start_live(dir: &std::path::Path, veth: &common::VethPair, args: &[&str]) -> 
 /// default path (AF_PACKET, a fanout socket per worker, the merging writer).
 #[test]
 fn a_live_capture_counts_the_text_a_pipe_took_before_it_closed() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = common::VethPair::new();
     let dir = tempdir();
     let Live {
@@ -201,10 +198,7 @@ fn a_live_capture_counts_the_text_a_pipe_took_before_it_closed() {
 /// and every frame the XDP program saw is captured or counted lost by the ring.
 #[test]
 fn a_live_capture_behind_its_output_leaves_the_losses_to_the_ring() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = common::VethPair::new();
     let dir = tempdir();
     // A 1 MiB ring per CPU (-B is all CPUs' together): 12,000 64-byte frames each.

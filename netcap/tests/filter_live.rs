@@ -181,10 +181,7 @@ fn check(expr: &str, frames: &[Vec<u8>], got: &Outcome) {
 
 #[test]
 fn xdp_filter_captures_exactly_the_matching_frames() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = mix_frames();
     let pair = VethPair::new();
     for expr in [
@@ -203,10 +200,7 @@ fn xdp_filter_captures_exactly_the_matching_frames() {
 
 #[test]
 fn tc_egress_filter_captures_exactly_the_matching_frames() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = mix_frames();
     let pair = VethPair::new();
     let expr = "ip and (udp or icmp)";
@@ -221,10 +215,7 @@ fn tc_egress_filter_captures_exactly_the_matching_frames() {
 /// ends in, equals the frames sent) and captured or filtered as `Filter::matches` says.
 #[test]
 fn every_hook_and_filter_kind_counts_each_frame_once() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = mix_frames();
     let pair = VethPair::new();
     let expr = "udp port 53 or (vlan and tcp) or arp";
@@ -245,10 +236,7 @@ fn every_hook_and_filter_kind_counts_each_frame_once() {
 
 #[test]
 fn a_bad_expression_fails_before_anything_is_attached() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let pair = VethPair::new();
     let out = Command::new(env!("CARGO_BIN_EXE_netcap"))
         .args(["capture", "-i", &pair.host_if, "tcp", "port"])
@@ -327,10 +315,7 @@ fn test_run(prog: &[netcap_common::CbpfInsn], frames: &[Vec<u8>]) -> [u64; 4] {
 
 #[test]
 fn test_run_filters_like_user_space_and_fails_open() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     use netcap_common::CbpfInsn;
     let frames = mix_frames();
     let total = frames.len() as u64;

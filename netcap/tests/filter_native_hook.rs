@@ -72,10 +72,7 @@ fn counts(
 /// every hook, with the filter native or interpreted.
 #[test]
 fn the_filter_counts_every_frame_like_user_space_on_every_hook() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = mix_frames();
     let total = frames.len() as u64;
     for expr in [
@@ -108,10 +105,7 @@ fn the_filter_counts_every_frame_like_user_space_on_every_hook() {
 /// program that fails open (`FilterError` beside `Captured`), no filter at all.
 #[test]
 fn failed_tail_calls_and_filter_errors_end_in_one_counter_on_every_hook() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let frames = mix_frames();
     let total = frames.len() as u64;
     let f = Filter::compile("udp port 53 or arp", LinkType::Ethernet, 65535).expect("compiles");
@@ -164,10 +158,7 @@ fn failed_tail_calls_and_filter_errors_end_in_one_counter_on_every_hook() {
 /// user-space filter says, none lost (a few runs each: the check, not the timing).
 #[test]
 fn every_kernel_bench_case_counts_its_runs_on_every_hook() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     for prog in Prog::ALL {
         for case in prog.cases() {
             if let Err(e) = kbench::measure(prog, case, 7) {

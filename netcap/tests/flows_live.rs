@@ -46,10 +46,7 @@ fn of_port(all: &[serde_json::Value], sport: u64) -> Vec<&serde_json::Value> {
 
 #[test]
 fn an_idle_flow_ends_while_the_capture_runs_and_reaches_flows_json() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // AF_PACKET; XDP with the flows counted in the kernel (the default there); XDP
     // with user space counting.
     for (backend, extra) in [("afpacket", ""), ("xdp", ""), ("xdp", "--user-flows")] {
@@ -116,10 +113,7 @@ fn an_idle_flow_ends_while_the_capture_runs_and_reaches_flows_json() {
 
 #[test]
 fn flows_json_dash_writes_the_records_alone_on_stdout() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let nc = Netcap::start(&["capture", "-i", &veth.host_if, "--flows-json", "-"]);
     common::send_frames(&veth.ns, &veth.ns_if, &udp(4002, 3, 20));

@@ -154,10 +154,7 @@ fn blast_with_and_without(args: &[&str], hook: &str) {
 
 #[test]
 fn the_default_mode_delivers_every_frame_at_full_rate_and_keeps_offloads() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _one_at_a_time = serial();
     // The default is tcx for root on Linux 6.6+ (`capture/open.rs`).
     blast_with_and_without(&[], "TC ingress");
@@ -165,40 +162,28 @@ fn the_default_mode_delivers_every_frame_at_full_rate_and_keeps_offloads() {
 
 #[test]
 fn af_packet_delivers_every_frame_at_full_rate_and_keeps_offloads() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _one_at_a_time = serial();
     blast_with_and_without(&["--backend", "afpacket"], "AF_PACKET");
 }
 
 #[test]
 fn generic_xdp_delivers_every_frame_at_full_rate_and_keeps_offloads() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _one_at_a_time = serial();
     blast_with_and_without(&["--backend", "xdp", "--xdp-mode", "generic"], "XDP");
 }
 
 #[test]
 fn tcx_delivers_every_frame_at_full_rate_and_keeps_offloads() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _one_at_a_time = serial();
     blast_with_and_without(&["--backend", "tc"], "TC ingress");
 }
 
 #[test]
 fn native_xdp_on_a_veth_turns_the_peers_tso_off_until_it_detaches() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _one_at_a_time = serial();
     // What the README says native mode does, and why it is not the default: a veth with
     // a native XDP program takes the software GSO features from its peer (with or
@@ -384,40 +369,28 @@ fn download_is_captured_whole(args: &[&str], ingress_only: bool, subnet: u8) {
 
 #[test]
 fn a_gso_download_is_captured_whole_with_the_lengths_tcpdump_records() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _one_at_a_time = serial();
     download_is_captured_whole(&[], false, 1);
 }
 
 #[test]
 fn af_packet_captures_a_gso_download_whole() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _one_at_a_time = serial();
     download_is_captured_whole(&["--backend", "afpacket"], false, 4);
 }
 
 #[test]
 fn generic_xdp_captures_a_gso_download_whole() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _one_at_a_time = serial();
     download_is_captured_whole(&["--backend", "xdp", "--xdp-mode", "generic"], false, 2);
 }
 
 #[test]
 fn tcx_captures_a_gso_download_whole() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let _one_at_a_time = serial();
     download_is_captured_whole(&["--backend", "tc"], false, 3);
 }
@@ -444,10 +417,7 @@ fn tcx_per_cpu_rings_read_by_two_workers_give_every_frame_in_timestamp_order() {
 /// startup line says `opened` (the readers), and the output is in timestamp order.
 /// XDP generic and AF_PACKET both take every frame here (the host_safety blasts above).
 fn two_workers_in_timestamp_order(backend: &[&str], opened: &str) {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
         eprintln!("skipped: needs two CPUs");
         return;

@@ -31,10 +31,7 @@ fn key(ifname: &str, dir: &str, n: usize) -> ((String, String), usize) {
 
 #[test]
 fn two_interfaces_one_capture_each_frame_once_with_its_interface_and_direction() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let (a, b) = (VethPair::new(), VethPair::new());
     let (ai, bi) = (a.host_if.as_str(), b.host_if.as_str());
     // Received on a (3), sent on a (2), received on b (4), sent on b (1).
@@ -186,10 +183,7 @@ fn run(args: &[&str]) {
 
 #[test]
 fn any_sees_every_interface_and_one_created_during_the_capture() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // In a namespace of its own, so `any` never reaches the host's interfaces.
     let ns = Netns::new("any");
     ns.veth("a0", "a1");
@@ -241,10 +235,7 @@ fn any_sees_every_interface_and_one_created_during_the_capture() {
 
 #[test]
 fn netns_captures_a_veth_that_exists_only_inside_the_namespace() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     assert!(
         !std::path::Path::new(&format!("/sys/class/net/{}", veth.ns_if)).exists(),

@@ -92,10 +92,7 @@ fn traffic(h: u8, base: u16, flows: u16, n: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn four_hosts_export_to_one_collector_that_restarts_and_lose_nothing() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     if !tool("nfcapd") || !tool("nfdump") {
         eprintln!("skipped: nfdump is not installed");
         return;

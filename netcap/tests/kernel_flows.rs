@@ -332,10 +332,7 @@ fn capture(extra: &[&str], sent: &[Sent]) -> (Totals, serde_json::Value, String)
 
 #[test]
 fn kernel_flows_equal_user_space_flows_and_the_senders_counts() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let sent = mix();
     let want = oracle(&sent);
     let (afp, _, _) = capture(&["--backend", "afpacket"], &sent);
@@ -364,10 +361,7 @@ fn kernel_flows_equal_user_space_flows_and_the_senders_counts() {
 
 #[test]
 fn a_full_kernel_map_sends_new_flows_to_user_space_and_loses_none() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let sent = mix();
     for backend in BACKENDS {
         let (kernel, ks, kerr) = capture(&["--backend", backend, "--max-flows", "4"], &sent);
@@ -392,10 +386,7 @@ const MIX_ONLY: &str = "net 10.252.0.0/16 or net fd00::/16 \
 
 #[test]
 fn each_hook_alone_counts_its_frames_in_the_kernel() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let sent = mix();
     // The frames whose IPv6 hop-by-hop header the kernel leaves to user space.
     let hbh = |s: &&Sent| s.src.0.is_ipv6() && s.ip_len == 40 + 8 + 72;

@@ -82,10 +82,7 @@ fn row(name: &str, floor: Option<f64>, ns: &[Option<f64>]) {
 /// bench's hash and creating its 1,536 inner arrays takes seconds.)
 #[test]
 fn every_layout_loads_and_passes() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     for layout in layouts(1 << 12) {
         let floor = FlowFloor::with(layout).expect("a memory floor loads");
         let frames: Vec<Vec<u8>> = (0..FEW).map(udp_frame).collect();

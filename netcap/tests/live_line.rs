@@ -40,10 +40,7 @@ fn ring_full(line: &str) -> Option<u64> {
 /// never says more than the summary.
 #[test]
 fn the_live_line_counts_losses_in_the_kernel_ring() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     for backend in ["afpacket", "xdp"] {
         let veth = VethPair::new();
         let nc = Netcap::start(&[
@@ -105,10 +102,7 @@ fn the_live_line_counts_losses_in_the_kernel_ring() {
 /// frames arrive, the sockets' rings fill, and the line shows it.
 #[test]
 fn the_fanout_live_line_counts_losses_in_the_sockets_rings() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let nc = Netcap::start(&[
         "capture",
@@ -163,10 +157,7 @@ fn the_fanout_live_line_counts_losses_in_the_sockets_rings() {
 /// `-v` with `-w`: a "Got N" line every second, N the frames delivered so far.
 #[test]
 fn verbose_with_w_prints_got_n_every_second() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let dir = netcap_proc::tempdir();
     let file = dir.join("v.pcap");

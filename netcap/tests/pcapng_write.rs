@@ -42,10 +42,7 @@ fn run(tool: &str, args: &[&str]) -> String {
 
 #[test]
 fn pcapng_names_the_interface_the_filter_and_each_frames_direction() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // The fanout group's workers publish their sockets' counts themselves.
     let fanout: &[&str] = &["--backend", "afpacket", "--workers", "2", "-F", "json"];
     for (backend, args) in [
@@ -189,10 +186,7 @@ fn last_isb(file: &[u8]) -> std::collections::BTreeMap<u16, u64> {
 /// header's hardware, OS and application.
 #[test]
 fn pcapng_drop_count_is_the_summarys_lost() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let dir = netcap_proc::tempdir();
     let file = dir.join("lost.pcapng");

@@ -146,10 +146,7 @@ fn check_backend(backend: &[&str], write: bool) {
 
 #[test]
 fn fanout_workers_decoding_in_place_write_every_frame_once_in_time_order() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     for write in [false, true] {
         check_backend(&["--backend", "xdp", "--xdp-mode", "generic"], write);
         check_backend(&["--backend", "afpacket"], write);

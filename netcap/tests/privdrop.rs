@@ -27,10 +27,7 @@ fn ids_and_caps(pid: u32) -> (String, String) {
 
 #[test]
 fn z_nobody_runs_without_capabilities_detaches_on_sigint_and_rotates() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let iface = veth.host_if.as_str();
     let dir = netcap_proc::tempdir();
@@ -102,10 +99,7 @@ fn z_nobody_runs_without_capabilities_detaches_on_sigint_and_rotates() {
 
 #[test]
 fn z_root_stays_root() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let nc = Netcap::start(&["capture", "-Z", "root", "-i", &veth.host_if, "-F", "none"]);
     let (uids, cap_eff) = ids_and_caps(nc.pid());

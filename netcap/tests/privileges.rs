@@ -24,10 +24,7 @@ fn only(caps: &str) -> Vec<String> {
 
 #[test]
 fn each_missing_capability_is_named_and_the_full_sets_capture() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let iface = veth.host_if.as_str();
     // (backend, extra flags, capabilities, what the message must name as lacking)

@@ -21,10 +21,7 @@ fn promiscuity(ifname: &str) -> u64 {
 
 #[test]
 fn every_backend_is_promiscuous_unless_p_and_the_kernel_undoes_it_on_any_exit() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     assert_eq!(promiscuity(&veth.host_if), 0);
     for backend in ["afpacket", "xdp", "tc"] {

@@ -130,10 +130,7 @@ fn two_cpus() -> bool {
 
 #[test]
 fn the_reader_follows_the_cpu_that_carries_the_traffic_and_captures_every_frame() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     if !two_cpus() {
         eprintln!("skipped: one CPU, nothing to follow");
         return;
@@ -165,10 +162,7 @@ fn the_reader_follows_the_cpu_that_carries_the_traffic_and_captures_every_frame(
 
 #[test]
 fn with_reader_cpu_any_the_reader_stays_where_it_was() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     if !two_cpus() {
         eprintln!("skipped: one CPU, nothing to follow");
         return;

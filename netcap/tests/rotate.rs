@@ -211,10 +211,7 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_ends_the_run_with_an_error_and_a_file_every_reader_takes() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let dir = tempdir();
     let input = dir.join("in.pcap");
     let sent = frames(500);
@@ -259,10 +256,7 @@ fn a_full_disk_ends_the_run_with_an_error_and_a_file_every_reader_takes() {
 /// second, when the capture's counts are first published.
 #[test]
 fn pcapng_size_rotation_counts_the_options_and_the_statistics_block() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let dir = tempdir();
     let base = dir.join("c.pcapng");

@@ -27,10 +27,7 @@ fn stamps(dir: &Path) -> Vec<u64> {
 
 #[test]
 fn time_rotation_goes_on_the_clock_on_a_quiet_link() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let dir = tempdir();
     let template = dir.join("t-%s.pcap");
@@ -62,10 +59,7 @@ fn time_rotation_goes_on_the_clock_on_a_quiet_link() {
 
 #[test]
 fn time_rotation_with_w_stops_after_that_many_files() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let dir = tempdir();
     let template = dir.join("t-%s.pcap");
@@ -99,10 +93,7 @@ fn time_rotation_with_w_stops_after_that_many_files() {
 
 #[test]
 fn time_rotation_under_traffic_loses_and_repeats_no_frame() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     for extra in [&[][..], &["-F", "json"][..]] {
         let veth = VethPair::new();
         let dir = tempdir();
@@ -152,10 +143,7 @@ fn time_rotation_under_traffic_loses_and_repeats_no_frame() {
 /// fails is reported on stderr without ending the run (exit status 0).
 #[test]
 fn time_rotation_aligns_to_its_period_and_a_failing_post_command_is_reported() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     let dir = tempdir();
     let template = dir.join("t-%s.pcap");

@@ -29,10 +29,7 @@ fn frames(n: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn sighup_ends_the_capture_with_every_frame_written_and_the_summary() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     for extra in [&[][..], &["-F", "json"][..]] {
         let veth = VethPair::new();
         let dir = netcap_proc::tempdir();
@@ -62,10 +59,7 @@ fn sighup_ends_the_capture_with_every_frame_written_and_the_summary() {
 
 #[test]
 fn sigusr1_prints_the_counts_and_sigusr2_flushes_the_file_while_capturing() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // The direct path (-w alone) and the decoding pipeline (-w with text).
     for extra in [&[][..], &["-F", "line"][..]] {
         let veth = VethPair::new();
@@ -116,10 +110,7 @@ fn sigusr1_prints_the_counts_and_sigusr2_flushes_the_file_while_capturing() {
 
 #[test]
 fn a_second_sigint_ends_a_capture_whose_output_is_stalled() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // `netcap capture -F line | sleep 60`: stdout is a pipe nobody reads.
     let veth = VethPair::new();
     let dir = netcap_proc::tempdir();
@@ -197,10 +188,7 @@ fn a_second_sigint_ends_a_capture_whose_output_is_stalled() {
 
 #[test]
 fn a_closed_pipe_is_noticed_at_a_low_rate() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // `netcap capture -w - | head -c 100` with a frame every 100 ms: the first frames
     // must reach the reader without filling a 1 MiB buffer first, and once the reader
     // is gone netcap must see the broken pipe and end (status 0, as for `| head`).
@@ -269,10 +257,7 @@ fn a_closed_pipe_is_noticed_at_a_low_rate() {
 
 #[test]
 fn a_live_count_gives_counts_that_agree_with_c_on_both_backends() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     // 50 frames arrive at once; netcap stops after 5. The other 45 reached the hook
     // (and its ring) but were never read: not seen, not captured, as with `read -c`.
     for extra in [&[][..], &["--backend", "xdp"][..], &["-F", "line"][..]] {

@@ -319,19 +319,13 @@ fn top_on(backend: &str) {
 
 #[test]
 fn top_shows_the_flows_sorts_filters_and_quits_with_q_on_afpacket() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     top_on("afpacket");
 }
 
 #[test]
 fn top_shows_the_flows_sorts_filters_and_quits_with_q_on_xdp() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     top_on("xdp");
 }
 
@@ -339,10 +333,7 @@ fn top_shows_the_flows_sorts_filters_and_quits_with_q_on_xdp() {
 /// top with the terminal given back and nothing left on the interface.
 #[test]
 fn top_ends_cleanly_on_ctrl_c_sigterm_and_a_closed_terminal() {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = VethPair::new();
     for how in ["ctrl-c", "sigterm", "hangup"] {
         let tmux = Tmux::new();

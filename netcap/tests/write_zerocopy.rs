@@ -85,10 +85,7 @@ fn tcpdump_count(path: &std::path::Path) -> usize {
 }
 
 fn file_holds_every_frame_as_sent(backend: &[&str]) {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     let veth = jumbo_veth();
     let dir = netcap_proc::tempdir();
     let nc_file = dir.join("netcap.pcap");
@@ -146,10 +143,7 @@ fn blocked_in_writev(pid: u32) -> bool {
 }
 
 fn closed_pipe_counts_what_reached_it(backend: &[&str]) {
-    if !common::privileged() {
-        eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-        return;
-    }
+    common::needs_privileges!();
     if !cfg!(target_arch = "x86_64") {
         eprintln!("skipped: reads the x86_64 syscall number of writev");
         return;

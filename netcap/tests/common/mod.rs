@@ -4,13 +4,8 @@
 //!
 //! Privileged tests run only under `cargo xtask test`, which sets
 //! `NETCAP_PRIVILEGED_TESTS=1`; every test starts with
-//!
-//! ```ignore
-//! if !common::privileged() {
-//!     eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
-//!     return;
-//! }
-//! ```
+//! `common::needs_privileges!();`, which returns (saying so) when they were not asked
+//! for.
 //!
 //! Nothing here touches an existing interface: each [`VethPair`] has names unique to the
 //! process and call, and removes itself on drop, also when the test panics. The pair
@@ -54,6 +49,26 @@ pub fn privileged() -> bool {
     );
     true
 }
+
+/// Returns from the calling test, saying so on stderr, unless the privileged tests were
+/// asked for (see [`privileged`]).
+#[allow(
+    unused_macros,
+    reason = "crates with no privileged test use none; `expect` would fail in the others"
+)]
+macro_rules! needs_privileges {
+    () => {
+        if !$crate::common::privileged() {
+            eprintln!("skipped: needs NETCAP_PRIVILEGED_TESTS=1 (cargo xtask test)");
+            return;
+        }
+    };
+}
+#[allow(
+    unused_imports,
+    reason = "crates with no privileged test use none; `expect` would fail in the others"
+)]
+pub(crate) use needs_privileges;
 
 /// Runs a command and panics, with its stderr, when it fails.
 fn run(args: &[&str]) {
