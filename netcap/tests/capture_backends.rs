@@ -120,16 +120,7 @@ fn vlan_filters_select_what_tcpdump_would_on_both_backends() {
         for (expr, want) in &cases {
             let veth = VethPair::new();
             let run = netcap_proc::capture_to_files(
-                &[
-                    "capture",
-                    "-i",
-                    &veth.host_if,
-                    "--backend",
-                    backend,
-                    "--direction",
-                    "in",
-                    expr,
-                ],
+                &veth.capture(backend, &["--direction", "in", expr]),
                 || common::send_frames(&veth.ns, &veth.ns_if, &frames),
                 true,
             );
@@ -164,21 +155,19 @@ fn af_packet_fanout_spreads_flows_over_workers_and_keeps_capture_order() {
     let dir = netcap_proc::tempdir();
     let flows_json = dir.join("flows.json");
     let run = netcap_proc::capture_to_files(
-        &[
-            "capture",
-            "-i",
-            &veth.host_if,
-            "--backend",
+        &veth.capture(
             "afpacket",
-            "--direction",
-            "in",
-            "--workers",
-            "2",
-            "-F",
-            "line",
-            "--flows-json",
-            flows_json.to_str().expect("utf-8"),
-        ],
+            &[
+                "--direction",
+                "in",
+                "--workers",
+                "2",
+                "-F",
+                "line",
+                "--flows-json",
+                flows_json.to_str().expect("utf-8"),
+            ],
+        ),
         || common::send_frames(&veth.ns, &veth.ns_if, &frames),
         true,
     );
@@ -247,19 +236,17 @@ fn frames_still_in_an_open_af_packet_block_at_sigint_are_captured() {
     let veth = VethPair::new();
     let dir = netcap_proc::tempdir();
     let (pcap, stats) = (dir.join("out.pcap"), dir.join("stats.json"));
-    let nc = Netcap::start(&[
-        "capture",
-        "-i",
-        &veth.host_if,
-        "--backend",
+    let nc = Netcap::start(&veth.capture(
         "afpacket",
-        "--direction",
-        "in",
-        "-w",
-        pcap.to_str().expect("utf-8"),
-        "--stats-json",
-        stats.to_str().expect("utf-8"),
-    ]);
+        &[
+            "--direction",
+            "in",
+            "-w",
+            pcap.to_str().expect("utf-8"),
+            "--stats-json",
+            stats.to_str().expect("utf-8"),
+        ],
+    ));
     common::send_frames(&veth.ns, &veth.ns_if, &frames);
     nc.signal(libc::SIGINT);
     let out = nc.wait();

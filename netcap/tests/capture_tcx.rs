@@ -84,15 +84,7 @@ fn tc_records_vlan_tagged_frames_byte_for_byte_as_tcpdump_does() {
     let (ours, theirs) = (dir.join("netcap.pcap"), dir.join("tcpdump.pcap"));
     let frames = mixed_frames();
     let td = tcpdump(&veth.host_if, &theirs);
-    let nc = Netcap::start(&[
-        "capture",
-        "-i",
-        &veth.host_if,
-        "--backend",
-        "tc",
-        "-w",
-        ours.to_str().expect("utf-8"),
-    ]);
+    let nc = Netcap::start(&veth.capture("tc", &["-w", ours.to_str().expect("utf-8")]));
     assert!(
         nc.stderr_so_far().contains("TC ingress (tcx, first)"),
         "{}",
@@ -146,16 +138,7 @@ fn tc_filters_see_the_tag_the_kernel_took_out() {
     ] {
         let veth = VethPair::new();
         let run = netcap_proc::capture_to_files(
-            &[
-                "capture",
-                "-i",
-                &veth.host_if,
-                "--backend",
-                "tc",
-                "--direction",
-                "in",
-                expr,
-            ],
+            &veth.capture("tc", &["--direction", "in", expr]),
             || common::send_frames(&veth.ns, &veth.ns_if, &frames),
             true,
         );
@@ -227,15 +210,7 @@ fn tc_direction_keeps_only_the_frames_asked_for() {
     for (direction, want, hooks) in [("in", &received, "TC ingress"), ("out", &sent, "TC egress")] {
         let veth = VethPair::new();
         let run = netcap_proc::capture_to_files(
-            &[
-                "capture",
-                "-i",
-                &veth.host_if,
-                "--backend",
-                "tc",
-                "--direction",
-                direction,
-            ],
+            &veth.capture("tc", &["--direction", direction]),
             || {
                 common::send_frames(&veth.ns, &veth.ns_if, &received);
                 common::send_frames_from_host(&veth.host_if, &sent);
@@ -267,15 +242,7 @@ fn tc_leaves_nothing_attached_after_any_signal() {
     common::needs_privileges!();
     let veth = VethPair::new();
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGKILL] {
-        let nc = Netcap::start(&[
-            "capture",
-            "--backend",
-            "tc",
-            "-i",
-            &veth.host_if,
-            "-F",
-            "none",
-        ]);
+        let nc = Netcap::start(&veth.capture("tc", &["-F", "none"]));
         assert_eq!(
             tcx_programs(&veth.host_if),
             (1, 1),

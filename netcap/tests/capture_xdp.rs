@@ -30,17 +30,7 @@ fn turtle_output_of_live_frames_matches_the_reference_decoder() {
     // Ingress only: the host may answer the ARP request, and that reply is not part of
     // the fixed frame set.
     let count = frames.len().to_string();
-    let nc = Netcap::start(&[
-        "capture",
-        "--backend",
-        "xdp",
-        "-i",
-        &veth.host_if,
-        "--direction",
-        "in",
-        "-c",
-        &count,
-    ]);
+    let nc = Netcap::start(&veth.capture("xdp", &["--direction", "in", "-c", &count]));
     common::send_frames(&veth.ns, &veth.ns_if, &frames);
     let out = nc.wait();
     assert!(out.status.success(), "netcap failed: {}", out.stderr);
@@ -61,17 +51,7 @@ fn every_frame_is_captured_in_order_byte_identical_and_counted() {
     let frames = numbered_frames(2000, 200);
     let veth = VethPair::new();
     let run = netcap_proc::capture_to_files(
-        &[
-            "capture",
-            "--backend",
-            "xdp",
-            "-i",
-            &veth.host_if,
-            "-c",
-            "2000",
-            "-F",
-            "none",
-        ],
+        &veth.capture("xdp", &["-c", "2000", "-F", "none"]),
         || common::send_frames(&veth.ns, &veth.ns_if, &frames),
         false,
     );
@@ -107,19 +87,17 @@ fn snap_length_cuts_frames_and_keeps_their_length() {
         let veth = VethPair::new();
         let dir = netcap_proc::tempdir();
         let pcap = dir.join("snap.pcap");
-        let nc = Netcap::start(&[
-            "capture",
-            "--backend",
+        let nc = Netcap::start(&veth.capture(
             "xdp",
-            "-i",
-            &veth.host_if,
-            "-c",
-            "5",
-            "-s",
-            &snap.to_string(),
-            "-w",
-            pcap.to_str().expect("utf-8"),
-        ]);
+            &[
+                "-c",
+                "5",
+                "-s",
+                &snap.to_string(),
+                "-w",
+                pcap.to_str().expect("utf-8"),
+            ],
+        ));
         common::send_frames(&veth.ns, &veth.ns_if, &frames);
         let out = nc.wait();
         assert!(out.status.success(), "netcap failed: {}", out.stderr);
@@ -139,19 +117,17 @@ fn egress_frames_are_captured_with_direction_out() {
     let veth = VethPair::new();
     let dir = netcap_proc::tempdir();
     let pcap = dir.join("egress.pcap");
-    let nc = Netcap::start(&[
-        "capture",
-        "--backend",
+    let nc = Netcap::start(&veth.capture(
         "xdp",
-        "-i",
-        &veth.host_if,
-        "--direction",
-        "out",
-        "-c",
-        "50",
-        "-w",
-        pcap.to_str().expect("utf-8"),
-    ]);
+        &[
+            "--direction",
+            "out",
+            "-c",
+            "50",
+            "-w",
+            pcap.to_str().expect("utf-8"),
+        ],
+    ));
     assert!(
         nc.stderr_so_far().contains("TC egress"),
         "{}",
@@ -171,15 +147,7 @@ fn sigterm_and_sigkill_leave_nothing_attached() {
     common::needs_privileges!();
     let veth = VethPair::new();
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGKILL] {
-        let nc = Netcap::start(&[
-            "capture",
-            "--backend",
-            "xdp",
-            "-i",
-            &veth.host_if,
-            "-F",
-            "none",
-        ]);
+        let nc = Netcap::start(&veth.capture("xdp", &["-F", "none"]));
         assert!(
             netcap_proc::xdp_attached(&veth.host_if),
             "XDP attached while running"
@@ -221,15 +189,7 @@ fn sigterm_and_sigkill_leave_nothing_attached() {
 fn a_vanished_interface_ends_the_capture_with_a_message_and_the_summary() {
     common::needs_privileges!();
     let veth = VethPair::new();
-    let nc = Netcap::start(&[
-        "capture",
-        "--backend",
-        "xdp",
-        "-i",
-        &veth.host_if,
-        "-F",
-        "none",
-    ]);
+    let nc = Netcap::start(&veth.capture("xdp", &["-F", "none"]));
     common::send_frames(&veth.ns, &veth.ns_if, &numbered_frames(10, 100));
     let host = veth.host_if.clone();
     drop(veth);
@@ -251,17 +211,7 @@ fn a_vanished_interface_ends_the_capture_with_a_message_and_the_summary() {
 fn an_interface_with_an_xdp_program_is_never_taken_over() {
     common::needs_privileges!();
     let veth = VethPair::new();
-    let first = Netcap::start(&[
-        "capture",
-        "--backend",
-        "xdp",
-        "-i",
-        &veth.host_if,
-        "-F",
-        "none",
-        "--direction",
-        "in",
-    ]);
+    let first = Netcap::start(&veth.capture("xdp", &["-F", "none", "--direction", "in"]));
     // --backend xdp must refuse and name the program already there, asking iproute2
     // for its name by absolute path: an `ip` first in PATH must not run (as root).
     let dir = netcap_proc::tempdir();
@@ -276,18 +226,7 @@ fn an_interface_with_an_xdp_program_is_never_taken_over() {
         dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let second = Netcap::run_env(
-        &[
-            "capture",
-            "-i",
-            &veth.host_if,
-            "--backend",
-            "xdp",
-            "-c",
-            "1",
-        ],
-        &[("PATH", &path)],
-    );
+    let second = Netcap::run_env(&veth.capture("xdp", &["-c", "1"]), &[("PATH", &path)]);
     assert!(!marker.exists(), "netcap ran the `ip` found through PATH");
     assert!(!second.status.success());
     assert!(
@@ -364,19 +303,7 @@ fn a_small_ring_wraps_many_times_without_corrupting_a_frame() {
     let frames = numbered_frames(4000, 231);
     let veth = VethPair::new();
     let run = netcap_proc::capture_to_files(
-        &[
-            "capture",
-            "--backend",
-            "xdp",
-            "-i",
-            &veth.host_if,
-            "-B",
-            "64",
-            "-F",
-            "none",
-            "--direction",
-            "in",
-        ],
+        &veth.capture("xdp", &["-B", "64", "-F", "none", "--direction", "in"]),
         || {
             // In bursts of 100 (about 25 KiB of records, under half the ring), so the
             // reader wraps many times however loaded the machine is: this tests the

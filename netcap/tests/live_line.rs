@@ -43,21 +43,19 @@ fn the_live_line_counts_losses_in_the_kernel_ring() {
     common::needs_privileges!();
     for backend in ["afpacket", "xdp"] {
         let veth = VethPair::new();
-        let nc = Netcap::start(&[
-            "capture",
-            "-i",
-            &veth.host_if,
-            "--backend",
+        let nc = Netcap::start(&veth.capture(
             backend,
-            "-B",
-            "64",
-            "-s",
-            "128",
-            "-F",
-            "none",
-            "--stats-interval",
-            "0.2",
-        ]);
+            &[
+                "-B",
+                "64",
+                "-s",
+                "128",
+                "-F",
+                "none",
+                "--stats-interval",
+                "0.2",
+            ],
+        ));
         nc.signal(libc::SIGSTOP);
         common::send_frames(&veth.ns, &veth.ns_if, &frames(20_000));
         nc.signal(libc::SIGCONT);
@@ -104,23 +102,21 @@ fn the_live_line_counts_losses_in_the_kernel_ring() {
 fn the_fanout_live_line_counts_losses_in_the_sockets_rings() {
     common::needs_privileges!();
     let veth = VethPair::new();
-    let nc = Netcap::start(&[
-        "capture",
-        "-i",
-        &veth.host_if,
-        "--backend",
+    let nc = Netcap::start(&veth.capture(
         "afpacket",
-        "--workers",
-        "2",
-        "-B",
-        "64",
-        "-s",
-        "128",
-        "-F",
-        "line",
-        "--stats-interval",
-        "0.2",
-    ]);
+        &[
+            "--workers",
+            "2",
+            "-B",
+            "64",
+            "-s",
+            "128",
+            "-F",
+            "line",
+            "--stats-interval",
+            "0.2",
+        ],
+    ));
     assert!(
         nc.stderr_so_far().contains("fanout"),
         "not the fanout path: {}",

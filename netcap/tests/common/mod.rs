@@ -170,6 +170,13 @@ impl VethPair {
             ifindex(&host).unwrap_or_else(|e| panic!("if_nametoindex({host}): {e}"));
         pair
     }
+
+    /// The arguments of `netcap capture --backend BACKEND -i HOST_IF`, then `rest`.
+    pub fn capture<'a>(&'a self, backend: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["capture", "--backend", backend, "-i", &self.host_if];
+        args.extend_from_slice(rest);
+        args
+    }
 }
 
 impl Default for VethPair {
