@@ -162,13 +162,9 @@ fn stdin_is_read_with_a_dash() {
 /// and every JSON line parses. Skipped when `../shared` is not beside the project.
 #[test]
 fn the_whole_tcpdump_corpus_is_read_without_a_crash() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: {} not found", dir.display());
+    let Some(files) = netcap_proc::corpus_files(None) else {
         return;
     };
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    files.sort();
     let mut frames = 0u64;
     for f in &files {
         let out = Netcap::run(&[
@@ -232,17 +228,9 @@ fn captured_by_netcap(
 /// which `pcap-file` refused whole. Skipped when `../shared` is not beside the project.
 #[test]
 fn every_pcapng_of_the_corpus_has_the_frames_tshark_reads() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: {} not found", dir.display());
+    let Some(files) = netcap_proc::corpus_files(Some("pcapng")) else {
         return;
     };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
-        .collect();
-    files.sort();
     assert!(files.iter().any(|f| f.ends_with("ospf-sr.pcapng")));
     let work = tempdir();
     for f in &files {
@@ -262,11 +250,9 @@ fn every_pcapng_of_the_corpus_has_the_frames_tshark_reads() {
 /// ATM_RFC1483 100 -> 11) compile and select what tcpdump selects.
 #[test]
 fn filters_on_old_link_types_select_what_tcpdump_selects() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
-    if !dir.is_dir() {
-        eprintln!("skipped: {} not found", dir.display());
+    let Some(dir) = netcap_proc::corpus() else {
         return;
-    }
+    };
     let work = tempdir();
     for name in ["heap-overflow-2.pcap", "llc-xid-heapoverflow.pcap"] {
         let f = dir.join(name);

@@ -254,17 +254,9 @@ fn the_files_statistics_blocks_reach_stats_json_and_the_summary() {
 /// count as tshark reads them. Skipped when `../shared` is not beside the project.
 #[test]
 fn every_pcapng_of_the_corpus_names_its_interfaces_as_tshark_does() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: {} not found", dir.display());
+    let Some(files) = netcap_proc::corpus_files(Some("pcapng")) else {
         return;
     };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
-        .collect();
-    files.sort();
     let mut named = 0;
     for f in &files {
         let ours = netcap_fields(f);

@@ -265,6 +265,32 @@ pub fn golden(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// tcpdump's test captures (`../shared/corpus/tcpdump-tests`, beside the project), or
+/// `None`, said on stderr as a skip, when they are not there.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-tests");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: {} not found", dir.display());
+        None
+    }
+}
+
+/// The corpus's files, sorted, those ending in `.EXT` alone when `ext` is given; `None`
+/// as [`corpus`].
+pub fn corpus_files(ext: Option<&str>) -> Option<Vec<PathBuf>> {
+    let dir = corpus()?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| ext.is_none_or(|x| p.extension().is_some_and(|e| e == x)))
+        .collect();
+    files.sort();
+    Some(files)
+}
+
 pub fn tempdir() -> TempDir {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
