@@ -23,7 +23,8 @@
 //!   Files (`netcap read`) block in [`Pipeline::submit`], so nothing is lost. Frames
 //!   are counted in `dropped_queue_full` only when the workers are gone.
 //! - Workers block on the writer (bounded), so a slow stdout fills the worker queues and
-//!   then shows up as counted drops, never as unbounded memory.
+//!   then holds the capture thread as above (files: blocks `submit`), never as
+//!   unbounded memory.
 //! - Flow updates for another worker's shard go over an unbounded channel, but each
 //!   worker drains its flow channel before taking a new batch, so what is in flight is
 //!   bounded by the batches in flight.
@@ -49,7 +50,9 @@ use std::{
     thread::JoinHandle,
 };
 
-use crossbeam_channel::{bounded, unbounded, Receiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{
+    bounded, unbounded, Receiver, SendError, SendTimeoutError, Sender, TrySendError,
+};
 use flows::FlowUpdate;
 
 pub mod direct;
@@ -408,52 +411,31 @@ impl Pipeline {
         }
     }
 
-    /// Puts `batch` on the next worker queue with room (round robin), waiting as `wait`
-    /// says for the next one in turn when all are full; gives it back when none took
-    /// it. A batch for workers that are gone counts as dropped.
+    /// Puts `batch` on a worker queue as [`hand_on_to`] does; gives it back when none
+    /// took it. A batch when every worker is gone counts as dropped.
     fn hand_on(&mut self, batch: Batch, wait: Wait) -> Result<(), Batch> {
         if batch.is_empty() {
             return Ok(());
         }
         let frames = batch.len() as u64;
-        let mut job = Job::Batch(self.seq, Arc::new(batch));
-        let n = self.jobs.len();
-        for i in 0..n {
-            let w = (self.next + i) % n;
-            match self.jobs[w].try_send(job) {
-                Ok(()) => {
-                    self.next = (w + 1) % n;
-                    self.seq += 1;
-                    return Ok(());
-                }
-                Err(TrySendError::Full(j)) | Err(TrySendError::Disconnected(j)) => job = j,
-            }
-        }
-        let w = self.next;
-        let sent = match (wait, self.jobs.get(w)) {
-            (_, None) | (Wait::No, _) => Err(Some(job)),
-            (Wait::Forever, Some(tx)) => tx.send(job).map_err(|_| None),
-            (Wait::For(d), Some(tx)) => tx.send_timeout(job, d).map_err(|e| match e {
-                SendTimeoutError::Timeout(j) => Some(j),
-                SendTimeoutError::Disconnected(_) => None,
-            }),
-        };
-        match sent {
-            Ok(()) => {
-                self.next = (w + 1) % n;
+        let job = Job::Batch(self.seq, Arc::new(batch));
+        let back = match hand_on_to(&self.jobs, self.next, job, wait) {
+            Handed::To(w) => {
+                self.next = (w + 1) % self.jobs.len();
                 self.seq += 1;
-                Ok(())
+                return Ok(());
             }
-            // Not taken: the batch back (the job holds its only reference).
-            Err(Some(Job::Batch(_, batch))) => match Arc::try_unwrap(batch) {
-                Ok(batch) => Err(batch),
-                Err(_) => {
-                    self.dropped_queue_full.fetch_add(frames, Ordering::Relaxed);
-                    Ok(())
-                }
-            },
-            // Every worker is gone.
-            Err(None) => {
+            Handed::Back(job) => job,
+            Handed::Gone => {
+                self.dropped_queue_full.fetch_add(frames, Ordering::Relaxed);
+                return Ok(());
+            }
+        };
+        // Not taken: the batch back (the job holds its only reference).
+        let Job::Batch(_, batch) = back;
+        match Arc::try_unwrap(batch) {
+            Ok(batch) => Err(batch),
+            Err(_) => {
                 self.dropped_queue_full.fetch_add(frames, Ordering::Relaxed);
                 Ok(())
             }
@@ -576,3 +558,56 @@ enum Wait {
     For(std::time::Duration),
     Forever,
 }
+
+/// What [`hand_on_to`] did with a job.
+enum Handed {
+    /// Worker `.0` took it.
+    To(usize),
+    /// Every live queue was full (and stayed so for the wait): the job back.
+    Back(Job),
+    /// Every worker is gone.
+    Gone,
+}
+
+/// Puts `job` on the first queue with room among `jobs`, trying them round robin from
+/// `next`; when all are full, waits as `wait` says on the first full one. Queues whose
+/// worker is gone are passed over, never waited on: with one worker dead, the others
+/// still get the wait (and the batch held rather than dropped).
+fn hand_on_to(jobs: &[Sender<Job>], next: usize, mut job: Job, wait: Wait) -> Handed {
+    let n = jobs.len();
+    // Each pass hands the job on, gives it back, or finds one more worker gone (its
+    // queue disconnected while it was waited on): at most n + 1 passes.
+    loop {
+        let mut full = None;
+        for i in 0..n {
+            let w = (next + i) % n;
+            match jobs[w].try_send(job) {
+                Ok(()) => return Handed::To(w),
+                Err(TrySendError::Full(j)) => {
+                    full.get_or_insert(w);
+                    job = j;
+                }
+                Err(TrySendError::Disconnected(j)) => job = j,
+            }
+        }
+        let Some((w, tx)) = full.and_then(|w| jobs.get(w).map(|tx| (w, tx))) else {
+            return Handed::Gone;
+        };
+        match wait {
+            Wait::No => return Handed::Back(job),
+            Wait::Forever => match tx.send(job) {
+                Ok(()) => return Handed::To(w),
+                Err(SendError(j)) => job = j,
+            },
+            Wait::For(d) => match tx.send_timeout(job, d) {
+                Ok(()) => return Handed::To(w),
+                Err(SendTimeoutError::Timeout(j)) => return Handed::Back(j),
+                Err(SendTimeoutError::Disconnected(j)) => job = j,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "handoff_tests.rs"]
+mod handoff_tests;

@@ -107,6 +107,11 @@ impl Driver {
                     } => Wake::Live,
                     () = async {
                         if more {
+                            // Back to the runtime first, which then turns its driver: a
+                            // step that always has more to do (a ring that stays full,
+                            // decoders whose output is not read) would otherwise never
+                            // let it, and no signal would ever be seen.
+                            tokio::task::yield_now().await;
                             return;
                         }
                         match &readiness {

@@ -83,13 +83,19 @@ impl Single {
         };
         self.follow.release();
         self.source.stop();
-        if !matches!(end, End::Count | End::OutputClosed) {
+        let drain = !matches!(end, End::Count | End::OutputClosed);
+        if drain {
             std::thread::sleep(self.source.settle_time());
+        }
+        // The hooks are detached (and what they were writing has landed): the kernel's
+        // counts are final. From here a second signal ends netcap at once, also while
+        // the drain below waits for decoders whose output nobody reads.
+        let (kernel, live) = (self.source.counters(), self.live.clone());
+        exit_on_second_signal(move || (kernel, live.read().0));
+        if drain {
             while let ControlFlow::Continue(Step::More) = self.drain() {}
         }
         self.export_kernel_flows(true);
-        let (kernel, live) = (self.source.counters(), self.live.clone());
-        exit_on_second_signal(move || (kernel, live.read().0));
         end
     }
 
@@ -229,11 +235,20 @@ impl Single {
         )
     }
 
-    /// The pipeline's (or the direct path's) results, and its queue drops.
-    pub fn finish(self) -> (Box<dyn Source>, Finished) {
+    /// The pipeline's (or the direct path's) results, and its queue drops, counted
+    /// once it has finished (a batch held at the end goes to the workers then).
+    pub fn finish(self) -> (Box<dyn Source>, Finished, u64) {
         match self.sink {
-            Sink::Pipeline(p) => (self.source, p.finish()),
-            Sink::Direct(d, _) => (self.source, d.finish()),
+            Sink::Pipeline(p) => {
+                let dropped = Arc::clone(&p.dropped_queue_full);
+                let finished = p.finish();
+                (
+                    self.source,
+                    finished,
+                    dropped.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            }
+            Sink::Direct(d, _) => (self.source, d.finish(), 0),
         }
     }
 }

@@ -133,8 +133,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         }
         // The last counts, for the statistics the -w file ends with.
         single.publish(&kernel);
-        let dropped = single.dropped();
-        let (source, finished) = single.finish();
+        let (source, finished, dropped) = single.finish();
         (end, kernel, dropped, finished, source.delay_us().cloned())
     };
     drop(promisc);
