@@ -127,6 +127,9 @@ pub enum Fill {
 }
 
 /// A live or file capture source.
+/// Reads a source's counters from any thread ([`Source::counters_probe`]).
+pub type CountersProbe = Box<dyn Fn() -> CaptureCounters + Send + Sync>;
+
 pub trait Source: Send {
     /// Passes ready frames to `f` in order, without blocking, until none is ready or
     /// `f` returns false. The frame `f` is given is consumed either way. Live sources
@@ -157,6 +160,12 @@ pub trait Source: Send {
     fn fd(&self) -> Option<BorrowedFd<'_>>;
     /// Counters so far (the kernel's, plus the source's own).
     fn counters(&self) -> CaptureCounters;
+    /// A way to read [`Source::counters`] from another thread, where the source can
+    /// give one (XDP/tcx: the hooks' counter map); for the counts printed when a second
+    /// signal ends netcap while the thread that owns the source is blocked.
+    fn counters_probe(&self) -> Option<CountersProbe> {
+        None
+    }
     /// Stops capturing (detaches kernel hooks); frames already queued can still be
     /// drained with `fill`, after which the counters are final.
     fn stop(&mut self) {}

@@ -76,6 +76,34 @@ struct Kernel {
     counters: PerCpuArray<MapData, u64>,
 }
 
+impl Kernel {
+    /// Each counter summed over `cpus` (those that write to one source's rings).
+    fn counter_slots(&self, cpus: &[usize]) -> [u64; NUM_COUNTERS as usize] {
+        std::array::from_fn(|slot| {
+            self.counters
+                .get(&(slot as u32), 0)
+                .map(|per_cpu| cpus.iter().filter_map(|&i| per_cpu.get(i)).sum())
+                .unwrap_or(0)
+        })
+    }
+
+    /// The capture counters of the CPUs `cpus`.
+    fn capture_counters(&self, cpus: &[usize]) -> CaptureCounters {
+        let slots = self.counter_slots(cpus);
+        let at = |c: Counter| slots[c as usize];
+        CaptureCounters {
+            seen: netcap_common::seen(at),
+            filtered: at(Counter::Filtered),
+            captured: at(Counter::Captured),
+            lost_ring_full: at(Counter::LostRingFull),
+            lost_copy: at(Counter::LostCopy),
+            filter_error: at(Counter::FilterError),
+            aggregated: at(Counter::Aggregated),
+            flow_overflow: at(Counter::FlowOverflow),
+        }
+    }
+}
+
 pub struct XdpSource {
     kernel: Arc<Kernel>,
     /// The CPUs that write to this source's rings: their counters are this source's.
@@ -347,17 +375,6 @@ impl XdpSource {
         Ok(sources)
     }
 
-    /// Every counter slot, each summed over this source's CPUs.
-    fn counter_slots(&self) -> [u64; NUM_COUNTERS as usize] {
-        std::array::from_fn(|slot| {
-            self.kernel
-                .counters
-                .get(&(slot as u32), 0)
-                .map(|per_cpu| self.cpus.iter().filter_map(|&i| per_cpu.get(i)).sum())
-                .unwrap_or(0)
-        })
-    }
-
     /// Fails once the interface is gone (checked every [`IFACE_CHECK`]).
     fn check_iface(&mut self) -> Result<Fill, Error> {
         if !self.other_netns && self.last_iface_check.elapsed() >= IFACE_CHECK && self.attached() {
@@ -422,18 +439,12 @@ impl Source for XdpSource {
     /// `seen` is derived: the sum of the counters a frame ends in (the hooks bump one
     /// per frame), read together with them.
     fn counters(&self) -> CaptureCounters {
-        let slots = self.counter_slots();
-        let at = |c: Counter| slots[c as usize];
-        CaptureCounters {
-            seen: netcap_common::seen(at),
-            filtered: at(Counter::Filtered),
-            captured: at(Counter::Captured),
-            lost_ring_full: at(Counter::LostRingFull),
-            lost_copy: at(Counter::LostCopy),
-            filter_error: at(Counter::FilterError),
-            aggregated: at(Counter::Aggregated),
-            flow_overflow: at(Counter::FlowOverflow),
-        }
+        self.kernel.capture_counters(&self.cpus)
+    }
+
+    fn counters_probe(&self) -> Option<super::CountersProbe> {
+        let (kernel, cpus) = (Arc::clone(&self.kernel), self.cpus.clone());
+        Some(Box::new(move || kernel.capture_counters(&cpus)))
     }
 
     fn take_flows(&mut self, all: bool) -> Vec<crate::flow::Flow> {

@@ -57,6 +57,9 @@ pub struct Shared {
 pub struct SocketCounts {
     per_socket: Mutex<Vec<CaptureCounters>>,
     publish: Option<PublishFn>,
+    /// Per socket, a reader of its counters from any thread, where it has one
+    /// ([`SocketCounts::now`]).
+    probes: Vec<Option<crate::capture::CountersProbe>>,
 }
 
 /// Receives the sum of the sockets' counts at each update.
@@ -72,7 +75,32 @@ impl SocketCounts {
         Self {
             per_socket: Mutex::new(vec![CaptureCounters::default(); sockets]),
             publish,
+            probes: Vec::new(),
         }
+    }
+
+    /// Each socket's [`Source::counters_probe`](crate::capture::Source::counters_probe),
+    /// in the sockets' order.
+    pub fn with_probes(mut self, probes: Vec<Option<crate::capture::CountersProbe>>) -> Self {
+        self.probes = probes;
+        self
+    }
+
+    /// The sum over the sockets as they are now where a socket's counters can be read
+    /// from here, else as of its last update: for the counts said when a second signal
+    /// ends netcap, when the workers may have been blocked (on a stalled output) long
+    /// since their last update.
+    pub fn now(&self) -> CaptureCounters {
+        let mut sum = CaptureCounters::default();
+        if let Ok(all) = self.per_socket.lock() {
+            for (i, last) in all.iter().enumerate() {
+                match self.probes.get(i) {
+                    Some(Some(probe)) => sum.add(&probe()),
+                    _ => sum.add(last),
+                }
+            }
+        }
+        sum
     }
 
     /// The sum over the sockets, as of their last updates.

@@ -337,7 +337,10 @@ pub fn fanout(
     });
     let shared = Arc::new(fanout::Shared {
         ifname: ifname.to_owned(),
-        counts: Some(fanout::SocketCounts::new(sources.len(), publish)),
+        counts: Some(
+            fanout::SocketCounts::new(sources.len(), publish)
+                .with_probes(sources.iter().map(|s| s.counters_probe()).collect()),
+        ),
         ..fanout::Shared::default()
     });
     let pipeline = Pipeline::start_fanout(cfg, sources, shared.clone());
@@ -365,7 +368,7 @@ pub fn fanout(
     stop.stop(End::Signal);
     let counted = shared.clone();
     exit_on_second_signal(move || {
-        let kernel = counted.counts.as_ref().map(|c| c.sum()).unwrap_or_default();
+        let kernel = counted.counts.as_ref().map(|c| c.now()).unwrap_or_default();
         (kernel, counted.read.read().0)
     });
     let finished = pipeline.finish();
