@@ -112,7 +112,7 @@ fn sigusr1_prints_the_counts_and_sigusr2_flushes_the_file_while_capturing() {
 fn a_second_sigint_ends_a_capture_whose_output_is_stalled() {
     common::needs_privileges!();
     // A few frames at a time, read by 2 workers from their rings (the default).
-    second_sigint_ends_a_stalled_capture(&["-c", "1000000"], |veth, _| {
+    second_sigint_ends_a_stalled_capture(&["-F", "line", "-c", "1000000"], |veth, _| {
         // About 2 MB of text: more than netcap's 1 MiB buffer and the 64 KiB pipe.
         for _ in 0..10 {
             common::send_frames(&veth.ns, &veth.ns_if, &frames(2000));
@@ -138,25 +138,42 @@ fn a_second_sigint_ends_a_capture_that_waits_for_its_decoders() {
             "xdp",
             "--xdp-mode",
             "generic",
+            "-F",
+            "line",
             "--workers",
             workers,
         ];
-        second_sigint_ends_a_stalled_capture(&args, |veth, dir| {
-            common::trafgen(
-                veth,
-                dir,
-                "{ eth(da=02:00:00:00:00:01, sa=02:00:00:00:00:02), \
-                 ipv4(saddr=10.250.0.2, daddr=10.250.0.1, ttl=64), \
-                 udp(sport=dinc(1024, 65000), dport=9), fill(0x41, 22) }\n",
-                300_000,
-                false,
-            )
-            .frames
-        });
+        second_sigint_ends_a_stalled_capture(&args, blast);
     }
 }
 
-/// `netcap capture -F line ARGS | sleep 60`: stdout is a pipe nobody reads while `send`
+/// `netcap -w - | sleep 600`: nothing to decode, so the thread that runs the capture
+/// writes the pcap itself, and blocks in that write once the pipe is full, where it
+/// serves no signal; the second ends netcap all the same (before 2026-12-07 none did,
+/// the guard going in only once the first had been acted on).
+#[test]
+fn a_second_sigint_ends_a_capture_blocked_in_its_write() {
+    common::needs_privileges!();
+    for backend in ["xdp", "tc"] {
+        second_sigint_ends_a_stalled_capture(&["--backend", backend, "-w", "-"], blast);
+    }
+}
+
+/// 300,000 64-byte frames from every core as fast as trafgen sends them.
+fn blast(veth: &VethPair, dir: &std::path::Path) -> u64 {
+    common::trafgen(
+        veth,
+        dir,
+        "{ eth(da=02:00:00:00:00:01, sa=02:00:00:00:00:02), \
+         ipv4(saddr=10.250.0.2, daddr=10.250.0.1, ttl=64), \
+         udp(sport=dinc(1024, 65000), dport=9), fill(0x41, 22) }\n",
+        300_000,
+        false,
+    )
+    .frames
+}
+
+/// `netcap capture ARGS | sleep 60`: stdout is a pipe nobody reads while `send`
 /// sends (it returns how many frames); the first SIGINT leaves netcap waiting to write
 /// the rest, a second ends it at once with the summary.
 fn second_sigint_ends_a_stalled_capture(
@@ -168,7 +185,7 @@ fn second_sigint_ends_a_stalled_capture(
     let err_path = dir.join("stderr");
     let err = std::fs::File::create(&err_path).expect("stderr file");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netcap"))
-        .args(["capture", "-i", &veth.host_if, "-F", "line"])
+        .args(["capture", "-i", &veth.host_if])
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(err)

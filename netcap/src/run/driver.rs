@@ -4,8 +4,8 @@
 //!
 //! Signals, as tcpdump: SIGINT, SIGTERM and SIGHUP end the capture cleanly (summary,
 //! complete files); SIGUSR1 prints the counts so far to stderr; SIGUSR2 flushes the
-//! output (`-w`) and goes on. After the capture has stopped, a second SIGINT, SIGTERM
-//! or SIGHUP ends netcap at once ([`exit_on_second_signal`]).
+//! output (`-w`) and goes on. A second SIGINT, SIGTERM or SIGHUP ends netcap at once
+//! ([`exit_on_second_signal`]).
 use std::{ops::ControlFlow, os::fd::OwnedFd, time::Duration};
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -164,23 +164,31 @@ impl Signals {
     }
 }
 
-/// After the capture has stopped, a second SIGINT, SIGTERM or SIGHUP ends netcap at
-/// once, even while its output is stalled (`netcap ... | sleep 60`): the hooks are
-/// already detached, so only unwritten output is lost, and the user is told so, with
-/// the capture's counts (`counts`: what the hooks saw, final once they are detached,
-/// and the frames handled), the summary the normal end would have printed.
+/// Installed when the capture starts: the first SIGINT, SIGTERM or SIGHUP is the
+/// driver's to act on (a clean end); a second one ends netcap at once, whatever its
+/// threads are doing: waiting for decoders behind a stalled output, or blocked in a
+/// write to a pipe nobody reads (`netcap -w - | sleep 600`, where the driver's own
+/// thread writes). Only unwritten output is lost, and the user is told so, with the
+/// capture's counts (`counts`: what the hooks saw, and the frames handled), the summary
+/// the normal end would have printed. Returns once the guard listens, so no signal
+/// after the call is missed.
 pub fn exit_on_second_signal(counts: impl Fn() -> (CaptureCounters, u64) + Send + 'static) {
+    let (listening, ready) = std::sync::mpsc::channel();
     let guard = move || -> Option<()> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .ok()?;
         rt.block_on(async {
-            let mut sig = Signals::install().ok()?;
-            tokio::select! {
-                _ = sig.int.recv() => {}
-                _ = sig.term.recv() => {}
-                _ = sig.hup.recv() => {}
+            let sig = Signals::install().ok();
+            let _ = listening.send(());
+            let mut sig = sig?;
+            for _ in 0..2 {
+                tokio::select! {
+                    _ = sig.int.recv() => {}
+                    _ = sig.term.recv() => {}
+                    _ = sig.hup.recv() => {}
+                }
             }
             Some(())
         })?;
@@ -196,9 +204,13 @@ pub fn exit_on_second_signal(counts: impl Fn() -> (CaptureCounters, u64) + Send 
         );
         std::process::exit(0);
     };
-    let _ = std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("netcap-exit-guard".into())
         .spawn(move || {
             guard();
         });
+    if spawned.is_ok() {
+        // Until the guard listens (or could not): a few milliseconds, once.
+        let _ = ready.recv();
+    }
 }

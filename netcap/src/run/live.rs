@@ -44,6 +44,9 @@ pub struct Single {
     pub line: LiveLine,
     /// The reader's CPU, following the busiest per-CPU ring (`--reader-cpu`).
     pub follow: super::follow::Follow,
+    /// The source's counters as last noted, and when, where no other thread can read
+    /// them (for the second signal's summary; set by `run`).
+    pub noted: Option<(Arc<std::sync::Mutex<CaptureCounters>>, Instant)>,
 }
 
 /// Publishes the capture's counts for the `-w` files ([`FileStats`]) every
@@ -76,6 +79,22 @@ impl Single {
     /// Runs the capture until a signal, `-c`, a closed output or a failed source; then
     /// detaches the hooks and takes what the kernel had already queued.
     pub fn run(&mut self, driver: &mut Driver, tick: Duration, every: Option<Duration>) -> End {
+        // The counts a second signal says: the hooks' as they are then where another
+        // thread can read them, else as this thread last noted them (`drain`).
+        let probe = self.source.counters_probe();
+        if probe.is_none() {
+            self.noted = Some((Arc::default(), Instant::now()));
+        }
+        let noted = self.noted.as_ref().map(|(c, _)| Arc::clone(c));
+        let live = self.live.clone();
+        exit_on_second_signal(move || {
+            let kernel = match (&probe, &noted) {
+                (Some(probe), _) => probe(),
+                (None, Some(c)) => c.lock().map(|c| *c).unwrap_or_default(),
+                (None, None) => CaptureCounters::default(),
+            };
+            (kernel, live.read().0)
+        });
         let ready = self.source.fd().and_then(|fd| fd.try_clone_to_owned().ok());
         let end = match driver.run(ready, tick, every, |wake| self.step(wake)) {
             Ok(end) => end,
@@ -88,10 +107,9 @@ impl Single {
             std::thread::sleep(self.source.settle_time());
         }
         // The hooks are detached (and what they were writing has landed): the kernel's
-        // counts are final. From here a second signal ends netcap at once, also while
-        // the drain below waits for decoders whose output nobody reads.
-        let (kernel, live) = (self.source.counters(), self.live.clone());
-        exit_on_second_signal(move || (kernel, live.read().0));
+        // counts are final, for a second signal while the drain below waits for
+        // decoders whose output nobody reads.
+        self.note_counts(true);
         if drain {
             while let ControlFlow::Continue(Step::More) = self.drain() {}
         }
@@ -184,6 +202,7 @@ impl Single {
             };
             (reads, lost)
         });
+        self.note_counts(false);
         if self
             .publish
             .as_ref()
@@ -193,6 +212,20 @@ impl Single {
             self.publish(&kernel);
         }
         result
+    }
+
+    /// For a source whose counters no other thread can read: notes them for the second
+    /// signal's summary every [`PUBLISH_EVERY`], or `now`.
+    fn note_counts(&mut self, now: bool) {
+        if let Some((noted, at)) = &mut self.noted {
+            if now || at.elapsed() >= PUBLISH_EVERY {
+                *at = Instant::now();
+                let counters = self.source.counters();
+                if let Ok(mut c) = noted.lock() {
+                    *c = counters;
+                }
+            }
+        }
     }
 
     /// Publishes `kernel` (with the queue drops) for the `-w` files' statistics.
@@ -343,6 +376,11 @@ pub fn fanout(
         ),
         ..fanout::Shared::default()
     });
+    let counted = shared.clone();
+    exit_on_second_signal(move || {
+        let kernel = counted.counts.as_ref().map(|c| c.now()).unwrap_or_default();
+        (kernel, counted.read.read().0)
+    });
     let pipeline = Pipeline::start_fanout(cfg, sources, shared.clone());
     let mut line = LiveLine::default();
     let ran = driver.run(None, tick, every, |wake| {
@@ -366,11 +404,6 @@ pub fn fanout(
         stop.stop(End::Failed(e.to_string()));
     }
     stop.stop(End::Signal);
-    let counted = shared.clone();
-    exit_on_second_signal(move || {
-        let kernel = counted.counts.as_ref().map(|c| c.now()).unwrap_or_default();
-        (kernel, counted.read.read().0)
-    });
     let finished = pipeline.finish();
     let mut kernel = CaptureCounters::default();
     let mut delay = capture::delay_histogram();

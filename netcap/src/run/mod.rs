@@ -118,6 +118,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
             if_drops: if_drops.clone(),
             line: crate::stats::LiveLine::default(),
             follow: follow::Follow::new(cfg.follow_cpu),
+            noted: None,
         };
         let end = single.run(&mut driver, cfg.tick, cfg.stats_interval);
         let handled = single.live.read().0;
