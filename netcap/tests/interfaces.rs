@@ -291,3 +291,58 @@ fn netns_captures_a_veth_that_exists_only_inside_the_namespace() {
     .into();
     assert_eq!(json_counts(&out.stdout), want, "{}", out.stderr);
 }
+
+/// Two `-i`: when one vanishes the capture goes on with the other, saying so; when the
+/// last one goes too, the capture ends as with one interface that vanishes: a message,
+/// the summary and exit status 1 (it ended with 0, as a normal end, until 2026-12-07).
+#[test]
+fn when_every_interface_of_several_vanishes_the_capture_ends_abnormally() {
+    common::needs_privileges!();
+    for backend in ["afpacket", "xdp"] {
+        let (a, b) = (VethPair::new(), VethPair::new());
+        let (ai, bi) = (a.host_if.clone(), b.host_if.clone());
+        let nc = Netcap::start(&[
+            "capture",
+            "--backend",
+            backend,
+            "-i",
+            &ai,
+            "-i",
+            &bi,
+            "--direction",
+            "in",
+            "-F",
+            "none",
+        ]);
+        common::send_frames(&a.ns, &a.ns_if, &netcap_proc::udp_frames(3, 80));
+        common::send_frames(&b.ns, &b.ns_if, &netcap_proc::udp_frames(4, 100));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(a);
+        // The capture goes on with b.
+        let t0 = std::time::Instant::now();
+        while !nc.stderr_so_far().contains("capturing on the others") {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(10),
+                "{backend}: {ai} vanished unnoticed: {}",
+                nc.stderr_so_far()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        common::send_frames(&b.ns, &b.ns_if, &netcap_proc::udp_frames(5, 100));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(b);
+        let out = nc.wait();
+        assert_eq!(out.status.code(), Some(1), "{backend}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("every interface vanished ({ai}, {bi})")),
+            "{backend}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("12 frames seen, 12 captured"),
+            "{backend}: {}",
+            out.stderr
+        );
+    }
+}

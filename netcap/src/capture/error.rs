@@ -37,6 +37,9 @@ pub enum Error {
     BadFile(String),
     #[error("interface {0} vanished")]
     Vanished(String),
+    /// Every interface of a capture on several (named with `-i`) has gone.
+    #[error("every interface vanished ({0})")]
+    AllVanished(String),
 }
 
 impl Error {

@@ -199,10 +199,10 @@ impl Multi {
                     m.gone = Some(m.source.counters());
                     m.source.stop();
                     m.promisc = None;
-                    eprintln!(
-                        "netcap: interface {} vanished; capturing on the others",
-                        m.name
-                    );
+                    let name = Arc::clone(&m.name);
+                    if self.members.iter().any(|m| m.gone.is_none()) || self.watch.is_some() {
+                        eprintln!("netcap: interface {name} vanished; capturing on the others");
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -213,11 +213,16 @@ impl Multi {
         }
         self.next = (self.next + 1) % n.max(1);
         let live = self.members.iter().any(|m| m.gone.is_none());
-        Ok(if live || self.watch.is_some() {
-            Fill::Some
+        if live || self.watch.is_some() {
+            Ok(Fill::Some)
+        } else if self.stopped {
+            Ok(Fill::End)
         } else {
-            Fill::End
-        })
+            // An abnormal end (exit status 1), as when the one interface of a capture
+            // vanishes.
+            let names: Vec<&str> = self.members.iter().map(|m| &*m.name).collect();
+            Err(Error::AllVanished(names.join(", ")))
+        }
     }
 }
 
