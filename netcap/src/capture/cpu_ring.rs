@@ -211,6 +211,13 @@ impl CpuRing {
         self.pos
     }
 
+    /// Bytes the kernel has written past this reader's position, looked at afresh.
+    pub fn unread(&self) -> u64 {
+        self.position(ring::PRODUCER)
+            .load(Ordering::Acquire)
+            .saturating_sub(self.pos)
+    }
+
     pub fn publish(&mut self) {
         self.position(ring::CONSUMER)
             .store(self.pos, Ordering::Release);

@@ -166,6 +166,14 @@ pub trait Source: Send {
     fn counters_probe(&self) -> Option<CountersProbe> {
         None
     }
+    /// True when records wait that no wake-up will announce, so the caller should read
+    /// again without waiting for the descriptor. (XDP/tcx: the hooks wake the reader
+    /// when a ring's unread bytes cross a threshold, counted from the consumer position
+    /// the reader last handed back; a ring already past it when the reader handed its
+    /// space back sends no wake-up until the reader reads it.)
+    fn unannounced(&self) -> bool {
+        false
+    }
     /// Stops capturing (detaches kernel hooks); frames already queued can still be
     /// drained with `fill`, after which the counters are final.
     fn stop(&mut self) {}

@@ -300,6 +300,11 @@ impl RingSet {
         self.rings.iter().map(CpuRing::read_position)
     }
 
+    /// True when some ring holds `bytes` or more that this reader has not read.
+    pub fn unread_at_least(&self, bytes: u64) -> bool {
+        self.rings.iter().any(|r| r.unread() >= bytes)
+    }
+
     /// Hands the space of every record passed on so far back to the kernel.
     pub fn release(&mut self) {
         for ring in &mut self.rings {

@@ -199,3 +199,30 @@ fn records_are_read_across_the_ring_end_many_times_over() {
         assert!(got.iter().all(|g| g.2 == g.1 as u8));
     }
 }
+
+/// Records the kernel writes while the reader handles a round are still unread once
+/// it hands the space back: `unread_at_least` sees them, so the reader goes on without
+/// the wake-up the hooks will not send for them (the ring was already past the
+/// threshold, counted from the consumer position handed back before).
+#[test]
+fn records_written_during_a_round_are_seen_as_unread_after_it() {
+    let (mut w, rings) = FileRings::new(2, 8192);
+    let mut set = super::RingSet::new(rings).expect("set");
+    assert!(!set.unread_at_least(1));
+    w.put(0, 1, 40, 1);
+    w.put(1, 2, 40, 2);
+    let mut seen = 0;
+    set.visit_held(ts_of, |_, _| {
+        seen += 1;
+        true
+    });
+    // While the round is handled, before the space is handed back.
+    w.put(1, 3, 200, 3);
+    set.release();
+    assert_eq!(seen, 2);
+    let span = u64::from(netcap_common::record_span(200));
+    assert!(set.unread_at_least(span));
+    assert!(!set.unread_at_least(span + 1));
+    assert_eq!(visit_all(&mut set, usize::MAX), [(1, 3, 3)]);
+    assert!(!set.unread_at_least(1));
+}

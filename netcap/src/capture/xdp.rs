@@ -125,6 +125,8 @@ pub struct XdpSource {
     pub description: String,
     /// What [`Source::visit_round`] keeps between rounds.
     round: read::RoundState,
+    /// Unread bytes in a ring at which the hooks wake its reader.
+    wakeup: u64,
 }
 
 #[path = "xdp_read.rs"]
@@ -223,7 +225,12 @@ impl XdpSource {
         }
         raise_memlock();
         let plan = super::rings::Plan::new(cfg.ring_bytes, cfg.snaplen)?;
-        let wakeup = cfg.wakeup_bytes.unwrap_or(u64::from(plan.bytes_each / 8));
+        // Above a ring's size it would never be reached, and only the tick would wake
+        // the reader.
+        let wakeup = cfg
+            .wakeup_bytes
+            .unwrap_or(u64::from(plan.bytes_each / 8))
+            .min(u64::from(plan.bytes_each));
         let filter_len = u32::try_from(cfg.filter.len())
             .ok()
             .filter(|&n| n <= MAX_CBPF_INSNS)
@@ -370,6 +377,7 @@ impl XdpSource {
                 flows: flows.take(),
                 description: description.clone(),
                 round: read::RoundState::default(),
+                wakeup,
             });
         }
         Ok(sources)
@@ -440,6 +448,10 @@ impl Source for XdpSource {
     /// per frame), read together with them.
     fn counters(&self) -> CaptureCounters {
         self.kernel.capture_counters(&self.cpus)
+    }
+
+    fn unannounced(&self) -> bool {
+        self.rings.unread_at_least(self.wakeup.max(1))
     }
 
     fn counters_probe(&self) -> Option<super::CountersProbe> {

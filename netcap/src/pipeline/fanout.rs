@@ -252,7 +252,8 @@ impl SocketInput {
         started: u64,
     ) -> u64 {
         let full = bytes >= BATCH_BYTES;
-        self.more = full;
+        // Also when the source has more that no wake-up will announce.
+        self.more = full || self.source.unannounced();
         let ended = match fill {
             Ok(Fill::Some) => self.state == State::Draining && !full,
             Ok(Fill::End) => {

@@ -177,9 +177,11 @@ impl Single {
             if self.closed() {
                 break ControlFlow::Break(End::OutputClosed);
             }
-            // A round that did not fill up emptied the ring.
+            // A round that did not fill up emptied the ring, as far as the source
+            // will announce: more that came meanwhile may bring no wake-up.
             if b < BATCH_BYTES as u64 / 2 {
-                break ControlFlow::Continue(Step::Idle);
+                let unannounced = self.source.unannounced();
+                break ControlFlow::Continue(if unannounced { Step::More } else { Step::Idle });
             }
             if rounds == ROUNDS_PER_STEP {
                 break ControlFlow::Continue(Step::More);
