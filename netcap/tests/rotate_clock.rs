@@ -91,6 +91,63 @@ fn time_rotation_with_w_stops_after_that_many_files() {
     }
 }
 
+/// `-G 1 -W 2` under traffic: the run ends by itself after its two files, and every
+/// frame in them counts as written, also those of the last file, closed whole when the
+/// limit was reached (they were left out of `written`, up to a second of frames, until
+/// 2026-12-07). The direct path (`-w` alone) and the writer (`-w` with text).
+#[test]
+fn time_rotation_with_w_counts_every_frame_of_its_files_as_written() {
+    common::needs_privileges!();
+    for extra in [&[][..], &["-F", "json"][..]] {
+        let veth = VethPair::new();
+        let dir = tempdir();
+        let template = dir.join("t-%s.pcap");
+        let stats = dir.join("stats.json");
+        let mut args = vec![
+            "capture",
+            "-i",
+            &veth.host_if,
+            "--direction",
+            "in",
+            "-w",
+            template.to_str().expect("utf-8"),
+            "-G",
+            "1",
+            "-W",
+            "2",
+            "--stats-json",
+            stats.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        let nc = Netcap::start(&args);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let out = std::thread::scope(|s| {
+            s.spawn(|| {
+                // 10 frames every 50 ms until netcap has ended (at most 2 s).
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    common::send_frames(&veth.ns, &veth.ns_if, &frames(10));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            let out = nc.wait();
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            out
+        });
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", out.stderr);
+        let in_files: usize = stamps(&dir)
+            .iter()
+            .map(|st| oracle_count(&dir.join(format!("t-{st}.pcap"))))
+            .sum();
+        assert!(in_files > 0, "{extra:?}: no frame reached the files");
+        let s = netcap_proc::stats(&stats);
+        assert_eq!(
+            s["written"].as_u64(),
+            Some(in_files as u64),
+            "{extra:?}: {s}"
+        );
+    }
+}
+
 #[test]
 fn time_rotation_under_traffic_loses_and_repeats_no_frame() {
     common::needs_privileges!();

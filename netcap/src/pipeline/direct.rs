@@ -167,6 +167,9 @@ impl Direct {
     }
 
     fn fail(&mut self, e: std::io::Error) {
+        if super::is_limit_reached(&e) {
+            self.written += std::mem::take(&mut self.unflushed);
+        }
         self.closed = true;
         if !is_broken_pipe(&e) {
             self.error = Some(format!("writing output: {e}"));

@@ -532,9 +532,14 @@ impl SizeCounts {
 /// True for an output error that is a normal end of the run, not a fault: a closed
 /// pipe (`| head`), or `-G` with `-W` having written its files.
 fn is_broken_pipe(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::BrokenPipe
-        || e.get_ref()
-            .is_some_and(|inner| inner.is::<crate::output::rotate::LimitReached>())
+    e.kind() == std::io::ErrorKind::BrokenPipe || is_limit_reached(e)
+}
+
+/// True when `-G` with `-W` has written its files: the last one was closed whole before
+/// this error, so the frames written into it count as written.
+fn is_limit_reached(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<crate::output::rotate::LimitReached>())
 }
 
 /// Batches kept for reuse. Their buffers are a few hundred KiB: allocating a fresh one

@@ -340,6 +340,9 @@ impl Destinations {
     }
 
     fn fail(&mut self, e: std::io::Error) {
+        if super::is_limit_reached(&e) {
+            self.written += std::mem::take(&mut self.unflushed);
+        }
         self.failed = true;
         self.text.clear();
         self.records.0.clear();
