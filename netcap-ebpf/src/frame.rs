@@ -43,7 +43,7 @@ impl Frame for Xdp<'_> {
     #[inline(always)]
     fn load_at(raw: *mut c_void, offset: u32, dst: *mut u8, len: u32) -> i64 {
         // SAFETY: `raw` is the xdp_md the kernel passed in; `dst` has room for `len`
-        // bytes (a ring-buffer reservation bounded right before, or a 4-byte buffer).
+        // bytes (a record's data in a per-CPU ring, bounded right before, or a 4-byte buffer).
         unsafe { bpf_xdp_load_bytes(raw.cast(), offset, dst.cast(), len) }
     }
 }

@@ -99,6 +99,7 @@ impl CpuRing {
             .filter(|&b| b.checked_add(value_size).is_some_and(|end| end <= mem.len))
             .ok_or_else(|| Error::Unsupported(format!("capture ring {index} is not mapped")))?;
         if ring::value_size(mask as u32 + 1, 0) as usize > value_size
+            || !value_size.is_multiple_of(8)
             || !(mask + 1).is_power_of_two()
         {
             return Err(Error::Unsupported("capture ring layout".into()));
@@ -123,8 +124,9 @@ impl CpuRing {
 
     fn position(&self, at: usize) -> &AtomicU64 {
         // SAFETY: both positions are 8-byte aligned u64s in the element's control page
-        // (`base` is a multiple of the page-sized element, inside the mapping, checked in
-        // `new`), which lives as long as `self.mem`.
+        // (the mapping is page-aligned and `base` a multiple of the element's size, which
+        // `new` checked is a multiple of 8, with the element inside the mapping), which
+        // lives as long as `self.mem`.
         unsafe {
             &*self
                 .mem
@@ -147,15 +149,17 @@ impl CpuRing {
         let off = ring::DATA as usize + (self.pos & self.mask) as usize;
         let cap_at = off + std::mem::offset_of!(RecordHeader, cap_len);
         // SAFETY: `cap_at` is inside the element (the data area is followed by at least
-        // a record header of slack) and 4-byte aligned; the kernel finished writing it
-        // before the producer position (loaded with acquire) passed it.
+        // a record header of slack); read unaligned, as the consumer position it comes
+        // from is shared memory (the kernel's records are 8-aligned, so it always is in
+        // practice); the kernel finished writing it before the producer position (loaded
+        // with acquire) passed it.
         let cap = unsafe {
             self.mem
                 .ptr
                 .as_ptr()
                 .add(self.base + cap_at)
                 .cast::<u32>()
-                .read()
+                .read_unaligned()
         };
         let len = size_of::<RecordHeader>() + cap as usize;
         if off + len > self.value_size || u64::from(record_span(cap)) > self.prod - self.pos {
@@ -192,9 +196,19 @@ impl CpuRing {
 
     /// The bytes of a record [`CpuRing::peek`] returned.
     pub fn record(&self, (off, len): (usize, usize)) -> &[u8] {
-        // SAFETY: `peek` checked that [off, off + len) is inside this ring's element and
-        // below the producer position; the kernel does not write there again until the
-        // consumer position passes it (only `publish` moves it, through `&mut self`).
+        // `peek`'s places always fit this ring's element; any other gets nothing rather
+        // than memory outside it.
+        if off < self.base
+            || off
+                .checked_add(len)
+                .is_none_or(|end| end > self.base + self.value_size)
+        {
+            return &[];
+        }
+        // SAFETY: [off, off + len) is inside this ring's element (checked above, and the
+        // element inside the mapping, checked in `new`); `peek` found it below the
+        // producer position; the kernel does not write there again until the consumer
+        // position passes it (only `publish` moves it, through `&mut self`).
         unsafe { std::slice::from_raw_parts(self.mem.ptr.as_ptr().add(off), len) }
     }
 

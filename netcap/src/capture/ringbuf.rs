@@ -154,10 +154,18 @@ impl BatchRing {
 
     /// The bytes of a record [`BatchRing::peek`] returned.
     pub fn record(&self, (off, len): (usize, usize)) -> &[u8] {
-        // SAFETY: `peek` found a committed record of `len` bytes at `off`, which the
-        // kernel does not touch until the consumer position passes it (only `publish`
-        // moves it); the data area is mapped twice back to back, so [off, off + len) is
-        // inside the mapping even when the record wraps.
+        // What `peek` returns always fits (the kernel never commits a record longer
+        // than the ring); anything else gets nothing rather than memory past the end.
+        if off
+            .checked_add(len)
+            .is_none_or(|end| end > self.producer.len)
+        {
+            return &[];
+        }
+        // SAFETY: [off, off + len) is inside the mapping (checked above); `peek` found
+        // a committed record of `len` bytes at `off`, which the kernel does not touch
+        // until the consumer position passes it (only `publish` moves it); the data
+        // area is mapped twice back to back, so a record that wraps is contiguous.
         unsafe { std::slice::from_raw_parts(self.producer.ptr.as_ptr().add(off), len) }
     }
 
