@@ -6,7 +6,9 @@
 //! stamped them. A reader of several rings takes, at each step, the oldest head among
 //! them: what it hands on is in timestamp order as far as the rings hold it when it
 //! looks (a record being written on one CPU can come out after a younger one of
-//! another).
+//! another). It looks again at the rings that were empty every [`LOOK_AGAIN`] records,
+//! so a record written while a round is read comes out within that many of its place,
+//! not after the whole round of the other rings.
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use std::sync::Arc;
@@ -190,6 +192,10 @@ pub struct Place {
     rec: (usize, usize),
 }
 
+/// Records a merge passes on before it looks again at the rings that were empty (a
+/// look is a load of the producer position, a cache line another CPU writes).
+const LOOK_AGAIN: u32 = 16;
+
 pub struct RingSet {
     rings: Vec<CpuRing>,
     /// An epoll instance watching every ring (level-triggered), when there are several.
@@ -241,7 +247,19 @@ impl RingSet {
             .iter_mut()
             .map(|r| r.peek().map(|rec| (rec.0, rec.1, key(r.record(rec)))))
             .collect();
+        // Records passed on since the empty rings were last looked at.
+        let mut since_look = 0u32;
         loop {
+            if since_look >= LOOK_AGAIN {
+                // A ring that was empty may have been written since: its records may be
+                // older than the next ones of the others.
+                since_look = 0;
+                for (ring, head) in self.rings.iter_mut().zip(heads.iter_mut()) {
+                    if head.is_none() {
+                        *head = ring.peek().map(|rec| (rec.0, rec.1, key(ring.record(rec))));
+                    }
+                }
+            }
             let mut best: Option<(usize, u64)> = None;
             let mut live = 0;
             for (i, head) in heads.iter().enumerate() {
@@ -258,21 +276,27 @@ impl RingSet {
             };
             let Some((off, len, _)) = *head else { break };
             if live == 1 {
-                // The other rings were empty when last looked at, and are not looked at
-                // again in this visit: this one's records go in ring order, without a
-                // key or a choice each (from one CPU, as a blast from one core is).
+                // The other rings were empty when last looked at: this one's records go
+                // in ring order, without a key or a choice each (from one CPU, as a
+                // blast from one core is), until it is time to look at the others again.
                 let mut rec = (off, len);
                 loop {
                     let more = f(Place { ring: i, rec }, ring.record(rec));
                     ring.consume(rec.1);
+                    since_look += 1;
                     if !more {
                         return;
                     }
                     match ring.peek() {
-                        Some(next) => rec = next,
                         None => return,
+                        Some(next) if since_look >= LOOK_AGAIN => {
+                            *head = Some((next.0, next.1, key(ring.record(next))));
+                            break;
+                        }
+                        Some(next) => rec = next,
                     }
                 }
+                continue;
             }
             let place = Place {
                 ring: i,
@@ -280,6 +304,7 @@ impl RingSet {
             };
             let more = f(place, ring.record((off, len)));
             ring.consume(len);
+            since_look += 1;
             *head = ring.peek().map(|rec| (rec.0, rec.1, key(ring.record(rec))));
             if !more {
                 break;

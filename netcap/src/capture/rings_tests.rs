@@ -226,3 +226,34 @@ fn records_written_during_a_round_are_seen_as_unread_after_it() {
     assert_eq!(visit_all(&mut set, usize::MAX), [(1, 3, 3)]);
     assert!(!set.unread_at_least(1));
 }
+
+/// A ring found empty is looked at again while the others are read: a record written
+/// into it during the round comes out within `LOOK_AGAIN` records of its place in time,
+/// not after everything the other ring held (the whole round, up to 256 KiB of
+/// records, until 2026-12-07).
+#[test]
+fn a_ring_written_during_a_round_is_merged_in_within_a_few_records() {
+    let (mut w, rings) = FileRings::new(2, 8192);
+    let mut set = super::RingSet::new(rings).expect("set");
+    w.put(0, 1, 16, 1);
+    for ts in (2..=80).step_by(2) {
+        w.put(1, ts, 16, ts as u8);
+    }
+    let mut got = Vec::new();
+    set.visit_held(ts_of, |_, rec| {
+        let ts = ts_of(rec);
+        got.push(ts);
+        if ts == 2 {
+            // Ring 0 was empty when last looked at; CPU 0 writes an older record.
+            w.put(0, 5, 16, 5);
+        }
+        true
+    });
+    set.release();
+    let mut want = vec![1];
+    want.extend((2..=30).step_by(2));
+    want.push(5);
+    want.extend((32..=80).step_by(2));
+    assert_eq!(got, want);
+    assert_eq!(super::LOOK_AGAIN, 16, "the expected order assumes it");
+}
