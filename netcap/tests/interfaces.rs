@@ -346,3 +346,58 @@ fn when_every_interface_of_several_vanishes_the_capture_ends_abnormally() {
         );
     }
 }
+
+/// `-c` on two interfaces with more frames than it takes: each interface's counts (the
+/// summary lines, `--stats-json`) are cut to the frames taken from it, as the total is,
+/// so they add up to the total and to what was printed (each interface's own kernel
+/// counts were given whole until 2026-12-07, adding up to more than `-c`).
+#[test]
+fn c_on_two_interfaces_cuts_each_interfaces_counts_to_what_it_took() {
+    common::needs_privileges!();
+    for backend in ["afpacket", "xdp"] {
+        let (a, b) = (VethPair::new(), VethPair::new());
+        let (ai, bi) = (a.host_if.as_str(), b.host_if.as_str());
+        let dir = netcap_proc::tempdir();
+        let stats = dir.join("stats.json");
+        let nc = Netcap::start(&[
+            "capture",
+            "--backend",
+            backend,
+            "-i",
+            ai,
+            "-i",
+            bi,
+            "--direction",
+            "in",
+            "-c",
+            "6",
+            "-F",
+            "json",
+            "--stats-json",
+            stats.to_str().expect("utf-8"),
+        ]);
+        // 8 and 8 at once: the capture takes 6 of them, from one interface or both.
+        common::send_frames(&a.ns, &a.ns_if, &netcap_proc::udp_frames(8, 80));
+        common::send_frames(&b.ns, &b.ns_if, &netcap_proc::udp_frames(8, 100));
+        let out = nc.wait();
+        assert!(out.status.success(), "{backend}: {}", out.stderr);
+        let printed = json_counts(&out.stdout);
+        assert_eq!(printed.values().sum::<usize>(), 6, "{backend}: {printed:?}");
+        let s = netcap_proc::stats(&stats);
+        assert_eq!(s["captured"].as_u64(), Some(6), "{backend}: {s}");
+        for i in s["interfaces"].as_array().expect("interfaces") {
+            let name = i["name"].as_str().unwrap_or("?");
+            let n = |k: &str| i[k].as_u64().unwrap_or(u64::MAX);
+            let took = printed
+                .get(&(name.to_owned(), "in".to_owned()))
+                .copied()
+                .unwrap_or(0) as u64;
+            assert_eq!(n("captured"), took, "{backend} {name}: {s}");
+            assert_eq!(
+                n("seen"),
+                n("captured") + n("filtered") + n("lost"),
+                "{backend} {name}: {s}"
+            );
+        }
+    }
+}

@@ -47,6 +47,9 @@ pub struct Single {
     /// The source's counters as last noted, and when, where no other thread can read
     /// them (for the second signal's summary; set by `run`).
     pub noted: Option<(Arc<std::sync::Mutex<CaptureCounters>>, Instant)>,
+    /// With `-c` on several interfaces: the frames handled from each (by
+    /// `FrameMeta::iface`), to cut each interface's counts to what `-c` took.
+    pub by_iface: Option<Vec<u64>>,
 }
 
 /// Publishes the capture's counts for the `-w` files ([`FileStats`]) every
@@ -156,8 +159,12 @@ impl Single {
         let (mut frames, mut bytes) = (0u64, 0u64);
         let result = loop {
             let round = match &mut self.sink {
-                Sink::Pipeline(p) => to_pipeline(&mut *self.source, p, &mut self.left),
-                Sink::Direct(d, _) => to_direct(&mut *self.source, d, &mut self.left).map(Some),
+                Sink::Pipeline(p) => {
+                    to_pipeline(&mut *self.source, p, &mut self.left, &mut self.by_iface)
+                }
+                Sink::Direct(d, _) => {
+                    to_direct(&mut *self.source, d, &mut self.left, &mut self.by_iface).map(Some)
+                }
             };
             let (fill, n, b) = match round {
                 Ok(Some(r)) => r,
@@ -299,6 +306,7 @@ fn to_pipeline(
     source: &mut dyn Source,
     pipeline: &mut Pipeline,
     left: &mut Option<u64>,
+    by_iface: &mut Option<Vec<u64>>,
 ) -> Result<Option<(Fill, u64, u64)>, capture::Error> {
     if !pipeline.pass_held(QUEUE_WAIT) {
         return Ok(None);
@@ -306,9 +314,27 @@ fn to_pipeline(
     let mut batch = pipeline.empty_batch(BATCH_BYTES + 16384, 2048);
     let fill = source.fill(&mut batch, BATCH_BYTES)?;
     super::limit(&mut batch, left);
+    if by_iface.is_some() {
+        for f in batch.iter() {
+            count_iface(by_iface, f.meta.iface);
+        }
+    }
     let (n, bytes) = (batch.len() as u64, batch.bytes() as u64);
     pipeline.offer(batch, QUEUE_WAIT);
     Ok(Some((fill, n, bytes)))
+}
+
+/// Counts a frame of interface `iface` handled, when `-c` on several interfaces asks.
+fn count_iface(by_iface: &mut Option<Vec<u64>>, iface: u16) {
+    if let Some(v) = by_iface {
+        let i = usize::from(iface);
+        if v.len() <= i {
+            v.resize(i + 1, 0);
+        }
+        if let Some(n) = v.get_mut(i) {
+            *n += 1;
+        }
+    }
 }
 
 /// One round on the direct path: up to a batch's worth of bytes (and `-c`'s frames),
@@ -318,12 +344,14 @@ fn to_direct(
     source: &mut dyn Source,
     direct: &mut Direct,
     left: &mut Option<u64>,
+    by_iface: &mut Option<Vec<u64>>,
 ) -> Result<(Fill, u64, u64), capture::Error> {
     let (mut frames, mut bytes) = (0u64, 0u64);
     if !direct.writes() {
         // Nothing to write (`-F none` alone): frame by frame, no round to hold.
         let fill = source.visit(&mut |frame| {
             direct.take(frame);
+            count_iface(by_iface, frame.meta.iface);
             frames += 1;
             bytes += frame.data.len() as u64;
             if let Some(n) = left.as_mut() {
@@ -345,6 +373,11 @@ fn to_direct(
     };
     let fill = source.visit_round(limit, &mut |round| {
         direct.take_round(round);
+        if by_iface.is_some() {
+            for f in round {
+                count_iface(by_iface, f.meta.iface);
+            }
+        }
         frames += round.len() as u64;
         bytes += round.iter().map(|f| f.data.len() as u64).sum::<u64>();
     })?;

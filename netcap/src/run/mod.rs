@@ -87,6 +87,9 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         last: started,
     });
     let mut per_interface = Vec::new();
+    // The interfaces' names by index (`FrameMeta::iface`), for `-c` on several.
+    let names = interfaces.clone();
+    let several = live.several();
     let (end, kernel, dropped, finished, delay) = if sources.len() > 1 {
         let pipeline = outs.pipeline(cfg, stop, interfaces);
         let every = cfg.stats_interval;
@@ -104,7 +107,11 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
             .pop()
             .ok_or_else(|| capture::Error::Unsupported("no capture source was opened".into()))?;
         let sink = if cfg.decodes() {
-            Sink::Pipeline(Pipeline::start(outs.pipeline(cfg, stop, interfaces)))
+            Sink::Pipeline(Pipeline::start(outs.pipeline(
+                cfg,
+                stop,
+                interfaces.clone(),
+            )))
         } else {
             Sink::Direct(Direct::new(outs.frames), cfg.line_buffered)
         };
@@ -119,6 +126,7 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
             line: crate::stats::LiveLine::default(),
             follow: follow::Follow::new(cfg.follow_cpu),
             noted: None,
+            by_iface: (cfg.count.is_some() && several).then(Vec::new),
         };
         let end = single.run(&mut driver, cfg.tick, cfg.stats_interval);
         let handled = single.live.read().0;
@@ -128,9 +136,17 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         // from the last batch): as with `read -c`, they are neither seen nor captured,
         // so the counts agree with `-c`.
         if cfg.count == Some(handled) {
-            let accounted = kernel.filtered + kernel.lost_total() + handled;
-            kernel.seen = kernel.seen.min(accounted);
-            kernel.captured = handled;
+            cut_to_count(&mut kernel, handled);
+            // Each interface's too, by the frames handled from it.
+            if let Some(by) = &single.by_iface {
+                let names = names.names();
+                for (name, c) in &mut per_interface {
+                    let i = names.iter().position(|n| **n == **name);
+                    if let Some(i) = i {
+                        cut_to_count(c, by.get(i).copied().unwrap_or(0));
+                    }
+                }
+            }
         }
         // The last counts, for the statistics the -w file ends with.
         single.publish(&kernel);
@@ -158,6 +174,15 @@ fn capture(cfg: &Config, live: &CaptureConfig) -> Result<Report, Error> {
         per_interface,
     };
     Ok(report(kernel, dropped, finished, started, origin))
+}
+
+/// Counts that agree with `-c`: of what the hooks counted, the frames taken after
+/// `-c` was reached were never read (or were cut from the last batch), so, as with
+/// `read -c`, they are neither seen nor captured: `handled` were.
+fn cut_to_count(c: &mut capture::CaptureCounters, handled: u64) {
+    let accounted = c.filtered + c.lost_total() + handled;
+    c.seen = c.seen.min(accounted);
+    c.captured = handled;
 }
 
 /// Takes at most `left` frames of `batch` (for `-c`); returns how many it cut.
